@@ -1,0 +1,73 @@
+// The one object every command receives: services built once by extension.ts. Commands stay functions of
+// (ctx, vscode arguments); nothing here holds UI state.
+
+import * as vscode from 'vscode';
+import { normalise, type Settings } from '../core/settings';
+import { Tokens } from '../core/tokens';
+import { redact } from '../core/errors';
+
+export interface Ctx {
+  readonly extension: vscode.ExtensionContext;
+  readonly output: vscode.LogOutputChannel;
+  readonly tokens: Tokens;
+  /** Generic secrets (cache credentials); cloud tokens go through `tokens`. */
+  readonly secrets: vscode.SecretStorage;
+  /** Per-machine keys and other private state; created with mode 0700 on first use. */
+  readonly storageDir: string;
+  settings(): Settings;
+  /** Fires when a token or a setting that changes what the tree shows has changed. */
+  readonly onDidChangeAccounts: vscode.Event<void>;
+  accountsChanged(): void;
+  /** Writes to the Output channel with every known secret removed. */
+  log(level: 'info' | 'warn' | 'error', message: string): Promise<void>;
+}
+
+export function createCtx(extension: vscode.ExtensionContext): Ctx {
+  const output = vscode.window.createOutputChannel('Thebacknd', { log: true });
+  const changed = new vscode.EventEmitter<void>();
+  const tokens = new Tokens(extension.secrets);
+  extension.subscriptions.push(output, changed);
+  return {
+    extension,
+    output,
+    tokens,
+    secrets: extension.secrets,
+    storageDir: extension.globalStorageUri.fsPath,
+    settings: readSettings,
+    onDidChangeAccounts: changed.event,
+    accountsChanged: () => changed.fire(),
+    async log(level, message) {
+      const clean = redact(message, await tokens.all());
+      output[level](clean);
+    },
+  };
+}
+
+/** Typed view of `thebacknd.*`; out-of-range numbers are clamped by the core's `normalise`. */
+export function readSettings(): Settings {
+  const c = vscode.workspace.getConfiguration('thebacknd');
+  const provider = (p: 'digitalocean' | 'hetzner') => ({
+    region: c.get<string>(`${p}.region`),
+    size: c.get<string>(`${p}.size`),
+    image: c.get<string>(`${p}.image`),
+    endpoint: c.get<string>(`${p}.endpoint`),
+  });
+  return normalise({
+    defaultProvider: c.get('defaultProvider'),
+    digitalocean: provider('digitalocean'),
+    hetzner: provider('hetzner'),
+    maxAgeMinutes: c.get<number>('maxAgeMinutes'),
+    reapIntervalMinutes: c.get<number>('reapIntervalMinutes'),
+    cache: {
+      endpoint: c.get<string>('cache.endpoint'),
+      bucket: c.get<string>('cache.bucket'),
+      region: c.get<string>('cache.region'),
+      publicUrl: c.get<string>('cache.publicUrl'),
+      trustedPublicKey: c.get<string>('cache.trustedPublicKey'),
+      signingKeyFile: c.get<string>('cache.signingKeyFile'),
+      checksumMode: c.get<'WHEN_REQUIRED' | 'WHEN_SUPPORTED'>('cache.checksumMode'),
+      forcePathStyle: c.get<boolean>('cache.forcePathStyle'),
+    },
+    keepWorkersOnFailure: c.get<boolean>('workers.keepOnFailure'),
+  });
+}

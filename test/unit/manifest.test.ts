@@ -1,0 +1,72 @@
+// package.json is the contract with VS Code: every command categorised with an icon, every setting documented and
+// bounded, and the settings the code reads declared there.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { DEFAULTS } from '../../src/core/settings';
+
+const root = path.resolve(__dirname, '../../..');
+const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
+const props: Record<string, { default: unknown; markdownDescription?: string; description?: string; minimum?: number; maximum?: number }> =
+  pkg.contributes.configuration.properties;
+
+test('every command has the Thebacknd category, a title and a codicon', () => {
+  for (const c of pkg.contributes.commands) {
+    assert.equal(c.category, 'Thebacknd', c.command);
+    assert.ok(c.title, c.command);
+    assert.match(c.icon ?? '', /^\$\([a-z-]+\)$/, `${c.command} icon`);
+    assert.match(c.command, /^thebacknd\.([a-z]+\.)?[a-zA-Z]+$/);
+  }
+});
+
+test('the mission\'s commands are all declared', () => {
+  const titles = new Set(pkg.contributes.commands.map((c: { title: string }) => c.title.replace(/…$/, '')));
+  for (const t of ['Run Toplevel', 'Build Toplevel', 'Push to Cache', 'Refresh', 'Destroy', 'Destroy All', 'Destroy Old',
+    'Open Terminal', 'Show Boot Log', 'Copy IP', 'Extend', 'Set Token']) assert.ok(titles.has(t), t);
+});
+
+test('menus reference declared commands only, and Destroy sits in its own destructive group', () => {
+  const ids = new Set(pkg.contributes.commands.map((c: { command: string }) => c.command));
+  const menus = pkg.contributes.menus as Record<string, { command: string; group?: string }[]>;
+  for (const entries of Object.values(menus)) for (const e of entries) assert.ok(ids.has(e.command), e.command);
+  const destroy = menus['view/item/context']!.filter((e) => e.command === 'thebacknd.machine.destroy');
+  assert.ok(destroy.length > 0 && destroy.every((e) => e.group?.startsWith('9_destructive')));
+  const inline = menus['view/item/context']!.filter((e) => e.group?.startsWith('inline')).map((e) => e.command);
+  assert.deepEqual(new Set(inline), new Set(['thebacknd.machine.openTerminal', 'thebacknd.machine.showBootLog']));
+});
+
+test('every setting has a description; numbers have bounds that contain their default', () => {
+  for (const [key, p] of Object.entries(props)) {
+    assert.ok((p.markdownDescription ?? p.description ?? '').length > 10, `${key} description`);
+    if (typeof p.default === 'number') {
+      assert.ok(p.minimum !== undefined && p.maximum !== undefined, `${key} bounds`);
+      assert.ok(p.minimum! <= p.default && p.default <= p.maximum!, `${key} default in bounds`);
+    }
+  }
+  assert.equal(props['thebacknd.maxAgeMinutes']!.default, 60);
+  assert.equal(props['thebacknd.reapIntervalMinutes']!.default, 20);
+});
+
+test('the manifest defaults are the code\'s defaults', () => {
+  const flat = (o: object, prefix: string): [string, unknown][] =>
+    Object.entries(o).flatMap(([k, v]) => (v && typeof v === 'object' ? flat(v, `${prefix}${k}.`) : [[`${prefix}${k}`, v]]));
+  const rename: Record<string, string> = { 'thebacknd.keepWorkersOnFailure': 'thebacknd.workers.keepOnFailure' };
+  for (const [k, v] of flat(DEFAULTS, 'thebacknd.')) {
+    const key = rename[k] ?? k;
+    assert.ok(key in props, `${key} declared`);
+    assert.deepEqual(props[key]!.default, v, key);
+  }
+});
+
+test('the welcome view offers both token buttons while no token is set', () => {
+  const w = pkg.contributes.viewsWelcome.find((v: { when: string }) => v.when === '!thebacknd.hasToken');
+  assert.match(w.contents, /\[Set DigitalOcean Token\]\(command:thebacknd\.setDigitalOceanToken\)/);
+  assert.match(w.contents, /\[Set Hetzner Token\]\(command:thebacknd\.setHetznerToken\)/);
+});
+
+test('.vscodeignore is an allow-list', () => {
+  const lines = fs.readFileSync(path.join(root, '.vscodeignore'), 'utf8').split('\n').map((l) => l.trim()).filter(Boolean);
+  assert.equal(lines[0], '**');
+  assert.ok(lines.includes('!dist/extension.js'));
+});
