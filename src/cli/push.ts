@@ -1,0 +1,170 @@
+// `thebacknd push <store-path>…`: sign a closure and upload what the binary cache lacks. Cache settings come from
+// flags, else from THEBACKND_CACHE_* variables; credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY.
+
+import { parseArgs } from 'node:util';
+import { isAbort, messageOf, redact, UserError } from '../core/errors';
+import { DEFAULTS, type CacheSettings } from '../core/settings';
+import { push, type PushProgress, type PushResult } from '../nix/push';
+import { cacheCredentialsFromEnv, type CacheCredentials } from '../nix/s3';
+import { requireStorePath } from '../nix/storePath';
+
+export interface CliIo {
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+  env: NodeJS.ProcessEnv;
+  /** Cancels the command; when absent, Ctrl-C (SIGINT) does. */
+  signal?: AbortSignal;
+}
+
+export const CACHE_OPTIONS = {
+  endpoint: { type: 'string' },
+  bucket: { type: 'string' },
+  region: { type: 'string' },
+  'signing-key-file': { type: 'string' },
+  'checksum-mode': { type: 'string' },
+  'virtual-host-style': { type: 'boolean' },
+  'no-sign': { type: 'boolean' },
+  concurrency: { type: 'string' },
+} as const;
+
+export const CACHE_HELP = `Cache options (flag, else environment variable):
+  --endpoint URL            THEBACKND_CACHE_ENDPOINT   S3-compatible endpoint, e.g. https://ams3.digitaloceanspaces.com
+  --bucket NAME             THEBACKND_CACHE_BUCKET
+  --region REGION           THEBACKND_CACHE_REGION     (default us-east-1)
+  --signing-key-file FILE   THEBACKND_SIGNING_KEY_FILE secret key from 'thebacknd keygen'
+  --checksum-mode MODE      THEBACKND_CACHE_CHECKSUM_MODE  WHEN_REQUIRED (default) or WHEN_SUPPORTED
+  --virtual-host-style      bucket.host URLs instead of host/bucket (path style is the default)
+  --no-sign                 upload without signing (machines will refuse unsigned paths)
+  --concurrency N           parallel uploads (default 4)
+Credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN if needed).
+`;
+
+const HELP = `Usage: thebacknd push [options] <store-path>...
+
+Signs the closure of each store path and uploads to the binary cache whatever it lacks (NARs before narinfos).
+Ctrl-C stops cleanly; running the same command again resumes.
+
+${CACHE_HELP}`;
+
+type CacheFlags = { [K in keyof typeof CACHE_OPTIONS]?: (typeof CACHE_OPTIONS)[K]['type'] extends 'string' ? string : boolean };
+
+export function cacheFromFlags(flags: CacheFlags, env: NodeJS.ProcessEnv): CacheSettings {
+  const mode = flags['checksum-mode'] ?? env.THEBACKND_CACHE_CHECKSUM_MODE ?? DEFAULTS.cache.checksumMode;
+  if (mode !== 'WHEN_REQUIRED' && mode !== 'WHEN_SUPPORTED') {
+    throw new UserError(`--checksum-mode must be WHEN_REQUIRED or WHEN_SUPPORTED, not "${mode}".`);
+  }
+  return {
+    ...DEFAULTS.cache,
+    endpoint: flags.endpoint ?? env.THEBACKND_CACHE_ENDPOINT ?? '',
+    bucket: flags.bucket ?? env.THEBACKND_CACHE_BUCKET ?? '',
+    region: flags.region ?? env.THEBACKND_CACHE_REGION ?? DEFAULTS.cache.region,
+    signingKeyFile: flags['signing-key-file'] ?? env.THEBACKND_SIGNING_KEY_FILE ?? '',
+    checksumMode: mode,
+    forcePathStyle: !flags['virtual-host-style'],
+  };
+}
+
+export function credentialsFromEnv(env: NodeJS.ProcessEnv): CacheCredentials {
+  const c = cacheCredentialsFromEnv(env);
+  if (!c) throw new UserError('Set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY to the binary cache\'s access key.');
+  return c;
+}
+
+export async function pushCommand(argv: string[], io: CliIo): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: { ...CACHE_OPTIONS, help: { type: 'boolean', short: 'h' } }, allowPositionals: true });
+  } catch (err) {
+    io.stderr.write(`thebacknd push: ${messageOf(err)}\n${HELP}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    io.stdout.write(HELP);
+    return 0;
+  }
+  if (positionals.length === 0) {
+    io.stderr.write(`thebacknd push: which store path?\n${HELP}`);
+    return 2;
+  }
+  return withCancel(io, async (signal) => {
+    const paths = positionals.map((p) => requireStorePath(p).storePath);
+    await pushPaths(paths, values, io, signal);
+    io.stdout.write(`${paths.join('\n')}\n`);
+    return 0;
+  });
+}
+
+/** Shared by `push` and `build --push`: the push itself with progress on stderr. */
+export async function pushPaths(paths: string[], flags: CacheFlags, io: CliIo, signal: AbortSignal): Promise<PushResult> {
+  const cache = cacheFromFlags(flags, io.env);
+  const credentials = credentialsFromEnv(io.env);
+  const concurrency = flags.concurrency ? Number(flags.concurrency) : undefined;
+  if (concurrency !== undefined && !(Number.isInteger(concurrency) && concurrency > 0 && concurrency <= 64)) {
+    throw new UserError('--concurrency must be a whole number from 1 to 64.');
+  }
+  const ticker = progressPrinter(io.stderr);
+  const result = await push(paths, {
+    cache,
+    credentials,
+    sign: !flags['no-sign'],
+    uploadConcurrency: concurrency,
+    nix: { env: io.env },
+    signal,
+    onLog: (l) => io.stderr.write(`${l}\n`),
+    onProgress: ticker,
+  });
+  io.stderr.write(
+    `pushed ${result.uploadedPaths} of ${result.closure} paths (${mb(result.uploadedBytes)} sent; ${result.alreadyPresent} already in the cache` +
+      `${result.reusedNars ? `, ${result.reusedNars} NARs left by an earlier push reused` : ''}) in ${result.seconds.toFixed(1)} s\n`,
+  );
+  return result;
+}
+
+function progressPrinter(out: NodeJS.WritableStream): (p: Readonly<PushProgress>) => void {
+  let last = 0;
+  let phase = '';
+  return (p) => {
+    const now = Date.now();
+    if (p.phase === phase && now - last < 2000) return;
+    phase = p.phase;
+    last = now;
+    if (p.phase === 'uploading') {
+      out.write(`uploading: ${p.pathsUploaded}/${p.pathsMissing} paths, ${mb(p.bytesUploaded)} sent\n`);
+    } else if (p.phase === 'checking' && p.pathsTotal) {
+      out.write(`checking: ${p.pathsChecked}/${p.pathsTotal} paths\n`);
+    }
+  };
+}
+
+export function mb(bytes: number): string {
+  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+/**
+ * Runs a command body with cancellation (io.signal or Ctrl-C) and prints failures as one readable message plus the
+ * lines that matter. Exit codes: 0 ok, 1 failure, 130 cancelled.
+ */
+export async function withCancel(io: CliIo, body: (signal: AbortSignal) => Promise<number>): Promise<number> {
+  const ctl = new AbortController();
+  const onOuter = () => ctl.abort();
+  if (io.signal?.aborted) ctl.abort();
+  io.signal?.addEventListener('abort', onOuter, { once: true });
+  const onSigint = () => ctl.abort();
+  if (!io.signal) process.once('SIGINT', onSigint);
+  try {
+    return await body(ctl.signal);
+  } catch (err) {
+    if (isAbort(err)) {
+      io.stderr.write('thebacknd: cancelled. Run the same command again to resume.\n');
+      return 130;
+    }
+    const secrets = [io.env.AWS_SECRET_ACCESS_KEY ?? '', io.env.AWS_SESSION_TOKEN ?? ''];
+    io.stderr.write(`thebacknd: ${messageOf(err, secrets)}\n`);
+    if (err instanceof UserError && err.detail) io.stderr.write(`${redact(err.detail, secrets).replace(/^/gm, '  ')}\n`);
+    return 1;
+  } finally {
+    io.signal?.removeEventListener('abort', onOuter);
+    process.removeListener('SIGINT', onSigint);
+  }
+}

@@ -1,0 +1,284 @@
+// Push against a real S3 server (s3rver) and read back with real Nix over HTTP, signatures checked.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { UserError } from '../../../src/core/errors';
+import { DEFAULTS, type CacheSettings } from '../../../src/core/settings';
+import { build } from '../../../src/nix/build';
+import { closureOf } from '../../../src/nix/closure';
+import { parseNarInfo } from '../../../src/nix/narinfo';
+import { push, type PushOptions, type PushProgress } from '../../../src/nix/push';
+import { Bucket } from '../../../src/nix/s3';
+import { generateSigningKey, type GeneratedKey } from '../../../src/nix/sign';
+import { hashPart } from '../../../src/nix/storePath';
+import { toplevelInstallable } from '../../../src/nix/flake';
+import { closedPort, startS3, startS3ErrorServer, type S3Server } from '../../fixtures/s3';
+import { nixTestEnv, tempFlake, type TempFlake } from './helpers';
+
+const exec = promisify(execFile);
+const MiB = 1024 * 1024;
+
+let f: TempFlake;
+let key: GeneratedKey;
+let toplevel: string;
+let closure: string[];
+
+before(async () => {
+  f = tempFlake();
+  toplevel = (await build(toplevelInstallable(f.dir, 'demo'), { env: f.env })).path;
+  closure = (await closureOf([toplevel], { env: f.env })).map((i) => i.path);
+  key = await generateSigningKey('push-test-1', path.join(path.dirname(f.dir), 'keys'), { env: f.env });
+});
+after(() => f.cleanup());
+
+function options(s3: S3Server, extra: Partial<PushOptions> = {}): PushOptions {
+  return {
+    cache: s3.cache({ signingKeyFile: key.secretKeyFile }),
+    credentials: s3.credentials,
+    nix: { env: f.env },
+    // Small enough that the 12 MiB blob goes up as a multipart upload.
+    multipartThreshold: 5 * MiB,
+    partSize: 5 * MiB,
+    ...extra,
+  };
+}
+
+/** `nix copy --from <cache> --to <empty store>` with signatures required; resolves with the store's root. */
+async function fetchInto(url: string, trustedKey: string, paths: string[]): Promise<{ root: string; cleanup(): void }> {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'thebacknd-fresh-'));
+  const root = path.join(tmp, 'store');
+  const env = nixTestEnv(path.join(tmp, 'home'), `require-sigs = true\ntrusted-public-keys = ${trustedKey}`);
+  fs.mkdirSync(path.join(tmp, 'home'));
+  const cleanup = () => fs.rmSync(tmp, { recursive: true, force: true });
+  try {
+    await exec('nix', ['copy', '--from', url, '--to', root, ...paths], { env });
+    return { root, cleanup };
+  } catch (err) {
+    cleanup();
+    throw err;
+  }
+}
+
+async function get(url: string): Promise<string> {
+  const r = await fetch(url);
+  assert.equal(r.status, 200, url);
+  return r.text();
+}
+
+/**
+ * The bucket was valid at every moment: each narinfo became visible after its NAR and after the narinfos of its
+ * references, and nix-cache-info came before any narinfo.
+ */
+async function assertOrdered(s3: S3Server): Promise<void> {
+  const at = new Map<string, number>();
+  s3.created.forEach((o, i) => at.has(o.key) || at.set(o.key, i));
+  const firstNarinfo = s3.created.findIndex((o) => o.key.endsWith('.narinfo'));
+  if (firstNarinfo >= 0) assert.ok((at.get('nix-cache-info') ?? Infinity) < firstNarinfo, 'nix-cache-info before the first narinfo');
+  for (const [k, i] of at) {
+    if (!k.endsWith('.narinfo')) continue;
+    const info = parseNarInfo(await get(`${s3.httpUrl}/${k}`));
+    assert.ok(info, `${k} parses`);
+    assert.ok((at.get(info.url) ?? Infinity) < i, `${info.url} was stored before ${k}`);
+    for (const r of info.references) {
+      const rk = `${r.slice(0, 32)}.narinfo`;
+      if (rk !== k) assert.ok((at.get(rk) ?? Infinity) < i, `reference ${rk} was stored before ${k}`);
+    }
+  }
+}
+
+test('push, fetch back into an empty store with signatures checked, reject a wrong key, re-push nothing', async () => {
+  const s3 = await startS3();
+  try {
+    const seen: PushProgress[] = [];
+    const r = await push([toplevel], options(s3, { onProgress: (p) => seen.push(p) }));
+    assert.equal(r.closure, closure.length);
+    assert.equal(r.uploadedPaths, closure.length);
+    assert.equal(r.uploadedNars, closure.length);
+    assert.equal(r.cacheInfoUploaded, true);
+    for (const p of closure) assert.ok(s3.created.some((o) => o.key === `${hashPart(p)}.narinfo`), `${p} has a narinfo`);
+    await assertOrdered(s3);
+
+    // The 12 MiB blob went up in parts; everything else in one PUT each.
+    assert.ok(s3.requests.some((q) => q.method === 'POST' && /\?uploads/.test(q.url)), 'a multipart upload was started');
+    assert.ok(s3.requests.filter((q) => q.method === 'PUT' && /partNumber=/.test(q.url)).length >= 3, 'in several parts');
+
+    // Progress: phases in order, counts that end at the totals, bytes that match what was sent.
+    const phases = [...new Set(seen.map((p) => p.phase))];
+    assert.deepEqual(phases, ['preparing', 'signing', 'checking', 'uploading', 'done']);
+    const last = seen[seen.length - 1]!;
+    assert.equal(last.pathsUploaded, closure.length);
+    assert.equal(last.pathsChecked, closure.length);
+    assert.equal(last.bytesUploaded, r.uploadedBytes);
+    const stored = s3.created.reduce((n, o) => n + (o.size ?? 0), 0);
+    assert.equal(r.uploadedBytes, stored, 'bytes reported = bytes the server stored');
+    assert.ok(seen.some((p) => p.phase === 'uploading' && p.bytesUploaded > 0 && p.bytesUploaded < r.uploadedBytes), 'progress in between');
+
+    // A fresh store gets the whole closure over HTTP, signatures required.
+    const fresh = await fetchInto(s3.httpUrl, key.publicKey, [toplevel]);
+    try {
+      const app = closure.find((p) => p.endsWith('-thebacknd-test-app'))!;
+      assert.equal(fs.readFileSync(path.join(fresh.root, app, 'bin/app'), 'utf8'), fs.readFileSync(path.join(app, 'bin/app'), 'utf8'));
+      const blobD = closure.find((p) => p.endsWith('-blob-d'))!;
+      assert.equal(fs.statSync(path.join(fresh.root, blobD, 'blob')).size, 12 * MiB);
+    } finally {
+      fresh.cleanup();
+    }
+
+    // A key that never signed these paths is refused, by nix copy and by nix store verify.
+    const wrong = await generateSigningKey('push-test-1', path.join(path.dirname(f.dir), 'wrong-key'), { env: f.env });
+    await assert.rejects(fetchInto(s3.httpUrl, wrong.publicKey, [toplevel]), /lacks a valid signature/);
+    const verify = await exec('nix', ['store', 'verify', '--store', s3.httpUrl, '--trusted-public-keys', wrong.publicKey, '-r', toplevel], { env: f.env }).then(
+      (o) => ({ code: 0, stderr: o.stderr }),
+      (e: { code: number; stderr: string }) => e,
+    );
+    assert.notEqual(verify.code, 0);
+    assert.match(verify.stderr, /is untrusted/);
+    const ok = await exec('nix', ['store', 'verify', '--store', s3.httpUrl, '--trusted-public-keys', key.publicKey, '-r', toplevel], { env: f.env });
+    assert.doesNotMatch(ok.stderr, /untrusted|corrupt/);
+
+    // Second push: lookups only, not a single write.
+    const before = s3.requests.length;
+    const again = await push([toplevel], options(s3));
+    assert.equal(again.uploadedPaths, 0);
+    assert.equal(again.alreadyPresent, closure.length);
+    assert.equal(again.uploadedBytes, 0);
+    const writesAfter = s3.requests.slice(before).filter((q) => q.method !== 'HEAD' && q.method !== 'GET');
+    assert.deepEqual(writesAfter, [], 'no PUT, POST or DELETE on a warm push');
+  } finally {
+    await s3.stop();
+  }
+});
+
+test('a cancelled push leaves a valid cache, and the next push resumes without sending NARs twice', async () => {
+  const s3 = await startS3();
+  try {
+    const ctl = new AbortController();
+    // Cancel at the worst moment: a NAR just stored, its narinfo not yet sent.
+    s3.onCreated = (o) => {
+      const narinfos = s3.created.filter((c) => c.key.endsWith('.narinfo')).length;
+      if (o.key.startsWith('nar/') && narinfos >= 2) ctl.abort();
+    };
+    await assert.rejects(push([toplevel], options(s3, { signal: ctl.signal, uploadConcurrency: 1 })), (e: unknown) => (e as Error).name === 'AbortError');
+    s3.onCreated = undefined;
+    const atCancel = s3.created.length;
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(s3.created.length, atCancel, 'nothing was still uploading after push() returned');
+    const narinfos = s3.created.filter((o) => o.key.endsWith('.narinfo')).length;
+    assert.ok(narinfos >= 2 && narinfos < closure.length, `partial cache (${narinfos} of ${closure.length})`);
+    const orphanNars = s3.created.filter((o) => o.key.startsWith('nar/')).length - narinfos;
+    assert.ok(orphanNars >= 1, 'the cancel came between a NAR and its narinfo');
+    await assertOrdered(s3);
+
+    // Small batches: several `nix copy` runs, each seeing the previous ones' narinfos in the staging cache.
+    const resumed = await push([toplevel], options(s3, { uploadConcurrency: 1, batchSize: 2 }));
+    assert.equal(resumed.alreadyPresent, narinfos);
+    assert.equal(resumed.uploadedPaths, closure.length - narinfos);
+    assert.ok(resumed.reusedNars >= 1, 'the NAR stored before the cancel was not sent again');
+    const narKeys = s3.created.filter((o) => o.key.startsWith('nar/')).map((o) => o.key);
+    assert.equal(new Set(narKeys).size, narKeys.length, 'no NAR stored twice');
+    await assertOrdered(s3);
+    const fresh = await fetchInto(s3.httpUrl, key.publicKey, [toplevel]);
+    fresh.cleanup();
+  } finally {
+    await s3.stop();
+  }
+});
+
+test('the checksum mode is configurable: WHEN_SUPPORTED sends CRC32 checksums, WHEN_REQUIRED does not', async () => {
+  for (const mode of ['WHEN_SUPPORTED', 'WHEN_REQUIRED'] as const) {
+    const s3 = await startS3();
+    try {
+      const lib = closure.find((p) => p.endsWith('-thebacknd-test-lib'))!;
+      await push([lib], options(s3, { cache: s3.cache({ signingKeyFile: key.secretKeyFile, checksumMode: mode }) }));
+      const puts = s3.requests.filter((q) => q.method === 'PUT');
+      assert.ok(puts.length >= 3);
+      const withChecksum = puts.filter((q) => q.headers['x-amz-checksum-crc32']).length;
+      assert.equal(withChecksum, mode === 'WHEN_SUPPORTED' ? puts.length : 0, mode);
+      const fresh = await fetchInto(s3.httpUrl, key.publicKey, [lib]);
+      fresh.cleanup();
+    } finally {
+      await s3.stop();
+    }
+  }
+});
+
+test('an unreachable endpoint says so', async () => {
+  const port = await closedPort();
+  const cache = { ...dummyCache(), endpoint: `http://127.0.0.1:${port}`, signingKeyFile: key.secretKeyFile };
+  const started = Date.now();
+  await assert.rejects(push([toplevel], { cache, credentials: { accessKeyId: 'AKIAEXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY' }, nix: { env: f.env } }), (e: unknown) => {
+    assert.ok(e instanceof UserError);
+    assert.equal(e.message, `Cannot reach the cache at http://127.0.0.1:${port} (connection refused). Check thebacknd.cache.endpoint and your network connection.`);
+    assert.equal(e.fix?.setting, 'thebacknd.cache.endpoint');
+    return true;
+  });
+  assert.ok(Date.now() - started < 15_000);
+});
+
+test('wrong credentials and missing buckets, as S3 reports them, become clear messages', async () => {
+  const secret = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
+  const cases: [string, string, number, RegExp][] = [
+    ['InvalidAccessKeyId', 'The AWS Access Key Id you provided does not exist in our records.', 403, /^The cache at http:\/\/127\.0\.0\.1:\d+ does not know this access key ID: set the cache credentials again\.$/],
+    ['SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided. Check your key and signing method.', 403, /rejected the secret access key \(the signature does not match\): set the cache credentials again\.$/],
+    ['AccessDenied', 'Access Denied', 403, /^Access denied to bucket "cache" at .*: the cache key needs read and write access to it\.$/],
+    ['NoSuchBucket', 'The specified bucket does not exist', 404, /^Bucket "cache" does not exist at http:\/\/127\.0\.0\.1:\d+: create it or fix thebacknd\.cache\.bucket\.$/],
+  ];
+  for (const [code, message, status, expected] of cases) {
+    const srv = await startS3ErrorServer(code, message, status);
+    try {
+      const cache = { ...dummyCache(), endpoint: srv.endpoint, signingKeyFile: key.secretKeyFile };
+      await assert.rejects(push([toplevel], { cache, credentials: { accessKeyId: 'AKIAEXAMPLE', secretAccessKey: secret }, nix: { env: f.env } }), (e: unknown) => {
+        assert.ok(e instanceof UserError, String(e));
+        assert.match(e.message, expected, code);
+        assert.match(e.detail ?? '', new RegExp(code));
+        assert.ok(!`${e.message}${e.detail}`.includes(secret), 'the secret never appears');
+        if (code !== 'NoSuchBucket') assert.equal(e.fix?.provider, 'cache');
+        return true;
+      });
+      assert.ok(srv.requests.length > 0, 'the real client talked to the server');
+      assert.deepEqual(srv.requests.filter((q) => q.method !== 'GET'), [], 'stopped at the first answer, nothing written');
+    } finally {
+      await srv.stop();
+    }
+  }
+  // A HEAD carries no error body: a 403 there still reads as an access problem.
+  const srv = await startS3ErrorServer('AccessDenied', 'Access Denied', 403);
+  try {
+    const b = await Bucket.open({ cache: { ...dummyCache(), endpoint: srv.endpoint }, credentials: { accessKeyId: 'AKIAEXAMPLE', secretAccessKey: secret } });
+    await assert.rejects(b.head('x.narinfo'), /Access denied to bucket "cache" at .* \(HTTP 403\): check the cache credentials/);
+    b.destroy();
+  } finally {
+    await srv.stop();
+  }
+});
+
+test('a bucket holding a cache for another store directory is refused', async () => {
+  const s3 = await startS3();
+  try {
+    const b = await Bucket.open({ cache: s3.cache(), credentials: s3.credentials });
+    await b.put('nix-cache-info', 'StoreDir: /gnu/store\n', 'text/x-nix-cache-info');
+    b.destroy();
+    await assert.rejects(push([toplevel], options(s3)), /holds a Nix cache for another store directory/);
+    assert.equal(s3.created.filter((o) => o.key !== 'nix-cache-info').length, 0);
+  } finally {
+    await s3.stop();
+  }
+});
+
+test('settings that cannot work are refused before any traffic', async () => {
+  const base = dummyCache();
+  const creds = { accessKeyId: 'a', secretAccessKey: 'b' };
+  await assert.rejects(push([toplevel], { cache: { ...base, endpoint: '' }, credentials: creds }), /No binary cache is configured/);
+  await assert.rejects(push([toplevel], { cache: { ...base, endpoint: 'ftp://x' }, credentials: creds }), /must start with https:\/\//);
+  await assert.rejects(push([toplevel], { cache: { ...base, bucket: '' }, credentials: creds }), /No cache bucket is set/);
+  await assert.rejects(push([toplevel], { cache: { ...base, signingKeyFile: '' }, credentials: creds }), /No signing key is set/);
+  await assert.rejects(push([`${toplevel}/sw`], { cache: base, credentials: creds }), /is not a Nix store path/);
+});
+
+function dummyCache(): CacheSettings {
+  return { ...DEFAULTS.cache, endpoint: 'http://127.0.0.1:9', bucket: 'cache', signingKeyFile: key.secretKeyFile };
+}
