@@ -25,8 +25,17 @@ export interface Machine {
   createdAt: string;
   /** ISO 8601, stored on the machine itself (DigitalOcean tag, Hetzner label); undefined when unset. */
   deadline: string | undefined;
-  /** The store path the machine switches to, when known. */
+  /**
+   * The toplevel the machine switches to, when known. Read back from the cloud it is `/nix/store/<hash>` only:
+   * tags and labels cannot hold a full store path (no `.` in DigitalOcean tags, 63 characters in Hetzner labels).
+   * Compare with `sameStorePath()` from src/providers/tags.ts.
+   */
   toplevel: string | undefined;
+  /**
+   * Whether the machine carries the `thebacknd` tag/label. `list()` returns tagged machines only (true); `get()`
+   * may return an untagged one (false). Code that destroys anything must skip `tagged === false`.
+   */
+  tagged?: boolean;
 }
 
 export interface Region { slug: string; name: string; available: boolean }
@@ -35,9 +44,12 @@ export interface Size {
   cpus: number;
   memoryGiB: number;
   diskGiB: number;
+  /** The cheapest hourly price among its regions (Hetzner prices differ per location). */
   pricePerHour: number;
   currency: 'USD' | 'EUR';
   regions: string[];
+  /** Hourly price per region when it differs between regions (Hetzner). */
+  pricesByRegion?: Record<string, number>;
 }
 export interface Image { id: string; name: string; kind: 'custom' | 'snapshot' | 'distribution' | 'other'; status?: string }
 
@@ -55,6 +67,8 @@ export interface CreateRequest {
   runId?: string;
   /** Optional provider SSH key ids to install (DigitalOcean keys / Hetzner ssh_keys). */
   sshKeys?: string[];
+  /** false = IPv6 only (Hetzner charges for IPv4 addresses; DigitalOcean always gives one). Default true. */
+  ipv4?: boolean;
 }
 
 /** What the caller gets back: the machine, and the server's clock at the time of the answer. */

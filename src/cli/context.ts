@@ -1,0 +1,138 @@
+// What every subcommand gets: output streams, the settings, and the providers chosen by the global options.
+// Tokens: --token-file (with --provider), else DIGITALOCEAN_ACCESS_TOKEN / HCLOUD_TOKEN. Endpoints: --endpoint (with
+// --provider), else THEBACKND_DO_ENDPOINT / THEBACKND_HCLOUD_ENDPOINT, else the real cloud.
+
+import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline/promises';
+import { UserError } from '../core/errors';
+import { DEFAULTS, type Settings } from '../core/settings';
+import { PROVIDER_LABEL, PROVIDERS, TOKEN_ENV } from '../core/tokens';
+import { createProvider, type ProviderOptions } from '../providers';
+import type { CloudProvider, ProviderId } from '../providers/types';
+import { UsageError } from './command';
+
+export const ENDPOINT_ENV: Record<ProviderId, string> = {
+  digitalocean: 'THEBACKND_DO_ENDPOINT',
+  hetzner: 'THEBACKND_HCLOUD_ENDPOINT',
+};
+
+export interface CliIo {
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+  stdin?: NodeJS.ReadableStream;
+  env: NodeJS.ProcessEnv;
+  /** Cancels the command (raw commands use it; Ctrl-C otherwise). */
+  signal?: AbortSignal;
+  /** A person at a terminal: destructive commands ask first. */
+  interactive: boolean;
+  /** Extra client options (tests shorten retries with it). */
+  providerOptions?: Partial<ProviderOptions>;
+}
+
+export interface GlobalOptions {
+  provider?: string;
+  tokenFile?: string;
+  endpoint?: string;
+}
+
+export class CliContext {
+  readonly settings: Settings = DEFAULTS;
+  /** Every token read, so error text can be redacted. */
+  readonly secrets: string[] = [];
+  private readonly explicit: ProviderId | undefined;
+  private readonly tokens: Partial<Record<ProviderId, string>> = {};
+
+  constructor(
+    readonly io: CliIo,
+    private readonly globals: GlobalOptions,
+  ) {
+    const p = globals.provider;
+    if (p !== undefined && !(PROVIDERS as readonly string[]).includes(p)) {
+      throw new UsageError(`--provider must be one of ${PROVIDERS.join(', ')} (got "${p}").`);
+    }
+    this.explicit = p as ProviderId | undefined;
+    if (!this.explicit && (globals.tokenFile || globals.endpoint)) {
+      throw new UsageError(`${globals.tokenFile ? '--token-file' : '--endpoint'} applies to one provider: add --provider digitalocean|hetzner.`);
+    }
+    for (const id of PROVIDERS) {
+      const t = this.readToken(id);
+      if (t) {
+        this.tokens[id] = t;
+        this.secrets.push(t);
+      }
+    }
+  }
+
+  out(line: string): void {
+    this.io.stdout.write(`${line}\n`);
+  }
+
+  err(line: string): void {
+    this.io.stderr.write(`${line}\n`);
+  }
+
+  /** --provider, or every provider with a token (list-like commands). */
+  providers(): CloudProvider[] {
+    if (this.explicit) return [this.provider(this.explicit)];
+    const ids = PROVIDERS.filter((id) => this.tokenOf(id));
+    if (!ids.length) throw noToken();
+    return ids.map((id) => this.provider(id));
+  }
+
+  /** --provider, else the only provider with a token, else the default provider. */
+  oneProvider(): CloudProvider {
+    if (this.explicit) return this.provider(this.explicit);
+    const ids = PROVIDERS.filter((id) => this.tokenOf(id));
+    if (!ids.length) throw noToken();
+    return this.provider(ids.length === 1 ? ids[0]! : this.settings.defaultProvider);
+  }
+
+  provider(id: ProviderId): CloudProvider {
+    const token = this.tokenOf(id);
+    if (!token) {
+      throw new UserError(`No ${PROVIDER_LABEL[id]} token: set ${TOKEN_ENV[id]} or pass --token-file FILE with --provider ${id}.`, {
+        kind: 'setToken',
+        provider: id,
+      });
+    }
+    const endpoint = (this.explicit === id ? this.globals.endpoint : undefined) ?? this.io.env[ENDPOINT_ENV[id]];
+    return createProvider(id, { ...this.io.providerOptions, token, ...(endpoint ? { endpoint } : {}) });
+  }
+
+  /** Asks on a terminal; anything but yes is no. */
+  async confirm(question: string): Promise<boolean> {
+    if (!this.io.stdin) return false;
+    const rl = createInterface({ input: this.io.stdin, terminal: false });
+    try {
+      this.io.stderr.write(`${question} [y/N] `);
+      const answer = await new Promise<string>((resolve) => {
+        rl.once('line', resolve);
+        rl.once('close', () => resolve(''));
+      });
+      return /^y(es)?$/i.test(answer.trim());
+    } finally {
+      rl.close();
+    }
+  }
+
+  private tokenOf(id: ProviderId): string | undefined {
+    return this.tokens[id];
+  }
+
+  private readToken(id: ProviderId): string | undefined {
+    if (this.globals.tokenFile && this.explicit === id) {
+      try {
+        const t = readFileSync(this.globals.tokenFile, 'utf8').trim();
+        if (t) return t;
+      } catch (e) {
+        throw new UserError(`Cannot read the token file ${this.globals.tokenFile} (${(e as NodeJS.ErrnoException).code ?? 'error'}).`);
+      }
+      throw new UserError(`The token file ${this.globals.tokenFile} is empty.`);
+    }
+    return this.io.env[TOKEN_ENV[id]]?.trim() || undefined;
+  }
+}
+
+function noToken(): UserError {
+  return new UserError(`No cloud token: set ${TOKEN_ENV.digitalocean} and/or ${TOKEN_ENV.hetzner}, or pass --token-file FILE with --provider.`);
+}

@@ -1,0 +1,99 @@
+// Destroying subcommands. All of them act on tagged machines only: the providers refuse anything else.
+
+import { messageOf } from '../core/errors';
+import { decideReaping, duplicateRuns } from '../core/reaper-policy';
+import { BOUNDS } from '../core/settings';
+import { PROVIDER_LABEL } from '../core/tokens';
+import type { CloudProvider, Machine } from '../providers/types';
+import { UsageError, type ProviderCommand } from './command';
+import type { CliContext } from './context';
+import { findMachine, listAll } from './lookup';
+
+const destroy: ProviderCommand = {
+  name: 'destroy',
+  summary: 'destroy one machine by name or id',
+  usage: 'destroy <name|id>',
+  async run(ctx, { positionals }) {
+    if (positionals.length !== 1) throw new UsageError('destroy takes one machine name or id: destroy thebacknd-1');
+    const ref = positionals[0]!;
+    const { provider, machine } = await findMachine(ctx, ref);
+    await provider.destroy(machine.id);
+    ctx.out(`Destroyed ${machine.name} (${PROVIDER_LABEL[provider.id]} ${machine.id}).`);
+    return 0;
+  },
+};
+
+const destroyAll: ProviderCommand = {
+  name: 'destroy-all',
+  summary: 'destroy every thebacknd machine (asks first on a terminal)',
+  usage: 'destroy-all [--yes]',
+  options: { yes: { type: 'boolean', short: 'y' } },
+  async run(ctx, { values }) {
+    const { listed, failed } = await listAll(ctx);
+    const targets = listed.flatMap(({ provider, result }) => result.machines.map((machine) => ({ provider, machine })));
+    if (!targets.length) {
+      ctx.out('No thebacknd machines to destroy.');
+      return failed ? 1 : 0;
+    }
+    if (ctx.io.interactive && !values.yes) {
+      const names = targets.map((t) => t.machine.name).join(', ');
+      if (!(await ctx.confirm(`Destroy ${targets.length} machine${targets.length > 1 ? 's' : ''} (${names})?`))) {
+        ctx.err('Nothing destroyed.');
+        return 1;
+      }
+    }
+    const ok = await destroyEach(ctx, targets.map((t) => ({ ...t, why: t.machine.name })));
+    return ok && !failed ? 0 : 1;
+  },
+};
+
+const destroyOld: ProviderCommand = {
+  name: 'destroy-old',
+  summary: 'destroy machines past their deadline, powered off, duplicated, or (without a deadline) older than --max-age',
+  usage: 'destroy-old [--max-age MINUTES] [--dry-run]',
+  options: { 'max-age': { type: 'string' }, 'dry-run': { type: 'boolean' } },
+  async run(ctx, { values }) {
+    const maxAgeMinutes = maxAge(values['max-age'] as string | undefined, ctx.settings.maxAgeMinutes);
+    const { listed, failed } = await listAll(ctx);
+    const targets = listed.flatMap(({ provider, result }) => {
+      const decided = decideReaping({ machines: result.machines, serverTime: result.serverTime, maxAgeMinutes });
+      const dupes = duplicateRuns(result.machines).filter((d) => !decided.some((x) => x.machine.id === d.machine.id));
+      return [...decided, ...dupes].map((d) => ({ provider, machine: d.machine, why: d.why }));
+    });
+    if (!targets.length) {
+      ctx.out('No old machines.');
+      return failed ? 1 : 0;
+    }
+    if (values['dry-run']) {
+      for (const t of targets) ctx.out(`Would destroy ${t.why}.`);
+      return failed ? 1 : 0;
+    }
+    const ok = await destroyEach(ctx, targets);
+    return ok && !failed ? 0 : 1;
+  },
+};
+
+export const DESTROY_COMMANDS: ProviderCommand[] = [destroy, destroyAll, destroyOld];
+
+/** Destroys each target, reporting each outcome; one failure does not stop the others. */
+async function destroyEach(ctx: CliContext, targets: { provider: CloudProvider; machine: Machine; why: string }[]): Promise<boolean> {
+  let ok = true;
+  for (const { provider, machine, why } of targets) {
+    try {
+      await provider.destroy(machine.id);
+      ctx.out(`Destroyed ${why}.`);
+    } catch (e) {
+      ok = false;
+      ctx.err(`thebacknd: ${machine.name} (${PROVIDER_LABEL[provider.id]} ${machine.id}): ${messageOf(e, ctx.secrets)}`);
+    }
+  }
+  return ok;
+}
+
+function maxAge(value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  const { min, max } = BOUNDS.maxAgeMinutes;
+  if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`--max-age must be a whole number of minutes from ${min} to ${max}.`);
+  return n;
+}

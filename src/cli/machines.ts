@@ -1,0 +1,154 @@
+// Machine subcommands: list, create, extend, and the catalog (regions, sizes, images) that create draws from.
+
+import { readFileSync } from 'node:fs';
+import { UserError } from '../core/errors';
+import { BOUNDS } from '../core/settings';
+import { PROVIDER_LABEL } from '../core/tokens';
+import { UsageError, type ProviderCommand } from './command';
+import { duration, MACHINE_HEADER, machineRows, price, table, toJson } from './format';
+import type { CloudProvider } from '../providers/types';
+import { findMachine, listAll } from './lookup';
+
+const json = { json: { type: 'boolean' as const } };
+
+const list: ProviderCommand = {
+  name: 'list',
+  summary: 'list thebacknd machines (all providers with a token, or --provider)',
+  usage: 'list [--json]',
+  options: json,
+  async run(ctx, { values }) {
+    const { listed, failed } = await listAll(ctx);
+    const machines = listed.flatMap((l) => l.result.machines);
+    if (values.json) {
+      ctx.out(toJson(machines));
+    } else if (!machines.length) {
+      ctx.out('No thebacknd machines.');
+    } else {
+      const serverNow = new Map(listed.map((l) => [l.provider.id, l.result.serverTime.getTime()]));
+      ctx.out(table(MACHINE_HEADER, machineRows(machines, (m) => serverNow.get(m.provider) ?? Date.now())));
+    }
+    return failed ? 1 : 0;
+  },
+};
+
+const create: ProviderCommand = {
+  name: 'create',
+  summary: 'create a machine thebacknd-N (the smallest free N)',
+  usage:
+    'create [--region R] [--size S] [--image I] [--minutes M] [--toplevel /nix/store/…] [--user-data-file F] [--ssh-key ID]… [--ipv6-only] [--json]',
+  options: {
+    region: { type: 'string' },
+    size: { type: 'string' },
+    image: { type: 'string' },
+    minutes: { type: 'string' },
+    toplevel: { type: 'string' },
+    'user-data-file': { type: 'string' },
+    'ssh-key': { type: 'string', multiple: true },
+    'ipv6-only': { type: 'boolean' },
+    ...json,
+  },
+  async run(ctx, { values }) {
+    const provider = ctx.oneProvider();
+    const defaults = ctx.settings[provider.id];
+    const minutes = parseMinutes(values.minutes as string | undefined, ctx.settings.maxAgeMinutes);
+    const image = (values.image as string | undefined) ?? defaults.image;
+    if (!image) {
+      const images = await provider.images();
+      const own = images.filter((i) => i.kind === 'custom' || i.kind === 'snapshot');
+      const shown = (own.length ? own : images).slice(0, 20).map((i) => i.id);
+      throw new UsageError(`create needs --image (${PROVIDER_LABEL[provider.id]} images: ${shown.join(', ') || 'none'}).`);
+    }
+    const userDataFile = values['user-data-file'] as string | undefined;
+    // Time on the provider's clock: the deadline is compared with it by every reader.
+    const { serverTime } = await provider.list();
+    const m = await provider.create({
+      region: (values.region as string | undefined) ?? defaults.region,
+      size: (values.size as string | undefined) ?? defaults.size,
+      image,
+      userData: userDataFile ? readUserData(userDataFile) : '{}',
+      deadline: new Date(serverTime.getTime() + minutes * 60_000),
+      ...(values.toplevel ? { toplevel: values.toplevel as string } : {}),
+      ...(values['ssh-key'] ? { sshKeys: values['ssh-key'] as string[] } : {}),
+      ...(values['ipv6-only'] ? { ipv4: false } : {}),
+    });
+    if (values.json) ctx.out(toJson(m));
+    else ctx.out(`Created ${m.name} (${PROVIDER_LABEL[m.provider]} ${m.id}, ${m.region}, ${m.size}); destroyed in ${minutes} min.`);
+    return 0;
+  },
+};
+
+const extend: ProviderCommand = {
+  name: 'extend',
+  summary: "push a machine's deadline back by some minutes",
+  usage: 'extend <name|id> <minutes>',
+  async run(ctx, { positionals }) {
+    const [ref, mins] = positionals;
+    if (!ref || !mins || positionals.length > 2) throw new UsageError('extend takes a machine and a number of minutes: extend thebacknd-1 30');
+    const minutes = parseMinutes(mins, 0);
+    const { provider, machine, serverTime } = await findMachine(ctx, ref);
+    const now = serverTime.getTime();
+    const current = machine.deadline ? Date.parse(machine.deadline) : NaN;
+    // From the current deadline when it is still ahead, from now otherwise.
+    const base = Number.isNaN(current) || current < now ? now : current;
+    const deadline = new Date(base + minutes * 60_000);
+    await provider.setDeadline(machine.id, deadline);
+    ctx.out(`${machine.name}: deadline ${deadline.toISOString()} (in ${duration(deadline.getTime() - now)}).`);
+    return 0;
+  },
+};
+
+/** A read-only listing of one provider's catalog: a table, or the model objects with --json. */
+function catalog<T>(name: string, summary: string, fetch: (p: CloudProvider) => Promise<T[]>, header: string[], row: (item: T) => string[]): ProviderCommand {
+  return {
+    name,
+    summary,
+    usage: `${name} [--json]`,
+    options: json,
+    async run(ctx, { values }) {
+      const items = await fetch(ctx.oneProvider());
+      ctx.out(values.json ? toJson(items) : table(header, items.map(row)));
+      return 0;
+    },
+  };
+}
+
+const regions = catalog('regions', 'list the regions of a provider', (p) => p.regions(), ['REGION', 'NAME', 'AVAILABLE'], (r) => [
+  r.slug,
+  r.name,
+  r.available ? 'yes' : 'no',
+]);
+
+const sizes = catalog('sizes', 'list machine sizes with their price per hour', (p) => p.sizes(), ['SIZE', 'CPUS', 'MEM GiB', 'DISK GiB', 'PER HOUR', 'REGIONS'], (s) => [
+  s.slug,
+  String(s.cpus),
+  String(s.memoryGiB),
+  String(s.diskGiB),
+  price(s),
+  s.regions.join(','),
+]);
+
+const images = catalog('images', 'list the images a machine can be created from', (p) => p.images(), ['IMAGE', 'KIND', 'STATUS', 'NAME'], (i) => [
+  i.id,
+  i.kind,
+  i.status ?? '-',
+  i.name,
+]);
+
+export const MACHINE_COMMANDS: ProviderCommand[] = [list, create, extend, regions, sizes, images];
+
+function parseMinutes(value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > BOUNDS.maxAgeMinutes.max) {
+    throw new UsageError(`minutes must be a whole number from 1 to ${BOUNDS.maxAgeMinutes.max} (got "${value}").`);
+  }
+  return n;
+}
+
+function readUserData(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new UserError(`Cannot read the user-data file ${file} (${(e as NodeJS.ErrnoException).code ?? 'error'}).`);
+  }
+}

@@ -1,0 +1,178 @@
+// `thebacknd build --workers N …`: the build runs on N ephemeral cloud machines used as Nix remote builders, and
+// they are destroyed however it ends. The log, the server-type table, the estimate and the bill go to stderr; the
+// output paths alone to stdout, so `path=$(thebacknd build --workers 2 .#pkg)` works. `build` dispatches here when
+// `--workers` is given.
+
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { messageOf, UserError } from '../core/errors';
+import { DEFAULTS } from '../core/settings';
+import { PROVIDER_LABEL, PROVIDERS } from '../core/tokens';
+import { findFlakes } from '../nix/flake';
+import { isExplicitInstallable, resolveTarget } from '../nix/installable';
+import { checkNix } from '../nix/version';
+import type { ProviderId } from '../providers/types';
+import { buildOnWorkers, checkRequest, planWorkers } from '../workers/orchestrate';
+import { availableSizes, sizeRows, TABLE_HEADER } from '../workers/cost';
+import { MAX_WORKERS, type WorkersEvent, type WorkersRequest } from '../workers/types';
+import { CliContext } from './context';
+import { table } from './format';
+import { withCancel } from './push';
+
+export interface WorkersCliIo {
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+  env: NodeJS.ProcessEnv;
+  /** Cancels the build (and destroys the workers); when absent, Ctrl-C does. */
+  signal?: AbortSignal;
+}
+
+/** The base image, when --image is not given. */
+export const IMAGE_ENV: Record<ProviderId, string> = { digitalocean: 'THEBACKND_DO_IMAGE', hetzner: 'THEBACKND_HCLOUD_IMAGE' };
+
+const HELP = `Usage: thebacknd build --workers N [options] [installable | configuration-name]
+
+Creates N ephemeral cloud machines from the Thebacknd base image, builds on them with Nix as remote builders
+(nothing builds on this computer: --max-jobs 0), leaves the result as an out-link here, and destroys the machines
+whether the build succeeds, fails or is cancelled (Ctrl-C). The log, the estimate and the cost go to stderr; the
+output paths to stdout.
+  (nothing)             the toplevel of the flake's only nixosConfigurations entry
+  NAME                  .#nixosConfigurations.NAME.config.system.build.toplevel
+  INSTALLABLE           anything nix build accepts: .#pkg, github:owner/repo#x
+
+Options:
+  --workers N           how many workers (1-${MAX_WORKERS})
+  -p, --provider P      digitalocean or hetzner (default: the only one with a token, else digitalocean)
+  --size S              server type (default: ${DEFAULTS.hetzner.size} on Hetzner, ${DEFAULTS.digitalocean.size} on DigitalOcean)
+  --region R            region (default: ${DEFAULTS.hetzner.region} / ${DEFAULTS.digitalocean.region})
+  --image I             the Thebacknd base image (default: $${IMAGE_ENV.hetzner} / $${IMAGE_ENV.digitalocean})
+  --hours H             time limit: the workers' deadline, and what the estimate assumes (default 1)
+  --max-jobs N          parallel builds per worker (default: its number of cores)
+  --out-link PATH       where the result link goes (default ./result)
+  --keep-on-failure     keep the workers after a failed build, for debugging (still destroyed at their deadline)
+  --estimate            print the server types and the estimate, and create nothing
+  --flake DIR           the flake folder (default: the current folder)
+  --state-dir DIR       where the workers' SSH keys live (default: $THEBACKND_STATE_DIR, else ~/.local/state/thebacknd)
+  --token-file F        read the token of --provider from F (default: DIGITALOCEAN_ACCESS_TOKEN / HCLOUD_TOKEN)
+  --endpoint URL        API base URL of --provider, e.g. the local emulator
+  -h, --help            show this help
+
+Your user must be allowed to set builders: root, or listed in trusted-users of a multi-user Nix.
+`;
+
+const OPTIONS = {
+  workers: { type: 'string' },
+  provider: { type: 'string', short: 'p' },
+  size: { type: 'string' },
+  region: { type: 'string' },
+  image: { type: 'string' },
+  hours: { type: 'string' },
+  'max-jobs': { type: 'string' },
+  'out-link': { type: 'string' },
+  'keep-on-failure': { type: 'boolean' },
+  estimate: { type: 'boolean' },
+  flake: { type: 'string' },
+  'state-dir': { type: 'string' },
+  'token-file': { type: 'string' },
+  endpoint: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+/** Where the CLI keeps per-machine keys (the extension uses its global storage). */
+export function cliStateDir(env: NodeJS.ProcessEnv, flag?: string): string {
+  if (flag) return path.resolve(flag);
+  if (env.THEBACKND_STATE_DIR) return path.resolve(env.THEBACKND_STATE_DIR);
+  const base = env.XDG_STATE_HOME || path.join(env.HOME || os.homedir(), '.local', 'state');
+  return path.join(base, 'thebacknd');
+}
+
+export async function buildOnWorkersCommand(argv: string[], io: WorkersCliIo): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true });
+  } catch (err) {
+    io.stderr.write(`thebacknd build: ${messageOf(err)}\n${HELP}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    io.stdout.write(HELP);
+    return 0;
+  }
+  const usage = (why: string): number => {
+    io.stderr.write(`thebacknd build: ${why}\nRun 'thebacknd build --workers N --help'.\n`);
+    return 2;
+  };
+  if (positionals.length > 1) return usage('one installable at a time.');
+  const count = Number(values.workers);
+  if (values.workers === undefined || !Number.isInteger(count) || count < 1 || count > MAX_WORKERS) {
+    return usage(`--workers must be a whole number from 1 to ${MAX_WORKERS}.`);
+  }
+  const hours = values.hours === undefined ? 1 : Number(values.hours);
+  if (!(hours >= 5 / 60 && hours <= 24)) return usage('--hours must be between 0.1 and 24.');
+  const maxJobs = values['max-jobs'] === undefined ? undefined : Number(values['max-jobs']);
+  if (maxJobs !== undefined && !(Number.isInteger(maxJobs) && maxJobs >= 1 && maxJobs <= 256)) return usage('--max-jobs must be a whole number from 1 to 256.');
+  if (values.provider !== undefined && !(PROVIDERS as readonly string[]).includes(values.provider)) {
+    return usage(`--provider must be one of ${PROVIDERS.join(', ')}.`);
+  }
+
+  return withCancel(io, async (signal) => {
+    const cli = new CliContext(
+      { ...io, interactive: false },
+      { provider: values.provider, tokenFile: values['token-file'], endpoint: values.endpoint },
+    );
+    const provider = cli.oneProvider();
+    const id = provider.id;
+    const defaults = DEFAULTS[id];
+    const dir = path.resolve(values.flake ?? process.cwd());
+    const placement = {
+      provider: id,
+      region: values.region ?? defaults.region,
+      size: values.size ?? defaults.size,
+      image: values.image ?? io.env[IMAGE_ENV[id]] ?? '',
+    };
+    const ctx = { provider, storageDir: cliStateDir(io.env, values['state-dir']), nix: { env: io.env, cwd: dir } };
+    const draft: WorkersRequest = {
+      installable: positionals[0] ?? '(the flake)',
+      placement,
+      count,
+      maxAgeMinutes: Math.round(hours * 60),
+      outLink: path.resolve(values['out-link'] ?? 'result'),
+      keepOnFailure: values['keep-on-failure'] ?? false,
+      ...(maxJobs === undefined ? {} : { maxJobs }),
+    };
+
+    if (values.estimate) {
+      const sizes = await provider.sizes(signal);
+      io.stderr.write(`${PROVIDER_LABEL[id]} server types in ${placement.region}:\n${table(TABLE_HEADER, sizeRows(sizes, placement.region))}\n`);
+      const { estimate } = await planWorkers(ctx, draft, signal);
+      io.stderr.write(`Estimate: ${estimate.text}\n`);
+      return 0;
+    }
+
+    checkRequest(draft);
+    const nix = { env: io.env, cwd: dir, signal, onLog: (l: string) => io.stderr.write(`${l}\n`) };
+    await checkNix(nix);
+    const arg = positionals[0];
+    if (!(arg && isExplicitInstallable(arg)) && findFlakes([dir]).length === 0) {
+      throw new UserError(`No flake.nix in ${dir}: use --flake DIR or name an installable.`);
+    }
+    const target = await resolveTarget(arg, dir, nix);
+    const req: WorkersRequest = { ...draft, installable: target.installable };
+
+    const sizes = await provider.sizes(signal);
+    const chosen = availableSizes(sizes, placement.region).filter((s) => s.slug === placement.size);
+    if (chosen.length) io.stderr.write(`${table(TABLE_HEADER, sizeRows(chosen, placement.region))}\n`);
+    const result = await buildOnWorkers(ctx, req, signal, (e) => printEvent(io.stderr, e));
+    io.stdout.write(`${result.outputs.join('\n')}\n`);
+    const used = result.workers.map((w) => `${w.name}: ${w.builds} build${w.builds === 1 ? '' : 's'}`).join(', ');
+    io.stderr.write(`Result: ${result.outLink} -> ${result.outputs[0]} (${used})\n`);
+    return 0;
+  });
+}
+
+function printEvent(out: NodeJS.WritableStream, e: WorkersEvent): void {
+  if (e.type === 'log') out.write(`${e.line}\n`);
+  else if (e.type === 'stage' && e.stage === 'cleanup') out.write(`Cleaning up: ${e.detail ?? ''}\n`);
+}

@@ -1,0 +1,248 @@
+// Hetzner Cloud through a small typed client: openapi-fetch over types generated from Hetzner's official OpenAPI
+// spec (scripts/gen-hetzner-types.mjs). Not hcloud-js: unmaintained since 2021, untyped, bundles axios 0.21.4 and
+// throws on IPv6-only servers (`public_net.ipv4: null`), which this client handles as a normal case.
+// Machines are servers labelled `thebacknd`; run id, deadline and toplevel are labels too (see tags.ts).
+
+import createClient from 'openapi-fetch';
+import { ProviderBase, type Listing } from './base';
+import type { operations, paths } from './hetzner/schema';
+import { apiBase, headerRecord, type ProviderOptions } from './options';
+import { ApiError, withRetry } from './retry';
+import { hetznerStatus } from './status';
+import { HETZNER_SELECTOR, LABEL_DEADLINE, formatDeadline, hetznerLabels, hetznerRunSelector, readHetznerLabels } from './tags';
+import type { CreateRequest, Image, Machine, Region, Size } from './types';
+
+type Json<Op extends keyof operations, Code extends 200 | 201> = operations[Op]['responses'] extends Record<Code, { content: { 'application/json': infer B } }> ? B : never;
+type Server = Json<'list_servers', 200>['servers'][number];
+interface Pagination { meta?: { pagination?: { next_page?: number | null } } }
+interface Answer<D> { data?: D; error?: unknown; response: Response }
+
+export class HetznerProvider extends ProviderBase<Server> {
+  readonly id = 'hetzner' as const;
+  private readonly api: ReturnType<typeof createClient<paths>>;
+  private readonly pageSize: number;
+
+  constructor(opts: ProviderOptions) {
+    super(opts, apiBase(opts.endpoint, 'https://api.hetzner.cloud', 'v1'));
+    this.pageSize = Math.min(50, Math.max(1, opts.pageSize ?? 50));
+    this.api = createClient<paths>({
+      baseUrl: this.endpoint,
+      headers: { Authorization: `Bearer ${opts.token}` },
+      ...(opts.fetch ? { fetch: opts.fetch } : {}),
+    });
+  }
+
+  /** One PUT with the full label set: the deadline changes atomically. */
+  async setDeadline(id: string, deadline: Date, signal?: AbortSignal): Promise<void> {
+    return this.guard(async () => {
+      const s = (await this.owned(id, true, signal))!;
+      const labels = { ...s.labels, [LABEL_DEADLINE]: formatDeadline(deadline) };
+      await this.retrying((sig) => this.api.PUT('/servers/{id}', { signal: sig, params: { path: { id: s.id } }, body: { labels } }), signal);
+    }, signal);
+  }
+
+  async powerOff(id: string, signal?: AbortSignal): Promise<void> {
+    return this.guard(async () => {
+      const s = await this.owned(id, false, signal);
+      if (!s) return;
+      await this.retrying((sig) => this.api.POST('/servers/{id}/actions/poweroff', { signal: sig, params: { path: { id: s.id } } }), signal);
+    }, signal);
+  }
+
+  async regions(signal?: AbortSignal): Promise<Region[]> {
+    return this.guard(async () => {
+      const { items } = await this.pages(
+        (page, sig) => this.api.GET('/locations', { signal: sig, params: { query: { page, per_page: this.pageSize } } }),
+        (d) => d.locations,
+        signal,
+      );
+      return items.map((l) => ({ slug: l.name, name: `${l.city}, ${l.country}`, available: true }));
+    }, signal);
+  }
+
+  async sizes(signal?: AbortSignal): Promise<Size[]> {
+    return this.guard(async () => {
+      const { items } = await this.pages(
+        (page, sig) => this.api.GET('/server_types', { signal: sig, params: { query: { page, per_page: this.pageSize } } }),
+        (d) => d.server_types,
+        signal,
+      );
+      return items
+        .filter((t) => !t.deprecated)
+        .map((t) => {
+          const pricesByRegion = Object.fromEntries(t.prices.map((p) => [p.location, Number(p.price_hourly.net)]));
+          const available = (t.locations ?? []).filter((l) => l.available !== false).map((l) => l.name);
+          const regions = available.length ? available : Object.keys(pricesByRegion);
+          const prices = regions.map((r) => pricesByRegion[r]).filter((p): p is number => Number.isFinite(p));
+          return {
+            slug: t.name,
+            cpus: t.cores,
+            memoryGiB: t.memory,
+            diskGiB: t.disk,
+            pricePerHour: prices.length ? Math.min(...prices) : NaN,
+            currency: 'EUR' as const,
+            regions,
+            pricesByRegion,
+          };
+        });
+    }, signal);
+  }
+
+  async images(signal?: AbortSignal): Promise<Image[]> {
+    return this.guard(async () => {
+      const { items } = await this.pages(
+        (page, sig) =>
+          this.api.GET('/images', { signal: sig, params: { query: { page, per_page: this.pageSize, type: ['system', 'snapshot'] } } }),
+        (d) => d.images,
+        signal,
+      );
+      return items.map((i) => ({
+        // System images are created by name, snapshots by id.
+        id: i.type === 'system' && i.name ? i.name : String(i.id),
+        name: i.description || i.name || String(i.id),
+        kind: i.type === 'system' ? 'distribution' : i.type === 'snapshot' ? 'snapshot' : 'other',
+        status: i.status,
+      }));
+    }, signal);
+  }
+
+  // --- the primitives ProviderBase builds on ---
+
+  protected listRaw(runId: string | undefined, signal?: AbortSignal): Promise<Listing<Server>> {
+    const selector = runId ? hetznerRunSelector(runId) : HETZNER_SELECTOR;
+    return this.pages(
+      (page, sig) => this.api.GET('/servers', { signal: sig, params: { query: { label_selector: selector, page, per_page: this.pageSize } } }),
+      (d) => d.servers,
+      signal,
+    );
+  }
+
+  protected async getRaw(id: string, signal?: AbortSignal): Promise<Server | undefined> {
+    if (!/^\d+$/.test(id)) return undefined;
+    try {
+      const { data } = await this.retrying((sig) => this.api.GET('/servers/{id}', { signal: sig, params: { path: { id: Number(id) } } }), signal);
+      return data.server;
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 404) return undefined;
+      throw e;
+    }
+  }
+
+  protected async deleteRaw(s: Server, signal?: AbortSignal): Promise<void> {
+    await this.retrying((sig) => this.api.DELETE('/servers/{id}', { signal: sig, params: { path: { id: s.id } } }), signal);
+  }
+
+  protected nameOf(s: Server): string {
+    return s.name;
+  }
+
+  protected async postCreate(req: CreateRequest, name: string, runId: string, signal?: AbortSignal): Promise<Machine> {
+    const { data } = await this.call(
+      (sig) =>
+        this.api.POST('/servers', {
+          signal: sig,
+          body: {
+            name,
+            location: req.region,
+            server_type: req.size,
+            image: req.image,
+            labels: hetznerLabels(runId, req.deadline, req.toplevel),
+            user_data: req.userData,
+            start_after_create: true,
+            public_net: { enable_ipv4: req.ipv4 !== false, enable_ipv6: true },
+            ...(req.sshKeys?.length ? { ssh_keys: req.sshKeys } : {}),
+          },
+        }),
+      signal,
+    );
+    return this.toMachine(data.server);
+  }
+
+  /** Names are unique per project: a taken one is a 409 uniqueness_error. */
+  protected isNameClash(e: ApiError): boolean {
+    return e.status === 409 && e.code === 'uniqueness_error';
+  }
+
+  protected toMachine(s: Server): Machine {
+    const marks = readHetznerLabels(s.labels);
+    // Newer answers carry `location`; older ones only `datacenter.location`.
+    const region = (s as { location?: { name?: string } }).location?.name ?? s.datacenter?.location?.name ?? '';
+    const price = s.server_type?.prices?.find((p) => p.location === region)?.price_hourly?.net;
+    return {
+      id: String(s.id),
+      provider: 'hetzner',
+      name: s.name,
+      runId: marks.runId,
+      status: hetznerStatus(s.status),
+      ipv4: s.public_net?.ipv4?.ip ?? undefined,
+      ipv6: hostAddress(s.public_net?.ipv6?.ip),
+      region,
+      size: s.server_type?.name ?? '',
+      pricePerHour: price !== undefined && Number.isFinite(Number(price)) ? Number(price) : undefined,
+      currency: 'EUR',
+      createdAt: s.created,
+      deadline: marks.deadline,
+      toplevel: marks.toplevel,
+      tagged: marks.tagged,
+    };
+  }
+
+  private async pages<D extends Pagination, T extends { id: number }>(
+    fetchPage: (page: number, signal: AbortSignal) => Promise<Answer<D>>,
+    pick: (d: D) => T[],
+    signal?: AbortSignal,
+  ): Promise<Listing<T>> {
+    const seen = new Map<number, T>();
+    let headers: Record<string, string> = {};
+    for (let page = 1; page <= 10_000; ) {
+      const res = await this.retrying((sig) => fetchPage(page, sig), signal);
+      headers = res.headers;
+      const batch = pick(res.data) ?? [];
+      for (const item of batch) seen.set(item.id, item);
+      const next = res.data.meta?.pagination?.next_page;
+      if (!next || next <= page || batch.length === 0) break;
+      page = next;
+    }
+    return { items: [...seen.values()], headers };
+  }
+
+  private retrying<D>(fn: (signal: AbortSignal) => Promise<Answer<D>>, signal?: AbortSignal) {
+    return withRetry(() => this.call(fn, signal), this.retry, signal);
+  }
+
+  /** One request with its own timeout; any failure as an ApiError, the caller's abort passed through. */
+  private async call<D>(fn: (signal: AbortSignal) => Promise<Answer<D>>, signal?: AbortSignal): Promise<{ data: D; headers: Record<string, string> }> {
+    const timeout = AbortSignal.timeout(this.retry.timeoutMs);
+    const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
+    let answer: Answer<D>;
+    try {
+      answer = await fn(combined);
+    } catch (e) {
+      if (signal?.aborted) throw signal.reason ?? e;
+      if (timeout.aborted) throw new ApiError('hetzner', 'timeout', 'timed out');
+      throw new ApiError('hetzner', 'network', networkCode(e));
+    }
+    const headers = headerRecord(answer.response.headers);
+    if (!answer.response.ok) {
+      const body = (answer.error ?? {}) as { error?: { code?: string; message?: string } };
+      const status = answer.response.status;
+      throw new ApiError('hetzner', 'http', body.error?.message ?? `HTTP ${status}`, status, body.error?.code, headers);
+    }
+    return { data: answer.data as D, headers };
+  }
+}
+
+/** Hetzner gives the server a /64 (`2001:db8:1:2::/64`); the server itself answers on `::1` of it. */
+export function hostAddress(net: string | undefined | null): string | undefined {
+  if (!net) return undefined;
+  const [addr, prefix] = net.split('/');
+  if (!prefix) return addr;
+  if (addr!.endsWith('::')) return `${addr}1`;
+  return addr!.replace(/:0$/, ':1');
+}
+
+/** undici reports `fetch failed` and keeps the reason (ECONNRESET, ECONNREFUSED, …) in `cause`. */
+function networkCode(e: unknown): string {
+  const cause = (e as { cause?: { code?: string; message?: string } })?.cause;
+  return cause?.code ?? cause?.message ?? (e instanceof Error ? e.message : String(e));
+}

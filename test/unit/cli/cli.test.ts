@@ -1,0 +1,272 @@
+// The `thebacknd` command end to end: the built CLI in its own process, talking to the emulator through the
+// environment a user would set; stdout, stderr and exit codes are what is checked.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Readable, Writable } from 'node:stream';
+import { main } from '../../../src/cli/main';
+import type { Machine } from '../../../src/providers/types';
+import { assertClean, emulator, existing, seed, TOKEN } from '../providers/emu';
+import type { Emulator } from '../../fixtures/emulator';
+
+const root = path.resolve(__dirname, '../../../..');
+/** The bundle users get (dist/cli.js) when it is at least as fresh as the compiled sources, else those. */
+const CLI = (() => {
+  const out = path.join(root, 'out/src/cli/main.js');
+  const dist = path.join(root, 'dist/cli.js');
+  return fs.existsSync(dist) && fs.statSync(dist).mtimeMs >= fs.statSync(out).mtimeMs ? dist : out;
+})();
+
+interface Run { code: number | null; stdout: string; stderr: string }
+
+function env(emu: Emulator, over: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
+  const e: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    DIGITALOCEAN_ACCESS_TOKEN: TOKEN,
+    HCLOUD_TOKEN: TOKEN,
+    THEBACKND_DO_ENDPOINT: emu.doUrl,
+    THEBACKND_HCLOUD_ENDPOINT: emu.hetznerUrl,
+    ...over,
+  };
+  for (const k of Object.keys(e)) if (e[k] === undefined) delete e[k];
+  return e;
+}
+
+function cli(args: string[], environment: NodeJS.ProcessEnv): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { env: environment, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+function assertOneCleanLine(stderr: string): void {
+  const lines = stderr.trim().split('\n');
+  assert.equal(lines.length, 1, `one line on stderr: ${stderr}`);
+  assert.match(lines[0]!, /^thebacknd: /);
+  assert.ok(!/\bat .*:\d+:\d+/.test(stderr), 'no stack trace');
+  assert.ok(!stderr.includes(TOKEN), 'never the token');
+}
+
+const MACHINE_KEYS = ['createdAt', 'currency', 'deadline', 'id', 'ipv4', 'ipv6', 'name', 'pricePerHour', 'provider', 'region', 'runId', 'size', 'status', 'tagged', 'toplevel'];
+
+test('help, version and wrong arguments', async (t) => {
+  const emu = await emulator(t);
+  const e = env(emu);
+  const help = await cli(['--help'], e);
+  assert.equal(help.code, 0);
+  for (const c of ['list', 'create', 'destroy', 'destroy-all', 'destroy-old', 'extend']) assert.match(help.stdout, new RegExp(`^  ${c} `, 'm'));
+  const version = await cli(['--version'], e);
+  assert.equal(version.stdout.trim(), JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')).version);
+  for (const args of [['bogus'], ['list', '--provider', 'aws'], ['extend', 'thebacknd-1'], ['list', '--no-such-flag'], ['list', '--endpoint', 'http://x']]) {
+    const r = await cli(args, e);
+    assert.equal(r.code, 2, `${args.join(' ')} is a usage error`);
+    assertOneCleanLine(r.stderr);
+  }
+  const none = await cli(['list'], env(emu, { DIGITALOCEAN_ACCESS_TOKEN: undefined, HCLOUD_TOKEN: undefined }));
+  assert.equal(none.code, 1);
+  assert.match(none.stderr, /No cloud token: set DIGITALOCEAN_ACCESS_TOKEN and\/or HCLOUD_TOKEN/);
+  assertClean(emu);
+});
+
+test('list --json prints the tagged machines of both providers as Machine objects', async (t) => {
+  const emu = await emulator(t);
+  seed(emu, 'digitalocean', { name: 'thebacknd-1', tagged: true, deadline: '20991231T000000Z' });
+  seed(emu, 'digitalocean', { name: 'web', tagged: false });
+  seed(emu, 'hetzner', { name: 'thebacknd-1', tagged: true });
+  seed(emu, 'hetzner', { name: 'db', tagged: false });
+  const r = await cli(['list', '--json'], env(emu));
+  assert.equal(r.code, 0, r.stderr);
+  const machines = JSON.parse(r.stdout) as Machine[];
+  assert.deepEqual(machines.map((m) => `${m.provider}/${m.name}`).sort(), ['digitalocean/thebacknd-1', 'hetzner/thebacknd-1']);
+  for (const m of machines) assert.deepEqual(Object.keys(m).sort(), MACHINE_KEYS);
+  assert.equal(machines.find((m) => m.provider === 'digitalocean')?.deadline, '2099-12-31T00:00:00.000Z');
+
+  const one = JSON.parse((await cli(['list', '--json', '--provider', 'hetzner'], env(emu))).stdout) as Machine[];
+  assert.deepEqual(one.map((m) => m.provider), ['hetzner']);
+  const text = await cli(['list'], env(emu));
+  assert.match(text.stdout, /^PROVIDER +NAME +ID +STATUS/);
+  assert.match(text.stdout, /DigitalOcean +thebacknd-1 .* running /);
+  assertClean(emu);
+});
+
+test('create, extend and destroy by name, with the deadline on the provider clock', async (t) => {
+  const emu = await emulator(t);
+  emu.setClock(3 * 3_600_000); // the local clock is 3 h behind the cloud: deadlines follow the cloud
+  const e = env(emu);
+  const made = await cli(['create', '--provider', 'hetzner', '--image', 'debian-12', '--minutes', '30', '--toplevel', '/nix/store/lk6igl2f0i137q36wscfrc6n9r0jn52l-x', '--json'], e);
+  assert.equal(made.code, 0, made.stderr);
+  const m = JSON.parse(made.stdout) as Machine;
+  assert.equal(m.name, 'thebacknd-1');
+  assert.equal(m.region, 'fsn1');
+  assert.equal(m.toplevel, '/nix/store/lk6igl2f0i137q36wscfrc6n9r0jn52l');
+  const left = Date.parse(m.deadline!) - (Date.now() + 3 * 3_600_000);
+  assert.ok(left > 29 * 60_000 && left <= 30 * 60_000 + 2000, `deadline 30 min ahead of the cloud's clock (${left} ms)`);
+
+  const ext = await cli(['extend', 'thebacknd-1', '15'], e);
+  assert.equal(ext.code, 0, ext.stderr);
+  assert.match(ext.stdout, /^thebacknd-1: deadline \S+ \(in 4[45] min\)\.$/m);
+  const [after] = JSON.parse((await cli(['list', '--json'], e)).stdout) as Machine[];
+  assert.equal(Date.parse(after!.deadline!) - Date.parse(m.deadline!), 15 * 60_000);
+
+  const gone = await cli(['destroy', 'thebacknd-1'], e);
+  assert.equal(gone.code, 0, gone.stderr);
+  assert.match(gone.stdout, /Destroyed thebacknd-1 \(Hetzner \d+\)/);
+  assert.deepEqual(existing(emu, 'hetzner'), []);
+  const again = await cli(['destroy', 'thebacknd-1'], e);
+  assert.equal(again.code, 1);
+  assertOneCleanLine(again.stderr);
+  assert.match(again.stderr, /No thebacknd machine named or numbered "thebacknd-1"/);
+
+  const bad = await cli(['create', '--provider', 'digitalocean', '--image', 'debian-12-x64', '--region', 'mars1'], e);
+  assert.equal(bad.code, 1);
+  assertOneCleanLine(bad.stderr);
+  assert.match(bad.stderr, /no region "mars1"\. Valid regions: .*ams3/);
+  assertClean(emu);
+});
+
+test('regions, sizes and images; create without --image names the images', async (t) => {
+  const emu = await emulator(t);
+  const e = env(emu);
+  const sizes = await cli(['sizes', '--provider', 'hetzner', '--json'], e);
+  assert.equal(sizes.code, 0, sizes.stderr);
+  const cx22 = (JSON.parse(sizes.stdout) as { slug: string; pricePerHour: number; currency: string }[]).find((s) => s.slug === 'cx22');
+  assert.ok(cx22 && cx22.pricePerHour > 0 && cx22.currency === 'EUR');
+  const regions = await cli(['regions', '--provider', 'digitalocean'], e);
+  assert.match(regions.stdout, /^REGION +NAME +AVAILABLE\n(.*\n)*ams3 +Amsterdam/m);
+  const images = await cli(['images', '--provider', 'digitalocean'], e);
+  assert.match(images.stdout, /debian-12-x64 +distribution/);
+  const noImage = await cli(['create', '--provider', 'digitalocean'], e);
+  assert.equal(noImage.code, 2);
+  assertOneCleanLine(noImage.stderr);
+  assert.match(noImage.stderr, /create needs --image \(DigitalOcean images: \d+/);
+  assert.deepEqual(existing(emu, 'digitalocean'), []);
+  assertClean(emu);
+});
+
+test('destroy-all takes every tagged machine and nothing else', async (t) => {
+  const emu = await emulator(t);
+  const foreign = { digitalocean: seed(emu, 'digitalocean', { name: 'web', tagged: false }), hetzner: seed(emu, 'hetzner', { name: 'thebacknd-9', tagged: false }) };
+  for (const id of ['digitalocean', 'hetzner'] as const) for (const n of [1, 2]) seed(emu, id, { name: `thebacknd-${n}`, tagged: true });
+  const r = await cli(['destroy-all'], env(emu));
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout.trim().split('\n').length, 4);
+  assert.deepEqual(existing(emu, 'digitalocean'), [foreign.digitalocean]);
+  assert.deepEqual(existing(emu, 'hetzner'), [foreign.hetzner]);
+  const none = await cli(['destroy-all'], env(emu));
+  assert.equal(none.code, 0);
+  assert.match(none.stdout, /No thebacknd machines to destroy/);
+  assertClean(emu);
+});
+
+test('destroy-all asks on a terminal; only yes destroys', async (t) => {
+  const emu = await emulator(t);
+  seed(emu, 'hetzner', { name: 'thebacknd-1', tagged: true });
+  const run = async (answer: string, args: string[] = ['destroy-all']) => {
+    let out = '';
+    let err = '';
+    const sink = (add: (s: string) => void) => new Writable({ write: (chunk: Buffer, _enc, done) => (add(chunk.toString()), done()) });
+    const code = await main(args, {
+      stdout: sink((s) => (out += s)),
+      stderr: sink((s) => (err += s)),
+      stdin: Readable.from([answer]),
+      env: env(emu, { DIGITALOCEAN_ACCESS_TOKEN: undefined }),
+      interactive: true,
+    });
+    return { code, out, err };
+  };
+  const no = await run('n\n');
+  assert.equal(no.code, 1);
+  assert.match(no.err, /Destroy 1 machine \(thebacknd-1\)\? \[y\/N\] Nothing destroyed\./);
+  assert.equal(existing(emu, 'hetzner').length, 1);
+  const yes = await run('y\n');
+  assert.equal(yes.code, 0, yes.err);
+  assert.match(yes.out, /Destroyed thebacknd-1/);
+  assert.deepEqual(existing(emu, 'hetzner'), []);
+  assertClean(emu);
+});
+
+test('destroy-old: past deadline, powered off, and old without a deadline; never untagged', async (t) => {
+  const emu = await emulator(t);
+  const ago = (min: number) => new Date(Date.now() - min * 60_000);
+  const doIso = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const basic = (d: Date) => d.toISOString().replace(/\.\d{3}/, '').replace(/[-:]/g, '');
+  seed(emu, 'digitalocean', { name: 'thebacknd-1', tagged: true, deadline: basic(ago(5)) });
+  const fresh = seed(emu, 'digitalocean', { name: 'thebacknd-2', tagged: true, deadline: basic(ago(-30)) });
+  seed(emu, 'digitalocean', { name: 'thebacknd-3', tagged: true, createdAt: doIso(ago(90)) });
+  const foreignOld = seed(emu, 'digitalocean', { name: 'legacy', tagged: false, createdAt: doIso(ago(900)) });
+  const off = seed(emu, 'hetzner', { name: 'thebacknd-1', tagged: true, deadline: basic(ago(-30)) });
+  emu.powerOff('hetzner', Number(off));
+  const keep = seed(emu, 'hetzner', { name: 'thebacknd-2', tagged: true, deadline: basic(ago(-30)) });
+
+  const dry = await cli(['destroy-old', '--dry-run'], env(emu));
+  assert.equal(dry.code, 0, dry.stderr);
+  assert.equal(dry.stdout.trim().split('\n').length, 3);
+  assert.equal(existing(emu, 'digitalocean').length, 4);
+
+  const r = await cli(['destroy-old'], env(emu));
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /Destroyed thebacknd-1: deadline passed 5 min ago\./);
+  assert.match(r.stdout, /Destroyed thebacknd-3: no deadline and 90 min old \(max 60 min\)\./);
+  assert.match(r.stdout, /Destroyed thebacknd-1: powered off\./);
+  assert.deepEqual(existing(emu, 'digitalocean').sort(), [fresh, foreignOld].sort());
+  assert.deepEqual(existing(emu, 'hetzner'), [keep]);
+  assertClean(emu);
+});
+
+test('a rejected token: exit 1, one line naming the provider, no token; the other provider still listed', async (t) => {
+  const emu = await emulator(t, { rejectTokens: ['rejected-token-0123456789'] });
+  seed(emu, 'hetzner', { name: 'thebacknd-1', tagged: true });
+  const e = env(emu, { DIGITALOCEAN_ACCESS_TOKEN: 'rejected-token-0123456789' });
+  const only = await cli(['list', '--provider', 'digitalocean'], e);
+  assert.equal(only.code, 1);
+  assertOneCleanLine(only.stderr);
+  assert.match(only.stderr, /The DigitalOcean token was rejected \(HTTP 401\): set a valid one/);
+  assert.ok(!only.stderr.includes('rejected-token-0123456789'));
+
+  const both = await cli(['list', '--json'], e);
+  assert.equal(both.code, 1, 'a provider failed');
+  assert.deepEqual((JSON.parse(both.stdout) as Machine[]).map((m) => m.provider), ['hetzner']);
+  assert.match(both.stderr, /DigitalOcean: The DigitalOcean token was rejected/);
+  assertClean(emu);
+});
+
+test('a raw command gets the arguments after its name and the io, and its exit code is the exit code', async () => {
+  let seen: string[] = [];
+  const raw = { name: 'echo', summary: 'test', usage: 'echo …', raw: async (argv: string[], io: { stdout: NodeJS.WritableStream }) => ((seen = argv), io.stdout.write('hi\n'), 3) };
+  let out = '';
+  const stdout = new Writable({ write: (c: Buffer, _e, done) => ((out += c.toString()), done()) });
+  const code = await main(['echo', '--flag', 'x'], { stdout, stderr: stdout, env: {}, interactive: false }, [raw]);
+  assert.equal(code, 3);
+  assert.deepEqual(seen, ['--flag', 'x']);
+  assert.equal(out, 'hi\n');
+});
+
+test('--token-file and --endpoint instead of the environment', async (t) => {
+  const emu = await emulator(t);
+  seed(emu, 'hetzner', { name: 'thebacknd-1', tagged: true });
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'thebacknd-cli-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'token');
+  fs.writeFileSync(file, `${TOKEN}\n`, { mode: 0o600 });
+  const bare = { PATH: process.env.PATH ?? '' };
+  const r = await cli(['--provider', 'hetzner', '--token-file', file, '--endpoint', emu.hetznerUrl, 'list', '--json'], bare);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal((JSON.parse(r.stdout) as Machine[]).length, 1);
+  const missing = await cli(['--provider', 'hetzner', '--token-file', path.join(dir, 'nope'), 'list'], bare);
+  assert.equal(missing.code, 1);
+  assertOneCleanLine(missing.stderr);
+  assert.match(missing.stderr, /Cannot read the token file .*nope \(ENOENT\)/);
+  assertClean(emu);
+});
