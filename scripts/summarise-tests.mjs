@@ -1,4 +1,4 @@
-// Adds up the counts that the three test levels print (node:test "# pass N" / "# fail N", mocha "N passing" /
+// Adds up the counts that the three test levels print (node:test "# pass N" / "# fail N" / "# cancelled N", mocha "N passing" /
 // "N failing") and ends the CI log with one line "N passed, N failed". Exits non-zero when anything failed,
 // when npm test itself failed, or when no test ran at all.
 import fs from 'node:fs';
@@ -8,7 +8,7 @@ const text = fs.readFileSync(logFile, 'utf8');
 let passed = 0;
 let failed = 0;
 for (const m of text.matchAll(/^# pass (\d+)$/gm)) passed += Number(m[1]);
-for (const m of text.matchAll(/^# fail (\d+)$/gm)) failed += Number(m[1]);
+for (const m of text.matchAll(/^# (?:fail|cancelled) (\d+)$/gm)) failed += Number(m[1]);
 for (const m of text.matchAll(/^\s*(\d+) passing\b/gm)) passed += Number(m[1]);
 for (const m of text.matchAll(/^\s*(\d+) failing\b/gm)) failed += Number(m[1]);
 const status = Number(statusArg ?? 1);
