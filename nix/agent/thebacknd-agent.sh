@@ -1,0 +1,363 @@
+#!/usr/bin/env bash
+# thebacknd-agent: the boot agent of the Thebacknd base image.
+#
+# Reads the machine's user-data (JSON, see src/core/user-data.ts) from the cloud's metadata service, installs the
+# pinned SSH host key and the login keys, then realises the toplevel named there from the binary cache and switches
+# to it — or realises a binary, runs it and powers the machine off. Every step prints one line
+# `thebacknd: stage=NAME key=value…` that the extension parses (src/core/agent-log.ts); failures print
+# `thebacknd: stage=failed reason=CODE message="…"` and exit non-zero.
+#
+# Usage: thebacknd-agent [keys|boot|all]
+#   keys  metadata + keys only (the NixOS module runs this before sshd starts)
+#   boot  everything after the keys (run after sshd, so that cache credentials can arrive over SSH)
+#   all   both, in order (the default)
+#
+# The same script runs on the NixOS image (paths below at their defaults) and on the test hosts, which point the
+# paths at a scratch directory through these variables:
+#   THEBACKND_METADATA_URL          base URL of the metadata service      (http://169.254.169.254)
+#   THEBACKND_PROVIDER              digitalocean | hetzner | auto          (auto: try both user-data paths)
+#   THEBACKND_SSH_DIR               where the host key goes                (/etc/ssh)
+#   THEBACKND_AUTHORIZED_KEYS       root's authorized_keys file            (/root/.ssh/authorized_keys)
+#   THEBACKND_STATE_DIR             root-only runtime directory            (/run/thebacknd)
+#   THEBACKND_LOG                   the boot log: stage lines and the output of the switch or the binary, from both
+#                                   phases, for `tail -F` over SSH         ($THEBACKND_STATE_DIR/agent.log)
+#   THEBACKND_CURRENT_SYSTEM        the running system's link              (/run/current-system)
+#   THEBACKND_PROFILE               the system profile                     (/nix/var/nix/profiles/system)
+#   THEBACKND_POWEROFF              command that powers the machine off    (systemctl poweroff)
+#   THEBACKND_METADATA_TRIES        metadata attempts before giving up     (60)
+#   THEBACKND_RETRY_DELAY           seconds between attempts               (2)
+#   THEBACKND_CREDENTIALS_TIMEOUT   seconds to wait for cache credentials  (900)
+
+set -u -o pipefail
+
+metadata_url=${THEBACKND_METADATA_URL:-http://169.254.169.254}
+provider=${THEBACKND_PROVIDER:-auto}
+ssh_dir=${THEBACKND_SSH_DIR:-/etc/ssh}
+authorized_keys=${THEBACKND_AUTHORIZED_KEYS:-/root/.ssh/authorized_keys}
+state_dir=${THEBACKND_STATE_DIR:-/run/thebacknd}
+current_system=${THEBACKND_CURRENT_SYSTEM:-/run/current-system}
+system_profile=${THEBACKND_PROFILE:-/nix/var/nix/profiles/system}
+poweroff_cmd=${THEBACKND_POWEROFF:-systemctl poweroff}
+metadata_tries=${THEBACKND_METADATA_TRIES:-60}
+retry_delay=${THEBACKND_RETRY_DELAY:-2}
+credentials_timeout=${THEBACKND_CREDENTIALS_TIMEOUT:-900}
+
+log_file=${THEBACKND_LOG:-$state_dir/agent.log}
+user_data="$state_dir/user-data.json"
+credentials="$state_dir/cache-credentials"
+store_path_re='^/nix/store/[0-9a-z]{32}-[^/]+$'
+file_in_store_re='^/nix/store/[0-9a-z]{32}-[^/]+/.+$'
+
+# --- output -------------------------------------------------------------------------------------------------------
+
+# A value goes out bare when it is a plain token, quoted (with \ and " escaped) otherwise; newlines become spaces.
+kv() {
+  local key=$1 value=${2//$'\n'/ }
+  if [[ $value =~ ^[A-Za-z0-9._:/@+,%-]+$ ]]; then
+    printf ' %s=%s' "$key" "$value"
+  else
+    value=${value//\\/\\\\}
+    printf ' %s="%s"' "$key" "${value//\"/\\\"}"
+  fi
+}
+
+# stage NAME [key value]…
+stage() {
+  local line="thebacknd: stage=$1"
+  shift
+  while (($# >= 2)); do
+    line+=$(kv "$1" "$2")
+    shift 2
+  done
+  printf '%s\n' "$line"
+  printf '%s\n' "$line" >>"$log_file" 2>/dev/null || true
+}
+
+# fail REASON MESSAGE [key value]…
+fail() {
+  local reason=$1 message=$2
+  shift 2
+  stage failed reason "$reason" message "$message" "$@"
+  exit 1
+}
+
+json() { jq -r "$1 // empty" "$user_data"; }
+
+# --- stages -------------------------------------------------------------------------------------------------------
+
+# Writes the user-data to $user_data. Connection failures are retried (the network may still be coming up); an HTTP
+# answer without user-data means the machine was created without any: the bare image.
+fetch_metadata() {
+  local paths=() path code attempt=1 answered
+  case $provider in
+    digitalocean) paths=(/metadata/v1/user-data) ;;
+    hetzner) paths=(/hetzner/v1/userdata) ;;
+    auto) paths=(/metadata/v1/user-data /hetzner/v1/userdata) ;;
+    *) fail bad-config "THEBACKND_PROVIDER must be digitalocean, hetzner or auto, not '$provider'" ;;
+  esac
+  stage metadata url "$metadata_url" provider "$provider"
+  while :; do
+    answered=0
+    for path in "${paths[@]}"; do
+      code=$(curl -sS --connect-timeout 3 --max-time 10 -o "$user_data.part" -w '%{http_code}' \
+        "$metadata_url$path" 2>/dev/null) || code=000
+      if [[ $code == 200 ]]; then
+        mv "$user_data.part" "$user_data"
+        chmod 600 "$user_data"
+        return 0
+      fi
+      [[ $code == 000 ]] || answered=1
+    done
+    rm -f "$user_data.part"
+    if ((answered)); then
+      : >"$user_data"
+      return 0
+    fi
+    if ((attempt >= metadata_tries)); then
+      fail metadata-unreachable "the metadata service at $metadata_url did not answer after $attempt attempts"
+    fi
+    attempt=$((attempt + 1))
+    sleep "$retry_delay"
+  done
+}
+
+check_user_data() {
+  [[ -s $user_data ]] || return 0
+  jq -e 'type == "object"' "$user_data" >/dev/null 2>&1 || fail bad-user-data "the user-data is not a JSON object"
+  local version toplevel binary
+  version=$(json '.version')
+  [[ $version == 1 ]] || fail bad-user-data "unsupported user-data version '${version:-none}' (this agent reads version 1)"
+  toplevel=$(json '.toplevel')
+  binary=$(json '.binary.path')
+  [[ -z $toplevel || $toplevel =~ $store_path_re ]] || fail bad-user-data "toplevel is not a store path: $toplevel"
+  [[ -z $binary || $binary =~ $file_in_store_re ]] || fail bad-user-data "binary is not a file in the Nix store: $binary"
+  [[ -z $toplevel || -z $binary ]] || fail bad-user-data "user-data names both a toplevel and a binary"
+  if [[ -n $toplevel || -n $binary ]]; then
+    [[ -n $(json '.cache.url') ]] || fail bad-user-data "user-data names a store path but no cache URL"
+    [[ -n $(json '.cache.trustedPublicKey') ]] || fail bad-user-data "user-data names no trusted public key"
+  fi
+}
+
+install_keys() {
+  local host_private host_public count=0 key installed=none
+  if [[ ! -s $user_data ]]; then
+    stage keys host "$installed" authorized 0
+    return 0
+  fi
+  host_private=$(json '.hostKey.private')
+  host_public=$(json '.hostKey.public')
+  if [[ -n $host_private && -n $host_public ]]; then
+    mkdir -p "$ssh_dir" || fail keys "cannot create $ssh_dir"
+    if ! { (umask 077 && printf '%s\n' "$host_private" >"$ssh_dir/ssh_host_ed25519_key.tmp") &&
+      mv "$ssh_dir/ssh_host_ed25519_key.tmp" "$ssh_dir/ssh_host_ed25519_key" &&
+      printf '%s\n' "$host_public" >"$ssh_dir/ssh_host_ed25519_key.pub" &&
+      chmod 644 "$ssh_dir/ssh_host_ed25519_key.pub"; }; then
+      fail keys "cannot write the host key to $ssh_dir"
+    fi
+    # A key pair that does not match would leave sshd offering a key the extension refuses: say so here.
+    if command -v ssh-keygen >/dev/null &&
+      [[ $(ssh-keygen -y -f "$ssh_dir/ssh_host_ed25519_key" 2>/dev/null | cut -d' ' -f1-2) != $(cut -d' ' -f1-2 <<<"$host_public") ]]; then
+      fail keys "the host key pair in user-data does not match (or is not an OpenSSH private key)"
+    fi
+    installed=$(cut -d' ' -f1 <<<"$host_public")
+  fi
+  if ! { mkdir -p "${authorized_keys%/*}" && chmod 700 "${authorized_keys%/*}" &&
+    touch "$authorized_keys" && chmod 600 "$authorized_keys"; }; then
+    fail keys "cannot write $authorized_keys"
+  fi
+  # Appends rather than replaces: keys the cloud installed (e.g. DigitalOcean account keys) stay usable.
+  while IFS= read -r key; do
+    [[ -n $key ]] || continue
+    grep -qxF -- "$key" "$authorized_keys" || printf '%s\n' "$key" >>"$authorized_keys"
+    count=$((count + 1))
+  done < <(jq -r '.authorizedKeys[]? // empty' "$user_data")
+  stage keys host "$installed" authorized "$count"
+}
+
+# Sets nix_opts for every later nix call: only our cache, only our key, signatures required, no negative narinfo
+# cache (a path pushed after a first miss must be found on the next try).
+configure_cache() {
+  local url key
+  url=$(json '.cache.url')
+  key=$(json '.cache.trustedPublicKey')
+  nix_opts=(--option substituters "$url" --option trusted-public-keys "$key" --option require-sigs true
+    --option narinfo-cache-negative-ttl 0 --option connect-timeout 10 --option fallback false)
+  if [[ $(json '.cache.private') == true ]]; then
+    wait_credentials
+    case $url in
+      s3://*) export AWS_SHARED_CREDENTIALS_FILE=$credentials ;;
+      *) nix_opts+=(--option netrc-file "$credentials") ;;
+    esac
+  fi
+  stage cache url "$url"
+  if [[ $url == http://* || $url == https://* ]]; then
+    local curl_auth=() attempt=1 code
+    [[ $(json '.cache.private') != true ]] || curl_auth=(--netrc-file "$credentials")
+    while :; do
+      code=$(curl -sS --connect-timeout 3 --max-time 10 "${curl_auth[@]}" -o /dev/null -w '%{http_code}' \
+        "$url/nix-cache-info" 2>/dev/null) || code=000
+      case $code in
+        200) break ;;
+        401 | 403) fail cache-unauthorized "the binary cache refused the credentials (HTTP $code)" url "$url" ;;
+        000) ;;
+        *) fail cache-unreachable "the binary cache answered HTTP $code for nix-cache-info" url "$url" ;;
+      esac
+      ((attempt < 3)) || fail cache-unreachable "the binary cache at $url did not answer" url "$url"
+      attempt=$((attempt + 1))
+      sleep "$retry_delay"
+    done
+  fi
+}
+
+# The extension writes the cache's read credentials over the pinned SSH connection, never in user-data.
+wait_credentials() {
+  local waited=0
+  [[ -s $credentials ]] && return 0
+  stage credentials wait "${credentials_timeout}s"
+  while [[ ! -s $credentials ]]; do
+    ((waited < credentials_timeout)) || fail credentials-timeout "no cache credentials arrived in $credentials within ${credentials_timeout}s"
+    sleep 1
+    waited=$((waited + 1))
+  done
+}
+
+# Explains a failed nix-store run from its log, in the terms a user acts on.
+fetch_failure() {
+  local log=$1 path=$2 missing
+  if grep -q 'is not signed by any of the keys' "$log"; then
+    fail untrusted-signature "the cache's signatures do not match the trusted public key" \
+      path "$(grep -o "substitute for '[^']*'" "$log" | head -n1 | cut -d"'" -f2)"
+  fi
+  if grep -q "unable to download '[^']*nix-cache-info'" "$log"; then
+    fail cache-unreachable "the binary cache did not answer" url "$(json '.cache.url')"
+  fi
+  missing=$(sed -n "/don't know how to build these paths/,/^[^ ]/s/^  \(\/nix\/store\/[^ ]*\)/\1/p" "$log")
+  if [[ -n $missing ]]; then
+    fail missing-path "$(wc -l <<<"$missing") path(s) of the closure are not in the cache" \
+      path "$(head -n1 <<<"$missing")"
+  fi
+  fail fetch-failed "$(grep -m1 '^error:' "$log" | sed 's/^error: //')" path "$path"
+}
+
+# Realises PATH from the cache, printing `stage=fetch paths=I/N bytes=B/T` as each path starts downloading.
+fetch() {
+  local path=$1 dry total=0 fetched=0 bytes=0 total_bytes=0 line p log rc
+  local -A size=()
+  dry="$state_dir/dry-run.log"
+  log="$state_dir/fetch.log"
+  nix-store --realise --dry-run "${nix_opts[@]}" "$path" >/dev/null 2>"$dry" || fetch_failure "$dry" "$path"
+  grep -q "don't know how to build\|unable to download" "$dry" && fetch_failure "$dry" "$path"
+  mapfile -t to_fetch < <(sed -n '/will be fetched/,/^[^ ]/s/^  \(\/nix\/store\/[^ ]*\)$/\1/p' "$dry")
+  total=${#to_fetch[@]}
+  # Download sizes are a nicety for the progress line: a cache that cannot answer path-info only loses the bytes.
+  if ((total > 0)); then
+    while read -r p n; do
+      size[$p]=$n
+      total_bytes=$((total_bytes + n))
+    done < <(nix path-info --json --option extra-experimental-features nix-command --store "$(json '.cache.url')" \
+      "${nix_opts[@]}" "${to_fetch[@]}" 2>/dev/null |
+      jq -r 'if type == "array" then .[] | [.path, (.downloadSize // 0)]
+             else to_entries[] | [.key, (.value.downloadSize // 0)] end | @tsv' 2>/dev/null)
+  fi
+  stage fetch paths "0/$total" bytes "0/$total_bytes"
+  ((total > 0)) || return 0
+  : >"$log"
+  while IFS= read -r line; do
+    printf '%s\n' "$line" >>"$log"
+    if [[ $line =~ ^copying\ path\ \'(/nix/store/[^\']+)\'\ from ]]; then
+      p=${BASH_REMATCH[1]}
+      fetched=$((fetched + 1))
+      bytes=$((bytes + ${size[$p]:-0}))
+      stage fetch paths "$fetched/$total" bytes "$bytes/$total_bytes"
+    fi
+  done < <(nix-store --realise "${nix_opts[@]}" "$path" 2>&1 >/dev/null; printf 'exit-code %s\n' "$?")
+  rc=$(sed -n 's/^exit-code //p' "$log" | tail -n1)
+  [[ $rc == 0 ]] || fetch_failure "$log" "$path"
+  # A Nix that logs no `copying path` lines still ends the progress at N/N.
+  ((fetched == total)) || stage fetch paths "$total/$total" bytes "$total_bytes/$total_bytes"
+}
+
+switch_toplevel() {
+  local toplevel=$1 rc
+  if [[ $(readlink -f "$current_system" 2>/dev/null) == "$toplevel" ]]; then
+    stage 'done' result current toplevel "$toplevel"
+    return 0
+  fi
+  configure_cache
+  fetch "$toplevel"
+  [[ -x $toplevel/bin/switch-to-configuration ]] ||
+    fail not-a-toplevel "$toplevel has no bin/switch-to-configuration" path "$toplevel"
+  nix-env --profile "$system_profile" --set "$toplevel" >/dev/null 2>&1 ||
+    fail profile "cannot set $system_profile to $toplevel" path "$toplevel"
+  stage profile path "$system_profile"
+  stage switch toplevel "$toplevel"
+  "$toplevel/bin/switch-to-configuration" switch </dev/null 2>&1 | tee -a "$log_file"
+  rc=${PIPESTATUS[0]}
+  ((rc == 0)) || fail switch-failed "switch-to-configuration exited with status $rc" code "$rc"
+  stage 'done' result switched toplevel "$toplevel"
+}
+
+run_binary() {
+  local binary=$1 store_path args=() rc
+  store_path=$(cut -d/ -f1-4 <<<"$binary")
+  configure_cache
+  fetch "$store_path"
+  [[ -x $binary ]] || fail not-executable "$binary is not an executable file" path "$binary"
+  mapfile -d '' -t args < <(jq -j '.binary.args[]? | tostring + "\u0000"' "$user_data")
+  stage run path "$binary"
+  "$binary" "${args[@]}" </dev/null 2>&1 | tee -a "$log_file"
+  rc=${PIPESTATUS[0]}
+  # The job is over whatever its status: the machine powers off and the reaper destroys it.
+  stage poweroff exit "$rc"
+  sh -c "$poweroff_cmd"
+}
+
+boot() {
+  local toplevel binary
+  if [[ ! -s $user_data ]]; then
+    stage 'done' result bare
+    return 0
+  fi
+  toplevel=$(json '.toplevel')
+  binary=$(json '.binary.path')
+  if [[ -n $toplevel ]]; then
+    switch_toplevel "$toplevel"
+  elif [[ -n $binary ]]; then
+    run_binary "$binary"
+  else
+    stage 'done' result bare
+  fi
+}
+
+main() {
+  local phase=${1:-all}
+  # Created before the first line so that the log file can take it; nothing here is readable by other users.
+  if ! { mkdir -p "$state_dir" && chmod 700 "$state_dir"; }; then
+    printf 'thebacknd: stage=failed reason=state-dir message="cannot create %s"\n' "$state_dir"
+    exit 1
+  fi
+  for tool in curl jq nix-store nix-env; do
+    command -v "$tool" >/dev/null || fail missing-tool "$tool is not on PATH"
+  done
+  case $phase in
+    keys)
+      fetch_metadata
+      check_user_data
+      install_keys
+      ;;
+    boot)
+      [[ -e $user_data ]] || fetch_metadata
+      check_user_data
+      boot
+      ;;
+    all)
+      fetch_metadata
+      check_user_data
+      install_keys
+      boot
+      ;;
+    *) fail usage "usage: thebacknd-agent [keys|boot|all]" ;;
+  esac
+}
+
+main "$@"
