@@ -5,18 +5,20 @@ import * as vscode from 'vscode';
 import { createCtx } from './commands/context';
 import { registerCommands } from './commands/register';
 import { trackAccounts } from './views/accounts';
-import { MachinesTree } from './views/machinesTree';
+import { createMachines } from './views/machines';
+import type { MachinesTree } from './views/machinesTree';
 
-export function activate(extension: vscode.ExtensionContext): void {
+/** What the extension exports: the Machines tree, for the integration tests that run inside VS Code. */
+export interface ThebackndApi {
+  readonly machinesTree: MachinesTree;
+}
+
+export function activate(extension: vscode.ExtensionContext): ThebackndApi {
   const ctx = createCtx(extension);
-  const tree = new MachinesTree(ctx);
-  extension.subscriptions.push(
-    tree,
-    vscode.window.createTreeView('thebacknd.machines', { treeDataProvider: tree, showCollapseAll: false, canSelectMany: true }),
-    trackAccounts(ctx),
-    ...registerCommands(ctx),
-  );
+  const machines = createMachines(ctx);
+  extension.subscriptions.push(machines, trackAccounts(ctx), ...registerCommands(ctx));
   void ctx.log('info', `Thebacknd ${extension.extension.packageJSON.version as string} activated.`);
+  return { machinesTree: machines.tree };
 }
 
 export function deactivate(): void {

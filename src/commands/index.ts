@@ -4,6 +4,7 @@
 import * as vscode from 'vscode';
 import type { Ctx } from './context';
 import { setToken } from './tokens';
+import * as machines from './machines';
 
 export type Handler = (ctx: Ctx, ...args: unknown[]) => unknown;
 
@@ -18,17 +19,17 @@ export const COMMANDS: Record<string, Handler> = {
   'thebacknd.generateSigningKey': notBuilt('Generate Signing Key'),
   'thebacknd.buildOnWorkers': notBuilt('Build on Ephemeral Workers'),
   'thebacknd.importImage': notBuilt('Import Base Image'),
-  'thebacknd.refresh': (ctx) => ctx.accountsChanged(),
-  'thebacknd.destroyAll': notBuilt('Destroy All'),
-  'thebacknd.destroyOld': notBuilt('Destroy Old'),
-  'thebacknd.showMachines': notBuilt('Show Machines'),
+  'thebacknd.refresh': (ctx) => machines.refresh(ctx),
+  'thebacknd.destroyAll': (ctx) => machines.destroyAll(ctx),
+  'thebacknd.destroyOld': (ctx) => machines.destroyOld(ctx),
+  'thebacknd.showMachines': (ctx) => machines.showMachines(ctx),
   'thebacknd.setToken': (ctx) => setToken(ctx),
   'thebacknd.setDigitalOceanToken': (ctx) => setToken(ctx, 'digitalocean'),
   'thebacknd.setHetznerToken': (ctx) => setToken(ctx, 'hetzner'),
   'thebacknd.setCacheCredentials': notBuilt('Set Cache Credentials'),
-  'thebacknd.machine.destroy': notBuilt('Destroy'),
+  'thebacknd.machine.destroy': (ctx, node, nodes, options) => machines.destroy(ctx, node, nodes, options),
   'thebacknd.machine.openTerminal': notBuilt('Open Terminal'),
   'thebacknd.machine.showBootLog': notBuilt('Show Boot Log'),
-  'thebacknd.machine.copyIp': notBuilt('Copy IP'),
-  'thebacknd.machine.extend': notBuilt('Extend'),
+  'thebacknd.machine.copyIp': (ctx, node, nodes) => machines.copyIp(ctx, node, nodes),
+  'thebacknd.machine.extend': (ctx, node, nodes, minutes) => machines.extend(ctx, node, nodes, minutes),
 };

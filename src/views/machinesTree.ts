@@ -1,51 +1,149 @@
-// The Machines view: one node per provider that has a token. Listing the machines themselves arrives with the
-// providers; until then the provider node says so rather than showing an empty, misleading list.
+// The Machines view: a node per provider (with a token, or pointed at an endpoint), its machines under it, and a
+// notice row where something needs the user (missing or rejected token, failed list). It renders the machine
+// service's snapshot and never calls a cloud itself; the refresh manager decides when to list.
 
 import * as vscode from 'vscode';
-import type { Ctx } from '../commands/context';
-import type { ProviderId } from '../providers/types';
+import type { Machine, ProviderId } from '../providers/types';
+import type { MachineService, ProviderSnapshot } from '../core/machine-service';
 import { PROVIDER_LABEL } from '../core/tokens';
+import {
+  machineContextValue,
+  machineDescription,
+  machineIcon,
+  machineTooltip,
+  providerDescription,
+  providerNotice,
+  withEffectiveDeadline,
+  type IconSpec,
+  type NoticeSpec,
+} from './present';
 
-type Node = { kind: 'provider'; provider: ProviderId; source: string } | { kind: 'note'; text: string };
+export interface ProviderNode { kind: 'provider'; provider: ProviderId }
+export interface MachineNode { kind: 'machine'; machine: Machine; local: boolean }
+export interface NoticeNode { kind: 'notice'; provider: ProviderId; notice: NoticeSpec }
+export type Node = ProviderNode | MachineNode | NoticeNode;
+
+/** Re-renders the time left this often while the view is visible (descriptions count down in minutes). */
+const TICK_MS = 30_000;
 
 export class MachinesTree implements vscode.TreeDataProvider<Node>, vscode.Disposable {
   private readonly changed = new vscode.EventEmitter<Node | undefined>();
   readonly onDidChangeTreeData = this.changed.event;
-  private readonly sub: vscode.Disposable;
+  private readonly subs: { dispose(): void }[];
+  private ticker: NodeJS.Timeout | undefined;
+  /** Stable node objects per provider, so that reveal() and selection survive a refresh. */
+  private readonly providerNodes = new Map<ProviderId, ProviderNode>();
 
-  constructor(private readonly ctx: Ctx) {
-    this.sub = ctx.onDidChangeAccounts(() => this.changed.fire(undefined));
+  constructor(
+    private readonly service: MachineService,
+    private readonly maxAgeMinutes: () => number,
+  ) {
+    this.subs = [service.onDidChange(() => this.changed.fire(undefined))];
   }
 
-  async getChildren(node?: Node): Promise<Node[]> {
-    if (!node) {
-      const out: Node[] = [];
-      for (const p of await this.ctx.tokens.configured()) {
-        const t = await this.ctx.tokens.get(p);
-        out.push({ kind: 'provider', provider: p, source: t?.source ?? '' });
-      }
-      return out;
+  /** Counts down only while someone looks. */
+  setVisible(visible: boolean): void {
+    if (visible && !this.ticker) {
+      this.ticker = setInterval(() => this.changed.fire(undefined), TICK_MS);
+      this.changed.fire(undefined);
+    } else if (!visible && this.ticker) {
+      clearInterval(this.ticker);
+      this.ticker = undefined;
     }
-    if (node.kind === 'provider') return [{ kind: 'note', text: 'Listing machines is not available in this version yet.' }];
-    return [];
+  }
+
+  getChildren(node?: Node): Node[] {
+    const snapshot = this.service.snapshot();
+    // No token anywhere: an empty tree lets the welcome view explain what to do. Once one provider has a token, a
+    // provider pointed at an endpoint but without a token shows, saying so.
+    if (!node) return snapshot.some((p) => p.tokenSource) ? snapshot.map((p) => this.providerNode(p.id)) : [];
+    if (node.kind !== 'provider') return [];
+    const p = snapshot.find((x) => x.id === node.provider);
+    if (!p) return [];
+    const notice = providerNotice(p);
+    const rows: Node[] = notice ? [{ kind: 'notice', provider: p.id, notice }] : [];
+    const machines = [...p.machines].sort((a, b) => a.name.localeCompare(b.name, undefined, { numeric: true }));
+    return rows.concat(machines.map((m) => ({ kind: 'machine', machine: m, local: p.local })));
+  }
+
+  getParent(node: Node): Node | undefined {
+    if (node.kind === 'provider') return undefined;
+    return this.providerNode(node.kind === 'machine' ? node.machine.provider : node.provider);
   }
 
   getTreeItem(node: Node): vscode.TreeItem {
-    if (node.kind === 'note') {
-      const item = new vscode.TreeItem(node.text);
-      item.iconPath = new vscode.ThemeIcon('info');
-      return item;
+    switch (node.kind) {
+      case 'provider':
+        return this.providerItem(node);
+      case 'notice':
+        return noticeItem(node);
+      case 'machine':
+        return this.machineItem(node);
     }
+  }
+
+  private providerNode(id: ProviderId): ProviderNode {
+    let n = this.providerNodes.get(id);
+    if (!n) this.providerNodes.set(id, (n = { kind: 'provider', provider: id }));
+    return n;
+  }
+
+  private providerItem(node: ProviderNode): vscode.TreeItem {
+    const p: ProviderSnapshot | undefined = this.service.snapshot().find((x) => x.id === node.provider);
     const item = new vscode.TreeItem(PROVIDER_LABEL[node.provider], vscode.TreeItemCollapsibleState.Expanded);
     item.id = `provider:${node.provider}`;
-    item.description = `token from ${node.source}`;
-    item.contextValue = `provider:${node.provider}`;
-    item.iconPath = new vscode.ThemeIcon('cloud');
+    item.contextValue = `provider:${node.provider}${p?.local ? '+local' : ''}`;
+    item.iconPath = new vscode.ThemeIcon(p?.local ? 'beaker' : 'cloud');
+    if (p) {
+      item.description = providerDescription(p);
+      const where = p.endpoint ? `API: \`${p.endpoint}\`${p.local ? ' (the local emulator, not the real cloud)' : ''}` : 'API: the real cloud';
+      const token = p.tokenSource ? `token from ${p.tokenSource}` : 'no token';
+      item.tooltip = new vscode.MarkdownString(`**${PROVIDER_LABEL[p.id]}**\n\n${where}\n\n${token}`);
+    }
     return item;
   }
 
+  private machineItem(node: MachineNode): vscode.TreeItem {
+    const now = this.service.serverNow(node.machine.provider);
+    const { machine: m, implicit } = withEffectiveDeadline(node.machine, this.maxAgeMinutes());
+    const item = new vscode.TreeItem(m.name, vscode.TreeItemCollapsibleState.None);
+    item.id = `machine:${m.provider}:${m.id}`;
+    item.description = machineDescription(m, now);
+    item.contextValue = machineContextValue(m);
+    item.iconPath = themeIcon(machineIcon(m, now));
+    const tip = new vscode.MarkdownString(machineTooltip(m, now, { local: node.local, implicitDeadline: implicit }));
+    tip.supportThemeIcons = true;
+    item.tooltip = tip;
+    item.accessibilityInformation = { label: `${m.name}, ${m.status}, ${item.description}` };
+    return item;
+  }
+
+  /** The node currently shown for a machine (for reveal()). */
+  nodeFor(m: Pick<Machine, 'provider' | 'id'>): MachineNode | undefined {
+    const p = this.service.snapshot().find((x) => x.id === m.provider);
+    const found = p?.machines.find((x) => x.id === m.id);
+    return found && p ? { kind: 'machine', machine: found, local: p.local } : undefined;
+  }
+
   dispose(): void {
-    this.sub.dispose();
+    this.setVisible(false);
+    for (const s of this.subs) s.dispose();
     this.changed.dispose();
   }
+}
+
+function noticeItem(node: NoticeNode): vscode.TreeItem {
+  const n = node.notice;
+  const item = new vscode.TreeItem(n.label, vscode.TreeItemCollapsibleState.None);
+  item.id = `notice:${node.provider}`;
+  item.description = n.description;
+  item.contextValue = 'notice';
+  item.iconPath = themeIcon(n.icon);
+  if (n.tooltip) item.tooltip = n.tooltip;
+  if (n.command) item.command = { command: n.command, title: n.description || n.label };
+  return item;
+}
+
+function themeIcon(i: IconSpec): vscode.ThemeIcon {
+  return new vscode.ThemeIcon(i.id, i.color ? new vscode.ThemeColor(i.color) : undefined);
 }
