@@ -19,6 +19,7 @@ Builds with Nix and prints the store path on stdout (the build log goes to stder
 Options:
   --flake DIR      the flake folder (default: the current folder)
   --push           sign the result and push its closure to the binary cache
+  --workers N      build on N ephemeral cloud machines instead (thebacknd build --workers 1 --help)
   -h, --help       show this help
 
 ${CACHE_HELP}`;

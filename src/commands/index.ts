@@ -5,6 +5,8 @@ import * as vscode from 'vscode';
 import type { Ctx } from './context';
 import { setToken } from './tokens';
 import * as machines from './machines';
+import * as nix from './nix';
+import * as workers from './workers';
 
 export type Handler = (ctx: Ctx, ...args: unknown[]) => unknown;
 
@@ -14,10 +16,11 @@ const notBuilt = (what: string): Handler => () =>
 
 export const COMMANDS: Record<string, Handler> = {
   'thebacknd.runToplevel': notBuilt('Run Toplevel'),
-  'thebacknd.buildToplevel': notBuilt('Build Toplevel'),
-  'thebacknd.pushToCache': notBuilt('Push to Cache'),
-  'thebacknd.generateSigningKey': notBuilt('Generate Signing Key'),
-  'thebacknd.buildOnWorkers': notBuilt('Build on Ephemeral Workers'),
+  'thebacknd.buildToplevel': (ctx) => nix.buildToplevel(ctx),
+  'thebacknd.pushToCache': (ctx, storePath) => nix.pushToCache(ctx, typeof storePath === 'string' ? storePath : undefined),
+  'thebacknd.generateSigningKey': (ctx) => nix.generateSigningKey(ctx),
+  'thebacknd.buildOnWorkers': (ctx) => workers.buildOnWorkers(ctx),
+  'thebacknd.openWorkerShell': (ctx, node) => workers.openWorkerShell(ctx, node),
   'thebacknd.importImage': notBuilt('Import Base Image'),
   'thebacknd.refresh': (ctx) => machines.refresh(ctx),
   'thebacknd.destroyAll': (ctx) => machines.destroyAll(ctx),
@@ -26,7 +29,7 @@ export const COMMANDS: Record<string, Handler> = {
   'thebacknd.setToken': (ctx) => setToken(ctx),
   'thebacknd.setDigitalOceanToken': (ctx) => setToken(ctx, 'digitalocean'),
   'thebacknd.setHetznerToken': (ctx) => setToken(ctx, 'hetzner'),
-  'thebacknd.setCacheCredentials': notBuilt('Set Cache Credentials'),
+  'thebacknd.setCacheCredentials': (ctx) => nix.setCacheCredentials(ctx),
   'thebacknd.machine.destroy': (ctx, node, nodes, options) => machines.destroy(ctx, node, nodes, options),
   'thebacknd.machine.openTerminal': notBuilt('Open Terminal'),
   'thebacknd.machine.showBootLog': notBuilt('Show Boot Log'),

@@ -50,7 +50,7 @@ export async function runToplevel(
     stage('create', `${req.placement.provider} ${req.placement.region} ${req.placement.size}`);
     const { serverTime } = await ports.provider.list(signal);
     const deadline = new Date(serverTime.getTime() + req.maxAgeMinutes * 60_000);
-    const userData = ports.userData({ payload: req.payload, keys, cachePrivate: req.cachePrivate, ...(storePath ? { storePath } : {}) });
+    const userData = ports.userData({ payload: req.payload, keys, cachePrivate: req.cachePrivate, transfer: req.transfer, ...(storePath ? { storePath } : {}) });
     createAttempted = true;
     machine = await ports.provider.create({
       region: req.placement.region,
@@ -60,8 +60,9 @@ export async function runToplevel(
       deadline,
       runId,
       ...(storePath ? { toplevel: storePath } : {}),
-    }, signal);
+    }); // not aborted mid-request: a create the cloud is still processing could escape the cleanup's lookup
     emit({ type: 'machine', machine });
+    signal.throwIfAborted();
 
     stage('wait-running', machine.name);
     machine = await waitRunning(ports, machine, signal, req.pollMs ?? 2000, req.runningTimeoutMs ?? 10 * 60_000);

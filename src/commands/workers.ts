@@ -1,0 +1,289 @@
+// Build on Ephemeral Workers and Open Worker Shell: pickers, progress and the terminal. Every decision (creating,
+// waiting, building, destroying, billing) is in the vscode-free src/workers.
+
+import path from 'node:path';
+import * as vscode from 'vscode';
+import type { Ctx } from './context';
+import { isAbort, messageOf, UserError } from '../core/errors';
+import { PROVIDER_LABEL } from '../core/tokens';
+import { checkNix, findFlakes, flakeRef, listNixosConfigurations, toplevelInstallable } from '../nix';
+import type { Machine, ProviderId, Size } from '../providers/types';
+import { keyOf } from '../core/machine-service';
+import { loadMachineKeys } from '../ssh/keys';
+import { machinesOf } from '../views/machines';
+import { byDeadline, machinePickRow } from '../views/present';
+import {
+  availableSizes,
+  buildOnWorkers as runWorkers,
+  checkRequest,
+  estimate,
+  listPackages,
+  MAX_WORKERS,
+  money,
+  shellForMachine,
+  sizeSummary,
+  type WorkersEvent,
+  type WorkersRequest,
+  type WorkersResult,
+  type WorkersStage,
+} from '../workers';
+
+const TIME_LIMITS = [30, 60, 120, 240, 480];
+
+export async function buildOnWorkers(ctx: Ctx): Promise<WorkersResult | undefined> {
+  const machines = machinesOf(ctx);
+  const flakeDir = await pickFlake();
+  if (!flakeDir) return undefined;
+  const installable = await pickInstallable(flakeDir);
+  if (!installable) return undefined;
+
+  const providerId = await pickProvider(ctx);
+  if (!providerId) return undefined;
+  const settings = ctx.settings();
+  const ps = settings[providerId];
+  const placementBase = { provider: providerId, region: ps.region, image: ps.image };
+  // Fail on a missing image now, not after every question.
+  checkRequest({ installable, placement: { ...placementBase, size: ps.size }, count: 1, maxAgeMinutes: 60, outLink: 'result', keepOnFailure: false });
+  const provider = await machines.service.provider(providerId);
+  const sizes = await vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Window, title: `Thebacknd: reading ${PROVIDER_LABEL[providerId]} server types` },
+    () => provider.sizes(),
+  );
+  const size = await pickSize(sizes, ps.region, ps.size, providerId);
+  if (!size) return undefined;
+  const count = await askCount();
+  if (!count) return undefined;
+  const minutes = await pickTimeLimit(providerId, size, ps.region, count, settings.maxAgeMinutes);
+  if (!minutes) return undefined;
+
+  const req: WorkersRequest = {
+    installable,
+    placement: { ...placementBase, size: size.slug },
+    count,
+    maxAgeMinutes: minutes,
+    outLink: path.join(flakeDir, 'result'),
+    keepOnFailure: settings.keepWorkersOnFailure,
+  };
+  const est = estimate(providerId, size, ps.region, count, minutes / 60);
+  const go = await vscode.window.showInformationMessage(
+    `Build on ${count} × ${size.slug} worker${count === 1 ? '' : 's'} (${PROVIDER_LABEL[providerId]}, ${ps.region})?`,
+    {
+      modal: true,
+      detail:
+        `${installable}\n\n${size.slug}: ${sizeSummary(size, ps.region)}\nEstimate: ${est.text}\n\n` +
+        `The workers are destroyed when the build ends, however it ends${req.keepOnFailure ? ' (kept after a failure: thebacknd.workers.keepOnFailure)' : ''}, ` +
+        `and at the latest at their deadline in ${minutes} minutes. The result link goes to ${req.outLink}.`,
+    },
+    'Build',
+  );
+  if (go !== 'Build') return undefined;
+
+  ctx.output.info(`Build on workers: ${installable} on ${count} × ${size.slug} (${PROVIDER_LABEL[providerId]}, ${ps.region}).`);
+  let costText = '';
+  const outcome = await vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title: 'Thebacknd: build on workers', cancellable: true },
+    (progress, token) =>
+      withAbort(token, async (signal) => {
+        const report = throttled((message: string) => progress.report({ message }));
+        const onEvent = (e: WorkersEvent): void => {
+          if (e.type === 'log') {
+            ctx.output.info(e.line);
+            if (e.line.trim()) report(e.line.trim().slice(0, 120));
+          } else if (e.type === 'stage') {
+            report(stageText(e.stage, count), true);
+            if (e.stage === 'create' || e.stage === 'cleanup') void machines.refresh.refreshNow();
+          } else if (e.type === 'cost') {
+            costText = e.report.text;
+          }
+        };
+        try {
+          return { result: await runWorkers({ provider, storageDir: ctx.storageDir, nix: { cwd: flakeDir } }, req, signal, onEvent) };
+        } catch (err) {
+          return { err };
+        } finally {
+          void machines.refresh.refreshNow();
+        }
+      }),
+  );
+
+  if ('err' in outcome) {
+    const err = outcome.err;
+    if (isAbort(err)) {
+      void vscode.window.showInformationMessage(`Thebacknd: build cancelled; the workers were destroyed. ${costText}`);
+      throw err;
+    }
+    // The register's report shows this with a Show Log button; the bill belongs in the same sentence.
+    const kept = req.keepOnFailure ? 'The workers were kept (thebacknd.workers.keepOnFailure).' : 'The workers were destroyed.';
+    if (err instanceof UserError) throw new UserError(`${err.message} ${kept} ${costText}`.trim(), err.fix, err.detail);
+    throw new UserError(`${messageOf(err)} ${kept} ${costText}`.trim());
+  }
+  const { result } = outcome;
+  const used = result.workers.map((w) => `${w.name}: ${w.builds}`).join(', ');
+  ctx.output.info(`Built ${result.outputs.join(' ')} (derivations per worker: ${used}). ${result.cost.text}`);
+  void vscode.window.showInformationMessage(`Thebacknd: built ${result.outputs[0]} on ${result.workers.length} workers; ${result.cost.text}`, 'Copy Path', 'Show Log').then(async (a) => {
+    if (a === 'Copy Path') await vscode.env.clipboard.writeText(result.outputs[0]!);
+    if (a === 'Show Log') ctx.output.show(true);
+  });
+  return result;
+}
+
+/** A local terminal whose environment holds the worker's `$store`, `$builder` and `$ssh` (vps-worker's shell-<name>). */
+export async function openWorkerShell(ctx: Ctx, node?: unknown): Promise<vscode.Terminal | undefined> {
+  const machines = machinesOf(ctx);
+  const machine = fromNode(machines.service.machines(), node) ?? (await pickWorker(ctx));
+  if (!machine) return undefined;
+  let cpus: number | undefined;
+  try {
+    cpus = (await (await machines.service.provider(machine.provider)).sizes()).find((s) => s.slug === machine.size)?.cpus;
+  } catch {
+    cpus = undefined; // the builder line then allows one job; the shell still works
+  }
+  const shell = await shellForMachine(ctx.storageDir, machine, cpus);
+  const folder = vscode.workspace.workspaceFolders?.find((f) => f.uri.scheme === 'file')?.uri.fsPath;
+  const terminal = vscode.window.createTerminal({
+    name: `Worker ${machine.name}`,
+    env: shell.env,
+    message: shell.banner.replace(/\n/g, '\r\n'),
+    iconPath: new vscode.ThemeIcon('server-process'),
+    ...(folder ? { cwd: folder } : {}),
+  });
+  terminal.show();
+  return terminal;
+}
+
+function fromNode(known: Machine[], node: unknown): Machine | undefined {
+  if (!node || typeof node !== 'object') return undefined;
+  const ref = ('machine' in node ? (node as { machine?: unknown }).machine : node) as Partial<Machine> | undefined;
+  if (!ref?.provider || !ref.id) return undefined;
+  return known.find((m) => keyOf(m) === keyOf(ref as Machine));
+}
+
+/** Running machines whose keys are on this computer. */
+async function pickWorker(ctx: Ctx): Promise<Machine | undefined> {
+  const service = machinesOf(ctx).service;
+  const running = service.machines().filter((m) => m.status === 'running' && m.runId && (m.ipv4 ?? m.ipv6));
+  const withKeys: Machine[] = [];
+  for (const m of running) if (await loadMachineKeys(ctx.storageDir, m.runId!)) withKeys.push(m);
+  if (!withKeys.length) {
+    void vscode.window.showInformationMessage('Thebacknd: no running machine created from this computer; a worker shell needs one (Build on Ephemeral Workers keeps them on failure with thebacknd.workers.keepOnFailure).');
+    return undefined;
+  }
+  const items = byDeadline(withKeys.map((machine) => ({ machine, nowMs: service.serverNow(machine.provider) }))).map((c) => ({ ...machinePickRow(c), machine: c.machine }));
+  return (await vscode.window.showQuickPick(items, { title: 'Thebacknd: Open Worker Shell on which machine?', matchOnDescription: true }))?.machine;
+}
+
+async function pickFlake(): Promise<string | undefined> {
+  const folders = (vscode.workspace.workspaceFolders ?? []).filter((f) => f.uri.scheme === 'file').map((f) => f.uri.fsPath);
+  const flakes = findFlakes(folders);
+  if (flakes.length === 0) throw new UserError('No flake.nix at the root of the open folders: open the folder of your flake.');
+  if (flakes.length === 1) return flakes[0];
+  const pick = await vscode.window.showQuickPick(flakes.map((f) => ({ label: path.basename(f), description: f, f })), { title: 'Thebacknd: which flake?' });
+  return pick?.f;
+}
+
+async function pickInstallable(flakeDir: string): Promise<string | undefined> {
+  const flake = flakeRef(flakeDir);
+  const nix = { cwd: flakeDir };
+  const [configs, packages] = await vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Window, title: 'Thebacknd: reading the flake' },
+    async () => {
+      await checkNix(nix);
+      return Promise.all([listNixosConfigurations(flake, nix), listPackages(flake, 'x86_64-linux', nix).catch(() => [] as string[])]);
+    },
+  );
+  const other = '$(edit) Other installable…';
+  const items = [
+    ...packages.map((p) => ({ label: p, description: 'packages.x86_64-linux', installable: `${flake}#packages.x86_64-linux.${p}` })),
+    ...configs.map((c) => ({ label: c, description: 'nixosConfigurations toplevel', installable: toplevelInstallable(flake, c) })),
+    { label: other, description: 'e.g. .#packages.x86_64-linux.default', installable: '' },
+  ];
+  const pick = await vscode.window.showQuickPick(items, { title: 'Thebacknd: Build on Ephemeral Workers (1/5): what to build?' });
+  if (!pick) return undefined;
+  if (pick.label !== other) return pick.installable;
+  const typed = await vscode.window.showInputBox({ title: 'Thebacknd: installable to build', value: '.#', ignoreFocusOut: true });
+  if (!typed) return undefined;
+  return typed.startsWith('.#') ? `${flake}${typed.slice(1)}` : typed;
+}
+
+async function pickProvider(ctx: Ctx): Promise<ProviderId | undefined> {
+  const withToken = machinesOf(ctx).service.snapshot().filter((p) => p.tokenSource);
+  if (!withToken.length) {
+    const p = ctx.settings().defaultProvider;
+    throw new UserError(`No cloud token is set: workers need a ${PROVIDER_LABEL[p]} or another provider's token.`, { kind: 'setToken', provider: p });
+  }
+  if (withToken.length === 1) return withToken[0]!.id;
+  const def = ctx.settings().defaultProvider;
+  const items = [...withToken].sort((a, b) => (a.id === def ? -1 : b.id === def ? 1 : 0)).map((p) => ({ label: PROVIDER_LABEL[p.id], id: p.id }));
+  return (await vscode.window.showQuickPick(items, { title: 'Thebacknd: Build on Ephemeral Workers (2/5): which cloud?' }))?.id;
+}
+
+async function pickSize(sizes: Size[], region: string, preferred: string, provider: ProviderId): Promise<Size | undefined> {
+  const here = availableSizes(sizes, region);
+  if (!here.length) throw new UserError(`${PROVIDER_LABEL[provider]} offers no server type in ${region}: change thebacknd.${provider}.region.`, { kind: 'openSettings', setting: `thebacknd.${provider}.region` });
+  const items = here.map((s) => ({ label: s.slug, description: sizeSummary(s, region), picked: s.slug === preferred, size: s }));
+  items.sort((a, b) => Number(b.picked) - Number(a.picked));
+  return (await vscode.window.showQuickPick(items, { title: `Thebacknd: Build on Ephemeral Workers (3/5): server type in ${region}`, matchOnDescription: true }))?.size;
+}
+
+async function askCount(): Promise<number | undefined> {
+  const text = await vscode.window.showInputBox({
+    title: 'Thebacknd: Build on Ephemeral Workers (4/5): how many workers?',
+    value: '2',
+    ignoreFocusOut: true,
+    validateInput: (v) => (/^\d+$/.test(v.trim()) && Number(v) >= 1 && Number(v) <= MAX_WORKERS ? undefined : `A whole number from 1 to ${MAX_WORKERS}.`),
+  });
+  return text ? Number(text.trim()) : undefined;
+}
+
+async function pickTimeLimit(provider: ProviderId, size: Size, region: string, count: number, preferred: number): Promise<number | undefined> {
+  const options = [...new Set([preferred, ...TIME_LIMITS])].sort((a, b) => a - b);
+  const items = options.map((m) => {
+    const e = estimate(provider, size, region, count, m / 60);
+    return { label: m < 60 ? `${m} min` : `${m / 60} h`, description: `at most ${money(e.total, e.currency)} for ${count} worker${count === 1 ? '' : 's'}`, picked: m === preferred, minutes: m };
+  });
+  items.sort((a, b) => Number(b.picked) - Number(a.picked));
+  const pick = await vscode.window.showQuickPick(items, {
+    title: 'Thebacknd: Build on Ephemeral Workers (5/5): time limit (the workers are destroyed at the latest then)',
+  });
+  return pick?.minutes;
+}
+
+function stageText(stage: WorkersStage, count: number): string {
+  switch (stage) {
+    case 'estimate':
+      return 'estimating the cost…';
+    case 'create':
+      return `creating ${count} worker${count === 1 ? '' : 's'}…`;
+    case 'wait':
+      return 'waiting for the workers to answer over SSH…';
+    case 'build':
+      return 'building…';
+    case 'cleanup':
+      return 'destroying the workers…';
+    case 'done':
+      return 'done';
+  }
+}
+
+/** At most one progress message per 250 ms, except those marked urgent. */
+function throttled(fn: (message: string) => void): (message: string, urgent?: boolean) => void {
+  let last = 0;
+  return (message, urgent = false) => {
+    const now = Date.now();
+    if (!urgent && now - last < 250) return;
+    last = now;
+    fn(message);
+  };
+}
+
+/** Runs `fn` with an AbortSignal that follows the progress notification's Cancel button. */
+async function withAbort<T>(token: vscode.CancellationToken, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const ctl = new AbortController();
+  if (token.isCancellationRequested) ctl.abort();
+  const sub = token.onCancellationRequested(() => ctl.abort());
+  try {
+    return await fn(ctl.signal);
+  } finally {
+    sub.dispose();
+  }
+}

@@ -1,0 +1,201 @@
+// Per-machine SSH keys, generated locally (vps-worker's way): a login key pair and the machine's own host key pair.
+// The host private key travels to the machine in its user-data and is never written here; its public half is
+// pinned, so the very first connection is already verified. Key files live in one directory per machine
+// (mode 0700, files 0600) under the extension's global storage and go away with the machine.
+
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { UserError } from '../core/errors';
+
+export interface KeyPair {
+  /** OpenSSH private key (`-----BEGIN OPENSSH PRIVATE KEY-----`), unencrypted: sshd and ssh2 read it as is. */
+  privateKey: string;
+  /** One line: `ssh-ed25519 AAAA… comment`. */
+  publicKey: string;
+}
+
+/** What is on disk for one machine, plus (right after creation only) the host private key for its user-data. */
+export interface MachineKeys {
+  /** The machine's key directory. */
+  dir: string;
+  /** Path of the login private key (0600): `ssh -i`, Nix `ssh-key=`, Remote-SSH `IdentityFile`. */
+  loginKeyPath: string;
+  /** `ssh-ed25519 AAAA…` for the machine's authorized keys. */
+  loginPublicKey: string;
+  /** The pinned host key, `ssh-ed25519 AAAA…`. */
+  hostPublicKey: string;
+  /** Where `writeKnownHosts` puts the pinned entry once the machine's address is known. */
+  knownHostsPath: string;
+}
+
+export interface NewMachineKeys extends MachineKeys {
+  /** The host private key, in memory only: put it in the user-data and drop it. */
+  hostPrivateKey: string;
+}
+
+const LOGIN_KEY = 'login_ed25519';
+const HOST_PUB = 'host_ed25519.pub';
+const KNOWN_HOSTS = 'known_hosts';
+
+/**
+ * Generates an ed25519 key pair in OpenSSH formats, with node:crypto. Not ssh2's generateKeyPairSync: it strips
+ * leading zero bytes from the public key, so about 1 key in 256 comes out malformed (mscdex/ssh2#1390, #1513).
+ */
+export function generateEd25519(comment: string): KeyPair {
+  const { privateKey } = generateKeyPairSync('ed25519');
+  const jwk = privateKey.export({ format: 'jwk' });
+  const seed = Buffer.from(jwk.d!, 'base64url');
+  const pub = Buffer.from(jwk.x!, 'base64url');
+  if (seed.length !== 32 || pub.length !== 32) throw new Error('unexpected ed25519 key size');
+  const publicBlob = Buffer.concat([sshString('ssh-ed25519'), sshString(pub)]);
+  return { privateKey: opensshPrivateKey(publicBlob, seed, pub, comment), publicKey: `ssh-ed25519 ${publicBlob.toString('base64')} ${comment}` };
+}
+
+/** The `openssh-key-v1` container (PROTOCOL.key), unencrypted: cipher and KDF `none`, one key, block size 8. */
+function opensshPrivateKey(publicBlob: Buffer, seed: Buffer, pub: Buffer, comment: string): string {
+  const check = randomBytes(4);
+  const body = Buffer.concat([check, check, sshString('ssh-ed25519'), sshString(pub), sshString(Buffer.concat([seed, pub])), sshString(comment)]);
+  const padLength = (8 - (body.length % 8)) % 8;
+  const padding = Buffer.from(Array.from({ length: padLength }, (_, i) => i + 1));
+  const blob = Buffer.concat([
+    Buffer.from('openssh-key-v1\0', 'latin1'),
+    sshString('none'),
+    sshString('none'),
+    sshString(''),
+    uint32(1),
+    sshString(publicBlob),
+    sshString(Buffer.concat([body, padding])),
+  ]);
+  const lines = blob.toString('base64').match(/.{1,70}/g) ?? [];
+  return `-----BEGIN OPENSSH PRIVATE KEY-----\n${lines.join('\n')}\n-----END OPENSSH PRIVATE KEY-----\n`;
+}
+
+function uint32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(n);
+  return b;
+}
+
+/** An SSH wire-format string: uint32 length, then the bytes. */
+function sshString(v: string | Buffer): Buffer {
+  const data = typeof v === 'string' ? Buffer.from(v, 'utf8') : v;
+  return Buffer.concat([uint32(data.length), data]);
+}
+
+/** `<storageDir>/machines/<id>`; the id (a run id like `thebacknd-<uuid>`) must be a plain name. */
+export function machineKeyDir(storageDir: string, id: string): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(id)) throw new Error(`invalid machine key id: ${JSON.stringify(id)}`);
+  return path.join(storageDir, 'machines', id);
+}
+
+/** Generates and stores a fresh login key and host key for one machine. Fails if that machine already has keys. */
+export async function createMachineKeys(storageDir: string, id: string): Promise<NewMachineKeys> {
+  const dir = machineKeyDir(storageDir, id);
+  await fs.mkdir(path.dirname(dir), { recursive: true, mode: 0o700 });
+  try {
+    await fs.mkdir(dir, { mode: 0o700 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new Error(`keys for ${id} already exist`);
+    throw err;
+  }
+  try {
+    await fs.chmod(dir, 0o700); // mkdir's mode is filtered by the umask
+    const login = generateEd25519(`${id}-login`);
+    const host = generateEd25519(`${id}-host`);
+    const keys = paths(dir);
+    await writeSecret(keys.loginKeyPath, login.privateKey);
+    await writeSecret(`${keys.loginKeyPath}.pub`, `${login.publicKey}\n`);
+    await writeSecret(path.join(dir, HOST_PUB), `${host.publicKey}\n`);
+    return { ...keys, loginPublicKey: login.publicKey, hostPublicKey: host.publicKey, hostPrivateKey: host.privateKey };
+  } catch (err) {
+    await fs.rm(dir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+/** The stored keys of one machine, or undefined when it has none (created elsewhere, or already removed). */
+export async function loadMachineKeys(storageDir: string, id: string): Promise<MachineKeys | undefined> {
+  const dir = machineKeyDir(storageDir, id);
+  const keys = paths(dir);
+  try {
+    const [loginPublicKey, hostPublicKey] = await Promise.all([
+      fs.readFile(`${keys.loginKeyPath}.pub`, 'utf8'),
+      fs.readFile(path.join(dir, HOST_PUB), 'utf8'),
+      fs.access(keys.loginKeyPath),
+    ]);
+    return { ...keys, loginPublicKey: loginPublicKey.trim(), hostPublicKey: hostPublicKey.trim() };
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+/** Like loadMachineKeys, but a missing key directory is a UserError that says why SSH is not possible. */
+export async function requireMachineKeys(storageDir: string, id: string, name = id): Promise<MachineKeys> {
+  const keys = await loadMachineKeys(storageDir, id);
+  if (!keys) {
+    throw new UserError(
+      `${name} has no SSH key on this computer (it was created elsewhere, or its keys were removed); SSH to it is not possible from here.`,
+    );
+  }
+  return keys;
+}
+
+/** The login private key, for ssh2. */
+export function readLoginKey(keys: MachineKeys): Promise<string> {
+  return fs.readFile(keys.loginKeyPath, 'utf8');
+}
+
+/** Deletes one machine's keys; a machine without keys is fine. */
+export async function removeMachineKeys(storageDir: string, id: string): Promise<void> {
+  await fs.rm(machineKeyDir(storageDir, id), { recursive: true, force: true });
+}
+
+/** Ids that have a key directory. */
+export async function listMachineKeyIds(storageDir: string): Promise<string[]> {
+  try {
+    const entries = await fs.readdir(path.join(storageDir, 'machines'), { withFileTypes: true });
+    return entries.filter((e) => e.isDirectory()).map((e) => e.name).sort();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+}
+
+/** Removes the keys of machines that no longer exist (destroyed by the reaper or another window). */
+export async function pruneMachineKeys(storageDir: string, liveIds: Iterable<string>): Promise<string[]> {
+  const live = new Set(liveIds);
+  const gone = (await listMachineKeyIds(storageDir)).filter((id) => !live.has(id));
+  for (const id of gone) await removeMachineKeys(storageDir, id);
+  return gone;
+}
+
+/** `ssh-ed25519 AAAA…` with any comment dropped; throws on anything else. */
+export function normalizePublicKey(line: string): string {
+  const [type, blob] = line.trim().split(/\s+/);
+  if (type !== 'ssh-ed25519' || !blob || !/^[A-Za-z0-9+/]+={0,2}$/.test(blob)) {
+    throw new Error('not an OpenSSH ed25519 public key');
+  }
+  return `${type} ${blob}`;
+}
+
+/** The raw key blob (what an SSH server sends as its host key), from `ssh-ed25519 AAAA…`. */
+export function publicKeyBlob(line: string): Buffer {
+  return Buffer.from(normalizePublicKey(line).split(' ')[1]!, 'base64');
+}
+
+/** Base64 of the public key line, as Nix's `base64-ssh-public-host-key` and builders column 8 expect. */
+export function hostKeyBase64(hostPublicKey: string): string {
+  return Buffer.from(normalizePublicKey(hostPublicKey)).toString('base64');
+}
+
+function paths(dir: string): Omit<MachineKeys, 'loginPublicKey' | 'hostPublicKey'> {
+  return { dir, loginKeyPath: path.join(dir, LOGIN_KEY), knownHostsPath: path.join(dir, KNOWN_HOSTS) };
+}
+
+/** Creates a file readable by its owner only, whatever the umask. */
+export async function writeSecret(file: string, data: string): Promise<void> {
+  await fs.writeFile(file, data, { mode: 0o600, flag: 'wx' });
+  await fs.chmod(file, 0o600);
+}
