@@ -40,7 +40,8 @@ export interface RunPorts {
   push(storePath: string, signal: AbortSignal, onProgress: (message: string, fraction?: number) => void): Promise<void>;
   newKeys(runId: string): Promise<MachineKeys>;
   removeKeys(runId: string): Promise<void>;
-  userData(input: { payload: Payload; storePath?: string; keys: MachineKeys; cachePrivate: boolean }): string;
+  /** `transfer` says whether the machine substitutes from the cache or receives the closure over SSH. */
+  userData(input: { payload: Payload; storePath?: string; keys: MachineKeys; cachePrivate: boolean; transfer?: 'cache' | 'ssh' }): string;
   waitSsh(ip: string, keys: MachineKeys, signal: AbortSignal): Promise<void>;
   /** Private caches only: the read credentials, written over the pinned connection into a root-only tmpfs. */
   deliverCredentials?(ip: string, keys: MachineKeys, signal: AbortSignal): Promise<void>;
