@@ -9,9 +9,10 @@ import { CliContext, ENDPOINT_ENV, type CliIo } from './context';
 import { DESTROY_COMMANDS } from './destroy';
 import { MACHINE_COMMANDS } from './machines';
 import { NIX_COMMANDS } from './nix-commands';
+import { IMAGE_COMMANDS } from './image';
 
 /** Add a family here to add its subcommands (a ProviderCommand, or a RawCommand wrapping `(argv, io) => exit code`). */
-const FAMILIES: CliCommand[][] = [MACHINE_COMMANDS, DESTROY_COMMANDS, NIX_COMMANDS];
+const FAMILIES: CliCommand[][] = [MACHINE_COMMANDS, DESTROY_COMMANDS, NIX_COMMANDS, IMAGE_COMMANDS];
 const ALL: CliCommand[] = FAMILIES.flat();
 
 const GLOBAL: OptionSpec = {

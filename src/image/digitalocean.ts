@@ -11,6 +11,7 @@ import type { CacheSettings } from '../core/settings';
 import { Bucket, type CacheCredentials } from '../nix/s3';
 import { apiBase } from '../providers/options';
 import { TAG } from '../providers/types';
+import { findImageFile } from './files';
 import { bucketObjects } from './presign';
 
 export type ImportPhase = 'upload' | 'import' | 'done';
@@ -56,27 +57,8 @@ export interface DigitalOceanImportOptions {
   partSize?: number;
 }
 
-const IMAGE_FILE = /\.qcow2(\.gz|\.bz2)?$/;
-
-/** The image file itself, or the one inside a build output directory. */
-export function findImageFile(p: string, pattern: RegExp = IMAGE_FILE): string {
-  let stat: fs.Stats;
-  try {
-    stat = fs.statSync(p);
-  } catch {
-    throw new UserError(`No image at ${p}: build it first (nix build ./nix#digitalocean-image).`);
-  }
-  if (stat.isFile()) {
-    if (!pattern.test(p)) throw new UserError(`${path.basename(p)} is not a DigitalOcean image (a .qcow2, .qcow2.gz or .qcow2.bz2 file).`);
-    return p;
-  }
-  const found = fs.readdirSync(p).filter((f) => pattern.test(f));
-  if (found.length !== 1) throw new UserError(`Expected one image file in ${p}, found ${found.length}.`);
-  return path.join(p, found[0] as string);
-}
-
 export async function importDigitalOceanImage(o: DigitalOceanImportOptions): Promise<{ imageId: string; name: string }> {
-  const file = findImageFile(o.image);
+  const file = findImageFile(o.image, 'digitalocean');
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(o.name)) {
     throw new UserError(`"${o.name}" is not a valid image name: use letters, digits, dots, dashes and underscores.`);
   }
@@ -118,6 +100,9 @@ export async function importDigitalOceanImage(o: DigitalOceanImportOptions): Pro
 
 async function waitAvailable(o: DigitalOceanImportOptions, id: number, timeoutMs: number): Promise<DoImage> {
   const deadline = Date.now() + timeoutMs;
+  // Quick checks first (a small image is ready in seconds), then every pollIntervalMs.
+  const poll = o.pollIntervalMs ?? 5000;
+  let delay = Math.min(500, poll);
   let last = '';
   for (;;) {
     if (o.signal?.aborted) throw o.signal.reason ?? new Error('aborted');
@@ -131,7 +116,8 @@ async function waitAvailable(o: DigitalOceanImportOptions, id: number, timeoutMs
     if (Date.now() > deadline) {
       throw new UserError(`DigitalOcean has not finished importing the image after ${Math.round(timeoutMs / 60_000)} min (status ${img.status}).`);
     }
-    await sleep(o.pollIntervalMs ?? 5000, o.signal);
+    await sleep(delay, o.signal);
+    delay = Math.min(poll, delay * 2);
   }
 }
 

@@ -6,6 +6,9 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { Writable } from 'node:stream';
+import { IMAGE_COMMANDS } from '../../../src/cli/image';
+import { main } from '../../../src/cli/main';
 import { UserError } from '../../../src/core/errors';
 import { dotsImageApi, importDigitalOceanImage, type ImportProgress } from '../../../src/image/digitalocean';
 import { startEmulator, type Emulator } from '../../fixtures/emulator';
@@ -91,5 +94,44 @@ test('a missing or wrong image file is refused before anything is uploaded', asy
   const raw = path.join(dir, 'nixos.img.zst');
   fs.writeFileSync(raw, 'x');
   await assert.rejects(importDigitalOceanImage({ ...base, image: raw }), /is not a DigitalOcean image/);
+  assert.equal(s3.requests.length, before);
+});
+
+test('thebacknd import-image --provider digitalocean uploads, imports and prints the image id', async () => {
+  let out = '';
+  let err = '';
+  const sink = (add: (s: string) => void) => new Writable({ write: (chunk: Buffer, _enc, done) => (add(chunk.toString()), done()) });
+  const env = {
+    DIGITALOCEAN_ACCESS_TOKEN: 'test-token-digitalocean',
+    THEBACKND_DO_ENDPOINT: emu.doUrl,
+    THEBACKND_CACHE_ENDPOINT: s3.endpoint,
+    THEBACKND_CACHE_BUCKET: s3.bucket,
+    AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey,
+  };
+  const code = await main(
+    ['import-image', '--provider', 'digitalocean', '--file', path.join(dir, 'result'), '--name', 'thebacknd-base-cli', '--region', 'nyc3'],
+    { stdout: sink((s) => (out += s)), stderr: sink((s) => (err += s)), env, interactive: false },
+    IMAGE_COMMANDS,
+  );
+  assert.equal(code, 0, err);
+  const image = emu.state.doImages.get(Number(out.trim()));
+  assert.ok(image, `stdout is the image id: ${out}`);
+  assert.equal(image.name, 'thebacknd-base-cli');
+  assert.equal(image.status, 'available');
+  assert.deepEqual(image.regions, ['nyc3']);
+  assert.match(err, /uploading to the cache bucket/);
+  assert.match(err, new RegExp(`custom image ${image.id} \\(thebacknd-base-cli\\) is available in nyc3`));
+
+  // Without the cache credentials nothing is uploaded, and the user is told what to set.
+  const before = s3.requests.length;
+  err = '';
+  const missing = await main(
+    ['import-image', '-p', 'digitalocean', '-f', imageFile],
+    { stdout: sink(() => undefined), stderr: sink((s) => (err += s)), env: { ...env, AWS_SECRET_ACCESS_KEY: undefined }, interactive: false },
+    IMAGE_COMMANDS,
+  );
+  assert.equal(missing, 1);
+  assert.match(err, /Set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY/);
   assert.equal(s3.requests.length, before);
 });

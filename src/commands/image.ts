@@ -1,0 +1,104 @@
+// Import Base Image…: pick the cloud and the image file, import it with cancellable progress, keep the id in
+// thebacknd.<provider>.image. The import itself is src/image (vscode-free, loaded only when this runs).
+// `(ctx, provider?, file?)`: the palette asks for both; other code and tests may pass them.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import * as vscode from 'vscode';
+import type { Ctx } from './context';
+import { cacheCredentials } from './nix';
+import { UserError } from '../core/errors';
+import { DEFAULT_IMAGE_FILE } from '../image/files';
+import { PROVIDER_LABEL, PROVIDERS, TOKEN_ENV } from '../core/tokens';
+import type { ProviderId } from '../providers/types';
+
+const FILE_FILTERS: Record<ProviderId, Record<string, string[]>> = {
+  digitalocean: { 'DigitalOcean image (qcow2)': ['gz', 'bz2', 'qcow2'] },
+  hetzner: { 'Hetzner disk image (raw, zstd)': ['zst', 'img'] },
+};
+
+/** Resolves with the new image id, or undefined when dismissed. */
+export async function importImage(ctx: Ctx, provider?: unknown, file?: unknown): Promise<string | undefined> {
+  const p = isProvider(provider) ? provider : await pickProvider(ctx);
+  if (!p) return undefined;
+  const label = PROVIDER_LABEL[p];
+  const token = (await ctx.tokens.get(p))?.token;
+  if (!token) throw new UserError(`No ${label} token: set one first (or ${TOKEN_ENV[p]}).`, { kind: 'setToken', provider: p });
+  const image = typeof file === 'string' ? file : await pickFile(p);
+  if (!image) return undefined;
+  const credentials = p === 'digitalocean' ? await cacheCredentials(ctx) : undefined;
+  if (p === 'digitalocean' && !credentials) return undefined;
+
+  const { importImage: run } = await import('../image');
+  await ctx.log('info', `Importing ${image} into ${label}.`);
+  const result = await vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title: `Thebacknd: importing the base image into ${label}`, cancellable: true },
+    (progress, cancel) => {
+      const ctl = new AbortController();
+      const sub = cancel.onCancellationRequested(() => ctl.abort());
+      let shown = 0;
+      return run({
+        provider: p,
+        file: image,
+        token,
+        settings: ctx.settings(),
+        credentials,
+        signal: ctl.signal,
+        log: (line) => void ctx.log('info', line),
+        onStatus: (s) => {
+          const pct = s.fraction === undefined ? shown : Math.round(100 * s.fraction);
+          progress.report({ message: s.message, increment: Math.max(0, pct - shown) });
+          shown = Math.max(shown, pct);
+        },
+      }).finally(() => sub.dispose());
+    },
+  );
+
+  await vscode.workspace.getConfiguration('thebacknd').update(`${p}.image`, result.imageId, vscode.ConfigurationTarget.Global);
+  await ctx.log('info', `${result.summary} Saved in ${result.setting}.`);
+  for (const w of result.warnings) await ctx.log('warn', w);
+  if (result.warnings.length) {
+    void vscode.window.showWarningMessage(`Thebacknd: the image was imported, but ${result.warnings[0]}`, 'Show Log').then((a) => a && ctx.output.show(true));
+  }
+  void vscode.window.showInformationMessage(`Thebacknd: ${result.summary} New ${label} machines now start from it (${result.setting}).`);
+  return result.imageId;
+}
+
+function isProvider(v: unknown): v is ProviderId {
+  return typeof v === 'string' && (PROVIDERS as readonly string[]).includes(v);
+}
+
+async function pickProvider(ctx: Ctx): Promise<ProviderId | undefined> {
+  const s = ctx.settings();
+  const items = await Promise.all(
+    PROVIDERS.map(async (p) => ({
+      label: PROVIDER_LABEL[p],
+      description: (await ctx.tokens.get(p)) ? `current image: ${s[p].image || 'none'}` : 'no token set',
+      detail:
+        p === 'digitalocean'
+          ? 'Uploads nixos.qcow2.gz to the cache bucket and imports it as a custom image.'
+          : 'Writes nixos.img.zst to a temporary server in rescue mode, snapshots it, deletes the server.',
+      p,
+    })),
+  );
+  const pick = await vscode.window.showQuickPick(items, { title: 'Thebacknd: Import Base Image — which cloud?' });
+  return pick?.p;
+}
+
+/** The build output in an open folder (result/…) is offered first. */
+async function pickFile(p: ProviderId): Promise<string | undefined> {
+  const folders = (vscode.workspace.workspaceFolders ?? []).filter((f) => f.uri.scheme === 'file').map((f) => f.uri.fsPath);
+  const candidates = folders.flatMap((f) => [path.join(f, DEFAULT_IMAGE_FILE[p]), path.join(f, 'nix', DEFAULT_IMAGE_FILE[p])]);
+  const found = candidates.find((c) => fs.existsSync(c));
+  const fallback = found ?? (folders[0] ? path.join(folders[0], 'result') : undefined);
+  const picked = await vscode.window.showOpenDialog({
+    title: `Thebacknd: ${PROVIDER_LABEL[p]} base image (nix build ./nix#${p}-image)`,
+    canSelectFiles: true,
+    canSelectFolders: false,
+    canSelectMany: false,
+    openLabel: 'Import',
+    filters: FILE_FILTERS[p],
+    ...(fallback ? { defaultUri: vscode.Uri.file(fallback) } : {}),
+  });
+  return picked?.[0]?.fsPath;
+}
