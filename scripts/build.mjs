@@ -25,3 +25,17 @@ await Promise.all([
     banner: { js: '#!/usr/bin/env node' },
   }),
 ]);
+
+// The machine panel's webview script (media/panel/panel.ts with @vscode-elements/elements): a browser bundle,
+// loaded by the panel from dist/panel/ under its strict CSP.
+await esbuild.build({
+  entryPoints: ['media/panel/panel.ts'],
+  outfile: 'dist/panel/panel.js',
+  bundle: true,
+  platform: 'browser',
+  format: 'iife',
+  target: 'es2022',
+  sourcemap: !production,
+  minify: production,
+  logLevel: 'warning',
+});

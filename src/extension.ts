@@ -6,6 +6,7 @@ import { createCtx } from './commands/context';
 import { registerCommands } from './commands/register';
 import { trackAccounts } from './views/accounts';
 import { createMachines } from './views/machines';
+import { runsOf } from './views/runs';
 import type { MachinesTree } from './views/machinesTree';
 
 /** What the extension exports: the Machines tree, for the integration tests that run inside VS Code. */
@@ -16,6 +17,7 @@ export interface ThebackndApi {
 export function activate(extension: vscode.ExtensionContext): ThebackndApi {
   const ctx = createCtx(extension);
   const machines = createMachines(ctx);
+  runsOf(ctx); // starts the key janitor: keys of machines gone elsewhere are removed
   extension.subscriptions.push(machines, trackAccounts(ctx), ...registerCommands(ctx));
   void ctx.log('info', `Thebacknd ${extension.extension.packageJSON.version as string} activated.`);
   return { machinesTree: machines.tree };

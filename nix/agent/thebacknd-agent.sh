@@ -27,6 +27,7 @@
 #   THEBACKND_METADATA_TRIES        metadata attempts before giving up     (60)
 #   THEBACKND_RETRY_DELAY           seconds between attempts               (2)
 #   THEBACKND_CREDENTIALS_TIMEOUT   seconds to wait for cache credentials  (900)
+#   THEBACKND_CLOSURE_TIMEOUT       seconds to wait for a closure copied over SSH (1800)
 
 set -u -o pipefail
 
@@ -41,10 +42,12 @@ poweroff_cmd=${THEBACKND_POWEROFF:-systemctl poweroff}
 metadata_tries=${THEBACKND_METADATA_TRIES:-60}
 retry_delay=${THEBACKND_RETRY_DELAY:-2}
 credentials_timeout=${THEBACKND_CREDENTIALS_TIMEOUT:-900}
+closure_timeout=${THEBACKND_CLOSURE_TIMEOUT:-1800}
 
 log_file=${THEBACKND_LOG:-$state_dir/agent.log}
 user_data="$state_dir/user-data.json"
 credentials="$state_dir/cache-credentials"
+closure_ready="$state_dir/closure-ready"
 store_path_re='^/nix/store/[0-9a-z]{32}-[^/]+$'
 file_in_store_re='^/nix/store/[0-9a-z]{32}-[^/]+/.+$'
 
@@ -132,7 +135,7 @@ check_user_data() {
   [[ -z $toplevel || $toplevel =~ $store_path_re ]] || fail bad-user-data "toplevel is not a store path: $toplevel"
   [[ -z $binary || $binary =~ $file_in_store_re ]] || fail bad-user-data "binary is not a file in the Nix store: $binary"
   [[ -z $toplevel || -z $binary ]] || fail bad-user-data "user-data names both a toplevel and a binary"
-  if [[ -n $toplevel || -n $binary ]]; then
+  if [[ (-n $toplevel || -n $binary) && $(json '.closure') != ssh ]]; then
     [[ -n $(json '.cache.url') ]] || fail bad-user-data "user-data names a store path but no cache URL"
     [[ -n $(json '.cache.trustedPublicKey') ]] || fail bad-user-data "user-data names no trusted public key"
   fi
@@ -221,6 +224,31 @@ wait_credentials() {
   done
 }
 
+# No cache (`closure: ssh` in user-data): the extension copies the closure over the pinned SSH connection, then
+# writes the store path to $closure_ready. Nothing is substituted; the path must then be valid here.
+wait_closure() {
+  local path=$1 waited=0
+  stage closure source ssh wait "${closure_timeout}s" path "$path"
+  while [[ ! -s $closure_ready ]]; do
+    ((waited < closure_timeout)) ||
+      fail closure-timeout "the closure was not copied over SSH within ${closure_timeout}s" path "$path"
+    sleep 1
+    waited=$((waited + 1))
+  done
+  nix-store --check-validity "$path" 2>/dev/null ||
+    fail missing-path "$path is not in the local store after the copy over SSH" path "$path"
+}
+
+# Makes PATH valid in the local store: substituted from the cache, or copied over SSH by the extension.
+obtain() {
+  if [[ $(json '.closure') == ssh ]]; then
+    wait_closure "$1"
+  else
+    configure_cache
+    fetch "$1"
+  fi
+}
+
 # Explains a failed nix-store run from its log, in the terms a user acts on.
 fetch_failure() {
   local log=$1 path=$2 missing
@@ -283,8 +311,7 @@ switch_toplevel() {
     stage 'done' result current toplevel "$toplevel"
     return 0
   fi
-  configure_cache
-  fetch "$toplevel"
+  obtain "$toplevel"
   [[ -x $toplevel/bin/switch-to-configuration ]] ||
     fail not-a-toplevel "$toplevel has no bin/switch-to-configuration" path "$toplevel"
   nix-env --profile "$system_profile" --set "$toplevel" >/dev/null 2>&1 ||
@@ -300,8 +327,7 @@ switch_toplevel() {
 run_binary() {
   local binary=$1 store_path args=() rc
   store_path=$(cut -d/ -f1-4 <<<"$binary")
-  configure_cache
-  fetch "$store_path"
+  obtain "$store_path"
   [[ -x $binary ]] || fail not-executable "$binary is not an executable file" path "$binary"
   mapfile -d '' -t args < <(jq -j '.binary.args[]? | tostring + "\u0000"' "$user_data")
   stage run path "$binary"

@@ -11,6 +11,7 @@ export type FailureReason =
   | 'state-dir'
   | 'keys'
   | 'credentials-timeout'
+  | 'closure-timeout'
   | 'cache-unreachable'
   | 'cache-unauthorized'
   | 'untrusted-signature'
@@ -29,6 +30,8 @@ export type AgentEvent =
   | { stage: 'keys'; hostKey: string; authorizedKeys: number }
   | { stage: 'credentials'; waitSeconds: number | undefined }
   | { stage: 'cache'; url: string }
+  /** No cache: the agent waits for the extension to copy the closure over SSH. */
+  | { stage: 'closure'; source: string; waitSeconds: number | undefined; path: string }
   /** `done` paths of `total` have started downloading; bytes are the download sizes of those paths, when known. */
   | { stage: 'fetch'; done: number; total: number; bytesDone: number | undefined; bytesTotal: number | undefined }
   | { stage: 'profile'; path: string }
@@ -72,6 +75,8 @@ export function parseAgentLine(line: string): AgentEvent | undefined {
       return { stage: 'credentials', waitSeconds: int(f.wait?.replace(/s$/, '')) };
     case 'cache':
       return { stage: 'cache', url: f.url ?? '' };
+    case 'closure':
+      return { stage: 'closure', source: f.source ?? 'ssh', waitSeconds: int(f.wait?.replace(/s$/, '')), path: f.path ?? '' };
     case 'fetch': {
       const [done, total] = ratio(f.paths);
       const [bytesDone, bytesTotal] = ratio(f.bytes);
@@ -151,6 +156,8 @@ export function describeAgentEvent(ev: AgentEvent): string {
       return 'Waiting for the cache credentials';
     case 'cache':
       return `Using the binary cache ${ev.url}`;
+    case 'closure':
+      return 'Waiting for the closure to arrive over SSH';
     case 'fetch': {
       const bytes = ev.bytesTotal ? ` (${mib(ev.bytesDone ?? 0)} of ${mib(ev.bytesTotal)})` : '';
       return ev.total === 0 ? 'Everything is already in the store' : `Fetching paths ${ev.done}/${ev.total}${bytes}`;

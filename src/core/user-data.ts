@@ -33,6 +33,9 @@ export interface UserDataV1 {
   toplevel?: string;
   /** A program inside a store path to run once, after which the machine powers off. */
   binary?: { path: string; args: string[] };
+  /** `ssh`: no binary cache; the extension copies the closure over the pinned SSH connection, then writes the store
+   * path to /run/thebacknd/closure-ready, which the agent waits for instead of substituting. */
+  closure?: 'ssh';
 }
 
 export type UserData = UserDataV1;
@@ -48,6 +51,8 @@ export interface UserDataInput {
   authorizedKeys: readonly string[];
   cache?: UserDataCache;
   target: BootTarget;
+  /** Where the store path comes from: the cache (default), or copied over SSH by the extension (no cache needed). */
+  closure?: 'cache' | 'ssh';
 }
 
 const STORE_PATH = /^\/nix\/store\/[0-9a-z]{32}-[^/]+$/;
@@ -74,14 +79,16 @@ export function buildUserData(input: UserDataInput): UserData {
     data.authorizedKeys.push(line);
   }
   const target = input.target;
-  if (target.kind !== 'bare') {
+  const overSsh = input.closure === 'ssh' && target.kind !== 'bare';
+  if (target.kind !== 'bare' && !overSsh) {
     if (!input.cache) throw new UserError('A binary cache is needed to boot a store path: set thebacknd.cache.');
     if (!input.cache.url) throw new UserError('The binary cache has no URL: set thebacknd.cache.publicUrl.');
     if (!/^[^:\s]+:[A-Za-z0-9+/=]+$/.test(input.cache.trustedPublicKey)) {
       throw new UserError('The cache trusted public key must look like name:base64 (thebacknd.cache.trustedPublicKey).');
     }
   }
-  if (input.cache) data.cache = { ...input.cache };
+  if (input.cache && !overSsh) data.cache = { ...input.cache };
+  if (overSsh) data.closure = 'ssh';
   if (target.kind === 'toplevel') {
     if (!STORE_PATH.test(target.path)) throw new UserError(`Not a Nix store path: ${target.path}`);
     data.toplevel = target.path;
@@ -126,7 +133,7 @@ export function parseUserData(text: string): UserData {
     ? { url: String(o.cache.url ?? ''), trustedPublicKey: String(o.cache.trustedPublicKey ?? ''), private: o.cache.private === true }
     : undefined;
   const authorizedKeys = Array.isArray(o.authorizedKeys) ? o.authorizedKeys.map(String) : [];
-  return buildUserData({ hostKey, authorizedKeys, cache, target });
+  return buildUserData({ hostKey, authorizedKeys, cache, target, ...(o.closure === 'ssh' ? { closure: 'ssh' as const } : {}) });
 }
 
 export function bootTargetOf(data: UserData): BootTarget {

@@ -9,7 +9,12 @@ import { LineSplitter } from './lines';
 import { waitForSsh, type SshSession, type SshTarget, type WaitOptions } from './session';
 
 /** The whole unit log, then follow. The command must replay from the start: lines already shown are skipped. */
-export const DEFAULT_BOOT_LOG_COMMAND = 'journalctl --no-pager -u thebacknd-agent -f -n all -o cat';
+/**
+ * The agent's own log file: it holds both agent phases (thebacknd-keys and thebacknd-agent) and the switch output,
+ * on the image and on test hosts alike, whereas the journal of one unit misses the first phase.
+ */
+export const AGENT_LOG_FILE = '/run/thebacknd/agent.log';
+export const DEFAULT_BOOT_LOG_COMMAND = `tail -n +1 -F ${AGENT_LOG_FILE}`;
 
 export type BootLogStatus = 'waiting' | 'connected' | 'reconnecting' | 'ended';
 
@@ -20,7 +25,7 @@ export type BootLogEvent =
 
 export interface BootLogOptions {
   target: SshTarget;
-  /** Remote command; default DEFAULT_BOOT_LOG_COMMAND (test hosts without journald use `tail -n +1 -F FILE`). */
+  /** Remote command; default DEFAULT_BOOT_LOG_COMMAND. */
   command?: string;
   /** Recognises stage lines; default parseAgentLine (`thebacknd: stage=…`). A stage event follows its line. */
   parseLine?: (line: string) => AgentEvent | undefined;

@@ -1,0 +1,297 @@
+// `thebacknd run [what]`: one machine from the base image, running a flake's toplevel, a store path, a binary or
+// nothing; the stages and the boot log on stderr, `NAME IP` alone on stdout. Ctrl-C (or a failure) destroys the
+// machine; it is created already tagged with its run id and deadline, so the reaper finds it whatever happens here.
+
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { isAbort, messageOf, redact, UserError } from '../core/errors';
+import { BOUNDS, DEFAULTS, type Settings } from '../core/settings';
+import { PROVIDER_LABEL, PROVIDERS } from '../core/tokens';
+import { findFlakes } from '../nix/flake';
+import { isExplicitInstallable, resolveTarget } from '../nix/installable';
+import { cacheCredentialsFromEnv, type CacheCredentials } from '../nix/s3';
+import { requireStorePath } from '../nix/storePath';
+import { checkNix } from '../nix/version';
+import type { CloudProvider } from '../providers/types';
+import { runToplevel } from '../run/orchestrate';
+import { AGENT_LOG_TAIL_COMMAND, createRunPorts, isS3Url, preflight, transferOf } from '../run/ports';
+import { eventLine } from '../run/stages';
+import type { Payload, RunEvent, RunRequest } from '../run/types';
+import { loadMachineKeys } from '../ssh/keys';
+import { sizeSummary } from '../workers/cost';
+import type { CliCommand } from './command';
+import { CliContext, type CliIo } from './context';
+import { cacheFromFlags } from './push';
+import { cliStateDir, IMAGE_ENV } from './workers';
+
+const HELP = `Usage: thebacknd run [options] [configuration-name | installable | store-path]
+
+Creates one machine from the Thebacknd base image and makes it run what you name, printing the stages and the
+boot log on stderr and "NAME IP" on stdout once the machine has switched:
+  (nothing)            the toplevel of the flake's only nixosConfigurations entry: built, signed, pushed
+  NAME                 .#nixosConfigurations.NAME.config.system.build.toplevel: built, signed, pushed
+  INSTALLABLE          anything nix build accepts that builds a NixOS toplevel
+  /nix/store/…         a toplevel already in the binary cache (without a cache: in the local store)
+  /nix/store/…/bin/x   a program (or --binary PATH): the machine runs it, then powers itself off
+  --bare               the base image as it is
+Ctrl-C or a failure destroys the machine. Without a binary cache (no --cache-endpoint / --cache-url), the closure
+is copied to the machine over SSH instead.
+
+Options:
+  -p, --provider P          digitalocean or hetzner (default: the only one with a token, else digitalocean)
+  --region R                region (default: ${DEFAULTS.hetzner.region} / ${DEFAULTS.digitalocean.region})
+  --size S                  server type (default: ${DEFAULTS.hetzner.size} / ${DEFAULTS.digitalocean.size})
+  --image I                 the Thebacknd base image (default: $${IMAGE_ENV.hetzner} / $${IMAGE_ENV.digitalocean}, else the
+                            provider's only image named thebacknd…)
+  --minutes N               deadline: the machine is destroyed N minutes after creation (default ${DEFAULTS.maxAgeMinutes})
+  --keep-on-failure         keep the machine when its boot fails, for debugging (still destroyed at its deadline)
+  --binary PATH             run this program (absolute, or relative to the store path given)
+  --bare                    the bare base image
+  --flake DIR               the flake folder (default: the current folder)
+  --state-dir DIR           where machine keys live (default: $THEBACKND_STATE_DIR, else ~/.local/state/thebacknd)
+  --boot-log-command CMD    remote command that prints the boot log (default: ${AGENT_LOG_TAIL_COMMAND})
+  --token-file F            read the token of --provider from F (default: DIGITALOCEAN_ACCESS_TOKEN / HCLOUD_TOKEN)
+  --endpoint URL            API base URL of --provider, e.g. the local emulator
+  -h, --help                show this help
+
+Binary cache (flag, else environment variable):
+  --cache-endpoint URL      THEBACKND_CACHE_ENDPOINT      S3-compatible endpoint the closure is pushed to
+  --cache-bucket NAME       THEBACKND_CACHE_BUCKET
+  --cache-region REGION     THEBACKND_CACHE_REGION        (default us-east-1)
+  --cache-url URL           THEBACKND_CACHE_PUBLIC_URL    what machines substitute from (default: endpoint/bucket)
+  --trusted-public-key KEY  THEBACKND_CACHE_TRUSTED_PUBLIC_KEY  (default: derived from the signing key)
+  --signing-key-file FILE   THEBACKND_SIGNING_KEY_FILE
+  --private-cache           machines need read credentials (implied by an s3:// cache URL); they are sent over
+                            the pinned SSH connection into a root-only file, never put in user-data
+  --no-cache                copy the closure over SSH even when a cache is configured
+Push credentials: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY. Read credentials of a private cache:
+THEBACKND_CACHE_READ_ACCESS_KEY_ID and THEBACKND_CACHE_READ_SECRET_ACCESS_KEY, else the push credentials.
+`;
+
+const OPTIONS = {
+  provider: { type: 'string', short: 'p' },
+  region: { type: 'string' },
+  size: { type: 'string' },
+  image: { type: 'string' },
+  minutes: { type: 'string' },
+  'keep-on-failure': { type: 'boolean' },
+  binary: { type: 'string' },
+  bare: { type: 'boolean' },
+  flake: { type: 'string' },
+  'state-dir': { type: 'string' },
+  'boot-log-command': { type: 'string' },
+  'token-file': { type: 'string' },
+  endpoint: { type: 'string' },
+  'cache-endpoint': { type: 'string' },
+  'cache-bucket': { type: 'string' },
+  'cache-region': { type: 'string' },
+  'cache-url': { type: 'string' },
+  'trusted-public-key': { type: 'string' },
+  'signing-key-file': { type: 'string' },
+  'private-cache': { type: 'boolean' },
+  'no-cache': { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+type Values = ReturnType<typeof parse>['values'];
+const parse = (argv: string[]) => parseArgs({ args: argv, options: OPTIONS, allowPositionals: true });
+
+export async function runCommand(argv: string[], io: CliIo): Promise<number> {
+  let parsed;
+  try {
+    parsed = parse(argv);
+  } catch (err) {
+    io.stderr.write(`thebacknd run: ${messageOf(err)}\nRun 'thebacknd run --help'.\n`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    io.stdout.write(HELP);
+    return 0;
+  }
+  const usage = (why: string): number => {
+    io.stderr.write(`thebacknd run: ${why}\nRun 'thebacknd run --help'.\n`);
+    return 2;
+  };
+  if (positionals.length > 1) return usage('one thing to run at a time.');
+  if (values.bare && (positionals.length || values.binary)) return usage('--bare runs the base image as it is: name nothing else.');
+  const minutes = values.minutes === undefined ? DEFAULTS.maxAgeMinutes : Number(values.minutes);
+  const { min, max } = BOUNDS.maxAgeMinutes;
+  if (!(Number.isInteger(minutes) && minutes >= min && minutes <= max)) return usage(`--minutes must be a whole number from ${min} to ${max}.`);
+  if (values.provider !== undefined && !(PROVIDERS as readonly string[]).includes(values.provider)) {
+    return usage(`--provider must be one of ${PROVIDERS.join(', ')}.`);
+  }
+
+  const settings = settingsFrom(values, io.env, minutes);
+  const cacheCredentials = cacheCredentialsFromEnv(io.env);
+  const readCredentials = readCredentialsFromEnv(io.env);
+  const secrets = [cacheCredentials?.secretAccessKey, cacheCredentials?.sessionToken, readCredentials?.secretAccessKey].filter((s): s is string => !!s);
+  return withRunCancel(io, secrets, async (signal) => {
+    const cli = new CliContext({ ...io, interactive: false }, { provider: values.provider, tokenFile: values['token-file'], endpoint: values.endpoint });
+    secrets.push(...cli.secrets);
+    const provider = cli.oneProvider();
+    const flakeDir = path.resolve(values.flake ?? process.cwd());
+    const nix = { env: io.env, cwd: flakeDir, signal };
+    const payload = await payloadOf(values, positionals[0], flakeDir, nix);
+    if (payload.kind === 'configuration' || payload.kind === 'installable') await checkNix(nix);
+    const transfer = transferOf(settings);
+    const req: RunRequest = {
+      payload,
+      placement: {
+        provider: provider.id,
+        region: values.region ?? settings[provider.id].region,
+        size: values.size ?? settings[provider.id].size,
+        image: values.image ?? io.env[IMAGE_ENV[provider.id]] ?? (await baseImage(provider, signal)),
+      },
+      maxAgeMinutes: minutes,
+      transfer,
+      cachePrivate: transfer === 'cache' && (Boolean(values['private-cache']) || isS3Url(settings.cache.publicUrl)),
+      onFailure: values['keep-on-failure'] ? 'keep' : 'destroy',
+    };
+    const keysRoot = cliStateDir(io.env, values['state-dir']);
+    const ports = createRunPorts({
+      provider,
+      settings,
+      keysRoot,
+      flakeDir,
+      nix: { env: io.env },
+      ...(cacheCredentials ? { cacheCredentials } : {}),
+      ...(readCredentials ? { cacheReadCredentials: readCredentials } : {}),
+      ...(values['boot-log-command'] ? { bootLogCommand: values['boot-log-command'] } : {}),
+    });
+    preflight({ settings, ...(cacheCredentials ? { cacheCredentials } : {}), ...(readCredentials ? { cacheReadCredentials: readCredentials } : {}) }, req);
+
+    const size = (await provider.sizes(signal)).find((s) => s.slug === req.placement.size);
+    io.stderr.write(
+      `${PROVIDER_LABEL[provider.id]} ${req.placement.size} in ${req.placement.region}${size ? `: ${sizeSummary(size, req.placement.region)}` : ''}; ` +
+        `destroyed after ${minutes} min. ${transfer === 'cache' ? `Machines substitute from the binary cache${req.cachePrivate ? ' (private)' : ''}.` : 'No binary cache: the closure goes over SSH.'}\n`,
+    );
+    const result = await runToplevel(ports, req, signal, printer(io.stderr));
+    const ip = result.machine.ipv4 ?? result.machine.ipv6 ?? '';
+    const keys = await loadMachineKeys(keysRoot, result.machine.runId ?? '');
+    if (result.outcome.poweredOff) {
+      io.stderr.write(`${result.machine.name} ran the program and powered itself off; the reaper destroys it.\n`);
+    } else if (keys) {
+      io.stderr.write(
+        `Connect: ssh -i ${keys.loginKeyPath} -o UserKnownHostsFile=${keys.knownHostsPath} -o StrictHostKeyChecking=yes root@${ip}\n` +
+          `Destroy: thebacknd destroy ${result.machine.name} (or wait for its deadline, ${result.machine.deadline ?? `${minutes} min`})\n`,
+      );
+    }
+    io.stdout.write(`${result.machine.name} ${ip}\n`);
+    return 0;
+  });
+}
+
+export const RUN_COMMANDS: CliCommand[] = [
+  {
+    name: 'run',
+    summary: 'run a nixosConfiguration, store path or binary on a new machine; print its name and IP',
+    usage: 'run [installable | store-path] [--binary PATH] [--bare] [--provider P] [--region R] [--size S] [--image I] [--minutes N] [--keep-on-failure]',
+    raw: runCommand,
+  },
+];
+
+function settingsFrom(values: Values, env: NodeJS.ProcessEnv, minutes: number): Settings {
+  const cache = cacheFromFlags(
+    {
+      ...(values['cache-endpoint'] !== undefined ? { endpoint: values['cache-endpoint'] } : {}),
+      ...(values['cache-bucket'] !== undefined ? { bucket: values['cache-bucket'] } : {}),
+      ...(values['cache-region'] !== undefined ? { region: values['cache-region'] } : {}),
+      ...(values['signing-key-file'] !== undefined ? { 'signing-key-file': values['signing-key-file'] } : {}),
+    },
+    env,
+  );
+  cache.publicUrl = values['cache-url'] ?? env.THEBACKND_CACHE_PUBLIC_URL ?? '';
+  cache.trustedPublicKey = values['trusted-public-key'] ?? env.THEBACKND_CACHE_TRUSTED_PUBLIC_KEY ?? '';
+  if (values['no-cache']) {
+    cache.endpoint = '';
+    cache.publicUrl = '';
+  }
+  return { ...DEFAULTS, maxAgeMinutes: minutes, cache };
+}
+
+function readCredentialsFromEnv(env: NodeJS.ProcessEnv): CacheCredentials | undefined {
+  const accessKeyId = env.THEBACKND_CACHE_READ_ACCESS_KEY_ID?.trim();
+  const secretAccessKey = env.THEBACKND_CACHE_READ_SECRET_ACCESS_KEY?.trim();
+  return accessKeyId && secretAccessKey ? { accessKeyId, secretAccessKey } : undefined;
+}
+
+async function payloadOf(values: Values, arg: string | undefined, flakeDir: string, nix: { env: NodeJS.ProcessEnv; cwd: string; signal: AbortSignal }): Promise<Payload> {
+  if (values.bare) return { kind: 'bare' };
+  if (values.binary !== undefined) {
+    const bin = values.binary;
+    if (bin.startsWith('/')) {
+      const ref = requireStorePath(bin);
+      if (ref.kind !== 'binary') throw new UserError(`--binary ${bin} is a store path, not a program inside one (e.g. ${bin}/bin/NAME).`);
+      if (arg && requireStorePath(arg).storePath !== ref.storePath) throw new UserError(`--binary ${bin} is not inside ${arg}.`);
+      return { kind: 'binary', storePath: ref.storePath, binary: ref.path };
+    }
+    if (!arg) throw new UserError('--binary with a relative path needs the store path it is in.');
+    const ref = requireStorePath(arg);
+    const inside = requireStorePath(`${ref.storePath}/${bin.replace(/^\.?\/+/, '')}`);
+    if (inside.kind !== 'binary') throw new UserError(`--binary ${bin} names no program inside ${ref.storePath}.`);
+    return { kind: 'binary', storePath: ref.storePath, binary: inside.path };
+  }
+  if (arg?.startsWith('/nix/store/')) {
+    const ref = requireStorePath(arg);
+    return ref.kind === 'binary' ? { kind: 'binary', storePath: ref.storePath, binary: ref.path } : { kind: 'toplevel', storePath: ref.storePath };
+  }
+  if (!(arg && isExplicitInstallable(arg)) && findFlakes([flakeDir]).length === 0) {
+    throw new UserError(`No flake.nix in ${flakeDir}: use --flake DIR, name an installable or a store path, or --bare.`);
+  }
+  const target = await resolveTarget(arg, flakeDir, nix);
+  return target.config ? { kind: 'configuration', flakeRef: path.resolve(flakeDir), name: target.config } : { kind: 'installable', installable: target.installable };
+}
+
+/** The provider's own base image when --image is not given: the one image whose name starts with "thebacknd". */
+async function baseImage(provider: CloudProvider, signal: AbortSignal): Promise<string> {
+  const own = (await provider.images(signal)).filter((i) => /^thebacknd/i.test(i.name) && i.kind !== 'distribution');
+  if (own.length === 1) return own[0]!.id;
+  const env = IMAGE_ENV[provider.id];
+  if (own.length === 0) throw new UserError(`No Thebacknd base image on ${PROVIDER_LABEL[provider.id]}: import one (thebacknd import-image) and pass --image ID or set ${env}.`);
+  throw new UserError(`Several Thebacknd base images on ${PROVIDER_LABEL[provider.id]} (${own.map((i) => `${i.id} ${i.name}`).join(', ')}): pass --image ID or set ${env}.`);
+}
+
+/** Stages and log lines as they come; push progress at most every 2 s. */
+function printer(out: NodeJS.WritableStream): (e: RunEvent) => void {
+  let lastProgress = 0;
+  return (e) => {
+    if (e.type === 'progress') {
+      const now = Date.now();
+      if (now - lastProgress < 2000 && e.fraction !== 1) return;
+      lastProgress = now;
+    }
+    if (e.type === 'machine' && e.machine.ipv4 === undefined && e.machine.ipv6 === undefined) {
+      out.write(`  ${e.machine.name} (${e.machine.id}), run id ${e.machine.runId ?? '?'}, deadline ${e.machine.deadline ?? '?'}\n`);
+      return;
+    }
+    const line = eventLine(e);
+    if (line !== undefined) out.write(`${line}\n`);
+  };
+}
+
+/**
+ * Runs the command with Ctrl-C (or io.signal) as its cancel. Exit codes: 0 ok, 1 failure, 130 cancelled. A failure
+ * prints one sentence (and the lines that matter), with every secret redacted.
+ */
+async function withRunCancel(io: CliIo, secrets: string[], body: (signal: AbortSignal) => Promise<number>): Promise<number> {
+  const ctl = new AbortController();
+  const onAbort = (): void => ctl.abort();
+  if (io.signal?.aborted) ctl.abort();
+  io.signal?.addEventListener('abort', onAbort, { once: true });
+  if (!io.signal) process.once('SIGINT', onAbort);
+  try {
+    return await body(ctl.signal);
+  } catch (err) {
+    if (isAbort(err)) {
+      io.stderr.write('thebacknd: cancelled.\n');
+      return 130;
+    }
+    io.stderr.write(`thebacknd: ${messageOf(err, secrets)}\n`);
+    if (err instanceof UserError && err.detail) io.stderr.write(`${redact(err.detail, secrets).replace(/^/gm, '  ')}\n`);
+    return 1;
+  } finally {
+    io.signal?.removeEventListener('abort', onAbort);
+    process.removeListener('SIGINT', onAbort);
+  }
+}

@@ -1,0 +1,192 @@
+// What the machine panel shows, and the messages between the extension and its webview. Pure and vscode-free:
+// the run command, the panel and the webview bundle (media/panel/panel.ts) all import it, and unit tests pin it.
+// The timeline merges the run's own stages (build … ready) with the boot agent's stage lines, each stamped when it
+// happened; the log is a bounded tail.
+
+import type { Machine } from '../providers/types';
+import type { RunEvent } from '../run/types';
+import { STAGE_TITLES, describeStage } from '../run/stages';
+import { describeAgentEvent, parseAgentLine, type AgentEvent } from '../core/agent-log';
+
+export type RunStatus = 'running' | 'ready' | 'failed' | 'cancelled' | 'idle';
+
+export interface TimelineEntry {
+  /** `run:<stage>` or `agent:<stage>`: a repeated agent stage (fetch x/y) updates its entry in place. */
+  key: string;
+  label: string;
+  detail: string | undefined;
+  /** ISO time the stage started. */
+  at: string;
+  state: 'active' | 'done' | 'failed';
+}
+
+/** The machine fields the panel needs (cost, countdown, address), as plain JSON for the webview. */
+export type PanelMachine = Pick<
+  Machine,
+  'provider' | 'id' | 'name' | 'status' | 'ipv4' | 'ipv6' | 'region' | 'size' | 'pricePerHour' | 'currency' | 'createdAt' | 'deadline' | 'toplevel' | 'runId'
+>;
+
+export interface PanelState {
+  title: string;
+  runId: string | undefined;
+  machine: PanelMachine | undefined;
+  /** The machine was listed once and is gone now. */
+  gone: boolean;
+  /** The provider's clock minus the local clock: the webview counts down on the provider's time. */
+  serverOffsetMs: number;
+  status: RunStatus;
+  /** Why the run failed or stopped, or what the log stream is doing. */
+  message: string | undefined;
+  timeline: TimelineEntry[];
+  /** SSH is possible from here (this computer holds the machine's keys). */
+  hasKeys: boolean;
+  /** The whole store path the machine runs, when this window knows it (the cloud keeps only its hash). */
+  storePath: string | undefined;
+}
+
+/** Extension → webview. */
+export type ToWebview =
+  | { type: 'state'; state: PanelState }
+  | { type: 'log'; lines: string[]; reset: boolean };
+
+export type PanelAction = 'openTerminal' | 'extend' | 'destroy' | 'showBootLog';
+
+/** What the webview rendered, read back by the integration tests (and nothing else). */
+export interface RenderedReport {
+  timeline: string[];
+  logLines: number;
+  status: string;
+  cost: string;
+  countdown: string;
+  buttons: string[];
+}
+
+/** Webview → extension. */
+export type FromWebview = { type: 'ready' } | { type: 'action'; action: PanelAction } | { type: 'rendered'; report: RenderedReport };
+
+export const LOG_TAIL = 1000;
+
+/** One line for a progress notification. */
+export function stageMessage(e: Extract<RunEvent, { type: 'stage' }>): string {
+  return describeStage(e.stage, e.detail);
+}
+
+export function toPanelMachine(m: Machine): PanelMachine {
+  const { provider, id, name, status, ipv4, ipv6, region, size, pricePerHour, currency, createdAt, deadline, toplevel, runId } = m;
+  return { provider, id, name, status, ipv4, ipv6, region, size, pricePerHour, currency, createdAt, deadline, toplevel, runId };
+}
+
+export function initialState(title: string, runId?: string): PanelState {
+  return { title, runId, machine: undefined, gone: false, serverOffsetMs: 0, status: 'idle', message: undefined, timeline: [], hasKeys: false, storePath: undefined };
+}
+
+/**
+ * The state of one panel plus its log tail, fed by run events or by a boot-log stream. Listeners hear about every
+ * change; the panel throttles what it posts.
+ */
+export class PanelModel {
+  state: PanelState;
+  readonly log: string[] = [];
+  /** Lines appended since the last takeNewLines(). */
+  private fresh: string[] = [];
+  private resetLog = false;
+  private readonly listeners = new Set<() => void>();
+
+  constructor(title: string, runId?: string) {
+    this.state = initialState(title, runId);
+  }
+
+  onDidChange(l: () => void): { dispose(): void } {
+    this.listeners.add(l);
+    return { dispose: () => this.listeners.delete(l) };
+  }
+
+  update(patch: Partial<PanelState>): void {
+    this.state = { ...this.state, ...patch };
+    this.fire();
+  }
+
+  /** A run's event: stages, log lines (agent stage lines among them), the machine. */
+  apply(e: RunEvent): void {
+    switch (e.type) {
+      case 'stage':
+        // Cleanup only follows a failure or a cancel: the stage it interrupts did not succeed.
+        this.enter(`run:${e.stage}`, STAGE_TITLES[e.stage], e.detail, e.at, e.stage === 'ready', e.stage === 'cleanup' ? 'failed' : 'done');
+        if (e.stage === 'cleanup') this.update({ message: 'Destroying the machine…' });
+        return;
+      case 'log':
+        this.line(e.line);
+        return;
+      case 'progress':
+        return this.update({ message: e.message });
+      case 'machine':
+        return this.update({ machine: toPanelMachine(e.machine), title: e.machine.name });
+    }
+  }
+
+  /** A line of the boot log; a stage line of the agent also lands on the timeline. */
+  line(line: string, at = new Date()): AgentEvent | undefined {
+    this.log.push(line);
+    this.fresh.push(line);
+    if (this.log.length > LOG_TAIL) this.log.splice(0, this.log.length - LOG_TAIL);
+    if (this.fresh.length > LOG_TAIL) this.fresh.splice(0, this.fresh.length - LOG_TAIL);
+    const ev = parseAgentLine(line);
+    if (ev) this.agent(ev, at);
+    else this.fire();
+    return ev;
+  }
+
+  clearLog(): void {
+    this.log.length = 0;
+    this.fresh = [];
+    this.resetLog = true;
+    this.fire();
+  }
+
+  /** Ends the run: the active stage is marked done (ready) or failed (failed, cancelled). */
+  finish(status: Exclude<RunStatus, 'running' | 'idle'>, message?: string): void {
+    const ended = (t: TimelineEntry): TimelineEntry['state'] => (status === 'ready' || t.key === 'run:cleanup' ? 'done' : 'failed');
+    const timeline = this.state.timeline.map((t) => (t.state === 'active' ? { ...t, state: ended(t) } : t));
+    this.update({ status, message, timeline });
+  }
+
+  /** New lines since last asked, and whether the webview must drop what it has first. */
+  takeNewLines(): { lines: string[]; reset: boolean } {
+    const out = { lines: this.fresh, reset: this.resetLog };
+    this.fresh = [];
+    this.resetLog = false;
+    return out;
+  }
+
+  private agent(ev: AgentEvent, at: Date): void {
+    const name = ev.stage === 'other' ? ev.name : ev.stage;
+    const label = `Agent: ${describeAgentEvent(ev)}`;
+    if (ev.stage === 'failed') {
+      this.enter(`agent:${name}`, label, ev.path, at, false, 'failed');
+      this.finishActive('failed');
+      return;
+    }
+    this.enter(`agent:${name}`, label, undefined, at, ev.stage === 'done');
+  }
+
+  /** Starts a stage (or refreshes the latest one, fetch x/y); the previous active one ends as `previous`. */
+  private enter(key: string, label: string, detail: string | undefined, at: Date, final: boolean, previous: 'done' | 'failed' = 'done'): void {
+    const timeline = this.state.timeline.slice();
+    const existing = timeline.findIndex((t) => t.key === key);
+    if (existing >= 0 && existing === timeline.length - 1) {
+      timeline[existing] = { ...timeline[existing]!, label, detail, state: final ? 'done' : 'active' };
+    } else {
+      for (let i = 0; i < timeline.length; i++) if (timeline[i]!.state === 'active') timeline[i] = { ...timeline[i]!, state: previous };
+      timeline.push({ key, label, detail, at: at.toISOString(), state: final ? 'done' : 'active' });
+    }
+    this.update({ timeline, ...(this.state.status === 'idle' && key.startsWith('run:') ? { status: 'running' as const } : {}) });
+  }
+
+  private finishActive(state: 'done' | 'failed'): void {
+    this.update({ timeline: this.state.timeline.map((t) => (t.state === 'active' ? { ...t, state } : t)) });
+  }
+
+  private fire(): void {
+    for (const l of [...this.listeners]) l();
+  }
+}

@@ -1,0 +1,417 @@
+// Run Toplevel end to end, in the real extension inside real VS Code: the cloud emulator runs in this extension
+// host and backs every machine it creates with a real test host (a network namespace with sshd, a metadata service
+// and the boot agent; root needed, as code-server runs here), the binary cache is a real S3 server (s3rver) the
+// hosts substitute from over HTTP, and builds use the real nix. The command is driven through its documented
+// argument ({ payload, placement, onEvent, signal }), which skips the pickers only.
+import * as assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import * as vscode from 'vscode';
+import { startEmulator, type Emulator } from '../fixtures/emulator';
+import type { HostHookMachine } from '../fixtures/emulator/types';
+import { buildTestClosures, NIX_ENV, startHostCache, testHostHook, type HostCache, type TestClosures, type TestHostHook } from '../fixtures/testhost';
+import { readDoTags } from '../../src/providers/tags';
+import { generateEd25519 } from '../../src/ssh/keys';
+import type { ThebackndApi } from '../../src/extension';
+import type { Machine } from '../../src/providers/types';
+import type { RunEvent, Stage } from '../../src/run/types';
+import type { RunOutcome } from '../../src/commands/run';
+import type { MachinePanel } from '../../src/views/machinePanel';
+import type { Node } from '../../src/views/machinesTree';
+
+const run = promisify(execFile);
+const TOKEN = 'integration-run-token-0123456789';
+const ENV = ['DIGITALOCEAN_ACCESS_TOKEN', 'HCLOUD_TOKEN', 'NIX_CONFIG', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY'] as const;
+const SETTINGS = [
+  'digitalocean.endpoint',
+  'hetzner.endpoint',
+  'cache.endpoint',
+  'cache.bucket',
+  'cache.publicUrl',
+  'cache.trustedPublicKey',
+  'cache.signingKeyFile',
+] as const;
+
+async function waitFor<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, ms = 30_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`Timed out after ${ms / 1000} s waiting for ${what}.`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** A flake whose nixosConfigurations.demo is a stand-in toplevel (no nixpkgs offline): a switch that leaves a marker. */
+function writeFlake(dir: string, nonce: string): void {
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(
+    path.join(dir, 'flake.nix'),
+    `{
+  outputs = { self }: {
+    nixosConfigurations.demo.config.system.build.toplevel = derivation {
+      name = "nixos-system-demo";
+      system = "x86_64-linux";
+      builder = "/bin/sh";
+      PATH = "/bin:/usr/bin";
+      nonce = "${nonce}";
+      args = [ "-c" ''
+        mkdir -p $out/bin
+        cat > $out/bin/switch-to-configuration <<EOF
+        #!/bin/sh
+        ln -sfn $out /run/current-system
+        echo "switched $out" >> /root/thebacknd-switches
+        echo "demo activation finished"
+        EOF
+        chmod +x $out/bin/switch-to-configuration
+      '' ];
+    };
+  };
+}
+`,
+  );
+}
+
+suite('Run Toplevel end to end (emulator, test hosts, S3 cache, nix)', function () {
+  this.timeout(240_000);
+  let emu: Emulator;
+  let hook: TestHostHook;
+  let cache: HostCache;
+  let closures: TestClosures;
+  let work: string;
+  let tree: ThebackndApi['machinesTree'];
+  /** Created machines present another host key than the one pinned for them. */
+  let manInTheMiddle = false;
+  const savedEnv: Partial<Record<string, string>> = {};
+  const savedSettings: Partial<Record<string, unknown>> = {};
+  const config = () => vscode.workspace.getConfiguration('thebacknd');
+  const set = (key: (typeof SETTINGS)[number], value: unknown) => config().update(key, value, vscode.ConfigurationTarget.Global);
+
+  /** The happy path's machine, shared by the tests that follow it. */
+  let machine: Machine;
+  let keysDir: string;
+  let storePath: string;
+
+  function rows(): { machine: Machine; label: string }[] {
+    const out: { machine: Machine; label: string }[] = [];
+    for (const p of tree.getChildren() as Node[]) {
+      for (const c of tree.getChildren(p) as Node[]) if (c.kind === 'machine') out.push({ machine: c.machine, label: String(tree.getTreeItem(c).label) });
+    }
+    return out;
+  }
+  const inTree = (runId: string) => rows().find((r) => r.machine.runId === runId);
+  const dropletsOf = (runId: string) => [...emu.state.droplets.values()].filter((d) => readDoTags(d.tags).runId === runId);
+  const keysOf = (runId: string) => path.join(path.dirname(keysDir), runId);
+
+  async function runToplevel(args: Record<string, unknown>, onEvent?: (e: RunEvent) => void): Promise<RunOutcome & { events: RunEvent[] }> {
+    const events: RunEvent[] = [];
+    const outcome = (await vscode.commands.executeCommand('thebacknd.runToplevel', {
+      placement: { provider: 'digitalocean' },
+      ...args,
+      onEvent: (e: RunEvent) => {
+        events.push(e);
+        onEvent?.(e);
+      },
+    })) as RunOutcome | undefined;
+    assert.ok(outcome, 'the command resolves with the run outcome');
+    return { ...outcome, events };
+  }
+  const stagesOf = (events: RunEvent[]): Stage[] => events.flatMap((e) => (e.type === 'stage' ? [e.stage] : []));
+  const failure = (o: RunOutcome): string => (o.ok ? '' : o.message);
+
+  suiteSetup(async function () {
+    this.timeout(180_000);
+    const ext = vscode.extensions.getExtension<ThebackndApi>('thebacknd.thebacknd');
+    assert.ok(ext, 'the extension is loaded');
+    tree = (await ext.activate()).machinesTree;
+    work = fs.mkdtempSync(path.join(os.tmpdir(), 'thebacknd-run-it-'));
+    closures = await buildTestClosures(path.join(work, 'closures'));
+    cache = await startHostCache();
+    await cache.upload(closures.cacheDir);
+    emu = await startEmulator({ delays: { doActiveMs: 100, hetznerStartingMs: 50, hetznerRunningMs: 50, actionMs: 50, deleteMs: 0 } });
+    hook = testHostHook({ onPowerOff: (m) => emu.powerOff(m.provider, m.id) });
+    emu.setHostHook({
+      ...hook,
+      onCreate: (m: HostHookMachine) => hook.onCreate(manInTheMiddle ? withForeignHostKey(m) : m),
+    });
+    for (const k of ENV) savedEnv[k] = process.env[k];
+    process.env.DIGITALOCEAN_ACCESS_TOKEN = TOKEN;
+    process.env.HCLOUD_TOKEN = TOKEN;
+    process.env.NIX_CONFIG = NIX_ENV.NIX_CONFIG;
+    process.env.AWS_ACCESS_KEY_ID = cache.s3.credentials.accessKeyId;
+    process.env.AWS_SECRET_ACCESS_KEY = cache.s3.credentials.secretAccessKey;
+    for (const k of SETTINGS) savedSettings[k] = config().inspect(k)?.globalValue;
+    await set('digitalocean.endpoint', emu.doUrl);
+    await set('hetzner.endpoint', emu.hetznerUrl);
+    await set('cache.publicUrl', cache.url);
+    await set('cache.trustedPublicKey', closures.publicKey);
+    await vscode.commands.executeCommand('thebacknd.refresh');
+  });
+
+  suiteTeardown(async function () {
+    this.timeout(60_000);
+    for (const k of ENV) {
+      if (savedEnv[k] === undefined) delete process.env[k];
+      else process.env[k] = savedEnv[k];
+    }
+    for (const k of SETTINGS) await set(k, savedSettings[k]);
+    await vscode.commands.executeCommand('thebacknd.refresh').then(undefined, () => undefined);
+    await hook?.closeAll();
+    await emu?.close();
+    await cache?.close();
+    if (work) fs.rmSync(work, { recursive: true, force: true });
+  });
+
+  /** Builds, signs and uploads to the cache a program that takes a few seconds; returns its path. */
+  async function cacheSlowJob(): Promise<string> {
+    const dir = path.join(work, 'slow-job');
+    fs.mkdirSync(dir, { recursive: true });
+    const expr = `derivation { name = "thebacknd-slow-job"; system = builtins.currentSystem; builder = "/bin/sh"; PATH = "/bin:/usr/bin"; nonce = "${Date.now()}";
+      args = [ "-c" "mkdir -p $out/bin; printf '#!/bin/sh\\nsleep 6\\necho slow job done\\ntouch /root/slow-job-ran\\n' > $out/bin/job; chmod +x $out/bin/job" ]; }`;
+    fs.writeFileSync(path.join(dir, 'job.nix'), expr);
+    const env = { ...process.env, ...NIX_ENV };
+    const out = (await run('nix-build', ['--no-out-link', 'job.nix'], { cwd: dir, env })).stdout.trim();
+    await run('nix', ['store', 'sign', '--key-file', path.join(work, 'closures', 'secret.key'), out], { cwd: dir, env });
+    await run('nix', ['copy', '--to', `file://${dir}/cache?compression=zstd`, out], { cwd: dir, env });
+    await cache.upload(path.join(dir, 'cache'));
+    return `${out}/bin/job`;
+  }
+
+  /** The agent on a man-in-the-middle host installs another host key than the one pinned for the machine. */
+  function withForeignHostKey(m: HostHookMachine): HostHookMachine {
+    const data = JSON.parse(m.userData) as { hostKey?: { private: string; public: string } };
+    const other = generateEd25519('someone-else');
+    data.hostKey = { private: other.privateKey, public: other.publicKey };
+    return { ...m, userData: JSON.stringify(data) };
+  }
+
+  test('a nixosConfiguration is built, signed, pushed; the machine shows in the tree at once and switches to it', async () => {
+    const flake = path.join(work, 'flake');
+    writeFlake(flake, `${process.pid}-${Date.now()}`);
+    await set('cache.endpoint', cache.s3.endpoint);
+    await set('cache.bucket', cache.s3.bucket);
+    await set('cache.signingKeyFile', path.join(work, 'closures', 'secret.key'));
+
+    let shownWhileRunning: string | undefined;
+    let settled = false;
+    const pending = runToplevel({ payload: { kind: 'configuration', flakeRef: flake, name: 'demo' } }, (e) => {
+      if (e.type === 'machine' && !shownWhileRunning) {
+        const runId = e.machine.runId!;
+        // The tree must show it while the run is still waiting for the machine, not after.
+        void waitFor('the new machine in the tree', () => inTree(runId), 20_000).then((r) => {
+          if (!settled) shownWhileRunning = r.label;
+        });
+      }
+    });
+    const o = await pending.finally(() => (settled = true));
+    assert.ok(o.ok, `the run succeeded: ${failure(o)}`);
+    assert.match(shownWhileRunning ?? '', /^thebacknd-\d+$/, 'the machine was in the tree before the run ended');
+
+    assert.deepEqual(stagesOf(o.events), ['build', 'sign', 'push', 'keys', 'create', 'wait-running', 'wait-ssh', 'boot', 'ready']);
+    machine = o.result.machine;
+    storePath = o.result.storePath!;
+    keysDir = o.result.keys.dir;
+    assert.match(storePath, /^\/nix\/store\/[a-z0-9]{32}-nixos-system-demo$/);
+    const hash = path.basename(storePath).slice(0, 32);
+    assert.ok(cache.s3.created.some((c) => c.key === `${hash}.narinfo`), 'the toplevel was pushed to the cache');
+
+    const host = hook.host('digitalocean', machine.id);
+    assert.ok(host, 'the machine is backed by a test host');
+    assert.equal(fs.readFileSync(host.file('root/thebacknd-switches'), 'utf8'), `switched ${storePath}\n`, 'the switched toplevel left its marker');
+    const userData = JSON.parse(fs.readFileSync(host.file('user-data'), 'utf8')) as Record<string, unknown>;
+    assert.equal(userData.toplevel, storePath);
+    assert.ok(!JSON.stringify(userData).includes(cache.s3.credentials.secretAccessKey), 'no cache secret in the user-data');
+    assert.ok(fs.existsSync(path.join(keysDir, 'login_ed25519')), 'the login key is stored');
+    assert.equal(fs.statSync(path.join(keysDir, 'login_ed25519')).mode & 0o777, 0o600);
+    assert.equal(fs.statSync(keysDir).mode & 0o777, 0o700);
+
+    const states = o.timeline.map((t) => `${t.state}: ${t.label}`);
+    for (const want of ['done: Build', 'done: Push to the cache', 'done: Wait for SSH (pinned host key)', 'done: Agent: Switched to the new configuration', 'done: Ready']) {
+      assert.ok(states.includes(want), `${want} in the timeline:\n${states.join('\n')}`);
+    }
+    await set('cache.endpoint', undefined);
+    await set('cache.bucket', undefined);
+    await set('cache.signingKeyFile', undefined);
+  });
+
+  test('the panel shows the stages with their times, the log, the cost and the countdown, under a strict CSP', async () => {
+    const panel = (await vscode.commands.executeCommand('thebacknd.machine.openPanel', machine)) as MachinePanel;
+    assert.ok(panel, 'Open Panel returns the panel');
+    const r = await panel.whenRendered((x) => x.timeline.includes('done: Ready') && x.logLines > 0 && x.buttons.includes('Open Terminal'));
+    for (const want of ['done: Build', 'done: Sign', 'done: Push to the cache', 'done: Create the machine', 'done: Agent: Switched to the new configuration']) {
+      assert.ok(r.timeline.includes(want), `${want} on screen:\n${r.timeline.join('\n')}`);
+    }
+    assert.equal(r.status, 'ready');
+    assert.match(r.cost, /^≈ \$0\.\d{4}$/);
+    assert.match(r.countdown, /^(59|60)m left$|^1h 00m left$/);
+    assert.deepEqual(new Set(r.buttons), new Set(['Open Terminal', 'Show Boot Log', 'Extend…', 'Destroy…']));
+    const html = panel.webviewPanel.webview.html;
+    assert.match(html, /default-src 'none'/);
+    assert.match(html, /script-src 'nonce-[A-Za-z0-9+/=]+'/);
+    assert.doesNotMatch(html, /unsafe-inline|unsafe-eval/, 'no inline code');
+    // Every resource is one of the extension's own files, through the webview resource scheme: no remote content.
+    const urls = [...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1]!);
+    assert.equal(urls.length, 2, urls.join(' '));
+    for (const u of urls) assert.match(u, /^https:\/\/[^/]+\.vscode-resource\.vscode-cdn\.net\/.*\/(dist\/panel\/panel\.js|media\/panel\/panel\.css)$/, u);
+    const same = (await vscode.commands.executeCommand('thebacknd.machine.openPanel', machine)) as MachinePanel;
+    assert.equal(same, panel, 'one panel per machine');
+  });
+
+  test('Open Terminal: a command typed in the terminal prints its output back; exit closes it with its status', async () => {
+    const terminal = (await vscode.commands.executeCommand('thebacknd.machine.openTerminal', machine)) as vscode.Terminal;
+    assert.ok(terminal, 'Open Terminal returns the terminal');
+    assert.equal(terminal.name, machine.name);
+    const pty = (terminal.creationOptions as vscode.ExtensionTerminalOptions).pty;
+    let out = '';
+    const sub = pty.onDidWrite((d) => (out += d));
+    try {
+      terminal.sendText('echo "answer=$((6*7))"; cat /root/thebacknd-switches');
+      await waitFor('the command output in the terminal', () => out.includes('answer=42') && out.includes(`switched ${storePath}`));
+      const closed = new Promise<vscode.Terminal>((resolve) => {
+        const s = vscode.window.onDidCloseTerminal((t) => {
+          if (t === terminal) {
+            s.dispose();
+            resolve(t);
+          }
+        });
+      });
+      terminal.sendText('exit 0');
+      const t = await closed;
+      assert.equal(t.exitStatus?.code, 0);
+    } finally {
+      sub.dispose();
+    }
+  });
+
+  test('Open in Remote-SSH writes a pinned Host entry that OpenSSH accepts, and adds the Include only with consent', async () => {
+    const dir = path.join(work, 'ssh');
+    const managedFile = path.join(dir, 'thebacknd_config');
+    const userConfig = path.join(dir, 'config');
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    fs.writeFileSync(userConfig, 'Host other\n  HostName example.org\n', { mode: 0o600 });
+    const declined = path.join(dir, 'config-declined');
+    fs.writeFileSync(declined, 'Host other\n', { mode: 0o600 });
+
+    await vscode.commands.executeCommand('thebacknd.machine.openInRemoteSsh', machine, undefined, { consent: false, managedFile, userConfig: declined, open: false });
+    assert.equal(fs.readFileSync(declined, 'utf8'), 'Host other\n', 'without consent the user config is untouched');
+
+    const alias = await vscode.commands.executeCommand('thebacknd.machine.openInRemoteSsh', machine, undefined, { consent: true, managedFile, userConfig, open: false });
+    assert.equal(alias, machine.name);
+    const user = fs.readFileSync(userConfig, 'utf8');
+    assert.match(user, new RegExp(`^# Added by Thebacknd[^\\n]*\\nInclude "${managedFile.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}"\\n`));
+    assert.ok(user.endsWith('Host other\n  HostName example.org\n'), 'the rest of the user config is kept');
+    const entry = fs.readFileSync(managedFile, 'utf8');
+    assert.match(entry, new RegExp(`Host ${machine.name}\\n  HostName ${machine.ipv4!.replace(/\./g, '\\.')}\\n`));
+    assert.match(entry, /StrictHostKeyChecking yes/);
+
+    // The real OpenSSH client, through the entry alone: pinned key, login key, no prompt.
+    const { stdout } = await run('ssh', ['-F', managedFile, '-o', 'BatchMode=yes', machine.name, 'cat /root/thebacknd-switches'], { timeout: 20_000 });
+    assert.equal(stdout, `switched ${storePath}\n`);
+  });
+
+  test('Destroy removes the machine, its host, its keys and its Host entry', async () => {
+    const runId = machine.runId!;
+    await vscode.commands.executeCommand('thebacknd.machine.destroy', machine, undefined, { confirm: false });
+    await waitFor('the machine to leave the tree', () => !inTree(runId));
+    assert.equal(emu.state.droplets.has(Number(machine.id)), false, 'the droplet is gone');
+    assert.equal(hook.host('digitalocean', machine.id), undefined, 'its test host is gone');
+    await waitFor('its keys to be removed', () => !fs.existsSync(keysDir));
+    await waitFor('its Host entry to be removed', () => !fs.readFileSync(path.join(work, 'ssh', 'thebacknd_config'), 'utf8').includes(`Host ${machine.name}\n`));
+  });
+
+  test('a host that answers with another host key is refused as a man-in-the-middle, and its machine destroyed', async () => {
+    manInTheMiddle = true;
+    try {
+      const o = await runToplevel({ payload: { kind: 'toplevel', storePath: closures.toplevel } });
+      assert.equal(o.ok, false);
+      assert.match(failure(o), /does not match the key this machine was created with — possible man-in-the-middle; not connecting/);
+      assert.ok(o.timeline.some((t) => t.key === 'run:wait-ssh' && t.state === 'failed'), o.timeline.map((t) => `${t.state}: ${t.key}`).join('\n'));
+      assert.ok(stagesOf(o.events).includes('cleanup'), 'the run cleaned up');
+      assert.deepEqual(dropletsOf(o.runId), [], 'no machine is left');
+      assert.equal(fs.existsSync(keysOf(o.runId)), false, 'its keys are removed');
+    } finally {
+      manInTheMiddle = false;
+    }
+  });
+
+  test('an agent failure (a path missing from the cache) shows in the run; the machine is destroyed, or kept and marked when asked', async () => {
+    const o = await runToplevel({ payload: { kind: 'toplevel', storePath: closures.incompleteToplevel } });
+    assert.equal(o.ok, false);
+    assert.match(failure(o), /missing|not in the cache|cannot be fetched/i);
+    assert.ok(o.timeline.some((t) => t.state === 'failed' && t.label.startsWith('Agent: Boot failed')), o.timeline.map((t) => `${t.state}: ${t.label}`).join('\n'));
+    assert.deepEqual(dropletsOf(o.runId), [], 'the failed machine was destroyed');
+    assert.equal(fs.existsSync(keysOf(o.runId)), false);
+
+    const kept = await runToplevel({ payload: { kind: 'toplevel', storePath: closures.incompleteToplevel }, onFailure: 'keep' });
+    assert.equal(kept.ok, false);
+    const [d] = dropletsOf(kept.runId);
+    assert.ok(d, 'the machine is kept');
+    const marks = readDoTags(d.tags);
+    assert.ok(marks.tagged && marks.deadline, 'it carries the thebacknd tag and its deadline: the reaper will destroy it');
+    assert.ok(fs.existsSync(keysOf(kept.runId)), 'its keys stay, so that it can be inspected over SSH');
+    const row = await waitFor('the kept machine in the tree', () => inTree(kept.runId));
+    await vscode.commands.executeCommand('thebacknd.machine.destroy', row.machine, undefined, { confirm: false });
+    await waitFor('the kept machine to be gone with its keys', () => dropletsOf(kept.runId).length === 0 && !fs.existsSync(keysOf(kept.runId)));
+  });
+
+  test('cancelling at each stage leaves no machine and no keys behind', async () => {
+    const points: { name: string; at: (e: RunEvent) => boolean }[] = [
+      { name: 'keys', at: (e) => e.type === 'stage' && e.stage === 'keys' },
+      { name: 'created', at: (e) => e.type === 'machine' },
+      { name: 'wait-running', at: (e) => e.type === 'stage' && e.stage === 'wait-running' },
+      { name: 'wait-ssh', at: (e) => e.type === 'stage' && e.stage === 'wait-ssh' },
+      { name: 'boot', at: (e) => e.type === 'stage' && e.stage === 'boot' },
+    ];
+    for (const p of points) {
+      const ctl = new AbortController();
+      const o = await runToplevel({ payload: { kind: 'toplevel', storePath: closures.toplevel }, signal: ctl.signal }, (e) => {
+        if (p.at(e)) ctl.abort();
+      });
+      assert.equal(o.ok, false, `cancelled at ${p.name}`);
+      assert.equal(!o.ok && o.cancelled, true, `reported as cancelled at ${p.name}: ${failure(o)}`);
+      assert.deepEqual(dropletsOf(o.runId).map((d) => d.name), [], `no machine left after a cancel at ${p.name}`);
+      assert.equal(fs.existsSync(keysOf(o.runId)), false, `no keys left after a cancel at ${p.name}`);
+    }
+    await waitFor('the hosts of cancelled runs to be gone', () => hook.hosts.size === 0);
+  });
+
+  test('without a cache the closure is copied over SSH and the machine switches to it', async () => {
+    await set('cache.publicUrl', undefined);
+    try {
+      const o = await runToplevel({ payload: { kind: 'toplevel', storePath: closures.toplevel } });
+      assert.ok(o.ok, `the run succeeded: ${failure(o)}`);
+      assert.ok(stagesOf(o.events).includes('copy-closure'), stagesOf(o.events).join(' '));
+      const host = hook.host('digitalocean', o.result.machine.id)!;
+      assert.equal(fs.readFileSync(host.file('root/thebacknd-switches'), 'utf8'), `switched ${closures.toplevel}\n`);
+      const userData = JSON.parse(fs.readFileSync(host.file('user-data'), 'utf8')) as { cache?: unknown };
+      assert.equal(userData.cache, undefined, 'no cache in the user-data');
+      await vscode.commands.executeCommand('thebacknd.machine.destroy', o.result.machine, undefined, { confirm: false });
+      await waitFor('the machine and its keys to be gone', () => dropletsOf(o.runId).length === 0 && !fs.existsSync(o.result.keys.dir));
+    } finally {
+      await set('cache.publicUrl', cache.url);
+    }
+  });
+
+  test('a program inside a store path runs on Hetzner, then the machine powers off and is reaped', async () => {
+    // A job that outlives the first status poll (see the report: a program that ends before the run has seen its
+    // machine running is reaped under it).
+    const job = await cacheSlowJob();
+    const o = await runToplevel({ payload: { kind: 'binary', storePath: path.dirname(path.dirname(job)), binary: job }, placement: { provider: 'hetzner' } });
+    assert.ok(o.ok, `the run succeeded: ${failure(o)}`);
+    assert.equal(o.result.outcome.poweredOff, true);
+    assert.ok(o.timeline.some((t) => t.label.startsWith('Agent: The program exited with status 0')), o.timeline.map((t) => t.label).join('\n'));
+    const host = hook.host('hetzner', o.result.machine.id)!;
+    assert.ok(fs.existsSync(host.file('root/slow-job-ran')), 'the program ran');
+    await waitFor('the API to show the server off', () => emu.state.servers.get(Number(o.result.machine.id))?.status === 'off');
+    await vscode.commands.executeCommand('thebacknd.destroyOld');
+    await waitFor('the powered-off server to be reaped with its keys', () => !emu.state.servers.has(Number(o.result.machine.id)) && !fs.existsSync(o.result.keys.dir));
+  });
+
+  test('every request the extension sent was on-spec', () => {
+    assert.deepEqual(emu.violations, []);
+    assert.deepEqual(emu.errors, []);
+  });
+});
