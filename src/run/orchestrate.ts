@@ -65,7 +65,15 @@ export async function runToplevel(
     signal.throwIfAborted();
 
     stage('wait-running', machine.name);
-    machine = await waitRunning(ports, machine, signal, req.pollMs ?? 2000, req.runningTimeoutMs ?? 10 * 60_000);
+    const started = await waitRunning(ports, machine, signal, req.pollMs ?? 2000, req.runningTimeoutMs ?? 10 * 60_000);
+    if (started === 'ended') {
+      // Off or gone before we could look: for a program that is its normal end (it powers off, the reaper reaps).
+      if (req.payload.kind !== 'binary') throw new UserError(`${machine.name} powered off or disappeared while it was starting.`);
+      log(`${machine.name} finished its program and powered off before SSH answered.`);
+      stage('ready', machine.name);
+      return { machine, keys, outcome: { ok: true, poweredOff: true }, ...(storePath ? { storePath } : {}) };
+    }
+    machine = started;
     emit({ type: 'machine', machine });
     const ip = machine.ipv4 ?? machine.ipv6;
     if (!ip) throw new UserError(`${machine.name} is running but has no public address.`);
@@ -102,14 +110,15 @@ export async function runToplevel(
   }
 }
 
-async function waitRunning(ports: RunPorts, m: Machine, signal: AbortSignal, pollMs: number, timeoutMs: number): Promise<Machine> {
+/** Polls until the machine runs with an address; 'ended' when it powered off or vanished first. */
+async function waitRunning(ports: RunPorts, m: Machine, signal: AbortSignal, pollMs: number, timeoutMs: number): Promise<Machine | 'ended'> {
   const until = Date.now() + timeoutMs;
   let current = m;
   while (!(current.status === 'running' && (current.ipv4 || current.ipv6))) {
     if (Date.now() > until) throw new UserError(`${m.name} did not reach the running state within ${Math.round(timeoutMs / 60_000)} minutes.`);
     await ports.sleep(pollMs, signal);
     const next = await ports.provider.get(m.id, signal);
-    if (!next) throw new UserError(`${m.name} disappeared while it was starting.`);
+    if (!next || next.status === 'off' || next.status === 'destroying') return 'ended';
     current = next;
   }
   return current;

@@ -14,11 +14,16 @@ import type { BootOutcome, RunEvent, RunPorts, RunRequest, Stage } from '../../.
 
 const TOKEN = 'test-token-0123456789abcdef';
 const emulatorP = startEmulator({ delays: { doActiveMs: 60, hetznerStartingMs: 30, hetznerRunningMs: 30, deleteMs: 0 } });
-after(async () => (await emulatorP).close());
+const keyRoots: string[] = [];
+after(async () => {
+  await (await emulatorP).close();
+  for (const dir of keyRoots) fs.rmSync(dir, { recursive: true, force: true });
+});
 
 function ports(provider: ProviderId, over: Partial<RunPorts> & { bootOutcome?: BootOutcome } = {}) {
   return emulatorP.then((emu) => {
     const keysRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'thebacknd-run-'));
+    keyRoots.push(keysRoot);
     const p: RunPorts = {
       provider: createProvider(provider, {
         token: TOKEN,
@@ -141,4 +146,23 @@ test('a lost create answer still gives exactly one machine, and the run goes on 
   assert.deepEqual(created.map((m) => m.id), [result.machine.id]);
   await p.provider.destroy(result.machine.id);
   assert.deepEqual(emu.violations, []);
+});
+
+test('a program that ends before SSH answers is a finished run; any other payload powering off is an error', async () => {
+  await baseImage('hetzner');
+  const binary = { kind: 'binary', storePath: '/nix/store/00000000000000000000000000000000-job', binary: '/nix/store/00000000000000000000000000000000-job/bin/job' } as const;
+  for (const payload of [binary, { kind: 'bare' } as const]) {
+    const { emu, p } = await ports('hetzner');
+    const run = runToplevel(p, request('hetzner', { payload }), new AbortController().signal, (e) => {
+      if (e.type === 'machine') emu.powerOff('hetzner', Number(e.machine.id));
+    });
+    if (payload.kind === 'binary') {
+      const result = await run;
+      assert.deepEqual(result.outcome, { ok: true, poweredOff: true });
+      await p.provider.destroy(result.machine.id);
+    } else {
+      await assert.rejects(run, /powered off or disappeared while it was starting/);
+    }
+  }
+  assert.equal((await live('hetzner')).filter((m) => m.status === 'off').length, 0, 'nothing left powered off');
 });
