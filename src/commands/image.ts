@@ -1,6 +1,8 @@
 // Import Base Image…: pick the cloud and the image file, import it with cancellable progress, keep the id in
 // thebacknd.<provider>.image. The import itself is src/image (vscode-free, loaded only when this runs).
-// `(ctx, provider?, file?)`: the palette asks for both; other code and tests may pass them.
+// `(ctx, provider?, file?, options?)`: the palette asks for both; other code and tests may pass them, and options
+// ({ name?, hetzner? }: the image name and the Hetzner import's knobs, e.g. the rescue disk's device) for unusual
+// setups and the integration tests.
 
 import fs from 'node:fs';
 import path from 'node:path';
@@ -11,6 +13,12 @@ import { UserError } from '../core/errors';
 import { DEFAULT_IMAGE_FILE } from '../image/files';
 import { PROVIDER_LABEL, PROVIDERS, TOKEN_ENV } from '../core/tokens';
 import type { ProviderId } from '../providers/types';
+import type { ImportImageRequest } from '../image';
+
+export interface ImportImageOptions {
+  name?: string;
+  hetzner?: ImportImageRequest['hetzner'];
+}
 
 const FILE_FILTERS: Record<ProviderId, Record<string, string[]>> = {
   digitalocean: { 'DigitalOcean image (qcow2)': ['gz', 'bz2', 'qcow2'] },
@@ -18,7 +26,8 @@ const FILE_FILTERS: Record<ProviderId, Record<string, string[]>> = {
 };
 
 /** Resolves with the new image id, or undefined when dismissed. */
-export async function importImage(ctx: Ctx, provider?: unknown, file?: unknown): Promise<string | undefined> {
+export async function importImage(ctx: Ctx, provider?: unknown, file?: unknown, options?: unknown): Promise<string | undefined> {
+  const extra: ImportImageOptions = options && typeof options === 'object' ? (options as ImportImageOptions) : {};
   const p = isProvider(provider) ? provider : await pickProvider(ctx);
   if (!p) return undefined;
   const label = PROVIDER_LABEL[p];
@@ -40,6 +49,8 @@ export async function importImage(ctx: Ctx, provider?: unknown, file?: unknown):
       return run({
         provider: p,
         file: image,
+        ...(typeof extra.name === 'string' ? { name: extra.name } : {}),
+        ...(extra.hetzner ? { hetzner: extra.hetzner } : {}),
         token,
         settings: ctx.settings(),
         credentials,

@@ -1,5 +1,13 @@
 // Build on Ephemeral Workers and Open Worker Shell: pickers, progress and the terminal. Every decision (creating,
 // waiting, building, destroying, billing) is in the vscode-free src/workers.
+//
+// Scripts (and the integration tests) skip the questions and the confirmation with one argument:
+//   vscode.commands.executeCommand('thebacknd.buildOnWorkers', { installable, placement, outLink, ... })
+// placement: { provider, region?, size?, image? } (the settings fill what is missing); optional: count (default 2),
+// maxAgeMinutes, keepOnFailure (default the settings'), cwd (the folder local nix runs in), maxJobs, pollMs,
+// sshTimeoutMs, onEvent (every WorkersEvent as it happens) and signal (an AbortSignal that cancels like the
+// notification's Cancel button). It resolves with a WorkersOutcome instead of showing the closing notification or
+// the error.
 
 import path from 'node:path';
 import * as vscode from 'vscode';
@@ -7,7 +15,7 @@ import type { Ctx } from './context';
 import { isAbort, messageOf, UserError } from '../core/errors';
 import { PROVIDER_LABEL } from '../core/tokens';
 import { checkNix, findFlakes, flakeRef, listNixosConfigurations, toplevelInstallable } from '../nix';
-import type { Machine, ProviderId, Size } from '../providers/types';
+import type { CloudProvider, Machine, ProviderId, Size } from '../providers/types';
 import { keyOf } from '../core/machine-service';
 import { loadMachineKeys } from '../ssh/keys';
 import { machinesOf } from '../views/machines';
@@ -30,7 +38,30 @@ import {
 
 const TIME_LIMITS = [30, 60, 120, 240, 480];
 
-export async function buildOnWorkers(ctx: Ctx): Promise<WorkersResult | undefined> {
+export interface WorkersArgs {
+  installable: string;
+  placement: { provider: ProviderId; region?: string; size?: string; image?: string };
+  /** Absolute, or relative to cwd. */
+  outLink: string;
+  count?: number;
+  maxAgeMinutes?: number;
+  keepOnFailure?: boolean;
+  cwd?: string;
+  maxJobs?: number;
+  pollMs?: number;
+  sshTimeoutMs?: number;
+  onEvent?: (e: WorkersEvent) => void;
+  signal?: AbortSignal;
+}
+
+export type WorkersOutcome = { ok: true; result: WorkersResult } | { ok: false; cancelled: boolean; message: string; detail?: string };
+
+function isWorkersArgs(a: unknown): a is WorkersArgs {
+  return !!a && typeof a === 'object' && 'installable' in a && 'placement' in a && 'outLink' in a;
+}
+
+export async function buildOnWorkers(ctx: Ctx, arg?: unknown): Promise<WorkersResult | WorkersOutcome | undefined> {
+  if (isWorkersArgs(arg)) return scriptedBuild(ctx, arg);
   const machines = machinesOf(ctx);
   const flakeDir = await pickFlake();
   if (!flakeDir) return undefined;
@@ -79,11 +110,65 @@ export async function buildOnWorkers(ctx: Ctx): Promise<WorkersResult | undefine
   if (go !== 'Build') return undefined;
 
   ctx.output.info(`Build on workers: ${installable} on ${count} × ${size.slug} (${PROVIDER_LABEL[providerId]}, ${ps.region}).`);
+  const result = await runWithProgress(ctx, provider, req, flakeDir);
+  void vscode.window.showInformationMessage(`Thebacknd: built ${result.outputs[0]} on ${result.workers.length} workers; ${result.cost.text}`, 'Copy Path', 'Show Log').then(async (a) => {
+    if (a === 'Copy Path') await vscode.env.clipboard.writeText(result.outputs[0]!);
+    if (a === 'Show Log') ctx.output.show(true);
+  });
+  return result;
+}
+
+/** The scripted form: the settings fill what the argument leaves out; no question, no confirmation. */
+async function scriptedBuild(ctx: Ctx, a: WorkersArgs): Promise<WorkersOutcome> {
+  try {
+    return { ok: true, result: await scriptedRun(ctx, a) };
+  } catch (err) {
+    const cancelled = isAbort(err);
+    const message = cancelled ? 'Cancelled; the workers were destroyed.' : messageOf(err, await ctx.tokens.all());
+    const detail = err instanceof UserError ? err.detail : undefined;
+    await ctx.log(cancelled ? 'info' : 'error', `Build on workers: ${message}${detail ? `\n${detail}` : ''}`);
+    return { ok: false, cancelled, message, ...(detail ? { detail } : {}) };
+  }
+}
+
+async function scriptedRun(ctx: Ctx, a: WorkersArgs): Promise<WorkersResult> {
+  const p = a.placement.provider;
+  if (p !== 'digitalocean' && p !== 'hetzner') throw new UserError(`Unknown provider ${JSON.stringify(p)}.`);
+  const settings = ctx.settings();
+  const ps = settings[p];
+  const count = a.count ?? 2;
+  const req: WorkersRequest = {
+    installable: a.installable,
+    placement: { provider: p, region: a.placement.region ?? ps.region, size: a.placement.size ?? ps.size, image: a.placement.image ?? ps.image },
+    count,
+    maxAgeMinutes: a.maxAgeMinutes ?? settings.maxAgeMinutes,
+    outLink: a.outLink,
+    keepOnFailure: a.keepOnFailure ?? settings.keepWorkersOnFailure,
+    ...(a.maxJobs !== undefined ? { maxJobs: a.maxJobs } : {}),
+    ...(a.pollMs !== undefined ? { pollMs: a.pollMs } : {}),
+    ...(a.sshTimeoutMs !== undefined ? { sshTimeoutMs: a.sshTimeoutMs } : {}),
+  };
+  checkRequest(req);
+  const provider = await machinesOf(ctx).service.provider(p);
+  ctx.output.info(`Build on workers: ${req.installable} on ${count} × ${req.placement.size} (${PROVIDER_LABEL[p]}, ${req.placement.region}).`);
+  return runWithProgress(ctx, provider, req, a.cwd, a);
+}
+
+/** The build under a cancellable notification; a failure becomes one UserError that says what became of the workers. */
+async function runWithProgress(
+  ctx: Ctx,
+  provider: CloudProvider,
+  req: WorkersRequest,
+  cwd: string | undefined,
+  scripted?: Pick<WorkersArgs, 'onEvent' | 'signal'>,
+): Promise<WorkersResult> {
+  const machines = machinesOf(ctx);
+  const count = req.count;
   let costText = '';
   const outcome = await vscode.window.withProgress(
     { location: vscode.ProgressLocation.Notification, title: 'Thebacknd: build on workers', cancellable: true },
     (progress, token) =>
-      withAbort(token, async (signal) => {
+      withAbort(token, scripted?.signal, async (signal) => {
         const report = throttled((message: string) => progress.report({ message }));
         const onEvent = (e: WorkersEvent): void => {
           if (e.type === 'log') {
@@ -95,9 +180,10 @@ export async function buildOnWorkers(ctx: Ctx): Promise<WorkersResult | undefine
           } else if (e.type === 'cost') {
             costText = e.report.text;
           }
+          scripted?.onEvent?.(e);
         };
         try {
-          return { result: await runWorkers({ provider, storageDir: ctx.storageDir, nix: { cwd: flakeDir } }, req, signal, onEvent) };
+          return { result: await runWorkers({ provider, storageDir: ctx.storageDir, ...(cwd ? { nix: { cwd } } : {}) }, req, signal, onEvent) };
         } catch (err) {
           return { err };
         } finally {
@@ -120,10 +206,6 @@ export async function buildOnWorkers(ctx: Ctx): Promise<WorkersResult | undefine
   const { result } = outcome;
   const used = result.workers.map((w) => `${w.name}: ${w.builds}`).join(', ');
   ctx.output.info(`Built ${result.outputs.join(' ')} (derivations per worker: ${used}). ${result.cost.text}`);
-  void vscode.window.showInformationMessage(`Thebacknd: built ${result.outputs[0]} on ${result.workers.length} workers; ${result.cost.text}`, 'Copy Path', 'Show Log').then(async (a) => {
-    if (a === 'Copy Path') await vscode.env.clipboard.writeText(result.outputs[0]!);
-    if (a === 'Show Log') ctx.output.show(true);
-  });
   return result;
 }
 
@@ -276,14 +358,17 @@ function throttled(fn: (message: string) => void): (message: string, urgent?: bo
   };
 }
 
-/** Runs `fn` with an AbortSignal that follows the progress notification's Cancel button. */
-async function withAbort<T>(token: vscode.CancellationToken, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+/** Runs `fn` with an AbortSignal that follows the progress notification's Cancel button (and a script's signal). */
+async function withAbort<T>(token: vscode.CancellationToken, outer: AbortSignal | undefined, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const ctl = new AbortController();
-  if (token.isCancellationRequested) ctl.abort();
-  const sub = token.onCancellationRequested(() => ctl.abort());
+  const abort = () => ctl.abort();
+  if (token.isCancellationRequested || outer?.aborted) ctl.abort();
+  const sub = token.onCancellationRequested(abort);
+  outer?.addEventListener('abort', abort, { once: true });
   try {
     return await fn(ctl.signal);
   } finally {
     sub.dispose();
+    outer?.removeEventListener('abort', abort);
   }
 }
