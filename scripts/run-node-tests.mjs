@@ -1,0 +1,67 @@
+// Runs node:test files (out/test/unit/**/*.test.js, or another folder), two at a time, each in its own `node --test`
+// process, and prints each file's TAP output whole when it ends. A file whose process makes no progress for
+// FILE_TIMEOUT is killed and run once more: on 2 cores a test process was once seen stuck before its first test
+// (main thread in a futex, no child), which a per-test timeout cannot catch and which would otherwise hang CI.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+
+const args = process.argv.slice(2);
+const root = path.resolve(args.find((a) => !a.startsWith('--')) ?? 'out/test/unit');
+const FILE_TIMEOUT_MS = Number(process.env.THEBACKND_TEST_FILE_TIMEOUT_MS ?? 8 * 60_000);
+// --serial: one file at a time (the browser tests share dist/ and the machine's two cores).
+const CONCURRENCY = args.includes('--serial') ? 1 : 2;
+
+const files = [];
+(function walk(dir) {
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) walk(p);
+    else if (e.name.endsWith('.test.js')) files.push(p);
+  }
+})(root);
+files.sort();
+if (files.length === 0) {
+  console.error(`no test files under ${root}`);
+  process.exit(1);
+}
+
+function runOnce(file) {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--test', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let timer;
+    const arm = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        out += `\n# ${path.relative(process.cwd(), file)}: no progress for ${FILE_TIMEOUT_MS / 1000} s, killed\n`;
+        child.kill('SIGKILL');
+      }, FILE_TIMEOUT_MS);
+    };
+    arm();
+    child.stdout.on('data', (d) => ((out += d), arm()));
+    child.stderr.on('data', (d) => ((out += d), arm()));
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? 1, hung: signal === 'SIGKILL', out });
+    });
+  });
+}
+
+let failed = 0;
+const queue = [...files];
+async function worker() {
+  for (let file = queue.shift(); file; file = queue.shift()) {
+    let r = await runOnce(file);
+    if (r.hung) {
+      process.stdout.write(r.out.split('\n').filter((l) => !/^# (pass|fail|cancelled|tests) /.test(l)).join('\n'));
+      process.stdout.write(`\n# retrying ${path.relative(process.cwd(), file)}\n`);
+      r = await runOnce(file);
+    }
+    process.stdout.write(r.out);
+    if (r.code !== 0) failed++;
+  }
+}
+await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+console.log(`${path.basename(root)}: ${files.length} files, ${failed} with failures`);
+process.exit(failed ? 1 : 0);
