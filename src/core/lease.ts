@@ -51,7 +51,7 @@ export class Lease {
     return this.guarded(async () => {
       const cur = await this.read();
       const now = this.now();
-      if (cur && cur.owner !== this.owner && cur.expiresAt > now) return undefined;
+      if (cur && cur.owner !== this.owner && cur.expiresAt > now && holderAlive(cur)) return undefined;
       const next: LeaseRecord = { owner: this.owner, expiresAt: now + this.opts.ttlMs, lastPassAt: cur?.lastPassAt ?? 0, pid: process.pid };
       await this.write(next);
       return next;
@@ -129,4 +129,18 @@ export class Lease {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+/**
+ * False only when the holder is known dead: it ran on this machine (the owner starts with our hostname) and its
+ * process is gone. A reloaded or killed extension host thus hands over at the next tick instead of after the TTL.
+ */
+function holderAlive(rec: LeaseRecord): boolean {
+  if (!rec.pid || !rec.owner.startsWith(`${os.hostname()}:`)) return true;
+  try {
+    process.kill(rec.pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }

@@ -105,3 +105,17 @@ test('processes racing for the lease never hold it at the same time', async (t) 
     }
   }
 });
+
+test('a lease whose holder process on this machine is dead is taken over at once, a live one is not', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'thebacknd-lease-dead-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const holder = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)']);
+  await new Promise((r) => holder.once('spawn', r));
+  const record = (pid: number) => JSON.stringify({ owner: `${os.hostname()}:${pid}:deadbeef`, expiresAt: Date.now() + 90_000, lastPassAt: 0, pid });
+  fs.writeFileSync(path.join(dir, 'reaper.lease'), record(holder.pid!));
+  const me = new Lease(dir, { ttlMs: 90_000, owner: 'window-new' });
+  assert.equal(await me.acquire(), undefined, 'a live holder keeps its lease');
+  holder.kill('SIGKILL');
+  await new Promise((r) => holder.once('exit', r));
+  assert.equal((await me.acquire())?.owner, 'window-new', 'a dead holder loses it without waiting for the TTL');
+});
