@@ -67,7 +67,9 @@ export function readSettings(): Settings {
       signingKeyFile: c.get<string>('cache.signingKeyFile'),
       checksumMode: c.get<'WHEN_REQUIRED' | 'WHEN_SUPPORTED'>('cache.checksumMode'),
       forcePathStyle: c.get<boolean>('cache.forcePathStyle'),
+      private: c.get<boolean>('cache.private'),
     },
+    keepRunOnFailure: c.get<boolean>('run.keepOnFailure'),
     keepWorkersOnFailure: c.get<boolean>('workers.keepOnFailure'),
   });
 }

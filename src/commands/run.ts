@@ -58,8 +58,7 @@ export async function runToplevel(ctx: Ctx, arg?: unknown): Promise<RunOutcome |
   const provider = await machines.service.provider(where.provider);
   const placement: Placement = { ...where, image: scripted?.placement.image ?? (await baseImage(ctx, provider)) };
 
-  const config = vscode.workspace.getConfiguration('thebacknd');
-  const cachePrivate = transfer === 'cache' && payload.kind !== 'bare' && (config.get<boolean>('cache.private', false) || isS3Url(settings.cache.publicUrl));
+  const cachePrivate = transfer === 'cache' && payload.kind !== 'bare' && (settings.cache.private || isS3Url(settings.cache.publicUrl));
   const needsPush = transfer === 'cache' && (payload.kind === 'configuration' || payload.kind === 'installable');
   // A script is never prompted: preflight below says what is missing instead.
   const credentials = needsPush || cachePrivate ? await cacheCredentials(ctx, !scripted) : undefined;
@@ -81,7 +80,7 @@ export async function runToplevel(ctx: Ctx, arg?: unknown): Promise<RunOutcome |
     maxAgeMinutes: settings.maxAgeMinutes,
     transfer,
     cachePrivate,
-    onFailure: scripted?.onFailure === 'keep' || scripted?.onFailure === 'destroy' ? scripted.onFailure : config.get<boolean>('run.keepOnFailure', false) ? 'keep' : 'destroy',
+    onFailure: scripted?.onFailure === 'keep' || scripted?.onFailure === 'destroy' ? scripted.onFailure : settings.keepRunOnFailure ? 'keep' : 'destroy',
   };
 
   preflight({ settings, ...(credentials ? { cacheCredentials: credentials } : {}) }, req);

@@ -14,6 +14,8 @@ export interface CacheSettings {
   /** `WHEN_REQUIRED` suits most S3-compatible servers; AWS itself accepts `WHEN_SUPPORTED`. */
   checksumMode: 'WHEN_REQUIRED' | 'WHEN_SUPPORTED';
   forcePathStyle: boolean;
+  /** Machines need read credentials for the cache (sent over SSH after boot, never in user-data). */
+  private: boolean;
 }
 
 export interface ProviderSettings {
@@ -31,6 +33,8 @@ export interface Settings {
   maxAgeMinutes: number;
   reapIntervalMinutes: number;
   cache: CacheSettings;
+  /** A failed run keeps its machine (until its deadline) for inspection, instead of destroying it. */
+  keepRunOnFailure: boolean;
   keepWorkersOnFailure: boolean;
 }
 
@@ -49,7 +53,9 @@ export const DEFAULTS: Settings = {
     signingKeyFile: '',
     checksumMode: 'WHEN_REQUIRED',
     forcePathStyle: true,
+    private: false,
   },
+  keepRunOnFailure: false,
   keepWorkersOnFailure: false,
 };
 

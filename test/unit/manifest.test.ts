@@ -51,12 +51,19 @@ test('every setting has a description; numbers have bounds that contain their de
 test('the manifest defaults are the code\'s defaults', () => {
   const flat = (o: object, prefix: string): [string, unknown][] =>
     Object.entries(o).flatMap(([k, v]) => (v && typeof v === 'object' ? flat(v, `${prefix}${k}.`) : [[`${prefix}${k}`, v]]));
-  const rename: Record<string, string> = { 'thebacknd.keepWorkersOnFailure': 'thebacknd.workers.keepOnFailure' };
+  const rename: Record<string, string> = {
+    'thebacknd.keepWorkersOnFailure': 'thebacknd.workers.keepOnFailure',
+    'thebacknd.keepRunOnFailure': 'thebacknd.run.keepOnFailure',
+  };
+  const typed = new Set<string>();
   for (const [k, v] of flat(DEFAULTS, 'thebacknd.')) {
     const key = rename[k] ?? k;
+    typed.add(key);
     assert.ok(key in props, `${key} declared`);
     assert.deepEqual(props[key]!.default, v, key);
   }
+  // The other way round: every declared setting is read through the typed Settings, none straight from VS Code.
+  for (const key of Object.keys(props)) assert.ok(typed.has(key), `${key} is in the typed Settings (src/core/settings.ts)`);
 });
 
 test('the welcome view offers both token buttons while no token is set', () => {
