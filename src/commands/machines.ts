@@ -61,14 +61,16 @@ async function destroyEach(ctx: Ctx, m: Machines, list: Machine[], why: string):
 }
 
 /**
- * Menus pass (node, nodes) and always get the confirmation. Code that has already asked the user (or a test
- * inside VS Code, which cannot click a modal) passes `{ confirm: false }` as the third argument.
+ * Menus pass (node, nodes) and always get the confirmation. A test inside VS Code, which cannot click a modal,
+ * passes `{ confirm: false }` as the third argument; it is honoured only while VS Code runs the extension's tests,
+ * so that no other extension can destroy a machine without the user's say.
  */
 export async function destroy(ctx: Ctx, node?: unknown, nodes?: unknown, options?: unknown): Promise<void> {
   const m = machinesOf(ctx);
   const list = node || nodes ? targets(m, node, nodes) : await pick(m, 'Thebacknd: Destroy which machines?', true);
   if (!list.length) return;
-  if ((options as { confirm?: unknown } | undefined)?.confirm === false) return destroyEach(ctx, m, list, 'destroyed on request');
+  const unconfirmed = (options as { confirm?: unknown } | undefined)?.confirm === false;
+  if (unconfirmed && ctx.extension.extensionMode === vscode.ExtensionMode.Test) return destroyEach(ctx, m, list, 'destroyed on request');
   const names = list.map((x) => x.name).join(', ');
   const message = list.length === 1 ? `Destroy ${list[0]!.name}?` : `Destroy ${list.length} machines?`;
   const detail = `${list.length === 1 ? `${PROVIDER_LABEL[list[0]!.provider]} · ${ipOf(list[0]!) ?? 'no IP'}` : names}\n\nThis deletes the machine${list.length === 1 ? '' : 's'} and everything on ${list.length === 1 ? 'it' : 'them'}.`;
