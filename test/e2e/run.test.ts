@@ -12,11 +12,14 @@ import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { FrameLocator } from 'playwright-core';
 import { startEmulator, type Emulator } from '../fixtures/emulator';
-import { doTags, newRunId } from '../../src/providers/tags';
+import { artefact, assertNoSecrets, dirArtefacts, emulatorArtefacts, mintSecret, registerSecret, type Artefact } from '../fixtures/secrets';
+import { doTags, newRunId, readDoTags } from '../../src/providers/tags';
 import { buildTestClosures, NIX_ENV, startHostCache, testHostHook, type HostCache, type TestHostHook } from '../fixtures/testhost';
 import { openWorkbench, type Workbench } from './workbench';
 
-const TOKEN = 'e2e-run-token-0123456789';
+const TOKEN = mintSecret('DigitalOcean token (e2e run)', 'dop_v1_', 64);
+// s3rver checks the access key id only: the secret key is minted so that the scan at the end can look for it.
+const AWS_SECRET = mintSecret('cache secret access key (e2e run)', '', 40);
 
 async function until<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, ms: number): Promise<T> {
   const end = Date.now() + ms;
@@ -66,10 +69,14 @@ describe('Run Toplevel: pickers, progress, panel, boot log, terminal', () => {
   let wb: Workbench;
   let work: string;
   let panel: FrameLocator;
+  /** What the person saw along the way (the page, the panel, the boot log, the terminal), for the secrets scan. */
+  const seen: Artefact[] = [];
+  const look = async (what: string) => seen.push(artefact(`screen: ${what}`, await wb.page.locator('body').innerText()));
 
   before(async () => {
     work = fs.mkdtempSync(path.join(os.tmpdir(), 'thebacknd-run-e2e-'));
     const closures = await buildTestClosures(path.join(work, 'closures'));
+    registerSecret({ name: 'cache signing key (e2e run)', value: fs.readFileSync(path.join(work, 'closures', 'secret.key'), 'utf8').trim() });
     cache = await startHostCache();
     await cache.upload(closures.cacheDir);
     emu = await startEmulator({ delays: { doActiveMs: 1500, deleteMs: 0, actionMs: 50 } });
@@ -94,7 +101,7 @@ describe('Run Toplevel: pickers, progress, panel, boot log, terminal', () => {
         DIGITALOCEAN_ACCESS_TOKEN: TOKEN,
         NIX_CONFIG: NIX_ENV.NIX_CONFIG,
         AWS_ACCESS_KEY_ID: cache.s3.credentials.accessKeyId,
-        AWS_SECRET_ACCESS_KEY: cache.s3.credentials.secretAccessKey,
+        AWS_SECRET_ACCESS_KEY: AWS_SECRET,
       },
     });
   });
@@ -142,6 +149,12 @@ describe('Run Toplevel: pickers, progress, panel, boot log, terminal', () => {
     for (const b of ['Open Terminal', 'Show Boot Log', 'Open Panel']) assert.equal(await ready.getByRole('button', { name: b }).isVisible(), true, b);
     await wb.page.locator('.monaco-list-row[aria-label^="thebacknd-1, running"]').waitFor({ state: 'visible' });
     await wb.screenshot('run-toplevel-ready');
+    await look('run ready');
+    // The machine's login key, in the extension's storage: the scan at the end looks for it everywhere else.
+    const [droplet] = [...emu.state.droplets.values()].filter((d) => d.name === 'thebacknd-1');
+    const runId = readDoTags(droplet!.tags).runId!;
+    const keyFile = path.join(wb.server.userDataDir, 'User/globalStorage/thebacknd.thebacknd/machines', runId, 'login_ed25519');
+    registerSecret({ name: `login private key (e2e run ${runId})`, value: fs.readFileSync(keyFile, 'utf8').trim(), allowedIn: [new RegExp(`/machines/${runId}/login_ed25519$`)] });
     await ready.getByRole('button', { name: 'Open Panel' }).click();
   }));
 
@@ -157,6 +170,7 @@ describe('Run Toplevel: pickers, progress, panel, boot log, terminal', () => {
     assert.match(await panel.locator('#cost').innerText(), /^≈ \$0\.\d{4}$/);
     assert.match(await panel.locator('#countdown').innerText(), /^(59|60)m left$|^1h 00m left$/);
     await wb.screenshot('machine-panel');
+    seen.push(artefact('screen: machine panel (webview)', await panel.locator('body').innerText()));
   }));
 
   test('Show Boot Log from the panel follows the agent\'s log in an output view', { timeout: 60_000 }, () => wb.step('boot-log', async () => {
@@ -168,6 +182,7 @@ describe('Run Toplevel: pickers, progress, panel, boot log, terminal', () => {
     assert.match(await text(), /Connected to \d+\.\d+\.\d+\.\d+; following the agent's log\./);
     assert.match(await text(), /demo: activation finished/);
     await wb.screenshot('boot-log');
+    seen.push(artefact('screen: boot log', await text()));
   }));
 
   test('Open Terminal from the panel: a command typed in the terminal prints its output back', { timeout: 60_000 }, () => wb.step('terminal', async () => {
@@ -179,6 +194,7 @@ describe('Run Toplevel: pickers, progress, panel, boot log, terminal', () => {
     await until('the command output', async () => /hello from \S+ 42/.test(await rows.innerText()), 20_000);
     assert.match(await rows.innerText(), /switched \/nix\/store\/[a-z0-9]{32}-nixos-system-demo/);
     await wb.screenshot('terminal');
+    seen.push(artefact('screen: terminal', await rows.innerText()));
   }));
 
   test('Open in Remote-SSH asks before adding the Include line, then has the Host entry ready', { timeout: 60_000 }, () => wb.step('remote-ssh', async () => {
@@ -223,6 +239,20 @@ describe('Run Toplevel: pickers, progress, panel, boot log, terminal', () => {
     await panel.locator('#status', { hasText: 'destroyed' }).waitFor({ state: 'visible', timeout: 30_000 });
     await until('the test host to be gone', () => hook.hosts.size === 0, 30_000);
     await wb.screenshot('machine-panel-destroyed');
+    seen.push(artefact('screen: machine panel, destroyed (webview)', await panel.locator('body').innerText()));
+    await look('after destroy');
     assert.deepEqual(emu.violations, []);
+  }));
+
+  test('no token or secret shows on screen, in the console, in VS Code\'s files or in what the cloud received', { timeout: 60_000 }, () => wb.step('secrets', async () => {
+    // The machine is destroyed: its key folder must be gone with it, so the login key may now be nowhere at all.
+    const userData = dirArtefacts('VS Code user data', wb.server.userDataDir, { exclude: /\/(CachedData|CachedExtensionVSIXs|CachedProfilesData|extensions)\// });
+    const all = [...seen, artefact('workbench console', wb.console.join('\n')), ...userData, ...emulatorArtefacts(emu, 'cloud')];
+    assert.ok(userData.some((a) => /Thebacknd\.log$/.test(a.name) && a.text.includes('activated')), 'the scan read the Thebacknd output channel\'s log');
+    assert.ok(userData.some((a) => a.name.endsWith('User/settings.json') && a.text.includes('thebacknd.cache.bucket')), 'the scan read the user settings');
+    assert.ok(seen.some((a) => a.name.includes('webview') && a.text.includes('thebacknd-1')), 'the scan read the panel as shown');
+    assert.ok(all.some((a) => /POST \/v2\/droplets$/.test(a.name) && a.text.includes('authorizedKeys')), 'the scan read the user-data sent');
+    const scanned = assertNoSecrets(all);
+    console.log(`secrets (e2e, what a person sees and VS Code keeps): found=0 (${scanned.secrets} secrets, ${scanned.artefacts} artefacts, ${Math.round(scanned.bytes / 1024)} KiB scanned)`);
   }));
 });

@@ -10,24 +10,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { startEmulator, type Emulator } from '../fixtures/emulator';
+import type { Emulator } from '../fixtures/emulator';
 import { RESCUE_DISK, rescueHostHook, type RescueHostHook } from '../fixtures/testhost/rescue';
 import { createProvider } from '../../src/providers';
-import type { ThebackndApi } from '../../src/extension';
-
-const TOKEN = 'integration-image-token-0123456789';
-const ENV = ['HCLOUD_TOKEN'] as const;
-const SETTINGS = ['hetzner.endpoint', 'hetzner.image'] as const;
-
-async function waitFor<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, ms = 30_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`Timed out after ${ms / 1000} s waiting for ${what}.`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+import { startCloud, thebacknd, waitFor, type Cloud } from './harness';
 
 suite('Import Base Image end to end (emulator, rescue system on a test host)', function () {
   this.timeout(180_000);
@@ -36,48 +22,38 @@ suite('Import Base Image end to end (emulator, rescue system on a test host)', f
   let work: string;
   let raw: Buffer;
   let file: string;
-  const savedEnv: Partial<Record<string, string>> = {};
-  const savedSettings: Partial<Record<string, unknown>> = {};
+  let cloud: Cloud;
   const config = () => vscode.workspace.getConfiguration('thebacknd');
-  const set = (key: (typeof SETTINGS)[number], value: unknown) => config().update(key, value, vscode.ConfigurationTarget.Global);
 
   async function sshKeyNames(): Promise<string[]> {
-    const res = await fetch(`${emu.hetznerUrl}/ssh_keys`, { headers: { Authorization: `Bearer ${TOKEN}` } });
+    const res = await fetch(`${emu.hetznerUrl}/ssh_keys`, { headers: { Authorization: `Bearer ${cloud.tokens.hetzner}` } });
     return ((await res.json()) as { ssh_keys: { name: string }[] }).ssh_keys.map((k) => k.name);
   }
 
   suiteSetup(async function () {
     this.timeout(60_000);
-    const ext = vscode.extensions.getExtension<ThebackndApi>('thebacknd.thebacknd');
-    assert.ok(ext, 'the extension is loaded');
-    await ext.activate();
+    await thebacknd();
     work = fs.mkdtempSync(path.join(os.tmpdir(), 'thebacknd-image-it-'));
     // A small disk image with some structure and some noise, so that a shifted or truncated write cannot pass.
     raw = Buffer.concat([Buffer.from('\x55\xaa thebacknd integration disk\n'), crypto.randomBytes(2 * 1024 * 1024 + 123), Buffer.alloc(512 * 1024)]);
     fs.writeFileSync(path.join(work, 'nixos.img'), raw);
     file = path.join(work, 'nixos.img.zst');
     execFileSync('zstd', ['-q', path.join(work, 'nixos.img'), '-o', file]);
-    emu = await startEmulator({ delays: { hetznerStartingMs: 50, hetznerRunningMs: 50, actionMs: 100, deleteMs: 50 } });
+    cloud = await startCloud({
+      suite: 'image suite',
+      providers: ['hetzner'],
+      emulator: { delays: { hetznerStartingMs: 50, hetznerRunningMs: 50, actionMs: 100, deleteMs: 50 } },
+    });
+    emu = cloud.emu;
     hook = rescueHostHook();
     emu.setHostHook(hook);
-    for (const k of ENV) savedEnv[k] = process.env[k];
-    process.env.HCLOUD_TOKEN = TOKEN;
-    for (const k of SETTINGS) savedSettings[k] = config().inspect(k)?.globalValue;
-    await set('hetzner.endpoint', emu.hetznerUrl);
-    await set('hetzner.image', undefined);
-    await vscode.commands.executeCommand('thebacknd.refresh');
+    await cloud.set('hetzner.image', undefined);
   });
 
   suiteTeardown(async function () {
     this.timeout(60_000);
-    for (const k of ENV) {
-      if (savedEnv[k] === undefined) delete process.env[k];
-      else process.env[k] = savedEnv[k];
-    }
-    for (const k of SETTINGS) await set(k, savedSettings[k]);
-    await vscode.commands.executeCommand('thebacknd.refresh').then(undefined, () => undefined);
     await hook?.closeAll();
-    await emu?.close();
+    await cloud?.close();
     if (work) fs.rmSync(work, { recursive: true, force: true });
   });
 
@@ -98,7 +74,7 @@ suite('Import Base Image end to end (emulator, rescue system on a test host)', f
 
     // The provider lists it as an available snapshot, new with this import, made from exactly the decompressed image.
     assert.ok(!before.has(Number(id)), 'a new image');
-    const listed = await createProvider('hetzner', { token: TOKEN, endpoint: emu.hetznerUrl }).images();
+    const listed = await createProvider('hetzner', { token: cloud.tokens.hetzner, endpoint: emu.hetznerUrl }).images();
     assert.deepEqual(listed.find((i) => i.id === id), { id, name, kind: 'snapshot', status: 'available' });
     const snapshot = hook.snapshots.get(Number(id));
     assert.ok(snapshot, 'create_image copied the rescue disk');

@@ -9,10 +9,13 @@ import Mocha from 'mocha';
 import type { SuiteResults } from '../runners/suiteEnv';
 import { readTestEnv } from './testEnv';
 
+/** The secrets scan reads what the other suites left behind, so it runs last. */
+const LAST = 'secrets.test.js';
+
 function testFiles(dir: string): string[] {
   return (fs.readdirSync(dir, { recursive: true }) as string[])
     .filter((f) => f.endsWith('.test.js'))
-    .sort()
+    .sort((a, b) => Number(a === LAST) - Number(b === LAST) || a.localeCompare(b))
     .map((f) => path.join(dir, f));
 }
 

@@ -3,33 +3,20 @@
 // way a user would do it: tokens in the environment, endpoints in the user settings.
 import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
-import { startEmulator, type Emulator } from '../fixtures/emulator';
+import type { Emulator } from '../fixtures/emulator';
 import { doTags, hetznerLabels, newRunId, readDoTags } from '../../src/providers/tags';
 import type { ThebackndApi } from '../../src/extension';
 import type { MachineNode, Node } from '../../src/views/machinesTree';
+import { startCloud, thebacknd, waitFor, type Cloud } from './harness';
+import { snapshotTree } from './scan';
 
-const TOKEN = 'integration-emulator-token-0123456789';
 const min = 60_000;
-const ENV = ['DIGITALOCEAN_ACCESS_TOKEN', 'HCLOUD_TOKEN'] as const;
-const SETTINGS = ['digitalocean.endpoint', 'hetzner.endpoint'] as const;
-
-async function waitFor<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, ms = 20_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`Timed out after ${ms / 1000} s waiting for ${what}.`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 suite('machines view, commands and reaper (emulator)', function () {
   this.timeout(120_000);
+  let cloud: Cloud;
   let emu: Emulator;
   let tree: ThebackndApi['machinesTree'];
-  const savedEnv: Partial<Record<string, string>> = {};
-  const savedSettings: Partial<Record<string, unknown>> = {};
-  const config = () => vscode.workspace.getConfiguration('thebacknd');
 
   /** Machine rows under each provider, as VS Code gets them from the tree. */
   function rows(): { node: MachineNode; item: vscode.TreeItem }[] {
@@ -42,28 +29,14 @@ suite('machines view, commands and reaper (emulator)', function () {
   const row = (provider: string, name: string) => rows().find((r) => r.node.machine.provider === provider && r.item.label === name);
 
   suiteSetup(async () => {
-    const ext = vscode.extensions.getExtension<ThebackndApi>('thebacknd.thebacknd');
-    assert.ok(ext, 'the extension is loaded');
-    tree = (await ext.activate()).machinesTree;
+    tree = (await thebacknd()).machinesTree;
     assert.ok(tree, 'the extension exports its machines tree');
-    emu = await startEmulator({ delays: { doActiveMs: 0, deleteMs: 0, actionMs: 0 } });
-    for (const k of ENV) {
-      savedEnv[k] = process.env[k];
-      process.env[k] = TOKEN;
-    }
-    for (const k of SETTINGS) savedSettings[k] = config().inspect(k)?.globalValue;
-    await config().update('digitalocean.endpoint', emu.doUrl, vscode.ConfigurationTarget.Global);
-    await config().update('hetzner.endpoint', emu.hetznerUrl, vscode.ConfigurationTarget.Global);
+    cloud = await startCloud({ suite: 'machines suite', emulator: { delays: { doActiveMs: 0, deleteMs: 0, actionMs: 0 } } });
+    emu = cloud.emu;
   });
 
   suiteTeardown(async () => {
-    // Tokens first: with them gone, restoring the endpoints cannot send a request to a real cloud.
-    for (const k of ENV) {
-      if (savedEnv[k] === undefined) delete process.env[k];
-      else process.env[k] = savedEnv[k];
-    }
-    for (const k of SETTINGS) await config().update(k, savedSettings[k], vscode.ConfigurationTarget.Global);
-    await emu?.close();
+    await cloud?.close();
   });
 
   test('the tree shows the emulator\'s tagged machines under their providers, marked as the local emulator', async () => {
@@ -90,6 +63,7 @@ suite('machines view, commands and reaper (emulator)', function () {
       assert.ok(tip.includes(want), `${want} in the tooltip:\n${tip}`);
     }
     assert.match(String(row('hetzner', 'thebacknd-1')!.item.description), /^203\.0\.113\.\d+ · 1\dm left$/);
+    await snapshotTree('four machines', tree);
   });
 
   test('Destroy with a node (and with a multi-selection) removes those machines and no other', async () => {

@@ -10,8 +10,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import * as vscode from 'vscode';
-import { startEmulator, type Emulator } from '../fixtures/emulator';
+import type { Emulator } from '../fixtures/emulator';
 import type { HostHookMachine } from '../fixtures/emulator/types';
+import { artefact, mintSecret, registerSecret } from '../fixtures/secrets';
 import { buildTestClosures, NIX_ENV, startHostCache, testHostHook, type HostCache, type TestClosures, type TestHostHook } from '../fixtures/testhost';
 import { readDoTags } from '../../src/providers/tags';
 import { generateEd25519 } from '../../src/ssh/keys';
@@ -21,29 +22,10 @@ import type { RunEvent, Stage } from '../../src/run/types';
 import type { RunOutcome } from '../../src/commands/run';
 import type { MachinePanel } from '../../src/views/machinePanel';
 import type { Node } from '../../src/views/machinesTree';
+import { registerLoginKey, startCloud, thebacknd, waitFor, type Cloud } from './harness';
+import { keepForScan, snapshotPanel, snapshotTree } from './scan';
 
 const run = promisify(execFile);
-const TOKEN = 'integration-run-token-0123456789';
-const ENV = ['DIGITALOCEAN_ACCESS_TOKEN', 'HCLOUD_TOKEN', 'NIX_CONFIG', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY'] as const;
-const SETTINGS = [
-  'digitalocean.endpoint',
-  'hetzner.endpoint',
-  'cache.endpoint',
-  'cache.bucket',
-  'cache.publicUrl',
-  'cache.trustedPublicKey',
-  'cache.signingKeyFile',
-] as const;
-
-async function waitFor<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, ms = 30_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`Timed out after ${ms / 1000} s waiting for ${what}.`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 /** A flake whose nixosConfigurations.demo is a stand-in toplevel (no nixpkgs offline): a switch that leaves a marker. */
 function writeFlake(dir: string, nonce: string): void {
@@ -85,10 +67,9 @@ suite('Run Toplevel end to end (emulator, test hosts, S3 cache, nix)', function 
   let tree: ThebackndApi['machinesTree'];
   /** Created machines present another host key than the one pinned for them. */
   let manInTheMiddle = false;
-  const savedEnv: Partial<Record<string, string>> = {};
-  const savedSettings: Partial<Record<string, unknown>> = {};
-  const config = () => vscode.workspace.getConfiguration('thebacknd');
-  const set = (key: (typeof SETTINGS)[number], value: unknown) => config().update(key, value, vscode.ConfigurationTarget.Global);
+  let cloud: Cloud;
+  const awsSecret = mintSecret('cache secret access key (run suite)', '', 40);
+  const set = (key: string, value: unknown) => cloud.set(key, value);
 
   /** The happy path's machine, shared by the tests that follow it. */
   let machine: Machine;
@@ -108,15 +89,20 @@ suite('Run Toplevel end to end (emulator, test hosts, S3 cache, nix)', function 
 
   async function runToplevel(args: Record<string, unknown>, onEvent?: (e: RunEvent) => void): Promise<RunOutcome & { events: RunEvent[] }> {
     const events: RunEvent[] = [];
+    const keyless: string[] = [];
     const outcome = (await vscode.commands.executeCommand('thebacknd.runToplevel', {
       placement: { provider: 'digitalocean' },
       ...args,
       onEvent: (e: RunEvent) => {
         events.push(e);
+        // Its keys exist once it is created: the secrets scan looks for its login key everywhere else.
+        if (e.type === 'machine' && e.machine.runId && !registerLoginKey(e.machine.runId, 'run')) keyless.push(e.machine.runId);
         onEvent?.(e);
       },
     })) as RunOutcome | undefined;
     assert.ok(outcome, 'the command resolves with the run outcome');
+    assert.deepEqual(keyless, [], 'every created machine had its login key in the extension\'s storage');
+    keepForScan([artefact(`run ${outcome.runId}: outcome and events`, { outcome, events })]);
     return { ...outcome, events };
   }
   const stagesOf = (events: RunEvent[]): Stage[] => events.flatMap((e) => (e.type === 'stage' ? [e.stage] : []));
@@ -124,43 +110,31 @@ suite('Run Toplevel end to end (emulator, test hosts, S3 cache, nix)', function 
 
   suiteSetup(async function () {
     this.timeout(180_000);
-    const ext = vscode.extensions.getExtension<ThebackndApi>('thebacknd.thebacknd');
-    assert.ok(ext, 'the extension is loaded');
-    tree = (await ext.activate()).machinesTree;
+    tree = (await thebacknd()).machinesTree;
     work = fs.mkdtempSync(path.join(os.tmpdir(), 'thebacknd-run-it-'));
     closures = await buildTestClosures(path.join(work, 'closures'));
+    registerSecret({ name: 'cache signing key (run suite)', value: fs.readFileSync(path.join(work, 'closures', 'secret.key'), 'utf8').trim() });
     cache = await startHostCache();
     await cache.upload(closures.cacheDir);
-    emu = await startEmulator({ delays: { doActiveMs: 100, hetznerStartingMs: 50, hetznerRunningMs: 50, actionMs: 50, deleteMs: 0 } });
+    cloud = await startCloud({ suite: 'run suite', emulator: { delays: { doActiveMs: 100, hetznerStartingMs: 50, hetznerRunningMs: 50, actionMs: 50, deleteMs: 0 } } });
+    emu = cloud.emu;
     hook = testHostHook({ onPowerOff: (m) => emu.powerOff(m.provider, m.id) });
     emu.setHostHook({
       ...hook,
       onCreate: (m: HostHookMachine) => hook.onCreate(manInTheMiddle ? withForeignHostKey(m) : m),
     });
-    for (const k of ENV) savedEnv[k] = process.env[k];
-    process.env.DIGITALOCEAN_ACCESS_TOKEN = TOKEN;
-    process.env.HCLOUD_TOKEN = TOKEN;
-    process.env.NIX_CONFIG = NIX_ENV.NIX_CONFIG;
-    process.env.AWS_ACCESS_KEY_ID = cache.s3.credentials.accessKeyId;
-    process.env.AWS_SECRET_ACCESS_KEY = cache.s3.credentials.secretAccessKey;
-    for (const k of SETTINGS) savedSettings[k] = config().inspect(k)?.globalValue;
-    await set('digitalocean.endpoint', emu.doUrl);
-    await set('hetzner.endpoint', emu.hetznerUrl);
+    cloud.setEnv('NIX_CONFIG', NIX_ENV.NIX_CONFIG);
+    cloud.setEnv('AWS_ACCESS_KEY_ID', cache.s3.credentials.accessKeyId);
+    // s3rver checks the access key id only; the secret key is minted so that the secrets scan can look for it.
+    cloud.setEnv('AWS_SECRET_ACCESS_KEY', awsSecret);
     await set('cache.publicUrl', cache.url);
     await set('cache.trustedPublicKey', closures.publicKey);
-    await vscode.commands.executeCommand('thebacknd.refresh');
   });
 
   suiteTeardown(async function () {
     this.timeout(60_000);
-    for (const k of ENV) {
-      if (savedEnv[k] === undefined) delete process.env[k];
-      else process.env[k] = savedEnv[k];
-    }
-    for (const k of SETTINGS) await set(k, savedSettings[k]);
-    await vscode.commands.executeCommand('thebacknd.refresh').then(undefined, () => undefined);
     await hook?.closeAll();
-    await emu?.close();
+    await cloud?.close();
     await cache?.close();
     if (work) fs.rmSync(work, { recursive: true, force: true });
   });
@@ -223,7 +197,7 @@ suite('Run Toplevel end to end (emulator, test hosts, S3 cache, nix)', function 
     assert.equal(fs.readFileSync(host.file('root/thebacknd-switches'), 'utf8'), `switched ${storePath}\n`, 'the switched toplevel left its marker');
     const userData = JSON.parse(fs.readFileSync(host.file('user-data'), 'utf8')) as Record<string, unknown>;
     assert.equal(userData.toplevel, storePath);
-    assert.ok(!JSON.stringify(userData).includes(cache.s3.credentials.secretAccessKey), 'no cache secret in the user-data');
+    assert.ok(!JSON.stringify(userData).includes(awsSecret), 'no cache secret in the user-data');
     assert.ok(fs.existsSync(path.join(keysDir, 'login_ed25519')), 'the login key is stored');
     assert.equal(fs.statSync(path.join(keysDir, 'login_ed25519')).mode & 0o777, 0o600);
     assert.equal(fs.statSync(keysDir).mode & 0o777, 0o700);
@@ -258,6 +232,8 @@ suite('Run Toplevel end to end (emulator, test hosts, S3 cache, nix)', function 
     for (const u of urls) assert.match(u, /^https:\/\/[^/]+\.vscode-resource\.vscode-cdn\.net\/.*\/(dist\/panel\/panel\.js|media\/panel\/panel\.css)$/, u);
     const same = (await vscode.commands.executeCommand('thebacknd.machine.openPanel', machine)) as MachinePanel;
     assert.equal(same, panel, 'one panel per machine');
+    snapshotPanel(`run ${machine.runId!}`, panel);
+    assert.ok(await snapshotTree('with a run\'s machine', tree) >= 3, 'the tree showed the providers and the machine');
   });
 
   test('Open Terminal: a command typed in the terminal prints its output back; exit closes it with its status', async () => {
@@ -282,6 +258,7 @@ suite('Run Toplevel end to end (emulator, test hosts, S3 cache, nix)', function 
       const t = await closed;
       assert.equal(t.exitStatus?.code, 0);
     } finally {
+      keepForScan([artefact(`terminal of ${machine.name}`, out)]);
       sub.dispose();
     }
   });

@@ -8,18 +8,16 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { startEmulator, type Emulator, type HostHookMachine } from '../fixtures/emulator';
+import type { Emulator, HostHookMachine } from '../fixtures/emulator';
+import { artefact } from '../fixtures/secrets';
 import { NIX_ENV, testHostHook, type TestHostHook } from '../fixtures/testhost';
 import { ip } from '../fixtures/testhost/net';
 import { PLACEMENT, testFlake, WORKER_NIX_CONF } from '../unit/workers/helpers';
-import type { ThebackndApi } from '../../src/extension';
+import { registerLoginKey, startCloud, thebacknd, type Cloud } from './harness';
+import { keepForScan } from './scan';
 import type { WorkersOutcome } from '../../src/commands/workers';
 import type { ProviderId } from '../../src/providers/types';
 import type { WorkersEvent } from '../../src/workers';
-
-const TOKEN = 'integration-workers-token-0123456789';
-const ENV = ['DIGITALOCEAN_ACCESS_TOKEN', 'HCLOUD_TOKEN', 'NIX_CONFIG'] as const;
-const SETTINGS = ['digitalocean.endpoint', 'hetzner.endpoint'] as const;
 
 suite('Build on Ephemeral Workers end to end (emulator, test hosts, nix)', function () {
   this.timeout(240_000);
@@ -28,10 +26,7 @@ suite('Build on Ephemeral Workers end to end (emulator, test hosts, nix)', funct
   let work: string;
   /** Namespaces of every worker host created so far. */
   const namespaces: string[] = [];
-  const savedEnv: Partial<Record<string, string>> = {};
-  const savedSettings: Partial<Record<string, unknown>> = {};
-  const config = () => vscode.workspace.getConfiguration('thebacknd');
-  const set = (key: (typeof SETTINGS)[number], value: unknown) => config().update(key, value, vscode.ConfigurationTarget.Global);
+  let cloud: Cloud;
 
   /** Machines the emulator still holds for a provider (droplets being deleted excluded). */
   const alive = (p: ProviderId): number =>
@@ -46,6 +41,7 @@ suite('Build on Ephemeral Workers end to end (emulator, test hosts, nix)', funct
 
   async function build(args: Record<string, unknown>): Promise<WorkersOutcome & { events: WorkersEvent[]; log: string[] }> {
     const events: WorkersEvent[] = [];
+    const withKey = new Set<string>();
     const outcome = (await vscode.commands.executeCommand('thebacknd.buildOnWorkers', {
       count: 2,
       maxAgeMinutes: 30,
@@ -54,19 +50,23 @@ suite('Build on Ephemeral Workers end to end (emulator, test hosts, nix)', funct
       pollMs: 100,
       sshTimeoutMs: 60_000,
       ...args,
-      onEvent: (e: WorkersEvent) => events.push(e),
+      onEvent: (e: WorkersEvent) => {
+        events.push(e);
+        if (e.type === 'worker' && !withKey.has(e.worker.runId) && registerLoginKey(e.worker.runId, 'worker')) withKey.add(e.worker.runId);
+      },
     })) as WorkersOutcome | undefined;
     assert.ok(outcome, 'the command resolves with the outcome');
+    assert.ok(withKey.size > 0, 'the login keys of the workers were registered with the secrets scan');
+    keepForScan([artefact(`workers build ${String(args.installable)}: outcome and events`, { outcome, events })]);
     return { ...outcome, events, log: events.flatMap((e) => (e.type === 'log' ? [e.line] : [])) };
   }
 
   suiteSetup(async function () {
     this.timeout(60_000);
-    const ext = vscode.extensions.getExtension<ThebackndApi>('thebacknd.thebacknd');
-    assert.ok(ext, 'the extension is loaded');
-    await ext.activate();
+    await thebacknd();
     work = fs.mkdtempSync(path.join(os.tmpdir(), 'thebacknd-workers-it-'));
-    emu = await startEmulator({ delays: { doActiveMs: 50, hetznerStartingMs: 25, hetznerRunningMs: 25, actionMs: 20, deleteMs: 0 } });
+    cloud = await startCloud({ suite: 'workers suite', emulator: { delays: { doActiveMs: 50, hetznerStartingMs: 25, hetznerRunningMs: 25, actionMs: 20, deleteMs: 0 } } });
+    emu = cloud.emu;
     inner = testHostHook();
     // The workers' Nix runs as root without build users, as the base image's /etc/nix/nix.conf sets it up.
     emu.setHostHook({
@@ -82,26 +82,13 @@ suite('Build on Ephemeral Workers end to end (emulator, test hosts, nix)', funct
         return addrs;
       },
     });
-    for (const k of ENV) savedEnv[k] = process.env[k];
-    process.env.DIGITALOCEAN_ACCESS_TOKEN = TOKEN;
-    process.env.HCLOUD_TOKEN = TOKEN;
-    process.env.NIX_CONFIG = NIX_ENV.NIX_CONFIG;
-    for (const k of SETTINGS) savedSettings[k] = config().inspect(k)?.globalValue;
-    await set('digitalocean.endpoint', emu.doUrl);
-    await set('hetzner.endpoint', emu.hetznerUrl);
-    await vscode.commands.executeCommand('thebacknd.refresh');
+    cloud.setEnv('NIX_CONFIG', NIX_ENV.NIX_CONFIG);
   });
 
   suiteTeardown(async function () {
     this.timeout(60_000);
-    for (const k of ENV) {
-      if (savedEnv[k] === undefined) delete process.env[k];
-      else process.env[k] = savedEnv[k];
-    }
-    for (const k of SETTINGS) await set(k, savedSettings[k]);
-    await vscode.commands.executeCommand('thebacknd.refresh').then(undefined, () => undefined);
     await inner?.closeAll();
-    await emu?.close();
+    await cloud?.close();
     if (work) fs.rmSync(work, { recursive: true, force: true });
   });
 

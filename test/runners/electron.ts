@@ -28,7 +28,7 @@ async function main(): Promise<number> {
   const workspace = dir('workspace');
   const userDataDir = dir('user-data');
   const extensionsDir = dir('extensions');
-  const suite = await prepareSuite({ runner: 'electron', workspace, tmp: dir('tmp'), ...(values.grep ? { grep: values.grep } : {}) });
+  const suite = await prepareSuite({ runner: 'electron', workspace, tmp: dir('tmp'), userDataDir, ...(values.grep ? { grep: values.grep } : {}) });
   const log = streamLog(suite.logFile);
   try {
     fs.mkdirSync(path.join(userDataDir, 'User'), { recursive: true });

@@ -43,11 +43,15 @@ export async function runIntegration(opts: IntegrationOptions = {}): Promise<Int
 
   let server: CodeServer | undefined;
   let browser: Awaited<ReturnType<typeof launchBrowser>> | undefined;
-  const suite = await prepareSuite({ runner: 'code-server', workspace, tmp, ...(opts.grep ? { grep: opts.grep } : {}) });
+  // VS Code's state lives in the scratch folder too, so the suite knows where its user data (logs, settings) is.
+  const stateDir = path.join(scratch, 'vscode');
+  const userDataDir = path.join(stateDir, 'user-data');
+  const suite = await prepareSuite({ runner: 'code-server', workspace, tmp, userDataDir, ...(opts.grep ? { grep: opts.grep } : {}) });
   const log = streamLog(suite.logFile);
   const consoleLines: string[] = [];
   try {
-    server = await startCodeServer({ workspace, settings: suite.settings, env: suite.env });
+    server = await startCodeServer({ workspace, stateDir, settings: suite.settings, env: suite.env });
+    if (server.userDataDir !== userDataDir) throw new Error(`code-server keeps its user data in ${server.userDataDir}, not ${userDataDir}`);
     browser = await launchBrowser();
     const page = await newLoopbackPage(browser);
     page.on('console', (msg) => {

@@ -21,6 +21,8 @@ export interface TestEnvFile {
   grep?: string;
   /** Whatever test/integration/fixtures.ts setup() returned as `data`. */
   fixtures: Record<string, unknown>;
+  /** VS Code's user data folder (settings, logs, storage), which the secrets scan reads. */
+  userDataDir?: string;
 }
 
 export interface SuiteResults {
@@ -36,6 +38,8 @@ export interface FixtureContext {
   workspace: string;
   /** A scratch folder removed after the run. */
   tmp: string;
+  /** VS Code's user data folder for this run, when known before it starts. */
+  userDataDir?: string;
 }
 
 export interface FixtureResult {
@@ -81,6 +85,7 @@ export async function prepareSuite(ctx: FixtureContext & { grep?: string }): Pro
     log: logFile,
     ...(ctx.grep ? { grep: ctx.grep } : {}),
     fixtures: result.data ?? {},
+    ...(ctx.userDataDir ? { userDataDir: ctx.userDataDir } : {}),
   };
   fs.writeFileSync(path.join(ctx.workspace, testEnvFileName), JSON.stringify(file, null, 2));
   return { settings: result.settings ?? {}, env: result.env ?? {}, resultsFile, logFile, teardown };
