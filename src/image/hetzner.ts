@@ -16,6 +16,7 @@ import type { CloudProvider, Machine } from '../providers/types';
 import { checkZstd, findImageFile } from './files';
 import type { HetznerImageApi, HzAction } from './hetzner-api';
 import { connectRescue, writeImage, type RescueSession } from './rescue-ssh';
+import { generateEd25519 } from '../ssh/keys';
 
 export type HetznerImportPhase = 'server' | 'rescue' | 'connect' | 'write' | 'snapshot' | 'cleanup' | 'done';
 
@@ -88,12 +89,11 @@ export async function importHetznerImage(o: HetznerImportOptions): Promise<Hetzn
   if (!LABEL_VALUE.test(o.name)) {
     throw new UserError(`"${o.name}" is not a valid image name: up to 63 letters, digits, dots, dashes and underscores, starting and ending with a letter or digit.`);
   }
-  const { utils } = await import('ssh2');
   const total = fs.statSync(file).size;
   const log = o.log ?? (() => undefined);
   const runId = newRunId();
   const keyName = `${runId}-import`;
-  const login = utils.generateKeyPairSync('ed25519', { comment: keyName });
+  const login = generateEd25519(keyName);
   const leaseMs = (o.leaseMinutes ?? 30) * 60_000;
   const poll = o.pollIntervalMs ?? 2000;
 
@@ -111,7 +111,7 @@ export async function importHetznerImage(o: HetznerImportOptions): Promise<Hetzn
   try {
     progress({ phase: 'server' });
     keyRequested = true;
-    keyId = await createKey(o, keyName, login.public, { [LABEL_RUN]: runId });
+    keyId = await createKey(o, keyName, login.publicKey, { [LABEL_RUN]: runId });
     createRequested = true;
     machine = await o.provider.create(
       { region: o.location, size: o.serverType, image: o.systemImage ?? 'debian-12', userData: '', deadline: new Date(Date.now() + leaseMs), runId, ipv4: true },
@@ -147,7 +147,7 @@ export async function importHetznerImage(o: HetznerImportOptions): Promise<Hetzn
 
     progress({ phase: 'connect' });
     session = await connectRescue(
-      { host: address, port: o.sshPort, privateKey: login.private },
+      { host: address, port: o.sshPort, privateKey: login.privateKey },
       { timeoutMs: o.sshTimeoutMs, signal: o.signal, onAttempt: log },
     );
     log(`Connected to the rescue system of ${machine.name}; its host key ${session.fingerprint} was accepted on first use (rescue host keys cannot be known in advance).`);

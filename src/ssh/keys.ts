@@ -38,18 +38,32 @@ const LOGIN_KEY = 'login_ed25519';
 const HOST_PUB = 'host_ed25519.pub';
 const KNOWN_HOSTS = 'known_hosts';
 
+/** DER framing of an ed25519 key (RFC 8410): PKCS#8 ends with the 32-byte seed, SubjectPublicKeyInfo with the key. */
+const PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
+const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
+
 /**
  * Generates an ed25519 key pair in OpenSSH formats, with node:crypto. Not ssh2's generateKeyPairSync: it strips
  * leading zero bytes from the public key, so about 1 key in 256 comes out malformed (mscdex/ssh2#1390, #1513).
+ * The keys come back DER-encoded from the generation itself, never as KeyObjects exported afterwards: in Node 20,
+ * exporting a fresh key as JWK can deadlock the process (the export holds the key's lock while it allocates; a GC
+ * then finalises the generation job, which takes the same lock); a stress test in test/unit/ssh/keys.test.ts
+ * hangs within seconds that way.
  */
 export function generateEd25519(comment: string): KeyPair {
-  const { privateKey } = generateKeyPairSync('ed25519');
-  const jwk = privateKey.export({ format: 'jwk' });
-  const seed = Buffer.from(jwk.d!, 'base64url');
-  const pub = Buffer.from(jwk.x!, 'base64url');
-  if (seed.length !== 32 || pub.length !== 32) throw new Error('unexpected ed25519 key size');
+  const der = generateKeyPairSync('ed25519', {
+    privateKeyEncoding: { format: 'der', type: 'pkcs8' },
+    publicKeyEncoding: { format: 'der', type: 'spki' },
+  });
+  const seed = rawKey(der.privateKey, PKCS8_PREFIX);
+  const pub = rawKey(der.publicKey, SPKI_PREFIX);
   const publicBlob = Buffer.concat([sshString('ssh-ed25519'), sshString(pub)]);
   return { privateKey: opensshPrivateKey(publicBlob, seed, pub, comment), publicKey: `ssh-ed25519 ${publicBlob.toString('base64')} ${comment}` };
+}
+
+function rawKey(der: Buffer, prefix: Buffer): Buffer {
+  if (der.length !== prefix.length + 32 || !der.subarray(0, prefix.length).equals(prefix)) throw new Error('unexpected ed25519 key encoding');
+  return Buffer.from(der.subarray(prefix.length));
 }
 
 /** The `openssh-key-v1` container (PROTOCOL.key), unencrypted: cipher and KDF `none`, one key, block size 8. */
