@@ -9,6 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Locator, Page } from 'playwright-core';
 import { startEmulator, type Emulator } from '../fixtures/emulator';
 import { doTags, hetznerLabels, newRunId, readDoTags } from '../../src/providers/tags';
+import { waitFor } from '../fixtures/wait';
 import { openWorkbench, resultsDir, type Workbench } from './workbench';
 
 const min = 60_000;
@@ -44,16 +45,6 @@ function channelLogs(userDataDir: string): string[] {
   const logs = path.join(userDataDir, 'logs');
   if (fs.existsSync(logs)) walk(logs);
   return out;
-}
-
-async function until<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, ms: number): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`Timed out after ${ms / 1000} s waiting for ${what}.`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
 }
 
 describe('machines: tree, countdown, context menu', () => {
@@ -116,7 +107,7 @@ describe('machines: tree, countdown, context menu', () => {
     await wb.notification(/extended thebacknd-2/).waitFor({ state: 'visible' });
     const deadline = Date.parse(readDoTags(emu.state.droplets.get(ids.two)!.tags).deadline!);
     assert.ok(Math.abs(deadline - (Date.now() + 64 * min)) < 2 * min, 'the new deadline is on the droplet');
-    await until('the countdown to move to the next machine', async () => /thebacknd-4 · 2\dm/.test(await wb.page.locator('.statusbar').innerText()), 20_000);
+    await waitFor('the countdown to move to the next machine', async () => /thebacknd-4 · 2\dm/.test(await wb.page.locator('.statusbar').innerText()), 20_000);
   }));
 
   test('a click on the countdown lists every machine with its countdown', () => wb.step('show-machines', async () => {
@@ -161,7 +152,7 @@ describe('machines: tree, countdown, context menu', () => {
     await dialog.waitFor({ state: 'visible' });
     assert.match(await dialog.innerText(), /Destroy all 3 Thebacknd machines\?/);
     await dialog.getByRole('button', { name: 'Destroy 3', exact: true }).click();
-    await until('the tagged machines to be gone', () => ![ids.two, ids.three].some((id) => emu.state.droplets.has(id)) && emu.state.servers.size === 0, 20_000);
+    await waitFor('the tagged machines to be gone', () => ![ids.two, ids.three].some((id) => emu.state.droplets.has(id)) && emu.state.servers.size === 0, 20_000);
     assert.ok(emu.state.droplets.has(ids.web), 'the untagged droplet survives Destroy All');
     await wb.page.locator('.statusbar-item', { hasText: /thebacknd-\d/ }).waitFor({ state: 'detached' });
     assert.deepEqual(emu.violations, []);
@@ -194,7 +185,7 @@ describe('two windows, one reaper', () => {
     await second.goto(wb.page.url());
     await second.locator('.activitybar a.action-label[aria-label="Thebacknd"]').click();
     const logs = () => channelLogs(wb.server.userDataDir);
-    await until('both windows to say who reaps', () => {
+    await waitFor('both windows to say who reaps', () => {
       const l = logs();
       return l.length === 2 && l.some((x) => x.includes('this window now runs the reaper')) && l.some((x) => x.includes('another window runs the reaper'));
     }, 60_000);
@@ -211,7 +202,7 @@ describe('two windows, one reaper', () => {
       await machineRow(page, 'thebacknd-3').waitFor({ state: 'visible' });
     }
     const deleted = (id: number) => emu.requests.filter((r) => r.method === 'DELETE' && r.path.endsWith(`/droplets/${id}`)).length;
-    await until('the due machines to be reaped', () => due.every((id) => deleted(id) >= 1), 90_000);
+    await waitFor('the due machines to be reaped', () => due.every((id) => deleted(id) >= 1), 90_000);
     // Every window ticks every 30 s: wait for both to tick at least once more while the droplets are still listed.
     await new Promise((r) => setTimeout(r, 40_000));
     assert.deepEqual(due.map(deleted), [1, 1, 1], 'each due machine was deleted exactly once');

@@ -16,51 +16,12 @@ import { artefact, assertNoSecrets, dirArtefacts, emulatorArtefacts, mintSecret,
 import { doTags, newRunId, readDoTags } from '../../src/providers/tags';
 import { buildTestClosures, NIX_ENV, startHostCache, testHostHook, type HostCache, type TestHostHook } from '../fixtures/testhost';
 import { openWorkbench, type Workbench } from './workbench';
+import { writeDemoFlake } from '../fixtures/demo-flake';
+import { waitFor } from '../fixtures/wait';
 
 const TOKEN = mintSecret('DigitalOcean token (e2e run)', 'dop_v1_', 64);
 // s3rver checks the access key id only: the secret key is minted so that the scan at the end can look for it.
 const AWS_SECRET = mintSecret('cache secret access key (e2e run)', '', 40);
-
-async function until<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, ms: number): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`Timed out after ${ms / 1000} s waiting for ${what}.`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
-/** The open flake: nixosConfigurations.demo, a stand-in toplevel whose switch leaves a marker. */
-function writeFlake(dir: string): void {
-  fs.mkdirSync(dir, { recursive: true });
-  fs.writeFileSync(
-    path.join(dir, 'flake.nix'),
-    `{
-  description = "Thebacknd demo";
-  outputs = { self }: {
-    nixosConfigurations.demo.config.system.build.toplevel = derivation {
-      name = "nixos-system-demo";
-      system = "x86_64-linux";
-      builder = "/bin/sh";
-      PATH = "/bin:/usr/bin";
-      nonce = "${process.pid}-${Date.now()}";
-      args = [ "-c" ''
-        mkdir -p $out/bin
-        cat > $out/bin/switch-to-configuration <<EOF
-        #!/bin/sh
-        ln -sfn $out /run/current-system
-        echo "switched $out" >> /root/thebacknd-switches
-        echo "demo: activation finished"
-        EOF
-        chmod +x $out/bin/switch-to-configuration
-      '' ];
-    };
-  };
-}
-`,
-  );
-}
 
 describe('Run Toplevel: pickers, progress, panel, boot log, terminal', () => {
   let emu: Emulator;
@@ -83,7 +44,7 @@ describe('Run Toplevel: pickers, progress, panel, boot log, terminal', () => {
     hook = testHostHook({ onPowerOff: (m) => emu.powerOff(m.provider, m.id) });
     emu.setHostHook(hook);
     const flake = path.join(work, 'demo');
-    writeFlake(flake);
+    writeDemoFlake(flake);
     wb = await openWorkbench({
       workspace: flake,
       settings: {
@@ -178,7 +139,7 @@ describe('Run Toplevel: pickers, progress, panel, boot log, terminal', () => {
     const output = wb.page.locator('.part.panel .view-lines');
     // The editor renders spaces as no-break spaces.
     const text = async () => (await output.innerText().catch(() => '')).replace(/\u00a0/g, ' ');
-    await until('the boot log in the output view', async () => /stage=done result=switched/.test(await text()), 30_000);
+    await waitFor('the boot log in the output view', async () => /stage=done result=switched/.test(await text()), 30_000);
     assert.match(await text(), /Connected to \d+\.\d+\.\d+\.\d+; following the agent's log\./);
     assert.match(await text(), /demo: activation finished/);
     await wb.screenshot('boot-log');
@@ -188,10 +149,10 @@ describe('Run Toplevel: pickers, progress, panel, boot log, terminal', () => {
   test('Open Terminal from the panel: a command typed in the terminal prints its output back', { timeout: 60_000 }, () => wb.step('terminal', async () => {
     await panel.locator('vscode-button[data-action="openTerminal"]').click();
     const rows = wb.page.locator('.part.panel .xterm-rows');
-    await until('a shell prompt', async () => /#\s*$/m.test(await rows.innerText().catch(() => '')), 30_000);
+    await waitFor('a shell prompt', async () => /#\s*$/m.test(await rows.innerText().catch(() => '')), 30_000);
     await wb.page.locator('.part.panel .xterm').click();
     await wb.page.keyboard.type('echo "hello from $(hostname) $((6*7))"; cat /root/thebacknd-switches\n');
-    await until('the command output', async () => /hello from \S+ 42/.test(await rows.innerText()), 20_000);
+    await waitFor('the command output', async () => /hello from \S+ 42/.test(await rows.innerText()), 20_000);
     assert.match(await rows.innerText(), /switched \/nix\/store\/[a-z0-9]{32}-nixos-system-demo/);
     await wb.screenshot('terminal');
     seen.push(artefact('screen: terminal', await rows.innerText()));
@@ -235,9 +196,9 @@ describe('Run Toplevel: pickers, progress, panel, boot log, terminal', () => {
     await dialog.waitFor({ state: 'visible' });
     assert.match(await dialog.innerText(), /Destroy thebacknd-1\?/);
     await dialog.getByRole('button', { name: 'Destroy', exact: true }).click();
-    await until('the droplet to be destroyed', () => ![...emu.state.droplets.values()].some((d) => d.name === 'thebacknd-1'), 30_000);
+    await waitFor('the droplet to be destroyed', () => ![...emu.state.droplets.values()].some((d) => d.name === 'thebacknd-1'), 30_000);
     await panel.locator('#status', { hasText: 'destroyed' }).waitFor({ state: 'visible', timeout: 30_000 });
-    await until('the test host to be gone', () => hook.hosts.size === 0, 30_000);
+    await waitFor('the test host to be gone', () => hook.hosts.size === 0, 30_000);
     await wb.screenshot('machine-panel-destroyed');
     seen.push(artefact('screen: machine panel, destroyed (webview)', await panel.locator('body').innerText()));
     await look('after destroy');

@@ -2,6 +2,7 @@
 // handler, and the activity-bar container and the machines view exist.
 import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
+import { waitFor } from '../fixtures/wait';
 import { readTestEnv } from './testEnv';
 
 interface Manifest {
@@ -15,16 +16,6 @@ interface Manifest {
 }
 
 const extensionId = 'thebacknd.thebacknd';
-
-async function waitFor<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, ms = 20_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`Timed out after ${ms / 1000} s waiting for ${what}.`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 suite('activation', () => {
   let extension: vscode.Extension<unknown>;

@@ -14,15 +14,7 @@ import type { ProviderId } from '../../src/providers/types';
 import { keepForScan, snapshotSettings } from './scan';
 import { readTestEnv } from './testEnv';
 
-export async function waitFor<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, ms = 30_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`Timed out after ${ms / 1000} s waiting for ${what}.`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+export { waitFor } from '../fixtures/wait';
 
 /** The running extension's API (activating it if VS Code has not yet). */
 export async function thebacknd(): Promise<ThebackndApi> {

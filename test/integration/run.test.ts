@@ -24,38 +24,9 @@ import type { MachinePanel } from '../../src/views/machinePanel';
 import type { Node } from '../../src/views/machinesTree';
 import { registerLoginKey, startCloud, thebacknd, waitFor, type Cloud } from './harness';
 import { keepForScan, snapshotPanel, snapshotTree } from './scan';
+import { writeDemoFlake } from '../fixtures/demo-flake';
 
 const run = promisify(execFile);
-
-/** A flake whose nixosConfigurations.demo is a stand-in toplevel (no nixpkgs offline): a switch that leaves a marker. */
-function writeFlake(dir: string, nonce: string): void {
-  fs.mkdirSync(dir, { recursive: true });
-  fs.writeFileSync(
-    path.join(dir, 'flake.nix'),
-    `{
-  outputs = { self }: {
-    nixosConfigurations.demo.config.system.build.toplevel = derivation {
-      name = "nixos-system-demo";
-      system = "x86_64-linux";
-      builder = "/bin/sh";
-      PATH = "/bin:/usr/bin";
-      nonce = "${nonce}";
-      args = [ "-c" ''
-        mkdir -p $out/bin
-        cat > $out/bin/switch-to-configuration <<EOF
-        #!/bin/sh
-        ln -sfn $out /run/current-system
-        echo "switched $out" >> /root/thebacknd-switches
-        echo "demo activation finished"
-        EOF
-        chmod +x $out/bin/switch-to-configuration
-      '' ];
-    };
-  };
-}
-`,
-  );
-}
 
 suite('Run Toplevel end to end (emulator, test hosts, S3 cache, nix)', function () {
   this.timeout(240_000);
@@ -164,7 +135,7 @@ suite('Run Toplevel end to end (emulator, test hosts, S3 cache, nix)', function 
 
   test('a nixosConfiguration is built, signed, pushed; the machine shows in the tree at once and switches to it', async () => {
     const flake = path.join(work, 'flake');
-    writeFlake(flake, `${process.pid}-${Date.now()}`);
+    writeDemoFlake(flake);
     await set('cache.endpoint', cache.s3.endpoint);
     await set('cache.bucket', cache.s3.bucket);
     await set('cache.signingKeyFile', path.join(work, 'closures', 'secret.key'));
