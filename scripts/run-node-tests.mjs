@@ -1,7 +1,8 @@
 // Runs node:test files (out/test/unit/**/*.test.js, or another folder), two at a time, each in its own `node --test`
 // process, and prints each file's TAP output whole when it ends. A file whose process makes no progress for
-// FILE_TIMEOUT is killed and run once more: on 2 cores a test process was once seen stuck before its first test
-// (main thread in a futex, no child), which a per-test timeout cannot catch and which would otherwise hang CI.
+// FILE_TIMEOUT is killed and run once more: a deadlocked process (main thread in a futex, as Node 20's JWK export
+// of a fresh key once did, see src/ssh/keys.ts) cannot be caught by a per-test timeout and would otherwise hang CI.
+// A retry that then passes is still printed, so a hang never goes unnoticed.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
