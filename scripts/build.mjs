@@ -1,29 +1,16 @@
-// Bundles the extension and the CLI with esbuild: one file each, sourcemaps, `vscode` left to the host.
-// The AWS SDK and ssh2 are reached through `await import()` in the code, so esbuild keeps them in lazily
-// evaluated wrappers: they cost nothing at activation.
+// Bundles the extension and the CLI with esbuild: one file each plus the vendor files they share (ssh2, the AWS SDK;
+// see scripts/esbuild-options.cjs), sourcemaps, `vscode` left to the host.
 import * as esbuild from 'esbuild';
+import options from './esbuild-options.cjs';
+
+const { nodeBundle, vendorBundles } = options;
 
 const production = process.argv.includes('--production');
-const common = {
-  bundle: true,
-  platform: 'node',
-  target: 'node20',
-  format: 'cjs',
-  sourcemap: true,
-  minify: production,
-  logLevel: 'warning',
-  // ssh2's optional native accelerators: it falls back to pure JS when they are absent.
-  external: ['vscode', 'cpu-features', '*.node'],
-};
 
 await Promise.all([
-  esbuild.build({ ...common, entryPoints: ['src/extension.ts'], outfile: 'dist/extension.js' }),
-  esbuild.build({
-    ...common,
-    entryPoints: ['src/cli/main.ts'],
-    outfile: 'dist/cli.js',
-    banner: { js: '#!/usr/bin/env node' },
-  }),
+  esbuild.build(nodeBundle({ entry: 'src/extension.ts', outfile: 'dist/extension.js', production })),
+  esbuild.build(nodeBundle({ entry: 'src/cli/main.ts', outfile: 'dist/cli.js', production, banner: '#!/usr/bin/env node' })),
+  esbuild.build(vendorBundles({ outdir: 'dist/vendor', production })),
 ]);
 
 // The machine panel's webview script (media/panel/panel.ts with @vscode-elements/elements): a browser bundle,

@@ -13,8 +13,8 @@ export interface BucketObjects {
 
 export async function bucketObjects(cache: CacheSettings, credentials: CacheCredentials): Promise<BucketObjects> {
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-  const sdk = await import('@aws-sdk/client-s3');
-  const { getSignedUrl } = await import('@aws-sdk/s3-request-presigner');
+  const { s3: sdk, presigner } = await import('../vendor/aws');
+  const { getSignedUrl } = presigner;
   const client = new sdk.S3Client({
     region: cache.region || 'us-east-1',
     endpoint: cache.endpoint,

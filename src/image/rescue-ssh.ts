@@ -68,7 +68,7 @@ export async function connectRescue(target: RescueTarget, opts: ConnectRescueOpt
 }
 
 async function connectOnce(target: RescueTarget, readyTimeout: number, signal?: AbortSignal): Promise<RescueSession> {
-  const { Client } = await import('ssh2');
+  const { Client } = await import('../vendor/ssh2');
   const client = new Client();
   let hostKey: Buffer | undefined;
   return new Promise<RescueSession>((resolve, reject) => {

@@ -71,7 +71,7 @@ export class Bucket {
     // The SDK warns on every Node older than 22 (VS Code 1.100's own runtime is Node 20); nobody using the
     // extension can act on that, so it stays out of their log unless they asked for it.
     process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-    const sdk = await import('@aws-sdk/client-s3');
+    const { s3: sdk } = await import('../vendor/aws');
     const client = new sdk.S3Client({
       region: opts.cache.region || 'us-east-1',
       endpoint: opts.cache.endpoint,
@@ -131,7 +131,7 @@ export class Bucket {
       o.onBytes?.(size);
       return;
     }
-    const { Upload } = await import('@aws-sdk/lib-storage');
+    const { Upload } = (await import('../vendor/aws')).storage;
     const abortController = new AbortController();
     const onAbort = () => abortController.abort();
     o.signal?.addEventListener('abort', onAbort, { once: true });

@@ -65,7 +65,7 @@ export class SshSession {
   /** One attempt: resolves when authenticated, rejects with HostKeyMismatchError, an abort, or the network error. */
   static async connect(target: SshTarget, opts: ConnectOptions = {}): Promise<SshSession> {
     opts.signal?.throwIfAborted();
-    const { Client } = await import('ssh2');
+    const { Client } = await import('../vendor/ssh2');
     const pinned = publicKeyBlob(target.hostPublicKey);
     const client = new Client();
     // ssh2 may report a socket error after the attempt already failed (a reset after a refused login).

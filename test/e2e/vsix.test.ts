@@ -39,6 +39,14 @@ describe('the packaged extension (.vsix) in code-server', () => {
       const manifest = JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string };
       const installed = fs.readdirSync(w.server.extensionsDir);
       assert.ok(installed.includes(`thebacknd.thebacknd-${manifest.version}`), `installed: ${installed.join(', ')}`);
+      // ssh2 and the AWS SDK ship as files of their own, loaded on first use: they are in the package, and work.
+      const vendor = path.join(w.server.extensionsDir, `thebacknd.thebacknd-${manifest.version}`, 'dist', 'vendor');
+      const ssh2 = require(path.join(vendor, 'ssh2.js')) as { Client?: unknown };
+      const aws = require(path.join(vendor, 'aws.js')) as { s3?: { S3Client?: unknown }; storage?: { Upload?: unknown }; presigner?: { getSignedUrl?: unknown } };
+      assert.equal(typeof ssh2.Client, 'function', 'dist/vendor/ssh2.js exports the ssh2 Client');
+      assert.equal(typeof aws.s3?.S3Client, 'function', 'dist/vendor/aws.js exports the S3 client');
+      assert.equal(typeof aws.storage?.Upload, 'function');
+      assert.equal(typeof aws.presigner?.getSignedUrl, 'function');
 
       const sidebar = await w.openThebacknd();
       await sidebar.getByText('No cloud token is set.', { exact: false }).waitFor({ state: 'visible' });
