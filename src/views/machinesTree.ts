@@ -33,19 +33,47 @@ export class MachinesTree implements vscode.TreeDataProvider<Node>, vscode.Dispo
   private ticker: NodeJS.Timeout | undefined;
   /** Stable node objects per provider, so that reveal() and selection survive a refresh. */
   private readonly providerNodes = new Map<ProviderId, ProviderNode>();
+  /** What the last refresh showed (see render()). */
+  private shown: string | undefined;
 
   constructor(
     private readonly service: MachineService,
     private readonly maxAgeMinutes: () => number,
   ) {
-    this.subs = [service.onDidChange(() => this.changed.fire(undefined))];
+    this.subs = [service.onDidChange(() => this.render())];
+  }
+
+  /**
+   * Refreshes the view only when what it shows has changed. Each refresh makes VS Code forget the rows' handles until
+   * it has asked for the children again; a click on a row's action in that moment reaches the command without its
+   * machine (the command then asks which machine). Lists repeat every few seconds, mostly unchanged: those no longer
+   * refresh. Tooltips (cost so far, age) are not compared: they are at most one countdown tick old.
+   */
+  private render(force = false): void {
+    const now = this.signature();
+    if (!force && now === this.shown) return;
+    this.shown = now;
+    this.changed.fire(undefined);
+  }
+
+  private signature(): string {
+    const parts: string[] = [];
+    const walk = (parent?: Node): void => {
+      for (const n of this.getChildren(parent)) {
+        const i = this.getTreeItem(n);
+        parts.push([i.id, i.label, i.description, i.contextValue, (i.iconPath as vscode.ThemeIcon | undefined)?.id, i.command?.command].join('\u0000'));
+        walk(n);
+      }
+    };
+    walk();
+    return parts.join('\n');
   }
 
   /** Counts down only while someone looks. */
   setVisible(visible: boolean): void {
     if (visible && !this.ticker) {
-      this.ticker = setInterval(() => this.changed.fire(undefined), TICK_MS);
-      this.changed.fire(undefined);
+      this.ticker = setInterval(() => this.render(), TICK_MS);
+      this.render(true);
     } else if (!visible && this.ticker) {
       clearInterval(this.ticker);
       this.ticker = undefined;

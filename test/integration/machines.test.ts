@@ -111,6 +111,26 @@ suite('machines view, commands and reaper (emulator)', function () {
     await waitFor('the tree to drop them', () => !row('digitalocean', 'thebacknd-5') && !row('hetzner', 'thebacknd-6'));
   });
 
+  test('a list that shows nothing new does not refresh the view; a new machine does', async () => {
+    const refreshes = async (): Promise<number> => {
+      let n = 0;
+      const sub = tree.onDidChangeTreeData(() => n++);
+      try {
+        await vscode.commands.executeCommand('thebacknd.refresh');
+        await vscode.commands.executeCommand('thebacknd.refresh');
+      } finally {
+        sub.dispose();
+      }
+      return n;
+    };
+    // (Once more if a countdown minute happened to turn over in between.)
+    const unchanged = (await refreshes()) && (await refreshes());
+    assert.equal(unchanged, 0, 'two lists with the same machines refreshed the view');
+    emu.addDroplet({ name: 'thebacknd-9', tags: doTags(newRunId(), new Date(Date.now() + 30 * min)) });
+    assert.ok((await refreshes()) >= 1, 'a new machine refreshes the view');
+    await waitFor('thebacknd-9 in the tree', () => row('digitalocean', 'thebacknd-9'));
+  });
+
   test('Destroy Old applies the reaper\'s policy at once', async () => {
     const expired = emu.addDroplet({ name: 'thebacknd-8', tags: doTags(newRunId(), new Date(Date.now() - min)) });
     await vscode.commands.executeCommand('thebacknd.destroyOld');
