@@ -53,6 +53,8 @@ export async function connectRescue(target: RescueTarget, opts: ConnectRescueOpt
       return await connectOnce(target, Math.max(1000, Math.min(20_000, deadline - Date.now())), opts.signal);
     } catch (e) {
       if (opts.signal?.aborted) throw opts.signal.reason;
+      // A bug is not a rescue system still booting: say so at once rather than after the timeout.
+      if (e instanceof TypeError || e instanceof ReferenceError) throw e;
       last = (e as Error).message;
       opts.onAttempt?.(`rescue system at ${target.host} not ready: ${last}`);
     }

@@ -47,7 +47,7 @@ export class MachinesTree implements vscode.TreeDataProvider<Node>, vscode.Dispo
    * Refreshes the view only when what it shows has changed. Each refresh makes VS Code forget the rows' handles until
    * it has asked for the children again; a click on a row's action in that moment reaches the command without its
    * machine (the command then asks which machine). Lists repeat every few seconds, mostly unchanged: those no longer
-   * refresh. Tooltips (cost so far, age) are not compared: they are at most one countdown tick old.
+   * refresh. Tooltips (cost so far, age) are not compared: they are at most a minute old, as the countdown is.
    */
   private render(force = false): void {
     const now = this.signature();
