@@ -6,7 +6,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { isAbort, messageOf, redact, UserError } from '../core/errors';
 import { BOUNDS, DEFAULTS, type Settings } from '../core/settings';
-import { PROVIDER_LABEL, PROVIDERS } from '../core/tokens';
+import { PROVIDER_LABEL } from '../core/tokens';
 import { findFlakes } from '../nix/flake';
 import { isExplicitInstallable, resolveTarget } from '../nix/installable';
 import { cacheCredentialsFromEnv, type CacheCredentials } from '../nix/s3';
@@ -22,7 +22,7 @@ import { sizeSummary } from '../workers/cost';
 import type { CliCommand } from './command';
 import { CliContext, type CliIo } from './context';
 import { cacheFromFlags } from './push';
-import { cliStateDir, IMAGE_ENV } from './workers';
+import { cliStateDir, IMAGE_ENV, PLACEMENT_OPTIONS, providerProblem } from './placement';
 
 const HELP = `Usage: thebacknd run [options] [configuration-name | installable | store-path]
 
@@ -69,19 +69,11 @@ THEBACKND_CACHE_READ_ACCESS_KEY_ID and THEBACKND_CACHE_READ_SECRET_ACCESS_KEY, e
 `;
 
 const OPTIONS = {
-  provider: { type: 'string', short: 'p' },
-  region: { type: 'string' },
-  size: { type: 'string' },
-  image: { type: 'string' },
+  ...PLACEMENT_OPTIONS,
   minutes: { type: 'string' },
-  'keep-on-failure': { type: 'boolean' },
   binary: { type: 'string' },
   bare: { type: 'boolean' },
-  flake: { type: 'string' },
-  'state-dir': { type: 'string' },
   'boot-log-command': { type: 'string' },
-  'token-file': { type: 'string' },
-  endpoint: { type: 'string' },
   'cache-endpoint': { type: 'string' },
   'cache-bucket': { type: 'string' },
   'cache-region': { type: 'string' },
@@ -90,7 +82,6 @@ const OPTIONS = {
   'signing-key-file': { type: 'string' },
   'private-cache': { type: 'boolean' },
   'no-cache': { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
 } as const;
 
 type Values = ReturnType<typeof parse>['values'];
@@ -118,9 +109,8 @@ export async function runCommand(argv: string[], io: CliIo): Promise<number> {
   const minutes = values.minutes === undefined ? DEFAULTS.maxAgeMinutes : Number(values.minutes);
   const { min, max } = BOUNDS.maxAgeMinutes;
   if (!(Number.isInteger(minutes) && minutes >= min && minutes <= max)) return usage(`--minutes must be a whole number from ${min} to ${max}.`);
-  if (values.provider !== undefined && !(PROVIDERS as readonly string[]).includes(values.provider)) {
-    return usage(`--provider must be one of ${PROVIDERS.join(', ')}.`);
-  }
+  const badProvider = providerProblem(values.provider);
+  if (badProvider) return usage(badProvider);
 
   const settings = settingsFrom(values, io.env, minutes);
   const cacheCredentials = cacheCredentialsFromEnv(io.env);

@@ -3,20 +3,19 @@
 // output paths alone to stdout, so `path=$(thebacknd build --workers 2 .#pkg)` works. `build` dispatches here when
 // `--workers` is given.
 
-import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { messageOf, UserError } from '../core/errors';
 import { DEFAULTS } from '../core/settings';
-import { PROVIDER_LABEL, PROVIDERS } from '../core/tokens';
+import { PROVIDER_LABEL } from '../core/tokens';
 import { findFlakes } from '../nix/flake';
 import { isExplicitInstallable, resolveTarget } from '../nix/installable';
 import { checkNix } from '../nix/version';
-import type { ProviderId } from '../providers/types';
 import { buildOnWorkers, checkRequest, planWorkers } from '../workers/orchestrate';
 import { availableSizes, sizeRows, TABLE_HEADER } from '../workers/cost';
 import { MAX_WORKERS, type WorkersEvent, type WorkersRequest } from '../workers/types';
 import { CliContext } from './context';
+import { cliStateDir, IMAGE_ENV, PLACEMENT_OPTIONS, providerProblem } from './placement';
 import { table } from './format';
 import { withCancel } from './push';
 
@@ -28,8 +27,6 @@ export interface WorkersCliIo {
   signal?: AbortSignal;
 }
 
-/** The base image, when --image is not given. */
-export const IMAGE_ENV: Record<ProviderId, string> = { digitalocean: 'THEBACKND_DO_IMAGE', hetzner: 'THEBACKND_HCLOUD_IMAGE' };
 
 const HELP = `Usage: thebacknd build --workers N [options] [installable | configuration-name]
 
@@ -62,30 +59,14 @@ Your user must be allowed to set builders: root, or listed in trusted-users of a
 `;
 
 const OPTIONS = {
+  ...PLACEMENT_OPTIONS,
   workers: { type: 'string' },
-  provider: { type: 'string', short: 'p' },
-  size: { type: 'string' },
-  region: { type: 'string' },
-  image: { type: 'string' },
   hours: { type: 'string' },
   'max-jobs': { type: 'string' },
   'out-link': { type: 'string' },
-  'keep-on-failure': { type: 'boolean' },
   estimate: { type: 'boolean' },
-  flake: { type: 'string' },
-  'state-dir': { type: 'string' },
-  'token-file': { type: 'string' },
-  endpoint: { type: 'string' },
-  help: { type: 'boolean', short: 'h' },
 } as const;
 
-/** Where the CLI keeps per-machine keys (the extension uses its global storage). */
-export function cliStateDir(env: NodeJS.ProcessEnv, flag?: string): string {
-  if (flag) return path.resolve(flag);
-  if (env.THEBACKND_STATE_DIR) return path.resolve(env.THEBACKND_STATE_DIR);
-  const base = env.XDG_STATE_HOME || path.join(env.HOME || os.homedir(), '.local', 'state');
-  return path.join(base, 'thebacknd');
-}
 
 export async function buildOnWorkersCommand(argv: string[], io: WorkersCliIo): Promise<number> {
   let parsed;
@@ -113,9 +94,8 @@ export async function buildOnWorkersCommand(argv: string[], io: WorkersCliIo): P
   if (!(hours >= 5 / 60 && hours <= 24)) return usage('--hours must be between 0.1 and 24.');
   const maxJobs = values['max-jobs'] === undefined ? undefined : Number(values['max-jobs']);
   if (maxJobs !== undefined && !(Number.isInteger(maxJobs) && maxJobs >= 1 && maxJobs <= 256)) return usage('--max-jobs must be a whole number from 1 to 256.');
-  if (values.provider !== undefined && !(PROVIDERS as readonly string[]).includes(values.provider)) {
-    return usage(`--provider must be one of ${PROVIDERS.join(', ')}.`);
-  }
+  const badProvider = providerProblem(values.provider);
+  if (badProvider) return usage(badProvider);
 
   return withCancel(io, async (signal) => {
     const cli = new CliContext(
