@@ -4,7 +4,8 @@
 
 import createClient from 'openapi-fetch';
 import type { paths } from '../providers/hetzner/schema';
-import { apiBase, headerRecord } from '../providers/options';
+import { hetznerCall, type Answer } from '../providers/hetzner-call';
+import { apiBase } from '../providers/options';
 import { ApiError, delayFor, retryOptions, withRetry, type RetryOptions } from '../providers/retry';
 
 export interface HzAction {
@@ -32,7 +33,6 @@ export interface HzSnapshot {
   diskSize: number;
 }
 
-interface Answer<D> { data?: D; error?: unknown; response: Response }
 
 export class HetznerImageApi {
   private readonly api: ReturnType<typeof createClient<paths>>;
@@ -152,23 +152,7 @@ export class HetznerImageApi {
 
   /** One request with its own timeout; failures as ApiError (the caller's abort passed through). */
   private async call<D>(fn: (signal: AbortSignal) => Promise<Answer<D>>, signal?: AbortSignal): Promise<D> {
-    const timeout = AbortSignal.timeout(this.retry.timeoutMs);
-    const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
-    let answer: Answer<D>;
-    try {
-      answer = await fn(combined);
-    } catch (e) {
-      if (signal?.aborted) throw signal.reason ?? e;
-      if (timeout.aborted) throw new ApiError('hetzner', 'timeout', 'timed out');
-      const cause = (e as { cause?: { code?: string; message?: string } })?.cause;
-      throw new ApiError('hetzner', 'network', cause?.code ?? cause?.message ?? (e instanceof Error ? e.message : String(e)));
-    }
-    if (!answer.response.ok) {
-      const body = (answer.error ?? {}) as { error?: { code?: string; message?: string } };
-      const status = answer.response.status;
-      throw new ApiError('hetzner', 'http', body.error?.message ?? `HTTP ${status}`, status, body.error?.code, headerRecord(answer.response.headers));
-    }
-    return answer.data as D;
+    return (await hetznerCall(fn, this.retry.timeoutMs, signal)).data;
   }
 }
 

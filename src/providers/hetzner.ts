@@ -6,7 +6,8 @@
 import createClient from 'openapi-fetch';
 import { ProviderBase, type Listing } from './base';
 import type { operations, paths } from './hetzner/schema';
-import { apiBase, headerRecord, type ProviderOptions } from './options';
+import { apiBase, type ProviderOptions } from './options';
+import { hetznerCall, type Answer } from './hetzner-call';
 import { ApiError, withRetry } from './retry';
 import { hetznerStatus } from './status';
 import { HETZNER_SELECTOR, LABEL_DEADLINE, formatDeadline, hetznerLabels, hetznerRunSelector, readHetznerLabels } from './tags';
@@ -15,7 +16,6 @@ import type { CreateRequest, Image, Machine, Region, Size } from './types';
 type Json<Op extends keyof operations, Code extends 200 | 201> = operations[Op]['responses'] extends Record<Code, { content: { 'application/json': infer B } }> ? B : never;
 type Server = Json<'list_servers', 200>['servers'][number];
 interface Pagination { meta?: { pagination?: { next_page?: number | null } } }
-interface Answer<D> { data?: D; error?: unknown; response: Response }
 
 export class HetznerProvider extends ProviderBase<Server> {
   readonly id = 'hetzner' as const;
@@ -211,24 +211,8 @@ export class HetznerProvider extends ProviderBase<Server> {
   }
 
   /** One request with its own timeout; any failure as an ApiError, the caller's abort passed through. */
-  private async call<D>(fn: (signal: AbortSignal) => Promise<Answer<D>>, signal?: AbortSignal): Promise<{ data: D; headers: Record<string, string> }> {
-    const timeout = AbortSignal.timeout(this.retry.timeoutMs);
-    const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
-    let answer: Answer<D>;
-    try {
-      answer = await fn(combined);
-    } catch (e) {
-      if (signal?.aborted) throw signal.reason ?? e;
-      if (timeout.aborted) throw new ApiError('hetzner', 'timeout', 'timed out');
-      throw new ApiError('hetzner', 'network', networkCode(e));
-    }
-    const headers = headerRecord(answer.response.headers);
-    if (!answer.response.ok) {
-      const body = (answer.error ?? {}) as { error?: { code?: string; message?: string } };
-      const status = answer.response.status;
-      throw new ApiError('hetzner', 'http', body.error?.message ?? `HTTP ${status}`, status, body.error?.code, headers);
-    }
-    return { data: answer.data as D, headers };
+  private call<D>(fn: (signal: AbortSignal) => Promise<Answer<D>>, signal?: AbortSignal): Promise<{ data: D; headers: Record<string, string> }> {
+    return hetznerCall(fn, this.retry.timeoutMs, signal);
   }
 }
 
@@ -239,10 +223,4 @@ export function hostAddress(net: string | undefined | null): string | undefined 
   if (!prefix) return addr;
   if (addr!.endsWith('::')) return `${addr}1`;
   return addr!.replace(/:0$/, ':1');
-}
-
-/** undici reports `fetch failed` and keeps the reason (ECONNRESET, ECONNREFUSED, …) in `cause`. */
-function networkCode(e: unknown): string {
-  const cause = (e as { cause?: { code?: string; message?: string } })?.cause;
-  return cause?.code ?? cause?.message ?? (e instanceof Error ? e.message : String(e));
 }
