@@ -9,6 +9,7 @@ import { DEFAULTS, type Settings } from '../core/settings';
 import { PROVIDER_LABEL, PROVIDERS, TOKEN_ENV } from '../core/tokens';
 import { createProvider, type ProviderOptions } from '../providers';
 import type { CloudProvider, ProviderId } from '../providers/types';
+import { providerProblem } from './placement';
 import { UsageError } from './command';
 
 export const ENDPOINT_ENV: Record<ProviderId, string> = {
@@ -46,11 +47,9 @@ export class CliContext {
     readonly io: CliIo,
     private readonly globals: GlobalOptions,
   ) {
-    const p = globals.provider;
-    if (p !== undefined && !(PROVIDERS as readonly string[]).includes(p)) {
-      throw new UsageError(`--provider must be one of ${PROVIDERS.join(', ')} (got "${p}").`);
-    }
-    this.explicit = p as ProviderId | undefined;
+    const problem = providerProblem(globals.provider);
+    if (problem) throw new UsageError(problem);
+    this.explicit = globals.provider as ProviderId | undefined;
     if (!this.explicit && (globals.tokenFile || globals.endpoint)) {
       throw new UsageError(`${globals.tokenFile ? '--token-file' : '--endpoint'} applies to one provider: add --provider digitalocean|hetzner.`);
     }

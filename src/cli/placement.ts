@@ -23,7 +23,7 @@ export const PLACEMENT_OPTIONS = {
 
 /** Why --provider is not usable, or undefined when it is (or is not given). */
 export function providerProblem(provider: string | undefined): string | undefined {
-  return provider === undefined || (PROVIDERS as readonly string[]).includes(provider) ? undefined : `--provider must be one of ${PROVIDERS.join(', ')}.`;
+  return provider === undefined || (PROVIDERS as readonly string[]).includes(provider) ? undefined : `--provider must be one of ${PROVIDERS.join(', ')} (got "${provider}").`;
 }
 
 /** Where the CLI keeps per-machine keys (the extension uses its global storage). */
