@@ -7,6 +7,9 @@
 
 /** Modules under src/vendor/ that get a file of their own. */
 const VENDOR = ['ssh2', 'aws'];
+const NAMES = VENDOR.join('|');
+const IMPORTED = new RegExp(`(^|/)vendor/(${NAMES})$`);
+const REQUIRED = new RegExp(`^\\./vendor/(${NAMES})\\.js$`);
 
 // An `await import()` of a vendor module becomes a tiny bundled shim, `module.exports = require('./vendor/x.js')`:
 // esbuild wraps it to run on first import, and the require (left to Node, relative to the bundle) loads the file.
@@ -15,19 +18,19 @@ const VENDOR = ['ssh2', 'aws'];
 const vendorPlugin = {
   name: 'thebacknd-vendor',
   setup(build) {
-    build.onResolve({ filter: /(^|\/)vendor\/(ssh2|aws)$/ }, (args) => {
+    build.onResolve({ filter: IMPORTED }, (args) => {
       if (/[/\\]src[/\\]vendor[/\\]/.test(args.importer)) return undefined;
       // A static import would load the file at activation again: only `await import()` may reach a vendor module.
       if (args.kind !== 'dynamic-import') {
         return { errors: [{ text: `${args.path} must be reached with await import(), not a static import (${args.importer})` }] };
       }
-      return { path: /(ssh2|aws)$/.exec(args.path)[1], namespace: 'thebacknd-vendor' };
+      return { path: IMPORTED.exec(args.path)[2], namespace: 'thebacknd-vendor' };
     });
     build.onLoad({ filter: /.*/, namespace: 'thebacknd-vendor' }, (args) => ({
       contents: `module.exports = require('./vendor/${args.path}.js');`,
       loader: 'js',
     }));
-    build.onResolve({ filter: /^\.\/vendor\/(ssh2|aws)\.js$/ }, (args) => ({ path: args.path, external: true }));
+    build.onResolve({ filter: REQUIRED }, (args) => ({ path: args.path, external: true }));
   },
 };
 

@@ -33,7 +33,6 @@ export interface HzSnapshot {
   diskSize: number;
 }
 
-
 export class HetznerImageApi {
   private readonly api: ReturnType<typeof createClient<paths>>;
   private readonly retry: RetryOptions;
