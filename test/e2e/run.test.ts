@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { FrameLocator } from 'playwright-core';
 import { startEmulator, type Emulator } from '../fixtures/emulator';
-import { artefact, assertNoSecrets, dirArtefacts, emulatorArtefacts, mintSecret, registerSecret, type Artefact } from '../fixtures/secrets';
+import { artefact, assertNoSecrets, dirArtefacts, emulatorArtefacts, mintSecret, registerLoginKey, registerSecret, type Artefact } from '../fixtures/secrets';
 import { doTags, newRunId, readDoTags } from '../../src/providers/tags';
 import { buildTestClosures, NIX_ENV, startHostCache, testHostHook, type HostCache, type TestHostHook } from '../fixtures/testhost';
 import { openWorkbench, type Workbench } from './workbench';
@@ -114,8 +114,7 @@ describe('Run Toplevel: pickers, progress, panel, boot log, terminal', () => {
     // The machine's login key, in the extension's storage: the scan at the end looks for it everywhere else.
     const [droplet] = [...emu.state.droplets.values()].filter((d) => d.name === 'thebacknd-1');
     const runId = readDoTags(droplet!.tags).runId!;
-    const keyFile = path.join(wb.server.userDataDir, 'User/globalStorage/thebacknd.thebacknd/machines', runId, 'login_ed25519');
-    registerSecret({ name: `login private key (e2e run ${runId})`, value: fs.readFileSync(keyFile, 'utf8').trim(), allowedIn: [new RegExp(`/machines/${runId}/login_ed25519$`)] });
+    assert.ok(registerLoginKey(wb.server.userDataDir, runId, 'the e2e run'), 'the machine\'s login key is in the extension\'s storage');
     await ready.getByRole('button', { name: 'Open Panel' }).click();
   }));
 

@@ -3,12 +3,10 @@
 // in the user settings). close() puts every variable and setting back, tokens first so that restoring an endpoint
 // cannot send a request to a real cloud, and hands what the clouds received to the secrets scan that ends the suite.
 import * as assert from 'node:assert/strict';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { startEmulator, type Emulator, type EmulatorOptions } from '../fixtures/emulator';
-import { emulatorArtefacts, mintSecret, registerSecret } from '../fixtures/secrets';
-import { machineKeyDir } from '../../src/ssh/keys';
+import { emulatorArtefacts, mintSecret, registerLoginKey as registerKey } from '../fixtures/secrets';
+import { TOKEN_ENV } from '../../src/core/tokens';
 import type { ThebackndApi } from '../../src/extension';
 import type { ProviderId } from '../../src/providers/types';
 import { keepForScan, snapshotSettings } from './scan';
@@ -23,25 +21,12 @@ export async function thebacknd(): Promise<ThebackndApi> {
   return ext.activate();
 }
 
-/** Where the extension keeps a machine's keys: its global storage (VS Code's layout under the user data folder). */
-export function keysDirOf(runId: string): string {
+/** Registers a machine's login key with the secrets scan (see fixtures/secrets.ts); false while it has none yet. */
+export function registerLoginKey(runId: string, what: string): boolean {
   const userData = readTestEnv().userDataDir;
   assert.ok(userData, 'the runner names VS Code\'s user data folder');
-  return machineKeyDir(path.join(userData, 'User', 'globalStorage', 'thebacknd.thebacknd'), runId);
+  return registerKey(userData, runId, what);
 }
-
-/**
- * Registers the login private key of a machine the extension just made keys for with the secrets scan: it may sit
- * in its key folder (mode 0600, removed with the machine) and nowhere else. False when the keys are not there (yet).
- */
-export function registerLoginKey(runId: string, what: string): boolean {
-  const file = path.join(keysDirOf(runId), 'login_ed25519');
-  if (!fs.existsSync(file)) return false;
-  registerSecret({ name: `login private key of ${what} ${runId}`, value: fs.readFileSync(file, 'utf8').trim(), allowedIn: [new RegExp(`/machines/${runId}/login_ed25519$`)] });
-  return true;
-}
-
-const TOKEN_ENV: Record<ProviderId, string> = { digitalocean: 'DIGITALOCEAN_ACCESS_TOKEN', hetzner: 'HCLOUD_TOKEN' };
 
 export interface Cloud {
   emu: Emulator;
