@@ -12,5 +12,5 @@
     };
   };
   networking.firewall.allowedTCPPorts = [ 80 ];
-  system.stateVersion = "25.05";
+  system.stateVersion = "25.11";
 }

@@ -1,12 +1,12 @@
 {
   description = "Thebacknd base image: NixOS that switches at boot to the toplevel named in its user-data";
 
-  inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-25.05";
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-25.11";
 
   outputs = { self, nixpkgs }:
     let
       system = "x86_64-linux";
-      base = { system.stateVersion = "25.05"; };
+      base = { system.stateVersion = "25.11"; };
       nixos = modules: nixpkgs.lib.nixosSystem { inherit system modules; };
     in
     {
@@ -25,6 +25,9 @@
           "${nixpkgs}/nixos/modules/virtualisation/digital-ocean-image.nix"
           self.nixosModules.digitalocean
           base
+          # Since NixOS 24.11 the file is named from image.baseName (nixos-image-digital-ocean-<label>-<system>):
+          # keep the fixed name Import Base Image looks for.
+          { image.baseName = "nixos"; }
         ];
         hetzner = nixos [ ./hetzner-image.nix self.nixosModules.hetzner base ];
         # A toplevel to run on a DigitalOcean machine (use nixosModules.hetzner for Hetzner).

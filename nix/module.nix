@@ -62,7 +62,8 @@ in
     systemd.services.thebacknd-keys = common // {
       description = "Thebacknd: install the SSH keys from user-data";
       wantedBy = [ "multi-user.target" "sshd.service" ];
-      before = [ "sshd.service" ];
+      # sshd-keygen makes the host keys sshd lacks: ours must be in place first, or it makes another.
+      before = [ "sshd.service" "sshd-keygen.service" ];
       # After DigitalOcean's own key service, which only writes authorized_keys when the file does not exist yet.
       after = [ "network-online.target" "digitalocean-ssh-keys.service" "digitalocean-metadata.service" ];
       wants = [ "network-online.target" ];
@@ -81,7 +82,11 @@ in
       description = "Thebacknd: switch to the toplevel named in user-data";
       wantedBy = [ "multi-user.target" ];
       requires = [ "thebacknd-keys.service" ];
-      after = [ "thebacknd-keys.service" "sshd.service" "network-online.target" ];
+      # After multi-user.target, as nixpkgs' amazon-init: a target waits for the units it wants unless they are
+      # ordered after it, and switch-to-configuration restarts only active targets (pulling in their new wants).
+      # Without this, multi-user.target is still waiting for this unit during the switch and the services the
+      # toplevel adds stay down until a reboot. No unit may order itself after this one (it would wait for it).
+      after = [ "multi-user.target" "thebacknd-keys.service" "sshd.service" "network-online.target" ];
       wants = [ "network-online.target" ];
       serviceConfig = {
         Type = "oneshot";

@@ -24,6 +24,7 @@
 #   THEBACKND_CURRENT_SYSTEM        the running system's link              (/run/current-system)
 #   THEBACKND_PROFILE               the system profile                     (/nix/var/nix/profiles/system)
 #   THEBACKND_POWEROFF              command that powers the machine off    (systemctl poweroff)
+#   THEBACKND_REBOOT                command that reboots the machine       (systemctl reboot)
 #   THEBACKND_METADATA_TRIES        metadata attempts before giving up     (60)
 #   THEBACKND_RETRY_DELAY           seconds between attempts               (2)
 #   THEBACKND_CREDENTIALS_TIMEOUT   seconds to wait for cache credentials  (900)
@@ -39,6 +40,7 @@ state_dir=${THEBACKND_STATE_DIR:-/run/thebacknd}
 current_system=${THEBACKND_CURRENT_SYSTEM:-/run/current-system}
 system_profile=${THEBACKND_PROFILE:-/nix/var/nix/profiles/system}
 poweroff_cmd=${THEBACKND_POWEROFF:-systemctl poweroff}
+reboot_cmd=${THEBACKND_REBOOT:-systemctl reboot}
 metadata_tries=${THEBACKND_METADATA_TRIES:-60}
 retry_delay=${THEBACKND_RETRY_DELAY:-2}
 credentials_timeout=${THEBACKND_CREDENTIALS_TIMEOUT:-900}
@@ -86,6 +88,9 @@ fail() {
 
 json() { jq -r "$1 // empty" "$user_data"; }
 
+# Which cloud's metadata service answered (set by fetch_metadata; "auto" tries both).
+metadata_source=$provider
+
 # --- stages -------------------------------------------------------------------------------------------------------
 
 # Writes the user-data to $user_data. Connection failures are retried (the network may still be coming up); an HTTP
@@ -105,6 +110,7 @@ fetch_metadata() {
       code=$(curl -sS --connect-timeout 3 --max-time 10 -o "$user_data.part" -w '%{http_code}' \
         "$metadata_url$path" 2>/dev/null) || code=000
       if [[ $code == 200 ]]; then
+        [[ $path == /hetzner/* ]] && metadata_source=hetzner
         mv "$user_data.part" "$user_data"
         chmod 600 "$user_data"
         return 0
@@ -141,15 +147,23 @@ check_user_data() {
   fi
 }
 
-install_keys() {
-  local host_private host_public count=0 key installed=none
-  if [[ ! -s $user_data ]]; then
-    stage keys host "$installed" authorized 0
-    return 0
+# Hetzner hands the account SSH keys chosen at create (`ssh_keys`) to the machine only through the metadata's
+# public-keys (nixpkgs' hcloud module does the same); the answer is a JSON or YAML list of strings.
+account_keys() {
+  local answer
+  [[ $metadata_source == hetzner ]] || return 0
+  answer=$(curl -sfS --connect-timeout 3 --max-time 10 "$metadata_url/hetzner/v1/metadata/public-keys" 2>/dev/null) || return 0
+  if jq -e 'type == "array"' >/dev/null 2>&1 <<<"$answer"; then
+    jq -r '.[] | strings' <<<"$answer"
+  else
+    sed -n "s/^- *//p" <<<"$answer" | sed "s/^'\\(.*\\)'\$/\\1/; s/^\"\\(.*\\)\"\$/\\1/"
   fi
-  host_private=$(json '.hostKey.private')
-  host_public=$(json '.hostKey.public')
-  if [[ -n $host_private && -n $host_public ]]; then
+}
+
+install_keys() {
+  local host_private='' host_public='' count=0 key installed=none
+  [[ -s $user_data ]] && host_private=$(json '.hostKey.private') && host_public=$(json '.hostKey.public')
+  if [[ -n ${host_private:-} && -n ${host_public:-} ]]; then
     mkdir -p "$ssh_dir" || fail keys "cannot create $ssh_dir"
     if ! { (umask 077 && printf '%s\n' "$host_private" >"$ssh_dir/ssh_host_ed25519_key.tmp") &&
       mv "$ssh_dir/ssh_host_ed25519_key.tmp" "$ssh_dir/ssh_host_ed25519_key" &&
@@ -173,7 +187,7 @@ install_keys() {
     [[ -n $key ]] || continue
     grep -qxF -- "$key" "$authorized_keys" || printf '%s\n' "$key" >>"$authorized_keys"
     count=$((count + 1))
-  done < <(jq -r '.authorizedKeys[]? // empty' "$user_data")
+  done < <([[ -s $user_data ]] && jq -r '.authorizedKeys[]? // empty' "$user_data"; account_keys)
   stage keys host "$installed" authorized "$count"
 }
 
@@ -252,7 +266,9 @@ obtain() {
 # Explains a failed nix-store run from its log, in the terms a user acts on.
 fetch_failure() {
   local log=$1 path=$2 missing
-  if grep -q 'is not signed by any of the keys' "$log"; then
+  # Nix 2.8: "the substitute for 'P' from 'U' is not signed by any of the keys in 'trusted-public-keys'";
+  # Nix >= 2.10: "ignoring substitute for 'P' from 'U', as it's not signed by any of the keys in 'trusted-public-keys'".
+  if grep -q "not signed by any of the keys" "$log"; then
     fail untrusted-signature "the cache's signatures do not match the trusted public key" \
       path "$(grep -o "substitute for '[^']*'" "$log" | head -n1 | cut -d"'" -f2)"
   fi
@@ -320,6 +336,13 @@ switch_toplevel() {
   stage switch toplevel "$toplevel"
   "$toplevel/bin/switch-to-configuration" switch </dev/null 2>&1 | tee -a "$log_file"
   rc=${PIPESTATUS[0]}
+  # 100: the new system cannot be switched to live (e.g. a changed initrd or systemd): it is the boot default now,
+  # so a reboot starts it, and this agent then finds it current.
+  if ((rc == 100)); then
+    stage reboot toplevel "$toplevel"
+    sh -c "$reboot_cmd"
+    return 0
+  fi
   ((rc == 0)) || fail switch-failed "switch-to-configuration exited with status $rc" code "$rc"
   stage 'done' result switched toplevel "$toplevel"
 }
@@ -386,4 +409,5 @@ main() {
   esac
 }
 
-main "$@"
+# Sourced (tests of single functions): define only.
+[[ ${BASH_SOURCE[0]} != "$0" ]] || main "$@"

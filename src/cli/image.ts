@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import { UserError, isAbort, messageOf, redact } from '../core/errors';
 import { DEFAULTS } from '../core/settings';
 import { PROVIDERS, TOKEN_ENV } from '../core/tokens';
-import { DEFAULT_IMAGE_FILE, importImage } from '../image';
+import { DEFAULT_IMAGE_FILE, defaultImagePath, importImage } from '../image';
 import type { ProviderId } from '../providers/types';
 import type { CliCommand } from './command';
 import { ENDPOINT_ENV, type CliIo } from './context';
@@ -89,7 +89,7 @@ export async function importImageCommand(argv: string[], io: CliIo): Promise<num
     secrets.push(token);
     const r = await importImage({
       provider,
-      file: path.resolve(values.file ?? DEFAULT_IMAGE_FILE[provider]),
+      file: values.file ? path.resolve(values.file) : defaultImagePath(process.cwd(), provider),
       ...(values.name ? { name: values.name } : {}),
       token,
       endpoint: values.endpoint ?? io.env[ENDPOINT_ENV[provider]],

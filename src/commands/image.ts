@@ -10,7 +10,7 @@ import * as vscode from 'vscode';
 import type { Ctx } from './context';
 import { cacheCredentials } from './nix';
 import { UserError } from '../core/errors';
-import { DEFAULT_IMAGE_FILE } from '../image/files';
+import { defaultImagePath } from '../image/files';
 import { PROVIDER_LABEL, PROVIDERS, TOKEN_ENV } from '../core/tokens';
 import type { ProviderId } from '../providers/types';
 import type { ImportImageRequest } from '../image';
@@ -99,7 +99,7 @@ async function pickProvider(ctx: Ctx): Promise<ProviderId | undefined> {
 /** The build output in an open folder (result/…) is offered first. */
 async function pickFile(p: ProviderId): Promise<string | undefined> {
   const folders = (vscode.workspace.workspaceFolders ?? []).filter((f) => f.uri.scheme === 'file').map((f) => f.uri.fsPath);
-  const candidates = folders.flatMap((f) => [path.join(f, DEFAULT_IMAGE_FILE[p]), path.join(f, 'nix', DEFAULT_IMAGE_FILE[p])]);
+  const candidates = folders.flatMap((f) => [defaultImagePath(f, p), defaultImagePath(path.join(f, 'nix'), p)]);
   const found = candidates.find((c) => fs.existsSync(c));
   const fallback = found ?? (folders[0] ? path.join(folders[0], 'result') : undefined);
   const picked = await vscode.window.showOpenDialog({

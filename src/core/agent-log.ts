@@ -38,6 +38,8 @@ export type AgentEvent =
   | { stage: 'switch'; toplevel: string }
   | { stage: 'run'; path: string }
   | { stage: 'poweroff'; exitCode: number }
+  /** switch-to-configuration exited 100: the toplevel is the boot default and the machine reboots into it. */
+  | { stage: 'reboot'; toplevel: string }
   | { stage: 'done'; result: 'switched' | 'current' | 'bare'; toplevel: string | undefined }
   | { stage: 'failed'; reason: FailureReason | string; message: string; path: string | undefined; url: string | undefined }
   /** A stage this version does not know (a newer image): kept so that nothing is lost. */
@@ -90,6 +92,8 @@ export function parseAgentLine(line: string): AgentEvent | undefined {
       return { stage: 'run', path: f.path ?? '' };
     case 'poweroff':
       return { stage: 'poweroff', exitCode: int(f.exit) ?? -1 };
+    case 'reboot':
+      return { stage: 'reboot', toplevel: f.toplevel ?? '' };
     case 'done': {
       const result = f.result === 'switched' || f.result === 'current' ? f.result : 'bare';
       return { stage: 'done', result, toplevel: f.toplevel };
@@ -168,6 +172,8 @@ export function describeAgentEvent(ev: AgentEvent): string {
       return 'Switching to the new configuration';
     case 'run':
       return `Running ${ev.path}`;
+    case 'reboot':
+      return 'Rebooting into the new configuration (it cannot be switched to live)';
     case 'poweroff':
       return `The program exited with status ${ev.exitCode}; powering off`;
     case 'done':

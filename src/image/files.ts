@@ -24,6 +24,23 @@ export const DEFAULT_IMAGE_FILE: Record<ProviderId, string> = {
   hetzner: path.join('result', 'nixos.img.zst'),
 };
 
+/**
+ * The image in a folder's build output: result/nixos.* (what ./nix names it), else the one image file in result/
+ * (NixOS >= 24.11 names it nixos-image-digital-ocean-<label>-<system>.qcow2.gz unless image.baseName is set).
+ */
+export function defaultImagePath(folder: string, provider: ProviderId): string {
+  const fixed = path.join(folder, DEFAULT_IMAGE_FILE[provider]);
+  if (fs.existsSync(fixed)) return fixed;
+  const dir = path.dirname(fixed);
+  let found: string[] = [];
+  try {
+    found = fs.readdirSync(dir).filter((f) => KINDS[provider].pattern.test(f));
+  } catch {
+    /* no build output: the fixed name, which findImageFile explains */
+  }
+  return found.length === 1 ? path.join(dir, found[0] as string) : fixed;
+}
+
 /** The image file itself, or the one inside a build output directory. */
 export function findImageFile(p: string, provider: ProviderId): string {
   const kind = KINDS[provider];

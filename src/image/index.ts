@@ -11,7 +11,7 @@ import { dotsImageApi, importDigitalOceanImage, type DigitalOceanImportOptions, 
 import { HetznerImageApi } from './hetzner-api';
 import { importHetznerImage, type HetznerImportOptions, type HetznerImportProgress } from './hetzner';
 
-export { DEFAULT_IMAGE_FILE, findImageFile } from './files';
+export { DEFAULT_IMAGE_FILE, defaultImagePath, findImageFile } from './files';
 
 export interface ImportImageRequest {
   provider: ProviderId;

@@ -8,6 +8,8 @@ import { ProviderBase, type Listing } from './base';
 import type { operations, paths } from './hetzner/schema';
 import { apiBase, type ProviderOptions } from './options';
 import { hetznerCall, type Answer } from './hetzner-call';
+import { hetznerCreateProblem } from './hetzner-image-support';
+import { UserError } from '../core/errors';
 import { ApiError, withRetry } from './retry';
 import { hetznerStatus } from './status';
 import { HETZNER_SELECTOR, LABEL_DEADLINE, formatDeadline, hetznerLabels, hetznerRunSelector, readHetznerLabels } from './tags';
@@ -134,6 +136,13 @@ export class HetznerProvider extends ProviderBase<Server> {
 
   protected nameOf(s: Server): string {
     return s.name;
+  }
+
+  /** Refused before any API call when the base image cannot boot there (Arm types, IPv6-only). */
+  override async create(req: CreateRequest, signal?: AbortSignal): Promise<Machine> {
+    const problem = hetznerCreateProblem(req);
+    if (problem) throw new UserError(problem);
+    return super.create(req, signal);
   }
 
   protected async postCreate(req: CreateRequest, name: string, runId: string, signal?: AbortSignal): Promise<Machine> {

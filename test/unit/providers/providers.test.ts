@@ -155,7 +155,7 @@ for (const id of IDS) {
   });
 }
 
-test('hetzner: IPv6-only servers (public_net.ipv4: null) list, create, extend and destroy', async (t) => {
+test('hetzner: IPv6-only servers (public_net.ipv4: null) list, extend and destroy; creating one is refused up front', async (t) => {
   const emu = await emulator(t);
   const p = client(emu, 'hetzner');
   const seeded = String(emu.addServer({ name: 'thebacknd-1', labels: { thebacknd: '' }, ipv4: null, ipv6: { id: 9, ip: '2001:db8:42:1::/64' } }).id);
@@ -164,13 +164,12 @@ test('hetzner: IPv6-only servers (public_net.ipv4: null) list, create, extend an
   assert.equal(listed?.ipv4, undefined);
   assert.equal(listed?.ipv6, '2001:db8:42:1::1');
 
-  const made = await p.create(request('hetzner', { ipv4: false }));
-  assert.equal(made.name, 'thebacknd-2');
-  assert.equal(made.ipv4, undefined);
-  assert.match(made.ipv6 ?? '', /^2001:db8:.*::1$/);
-  assert.equal(emu.state.servers.get(Number(made.id))!.ipv4, null);
-  await p.setDeadline(made.id, new Date(Date.now() + 600_000));
-  await p.destroy(made.id);
+  // The base image gets no IPv6 address on Hetzner (issue #15): refused before any request, nothing created.
+  const before = emu.requests.length;
+  await assert.rejects(p.create(request('hetzner', { ipv4: false })), /IPv6-only Hetzner machines are not supported/);
+  await assert.rejects(p.create(request('hetzner', { size: 'cax11' })), /Hetzner Arm server types \(cax11\) are not supported/);
+  assert.equal(emu.requests.length, before, 'no API call for a refused create');
+  await p.setDeadline(seeded, new Date(Date.now() + 600_000));
   await p.destroy(seeded);
   assert.deepEqual(existing(emu, 'hetzner'), []);
   assertClean(emu);
