@@ -15,6 +15,7 @@ import {
   buildTestClosures,
   createTestHost,
   NIX_ENV,
+  REBOOT_MARKER,
   SERVICE_PORT,
   startHostCache,
   type HostCache,
@@ -112,6 +113,16 @@ async function httpGet(url: string): Promise<string> {
   return res.text();
 }
 
+/**
+ * What the switched system's service answers. A started unit (Type=simple) may not listen yet when its start
+ * returns, as with systemd: wait for the port to accept (bounded), then ask once.
+ */
+async function serviceAnswer(h: TestHost): Promise<string> {
+  const wait = await h.exec(['bash', '-c', `i=0; while ! (exec 3<>/dev/tcp/127.0.0.1/${SERVICE_PORT}) 2>/dev/null; do i=$((i+1)); [ $i -lt 200 ] || exit 1; sleep 0.05; done`]);
+  assert.equal(wait.code, 0, `nothing listens on port ${SERVICE_PORT}: ${fs.existsSync(h.file('root/thebacknd-test-service.service.log')) ? fs.readFileSync(h.file('root/thebacknd-test-service.service.log'), 'utf8') : 'the service never started'}`);
+  return httpGet(`http://${h.ip}:${SERVICE_PORT}/`);
+}
+
 test('a toplevel: host key pinned, closure fetched from S3 with signatures, switched, stages in order', async () => {
   const h = await host({ userData: userData({ kind: 'toplevel', path: closures.toplevel }) });
   const boot = await h.booted;
@@ -148,7 +159,7 @@ test('a toplevel: host key pinned, closure fetched from S3 with signatures, swit
   const sigs = await h.exec(['nix', 'path-info', '--sigs', closures.toplevel]);
   assert.match(sigs.stdout, new RegExp(closures.publicKey.split(':')[0] as string), 'the path is recorded with the cache signature');
   // The switched system's service runs and answers on the host's address.
-  assert.equal(await httpGet(`http://${h.ip}:${SERVICE_PORT}/`), closures.greeting);
+  assert.equal(await serviceAnswer(h), closures.greeting);
   // The boot log file (what the extension tails over SSH) has the same stage lines.
   const log = await ssh(h, 'cat /run/thebacknd/agent.log');
   assert.deepEqual(log.stdout.trim().split('\n').filter((l) => l.startsWith('thebacknd: ')), boot.lines.filter((l) => l.startsWith('thebacknd: ')));
@@ -159,6 +170,41 @@ test('a toplevel: host key pinned, closure fetched from S3 with signatures, swit
   assert.deepEqual(stages(again.events), ['metadata', 'keys', 'done current']);
   assert.equal(fs.readFileSync(h.file('root/thebacknd-switches'), 'utf8'), `switched ${closures.toplevel}\n`, 'no second switch');
   assert.equal((await ssh(h, 'readlink /run/current-system')).stdout.trim(), closures.toplevel);
+  // The booted system's multi-user.target starts its service again.
+  assert.equal(await serviceAnswer(h), closures.greeting);
+});
+
+test('a service the toplevel adds runs right after the switch: multi-user.target is active when the agent switches', async () => {
+  const h = await host({ userData: userData({ kind: 'toplevel', path: closures.toplevel }) });
+  const boot = await h.booted;
+  assert.equal(boot.code, 0, boot.lines.join('\n'));
+  // The host ran the units in the order nix/module.nix declares; the switch started the target's new wants.
+  assert.ok(fs.existsSync(h.file('run/thebacknd-test-systemd/active/multi-user.target')), 'multi-user.target reached');
+  assert.ok(fs.existsSync(h.file('run/thebacknd-test-systemd/started/thebacknd-test-service.service')), 'the switch started the new service');
+  assert.equal(await serviceAnswer(h), closures.greeting);
+});
+
+test('switch-to-configuration exiting 100 (reboot needed) reboots the machine, not a failure; the next boot finds it current', async () => {
+  const h = await host({ userData: userData({ kind: 'toplevel', path: closures.rebootToplevel }) });
+  const boot = await h.booted;
+  assert.equal(boot.code, 0, boot.lines.join('\n'));
+  assert.deepEqual(stages(boot.events).slice(-3), ['profile', 'switch', 'reboot']);
+  assert.deepEqual(boot.events[boot.events.length - 1], { stage: 'reboot', toplevel: closures.rebootToplevel });
+  assert.ok(fs.existsSync(h.file(REBOOT_MARKER)), 'the reboot command ran');
+  // The profile names the new system: the boot loader starts it, and the agent has nothing left to do.
+  const again = await h.reboot();
+  assert.equal(again.code, 0, again.lines.join('\n'));
+  assert.deepEqual(stages(again.events), ['metadata', 'keys', 'done current']);
+});
+
+test('Hetzner account SSH keys (metadata public-keys) are installed next to the user-data login key', async () => {
+  const account = await generateEd25519('hetzner-account');
+  const h = await host({ provider: 'hetzner', userData: userData({ kind: 'bare' }), publicKeys: [account.publicKey] });
+  const boot = await h.booted;
+  assert.equal(boot.code, 0, boot.lines.join('\n'));
+  assert.deepEqual(boot.events[1], { stage: 'keys', hostKey: 'ssh-ed25519', authorizedKeys: 2 });
+  const installed = fs.readFileSync(h.file('root/.ssh/authorized_keys'), 'utf8').trim().split('\n');
+  assert.deepEqual(installed, [loginKey.publicKey.trim(), account.publicKey.trim()]);
 });
 
 test('a closure pushed by the extension itself (src/nix/push) boots the same way', async (t) => {

@@ -116,7 +116,10 @@ test('the module runs the agent script in two units ordered around sshd', async 
   assert.equal(keys.serviceConfig.ExecStart, '/stand-in/thebacknd-agent/bin/thebacknd-agent keys');
   assert.equal(boot.serviceConfig.ExecStart, '/stand-in/thebacknd-agent/bin/thebacknd-agent boot');
   assert.ok(keys.after.includes('network-online.target'));
-  assert.deepEqual(keys.before, ['sshd.service']);
+  // Before sshd-keygen too: it would make a host key of its own when ours is not there yet.
+  assert.deepEqual(keys.before, ['sshd.service', 'sshd-keygen.service']);
+  // After multi-user.target (as nixpkgs' amazon-init): the target is active when the switch starts its new wants.
+  assert.ok(boot.after.includes('multi-user.target'));
   assert.ok(boot.after.includes('sshd.service') && boot.after.includes('thebacknd-keys.service'));
   assert.deepEqual(boot.requires, ['thebacknd-keys.service']);
   for (const unit of [keys, boot]) {
@@ -125,4 +128,108 @@ test('the module runs the agent script in two units ordered around sshd', async 
     for (const tool of ['curl', 'jq', 'nix', 'openssh']) assert.ok(unit.path.includes(tool), `${tool} on the agent's PATH`);
   }
   assert.deepEqual(out.hostKeys, [{ type: 'ed25519', path: '/etc/ssh/ssh_host_ed25519_key' }]);
+});
+
+// Every option path the modules set must exist in nixpkgs. The list is taken from nixpkgs' own source, read in
+// NixOS/nixpkgs (commits of the copies read): nixos/modules/virtualisation/digital-ocean-image.nix (the NixOS >= 24.11
+// copy: imports ../image/file-options.nix, passes image.baseName to make-disk-image), nixos/modules/image/
+// file-options.nix @ 5e3666d1e47b01abe7ec65a20e421dc6c871f82d (image.baseName), digital-ocean-config.nix @
+// 7ffc93292cde32fb73e4ed68c2170070cfb6f7ae, amazon-init.nix @ 0cb721dfa2c64800e4961fe71dac8bf73cf88bf8 (the unit
+// options a user-data unit sets: wantedBy, after, requires, restartIfChanged, unitConfig.X-StopOnRemoval,
+// serviceConfig), hcloud-config.nix @ b53840e56458f970a9d879b10ca8c901071a7ec3 (boot.growPartition, fileSystems."/"
+// device/fsType/autoResize, boot.loader.grub.device, networking.useNetworkd/useDHCP, services.openssh.enable/
+// settings.PermitRootLogin), switch-to-configuration-ng main.rs @ 00401fd7e581bc669e0cc61c088427d336031312.
+// `<name>` is any attribute name; a trailing `.*` is a freeform attribute set (any key below).
+const NIXPKGS_OPTIONS = [
+  'environment.systemPackages',
+  'services.openssh.enable',
+  'services.openssh.settings.PermitRootLogin',
+  'services.openssh.settings.PasswordAuthentication',
+  'services.openssh.hostKeys',
+  'nix.settings.experimental-features',
+  ...['description', 'wantedBy', 'before', 'after', 'wants', 'requires', 'path', 'environment.*', 'restartIfChanged', 'stopIfChanged', 'unitConfig.*', 'serviceConfig.*'].map(
+    (o) => `systemd.services.<name>.${o}`,
+  ),
+  'virtualisation.digitalOcean.rebuildFromUserData',
+  'image.baseName',
+  'boot.loader.grub.device',
+  'boot.growPartition',
+  'boot.initrd.availableKernelModules',
+  'boot.kernelParams',
+  'fileSystems.<name>.device',
+  'fileSystems.<name>.fsType',
+  'fileSystems.<name>.autoResize',
+  'networking.useNetworkd',
+  'networking.useDHCP',
+  'networking.firewall.allowedTCPPorts',
+  'system.stateVersion',
+  'system.build.*',
+  'services.nginx.enable',
+  'services.nginx.virtualHosts.<name>.default',
+  'services.nginx.virtualHosts.<name>.root',
+  // Declared by nix/module.nix itself.
+  'services.thebacknd.enable',
+  'services.thebacknd.provider',
+  'services.thebacknd.metadataUrl',
+  'services.thebacknd.credentialsTimeout',
+];
+
+function known(p: string): boolean {
+  return NIXPKGS_OPTIONS.some((o) => {
+    const re = new RegExp(`^${o.replace(/[.+]/g, '\\$&').replace('<name>', '[^.]+').replace(/\\\.\*$/, '\\..+')}$`);
+    return re.test(p);
+  });
+}
+
+test('every option path the modules set is a nixpkgs option (list from the nixpkgs source, commits above)', async () => {
+  const standIn = fs.mkdtempSync(path.join(os.tmpdir(), 'thebacknd-standin-'));
+  fs.mkdirSync(path.join(standIn, 'nixos', 'modules'), { recursive: true });
+  fs.mkdirSync(path.join(standIn, 'nixos', 'lib'), { recursive: true });
+  // make-disk-image's arguments come back as the "image", so that they are walked too (system.build.* is freeform).
+  fs.writeFileSync(path.join(standIn, 'nixos', 'lib', 'make-disk-image.nix'), 'args: "disk-image"');
+  try {
+    const paths = (await evalJson(`
+      let
+        wrap = t: v: { _type = t; content = v; };
+        lib = {
+          mkOption = o: o; mkDefault = wrap "override"; mkForce = wrap "override";
+          mkIf = c: v: { _type = "if"; content = v; };
+          types = { bool = "bool"; str = "str"; enum = e: e; ints.positive = "int"; };
+        };
+        pkgs = {
+          writeShellScriptBin = name: text: { inherit name text; outPath = "/stand-in/" + name; };
+          writeTextDir = name: text: { outPath = "/stand-in/" + name; };
+          bash = "bash"; coreutils = "coreutils"; curl = "curl"; jq = "jq"; gnugrep = "gnugrep"; gnused = "gnused"; util-linux = "util-linux"; openssh = "openssh"; zstd = "zstd";
+        };
+        config = {
+          services.thebacknd = { enable = true; provider = "auto"; metadataUrl = "http://169.254.169.254"; credentialsTimeout = 900; };
+          nix.package = "nix"; systemd.package = "systemd";
+        };
+        args = { inherit lib pkgs config; modulesPath = "${standIn}/nixos/modules"; };
+        load = m: let v = if builtins.isFunction m then m args else m; in if v ? config then v.config else removeAttrs v [ "imports" "options" ];
+        leaves = prefix: v:
+          if builtins.isAttrs v && v ? _type then leaves prefix v.content
+          else if builtins.isAttrs v && !(v ? outPath) && v != { } then
+            builtins.concatLists (builtins.attrValues (builtins.mapAttrs (n: x: leaves (prefix ++ [ n ]) x) v))
+          else [ (builtins.concatStringsSep "." prefix) ];
+        flake = import ${JSON.stringify(path.join(nixDir, 'flake.nix'))};
+        nixpkgs = { outPath = "${standIn}"; lib.nixosSystem = { system, modules }: { inherit modules; config.system.build = { }; }; };
+        out = flake.outputs { self = out; inherit nixpkgs; };
+        # Inline modules of the flake (attribute sets and functions), and every module file under nix/.
+        inline = builtins.filter (m: !(builtins.isPath m || builtins.isString m)) (builtins.concatLists (map (c: c.modules) (builtins.attrValues out.nixosConfigurations)));
+        files = map (f: ${JSON.stringify(nixDir)} + "/" + f) [ "module.nix" "digitalocean.nix" "hetzner.nix" "hetzner-image.nix" "example.nix" ];
+      in builtins.concatLists (map (m: leaves [ ] (load m)) (inline ++ map import files))
+    `)) as string[];
+    assert.ok(paths.includes('image.baseName') && paths.includes('systemd.services.thebacknd-agent.after'), paths.join(' '));
+    const unknown = [...new Set(paths)].filter((p) => !known(p));
+    assert.deepEqual(unknown, [], `option paths not in nixpkgs' list: ${unknown.join(', ')}`);
+  } finally {
+    fs.rmSync(standIn, { recursive: true, force: true });
+  }
+});
+
+test('the DigitalOcean image keeps the file name Import Base Image looks for (result/nixos.qcow2.gz)', async () => {
+  const flake = fs.readFileSync(path.join(nixDir, 'flake.nix'), 'utf8');
+  assert.match(flake, /image\.baseName = "nixos";/);
+  assert.match(flake, /github:NixOS\/nixpkgs\/nixos-25\.11/);
 });
