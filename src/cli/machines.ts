@@ -52,17 +52,17 @@ const create: ProviderCommand = {
     const provider = ctx.oneProvider();
     const defaults = ctx.settings[provider.id];
     const minutes = parseMinutes(values.minutes as string | undefined, ctx.settings.maxAgeMinutes);
+    // A usage error before any API call: the base image cannot boot IPv6-only or Arm on Hetzner.
+    if (provider.id === 'hetzner') {
+      const problem = hetznerCreateProblem({ size: (values.size as string | undefined) ?? defaults.size, ipv4: values['ipv6-only'] ? false : undefined });
+      if (problem) throw new UsageError(problem);
+    }
     const image = (values.image as string | undefined) ?? defaults.image;
     if (!image) {
       const images = await provider.images();
       const own = images.filter((i) => i.kind === 'custom' || i.kind === 'snapshot');
       const shown = (own.length ? own : images).slice(0, 20).map((i) => i.id);
       throw new UsageError(`create needs --image (${PROVIDER_LABEL[provider.id]} images: ${shown.join(', ') || 'none'}).`);
-    }
-    // A usage error before any API call: the base image cannot boot IPv6-only or Arm on Hetzner.
-    if (provider.id === 'hetzner') {
-      const problem = hetznerCreateProblem({ size: (values.size as string | undefined) ?? defaults.size, ipv4: values['ipv6-only'] ? false : undefined });
-      if (problem) throw new UsageError(problem);
     }
     const userDataFile = values['user-data-file'] as string | undefined;
     // Time on the provider's clock: the deadline is compared with it by every reader.

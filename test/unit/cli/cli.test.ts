@@ -136,6 +136,23 @@ test('create, extend and destroy by name, with the deadline on the provider cloc
   assertClean(emu);
 });
 
+test('create on Hetzner refuses --ipv6-only and Arm types up front (the base image cannot boot them): usage, no API call', async (t) => {
+  const emu = await emulator(t);
+  const e = env(emu);
+  const before = emu.requests.length;
+  const v6 = await cli(['create', '--provider', 'hetzner', '--image', 'debian-12', '--ipv6-only'], e);
+  assert.equal(v6.code, 2);
+  assertOneCleanLine(v6.stderr);
+  assert.match(v6.stderr, /IPv6-only Hetzner machines are not supported: .*drop --ipv6-only/);
+  const arm = await cli(['create', '--provider', 'hetzner', '--image', 'debian-12', '--size', 'cax11'], e);
+  assert.equal(arm.code, 2);
+  assertOneCleanLine(arm.stderr);
+  assert.match(arm.stderr, /Hetzner Arm server types \(cax11\) are not supported: the Thebacknd base image is x86-64 only/);
+  assert.equal(emu.requests.length, before, 'refused before any API call');
+  assert.deepEqual(existing(emu, 'hetzner'), []);
+  assertClean(emu);
+});
+
 test('regions, sizes and images; create without --image names the images', async (t) => {
   const emu = await emulator(t);
   const e = env(emu);
