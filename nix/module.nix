@@ -1,8 +1,8 @@
 # nixosModules.thebacknd: the boot agent. Two oneshot units run the same script (./agent/thebacknd-agent.sh):
-#   thebacknd-keys   after network-online, before sshd: reads user-data, installs the pinned host key and the login
-#                    keys, so that sshd never starts with a key the extension did not pin;
-#   thebacknd-agent  after sshd (cache credentials may arrive over SSH): fetches the toplevel from the binary cache
-#                    and switches to it, or runs the binary and powers off.
+#   thebacknd-keys   after network-online, before sshd and sshd-keygen: reads user-data, installs the pinned host
+#                    key and the login keys, so that sshd never starts with a key the extension did not pin;
+#   thebacknd-agent  after sshd (cache credentials may arrive over SSH) and after multi-user.target (see below):
+#                    fetches the toplevel from the binary cache and switches to it, or runs the binary and powers off.
 # Both write their progress to the journal and to /run/thebacknd/agent.log (`thebacknd: stage=…` lines).
 { config, lib, pkgs, ... }:
 let
