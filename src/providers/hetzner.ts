@@ -70,7 +70,8 @@ export class HetznerProvider extends ProviderBase<Server> {
         signal,
       );
       return items
-        .filter((t) => !t.deprecated)
+        // Arm types are left out: the base image is x86-64 only (see hetzner-image-support.ts), so a picker never offers them.
+        .filter((t) => !t.deprecated && t.architecture !== 'arm')
         .map((t) => {
           const pricesByRegion = Object.fromEntries(t.prices.map((p) => [p.location, Number(p.price_hourly.net)]));
           const available = (t.locations ?? []).filter((l) => l.available !== false).map((l) => l.name);

@@ -186,6 +186,7 @@ test('catalogs: regions, sizes with hourly prices, images', async (t) => {
     const size = sizes.find((s) => s.slug === request(id).size);
     assert.ok(size && size.pricePerHour > 0 && size.regions.includes(request(id).region), `${id} size with a price`);
     assert.ok(images.some((i) => i.id === request(id).image));
+    if (id === 'hetzner') assert.ok(!sizes.some((s) => /^cax/.test(s.slug)), 'Arm types, which the base image cannot boot, are not offered');
   }
   assertClean(emu);
 });
