@@ -4,6 +4,7 @@
 import * as assert from 'node:assert/strict';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { startEmulator, type Emulator } from '../../fixtures/emulator';
+import { DEPLOYED_PARAMETERS, emulatorArtefacts, functionsArtefacts, registerFunctionsSecrets, scanForSecrets } from '../../fixtures/secrets';
 import { assertClean, raw } from './helpers';
 
 interface Namespace {
@@ -467,5 +468,29 @@ describe('emulator: DigitalOcean Functions', () => {
     } finally {
       await small.close();
     }
+  });
+
+  test('the secrets scan covers deployed parameters: allowed where they are deployed, found in activation results and logs', async () => {
+    const ns = await createNamespace(emu, 'secrets');
+    const token = { name: 'bound DigitalOcean token', value: `dop_v1_${'5e'.repeat(32)}`, allowedIn: DEPLOYED_PARAMETERS };
+    await putPackage(ns);
+    await putAction(ns, 'thebacknd/careful', bundle('  return { machines: 0, tokenLength: params.token.length };'), {
+      parameters: [{ key: 'token', value: token.value }],
+    });
+    await putAction(ns, 'thebacknd/leaky', bundle('  console.log("using", params.token); return { echoed: params.token.slice(7) };'), {
+      parameters: [{ key: 'token', value: token.value }],
+    });
+    await invoke(ns, 'thebacknd/careful');
+    const scan = () => [...emulatorArtefacts(emu), ...functionsArtefacts(emu)];
+    assert.deepEqual(scanForSecrets(scan(), [token]), [], 'deploying and reading back the action is where the token belongs');
+    await invoke(ns, 'thebacknd/leaky');
+    const found = scanForSecrets(scan(), [token]).map((f) => f.artefact.replace(/[0-9a-f]{32}/, 'ID'));
+    assert.ok(found.includes('emulator activation thebacknd/leaky ID logs'), found.join('\n'));
+    assert.ok(found.includes('emulator activation thebacknd/leaky ID result'), found.join('\n'));
+    // The namespace key the emulator minted: only in the DigitalOcean answers that hand it out.
+    registerFunctionsSecrets(emu);
+    const keyFindings = scanForSecrets(scan()).filter((f) => f.secret.startsWith('functions namespace key'));
+    assert.deepEqual(keyFindings, []);
+    assertClean(emu);
   });
 });
