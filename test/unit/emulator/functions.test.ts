@@ -124,6 +124,11 @@ describe('emulator: DigitalOcean Functions', () => {
     assert.equal(act.response.result.who, 'caller');
     assert.match(act.logs.join('\n'), /stdout: listing for caller/);
 
+    const logs = (await (await ow(ns, `/activations/${id}/logs`)).json()) as { logs: string[] };
+    assert.match(logs.logs.join('\n'), /listing for caller/);
+    const inPackage = (await (await ow(ns, '/actions/thebacknd/')).json()) as { name: string }[];
+    assert.deepEqual(inPackage.map((x) => x.name), ['list']);
+
     // GET and DELETE.
     const get = await ow(ns, '/actions/thebacknd/list?code=false');
     assert.equal(get.status, 200);
