@@ -338,6 +338,21 @@ describe('emulator: DigitalOcean Functions', () => {
     assert.equal(json.status, 200);
     assert.equal(((await json.json()) as { statusCode: number }).statusCode, 200);
 
+    // raw-http: the body and query arrive unparsed (__ow_body base64 for JSON, as OpenWhisk does), nothing merged.
+    await putAction(ns, 'thebacknd/raw', bundle('  return { body: { b: params.__ow_body, q: params.__ow_query, run: params.run ?? null } };'), {
+      annotations: [{ key: 'web-export', value: true }, { key: 'raw-http', value: true }],
+    });
+    const rawAnswer = await fetch(`${ns.api_host}/api/v1/web/${ns.namespace}/thebacknd/raw?x=1`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: '{"run":"r3"}',
+    });
+    assert.equal(rawAnswer.status, 200);
+    const rb = (await rawAnswer.json()) as { b: string; q: string; run: null };
+    assert.equal(Buffer.from(rb.b, 'base64').toString(), '{"run":"r3"}');
+    assert.equal(rb.q, 'x=1');
+    assert.equal(rb.run, null);
+
     // Not exported: 404, even with the header.
     await putAction(ns, 'thebacknd/private', bundle('  return {};'));
     const priv = await fetch(`${ns.api_host}/api/v1/web/${ns.namespace}/thebacknd/private`, { headers: { 'X-Require-Whisk-Auth': 'whisk-auth-value' } });
