@@ -138,7 +138,7 @@ export async function deployToMachine(o: DeployOptions, req: DeployRequest, sign
       uploadedPaths,
       fetchedBytes: state.fetchedBytes,
     });
-    stage('done', last?.stage ?? 'unknown');
+    stage('done', last?.stage === 'done' ? last.result : (last?.stage ?? 'no result'));
     if (last?.stage === 'done') return result(last.result);
     if (last?.stage === 'rolled-back') {
       const why = last.reason === 'confirm-timeout' && lastSshError ? `${last.message} (from here: ${lastSshError})` : last.message || last.reason;

@@ -8,6 +8,9 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
+import { Writable } from 'node:stream';
+import type { CliIo } from '../../../src/cli/context';
+import { main } from '../../../src/cli/main';
 import { isAbort } from '../../../src/core/errors';
 import { DEFAULTS, type Settings } from '../../../src/core/settings';
 import { appendDeployHistory, currentToplevel, deployToMachine, readDeployHistory, recordOf, type DeployEvent, type DeployOptions, type DeployRequest } from '../../../src/deploy';
@@ -16,7 +19,7 @@ import type { Machine } from '../../../src/providers/types';
 import { requireMachineKeys } from '../../../src/ssh/keys';
 import { SshSession, sshTargetFor } from '../../../src/ssh/session';
 import { buildTestClosures, SERVICE_PORT, startHostCache, type HostCache } from '../../fixtures/testhost';
-import { PLACEMENT, runIds, startWorld, until, type World } from '../run-e2e/world';
+import { PLACEMENT, runIds, startWorld, TOKEN, until, type World } from '../run-e2e/world';
 import { writeDeployFlake, type DeployFlake } from './flake';
 
 const TIMEOUT = 180_000;
@@ -228,4 +231,47 @@ test('cancelling during a deploy leaves the machine on a consistent generation',
   assert.equal(await answers((b) => b === greeting), greeting, 'the service is the generation\'s own');
   // Nothing holds the machine's deploy lock: the next deploy may start.
   assert.equal((await ssh('test -e /run/thebacknd/deploy.lock && echo held || echo free')).trim(), 'free');
+});
+
+test('thebacknd deploy: the CLI deploys over SSH without a cache, prints NAME PATH OUTCOME, and refuses bad arguments with exit 2', { timeout: TIMEOUT }, async () => {
+  assert.ok(machine, 'the first test made the machine');
+  const cli = async (argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> => {
+    let stdout = '';
+    let stderr = '';
+    const io: CliIo = {
+      stdout: new Writable({ write: (c: Buffer, _e, cb) => ((stdout += c.toString()), cb()) }),
+      stderr: new Writable({ write: (c: Buffer, _e, cb) => ((stderr += c.toString()), cb()) }),
+      env: { ...w.env, HCLOUD_TOKEN: TOKEN },
+      interactive: false,
+      signal: new AbortController().signal,
+      providerOptions: { retry: { baseDelayMs: 5, maxDelayMs: 50 } },
+    };
+    return { code: await main(argv, io), stdout, stderr };
+  };
+  const common = ['--provider', 'hetzner', '--endpoint', w.emu.hetznerUrl, 'deploy', machine.name];
+  const greeting = flake.setVersion('v4');
+  const r = await cli([...common, 'svc', '--flake', flake.dir, '--state-dir', w.keysRoot, '--no-cache', '--deploy-command', options().deployCommand!]);
+  assert.equal(r.code, 0, r.stderr);
+  const m = new RegExp(`^${machine.name} (/nix/store/[a-z0-9]{32}-nixos-system-deploy-e2e) confirmed\\n$`).exec(r.stdout);
+  assert.ok(m, r.stdout);
+  assert.match(r.stderr, /^\[\d\d:\d\d:\d\d\] confirm a new SSH session to /m);
+  assert.match(r.stderr, /^\[\d\d:\d\d:\d\d\] done confirmed$/m);
+  assert.match(r.stderr, /^Sent [\d.]+ (B|KiB) \(1 new path\); the machine fetched 0 B\.$/m);
+  assert.equal((await current()).system, m[1]);
+  assert.equal(await answers((b) => b === greeting), greeting);
+  const history = await readDeployHistory(w.keysRoot, machine.runId!);
+  assert.equal(history.at(-1)?.storePath, m[1]);
+
+  for (const [args, message] of [
+    [['--confirm-timeout', '0'], /--confirm-timeout must be whole seconds from 1 to 3600\./],
+    [['--no-rollback', '--confirm-timeout', '5'], /--no-rollback and --confirm-timeout exclude each other\./],
+    [['a', 'b'], /deploy takes a machine and at most one thing to deploy/],
+  ] as const) {
+    const bad = await cli([...common, ...args]);
+    assert.equal(bad.code, 2, bad.stderr);
+    assert.match(bad.stderr, message);
+  }
+  const unknown = await cli(['--provider', 'hetzner', '--endpoint', w.emu.hetznerUrl, 'deploy', 'thebacknd-999']);
+  assert.equal(unknown.code, 1);
+  assert.match(unknown.stderr, /^thebacknd: No thebacknd machine named or numbered "thebacknd-999" on Hetzner\.\n$/);
 });
