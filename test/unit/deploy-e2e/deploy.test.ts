@@ -275,3 +275,28 @@ test('thebacknd deploy: the CLI deploys over SSH without a cache, prints NAME PA
   assert.equal(unknown.code, 1);
   assert.match(unknown.stderr, /^thebacknd: No thebacknd machine named or numbered "thebacknd-999" on Hetzner\.\n$/);
 });
+
+test('one deploy at a time: a second start while one is armed is refused; confirming the first frees the machine', { timeout: TIMEOUT }, async () => {
+  assert.ok(machine, 'the first test made the machine');
+  const script = options().deployCommand!;
+  const { system } = await current();
+  const first = await ssh(`${script} start busy-1 ${system} 30`);
+  assert.match(first, /^thebacknd: stage=started id=busy-1 log=\/run\/thebacknd\/deploys\/busy-1\/log\n$/);
+  // The same toplevel switches again; wait until it is armed (on its log, not a clock).
+  await until('the first deploy to be armed', async () => ((await ssh('cat /run/thebacknd/deploys/busy-1/log')).includes('stage=armed') ? true : undefined));
+  const session = await SshSession.connect(await sshTargetFor(await requireMachineKeys(w.keysRoot, machine.runId!), ip));
+  try {
+    const second = await session.run(`${script} start busy-2 ${system} 30`);
+    assert.equal(second.code, 1);
+    assert.equal(second.stdout, 'thebacknd: stage=failed reason=busy message="another deploy (busy-1) is still running on this machine"\n');
+    assert.equal((await session.run(`${script} confirm busy-1`)).code, 0);
+    const late = await session.run(`${script} cancel busy-1`);
+    assert.equal(late.code, 3, 'a cancel after the confirmation does not win');
+    assert.equal(late.stdout, 'thebacknd: stage=decided id=busy-1 by=confirmed\n');
+  } finally {
+    session.close();
+  }
+  await until('the first deploy to end', async () => ((await ssh('tail -n 1 /run/thebacknd/deploys/busy-1/log')).includes('stage=done result=confirmed') ? true : undefined));
+  await until('the lock to be released', async () => ((await ssh('test -e /run/thebacknd/deploy.lock && echo held || echo free')).trim() === 'free' ? true : undefined));
+  assert.deepEqual(await current(), { system, profile: system });
+});
