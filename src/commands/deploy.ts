@@ -232,6 +232,12 @@ function syncOnSave(ctx: Ctx, ui: DeployUi): void {
     { debounceMs: 1500, onError: (err) => void ctx.log('error', `Deploy on save: ${messageOf(err)}`) },
   );
   const watchers: vscode.Disposable[] = [];
+  // Saves in the editor (wherever the flake is), and changes made on disk by other tools (inside the workspace).
+  const inFlake = (uri: vscode.Uri): boolean => {
+    const rel = path.relative(last.flakeDir!, uri.fsPath);
+    return uri.scheme === 'file' && !rel.startsWith('..') && !path.isAbsolute(rel) && (rel.endsWith('.nix') || rel === 'flake.lock');
+  };
+  watchers.push(vscode.workspace.onDidSaveTextDocument((doc) => inFlake(doc.uri) && scheduler.changed()));
   for (const glob of ['**/*.nix', 'flake.lock']) {
     const w = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(vscode.Uri.file(last.flakeDir), glob));
     watchers.push(w, w.onDidChange(() => scheduler.changed()), w.onDidCreate(() => scheduler.changed()), w.onDidDelete(() => scheduler.changed()));

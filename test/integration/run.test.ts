@@ -305,6 +305,38 @@ suite('Run Toplevel end to end (emulator, test hosts, S3 cache, nix)', function 
     await set('cache.signingKeyFile', undefined);
   });
 
+  test('Deploy on save: a change to the flake redeploys the last configuration to the same machine', async () => {
+    const flake = path.join(work, 'flake');
+    await set('cache.endpoint', cache.s3.endpoint);
+    await set('cache.bucket', cache.s3.bucket);
+    await set('cache.signingKeyFile', path.join(work, 'closures', 'secret.key'));
+    const host = hook.host('digitalocean', machine.id)!;
+    const switches = () => fs.readFileSync(host.file('root/thebacknd-switches'), 'utf8').trim().split('\n');
+    const before = switches().length;
+    await set('deploy.onSave', true);
+    try {
+      // The user's way: edit flake.nix in the editor and save it.
+      const doc = await vscode.workspace.openTextDocument(vscode.Uri.file(path.join(flake, 'flake.nix')));
+      const edit = new vscode.WorkspaceEdit();
+      const at = doc.getText().indexOf('nonce = "') + 'nonce = "'.length;
+      edit.insert(doc.uri, doc.positionAt(at), `on-save-${Date.now()}-`);
+      assert.ok(await vscode.workspace.applyEdit(edit), 'the edit applies');
+      assert.ok(await doc.save(), 'the document saves');
+      const lines = await waitFor('the machine to switch again', () => (switches().length > before ? switches() : undefined), 60_000);
+      assert.match(lines.at(-1)!, /^switched \/nix\/store\/[a-z0-9]{32}-nixos-system-demo$/);
+      assert.notEqual(lines.at(-1), `switched ${storePath}`, 'a new toplevel');
+      const panel = (await vscode.commands.executeCommand('thebacknd.machine.openPanel', machine)) as MachinePanel;
+      const r = await panel.whenRendered((x) => (x.deploys ?? []).length === 2 && x.buttons.includes('Deploy on save: on'), 60_000);
+      assert.match(r.deploys![0]!, / confirmed \/nix\/store\//);
+      storePath = lines.at(-1)!.replace(/^switched /, '');
+    } finally {
+      await set('deploy.onSave', undefined);
+      await set('cache.endpoint', undefined);
+      await set('cache.bucket', undefined);
+      await set('cache.signingKeyFile', undefined);
+    }
+  });
+
   test('Destroy removes the machine, its host, its keys and its Host entry', async () => {
     const runId = machine.runId!;
     await vscode.commands.executeCommand('thebacknd.machine.destroy', machine, undefined, { confirm: false });
