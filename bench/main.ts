@@ -9,6 +9,7 @@ import { benchActivation } from './activation';
 import { benchApiCalls } from './api-calls';
 import { benchBundle } from './bundle';
 import { benchCache } from './cache';
+import { benchDeploy } from './deploy';
 import { markdown, notAvailable, table, type Figure } from './figures';
 import { benchSshReady, benchSshThroughput } from './ssh';
 import { benchTree } from './tree';
@@ -27,6 +28,7 @@ const BENCHES: Bench[] = [
   { name: 'SSH ready', unit: 'ms', run: () => benchSshReady(REPEATS * 2, REPEATS) },
   { name: 'cache push', unit: 's', run: () => benchCache(REPEATS) },
   { name: 'SSH throughput', unit: 'MB/s', run: () => benchSshThroughput(Math.max(3, Math.ceil(REPEATS / 2))) },
+  { name: 'deploy', unit: 's', run: () => benchDeploy(Math.max(3, Math.ceil(REPEATS / 2))) },
 ];
 
 function machine() {

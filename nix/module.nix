@@ -4,10 +4,16 @@
 #   thebacknd-agent  after sshd (cache credentials may arrive over SSH) and after multi-user.target (see below):
 #                    fetches the toplevel from the binary cache and switches to it, or runs the binary and powers off.
 # Both write their progress to the journal and to /run/thebacknd/agent.log (`thebacknd: stage=…` lines).
+# `thebacknd-deploy` (./agent/thebacknd-deploy.sh) is on PATH for `thebacknd deploy`: a switch with magic rollback.
 { config, lib, pkgs, ... }:
 let
   cfg = config.services.thebacknd;
   agent = pkgs.writeShellScriptBin "thebacknd-agent" (builtins.readFile ./agent/thebacknd-agent.sh);
+  # Run over SSH by `thebacknd deploy` (a root login's PATH lacks jq): the tools it needs come with it.
+  deploy = pkgs.writeShellScriptBin "thebacknd-deploy" ''
+    export PATH=${lib.makeBinPath [ pkgs.bash pkgs.coreutils pkgs.jq pkgs.gnugrep pkgs.gnused pkgs.util-linux config.nix.package config.systemd.package ]}:$PATH
+    ${builtins.readFile ./agent/thebacknd-deploy.sh}
+  '';
   common = {
     path = [ pkgs.bash pkgs.coreutils pkgs.curl pkgs.jq pkgs.gnugrep pkgs.gnused pkgs.util-linux pkgs.openssh config.nix.package config.systemd.package ];
     environment = {
@@ -47,7 +53,7 @@ in
   };
 
   config = lib.mkIf cfg.enable {
-    environment.systemPackages = [ agent ];
+    environment.systemPackages = [ agent deploy ];
 
     services.openssh = {
       enable = true;

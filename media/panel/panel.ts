@@ -75,11 +75,15 @@ function renderButtons(s: PanelState): void {
     showBootLog: reachable,
     extend: alive,
     destroy: alive,
+    deploy: reachable && m!.status === 'running',
+    toggleDeployOnSave: reachable && m!.status === 'running',
   };
   for (const [action, on] of Object.entries(enable)) {
     const b = document.querySelector<HTMLElement & { disabled: boolean }>(`vscode-button[data-action="${action}"]`);
     if (b) b.disabled = !on;
   }
+  const toggle = document.querySelector<HTMLElement>('vscode-button[data-action="toggleDeployOnSave"]');
+  if (toggle) text(toggle, `Deploy on save: ${s.deployOnSave ? 'on' : 'off'}`);
   text($('keys'), m && !s.hasKeys && !s.gone ? 'This computer does not hold the SSH keys of this machine: no terminal or boot log from here.' : '');
 }
 
@@ -109,6 +113,21 @@ function renderTimeline(s: PanelState): void {
     }),
   );
   $('no-stages').hidden = s.timeline.length > 0;
+}
+
+function renderDeploys(s: PanelState): void {
+  const deploys = (s.deploys ?? []).slice().reverse();
+  const kib = (n: number | undefined): string => (n === undefined ? '?' : n < 1024 ? `${n} B` : n < 1048576 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / 1048576).toFixed(1)} MiB`);
+  $('deploys').replaceChildren(
+    ...deploys.map((d) => {
+      const li = document.createElement('li');
+      li.dataset.outcome = d.outcome;
+      const time = new Date(d.at).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
+      li.textContent = `${time} ${d.outcome} ${d.storePath} · sent ${kib(d.uploadedBytes)} · fetched ${kib(d.fetchedBytes)}${d.reason ? ` · ${d.reason}` : ''}`;
+      return li;
+    }),
+  );
+  $('no-deploys').hidden = deploys.length > 0;
 }
 
 function appendLog(lines: string[], reset: boolean): void {
@@ -146,6 +165,7 @@ function report(): void {
         cost: $('cost').textContent ?? '',
         countdown: $('countdown').textContent ?? '',
         buttons,
+        deploys: [...$('deploys').querySelectorAll('li')].map((li) => li.textContent ?? ''),
       },
     });
   }, 100);
@@ -158,6 +178,7 @@ window.addEventListener('message', (e: MessageEvent<ToWebview>) => {
     renderFacts(state);
     renderButtons(state);
     renderTimeline(state);
+    renderDeploys(state);
   } else if (msg.type === 'log') {
     appendLog(msg.lines, msg.reset);
   }

@@ -6,6 +6,7 @@ import { UserError, messageOf } from '../core/errors';
 import { PROVIDERS, TOKEN_ENV } from '../core/tokens';
 import { UsageError, type CliCommand, type OptionSpec } from './command';
 import { CliContext, ENDPOINT_ENV, type CliIo } from './context';
+import { DEPLOY_COMMANDS } from './deploy';
 import { DESTROY_COMMANDS } from './destroy';
 import { MACHINE_COMMANDS } from './machines';
 import { NIX_COMMANDS } from './nix-commands';
@@ -13,7 +14,7 @@ import { IMAGE_COMMANDS } from './image';
 import { RUN_COMMANDS } from './run';
 
 /** Add a family here to add its subcommands (a ProviderCommand, or a RawCommand wrapping `(argv, io) => exit code`). */
-const FAMILIES: CliCommand[][] = [MACHINE_COMMANDS, DESTROY_COMMANDS, NIX_COMMANDS, RUN_COMMANDS, IMAGE_COMMANDS];
+const FAMILIES: CliCommand[][] = [MACHINE_COMMANDS, DESTROY_COMMANDS, NIX_COMMANDS, RUN_COMMANDS, IMAGE_COMMANDS, DEPLOY_COMMANDS];
 const ALL: CliCommand[] = FAMILIES.flat();
 
 const GLOBAL: OptionSpec = {

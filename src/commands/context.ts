@@ -71,5 +71,6 @@ export function readSettings(): Settings {
     },
     keepRunOnFailure: c.get<boolean>('run.keepOnFailure'),
     keepWorkersOnFailure: c.get<boolean>('workers.keepOnFailure'),
+    deploy: { onSave: c.get<boolean>('deploy.onSave'), confirmTimeoutSeconds: c.get<number>('deploy.confirmTimeoutSeconds') },
   });
 }

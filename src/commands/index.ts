@@ -9,6 +9,7 @@ import * as nix from './nix';
 import * as workers from './workers';
 import { runToplevel } from './run';
 import * as ssh from './ssh';
+import * as deploy from './deploy';
 
 export type Handler = (ctx: Ctx, ...args: unknown[]) => unknown;
 
@@ -35,4 +36,6 @@ export const COMMANDS: Record<string, Handler> = {
   'thebacknd.machine.openInRemoteSsh': (ctx, node, nodes, options) => ssh.openInRemoteSsh(ctx, node, nodes, options),
   'thebacknd.machine.copyIp': (ctx, node, nodes) => machines.copyIp(ctx, node, nodes),
   'thebacknd.machine.extend': (ctx, node, nodes, minutes) => machines.extend(ctx, node, nodes, minutes),
+  'thebacknd.machine.deploy': (ctx, node, arg) => deploy.deployToMachine(ctx, node, arg),
+  'thebacknd.deploy.toggleOnSave': (ctx, node) => deploy.toggleDeployOnSave(ctx, node),
 };

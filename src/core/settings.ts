@@ -36,6 +36,14 @@ export interface Settings {
   /** A failed run keeps its machine (until its deadline) for inspection, instead of destroying it. */
   keepRunOnFailure: boolean;
   keepWorkersOnFailure: boolean;
+  deploy: DeploySettings;
+}
+
+export interface DeploySettings {
+  /** Redeploy to the machine last deployed to in this window when files of the flake change. */
+  onSave: boolean;
+  /** Seconds a machine waits for the confirmation over a new SSH session before it switches back by itself. */
+  confirmTimeoutSeconds: number;
 }
 
 export const DEFAULTS: Settings = {
@@ -57,12 +65,14 @@ export const DEFAULTS: Settings = {
   },
   keepRunOnFailure: false,
   keepWorkersOnFailure: false,
+  deploy: { onSave: false, confirmTimeoutSeconds: 30 },
 };
 
 /** Bounds, mirrored in the manifest. */
 export const BOUNDS = {
   maxAgeMinutes: { min: 5, max: 1440 },
   reapIntervalMinutes: { min: 1, max: 120 },
+  confirmTimeoutSeconds: { min: 5, max: 3600 },
 } as const;
 
 /** Clamps numbers into their bounds and fills blanks from the defaults, so a bad setting never breaks a run. */
@@ -73,7 +83,9 @@ export function normalise(partial: DeepPartial<Settings>): Settings {
     digitalocean: { ...DEFAULTS.digitalocean, ...stripUndefined(partial.digitalocean ?? {}) },
     hetzner: { ...DEFAULTS.hetzner, ...stripUndefined(partial.hetzner ?? {}) },
     cache: { ...DEFAULTS.cache, ...stripUndefined(partial.cache ?? {}) },
+    deploy: { ...DEFAULTS.deploy, ...stripUndefined(partial.deploy ?? {}) },
   } as Settings;
+  s.deploy.confirmTimeoutSeconds = clamp(s.deploy.confirmTimeoutSeconds, BOUNDS.confirmTimeoutSeconds, DEFAULTS.deploy.confirmTimeoutSeconds);
   s.maxAgeMinutes = clamp(s.maxAgeMinutes, BOUNDS.maxAgeMinutes, DEFAULTS.maxAgeMinutes);
   s.reapIntervalMinutes = clamp(s.reapIntervalMinutes, BOUNDS.reapIntervalMinutes, DEFAULTS.reapIntervalMinutes);
   if (s.defaultProvider !== 'digitalocean' && s.defaultProvider !== 'hetzner') s.defaultProvider = DEFAULTS.defaultProvider;

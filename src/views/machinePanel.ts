@@ -11,6 +11,7 @@ import { messageOf } from '../core/errors';
 import { loadMachineKeys } from '../ssh/keys';
 import { sshTargetFor } from '../ssh/session';
 import { streamBootLog } from '../ssh/boot-log';
+import { readDeployHistory } from '../deploy/history';
 import type { Machines } from './machines';
 import { PanelModel, toPanelMachine, type FromWebview, type PanelAction, type RenderedReport, type ToWebview } from './panelModel';
 
@@ -28,6 +29,8 @@ const ACTION_COMMAND: Record<PanelAction, string> = {
   showBootLog: 'thebacknd.machine.showBootLog',
   extend: 'thebacknd.machine.extend',
   destroy: 'thebacknd.machine.destroy',
+  deploy: 'thebacknd.machine.deploy',
+  toggleDeployOnSave: 'thebacknd.deploy.toggleOnSave',
 };
 
 export class MachinePanels implements vscode.Disposable {
@@ -187,6 +190,7 @@ export class MachinePanel implements vscode.Disposable {
     const keys = m.runId ? await loadMachineKeys(this.deps.storageDir, m.runId).catch(() => undefined) : undefined;
     if (this.disposed) return;
     if (this.model.state.hasKeys !== !!keys) this.model.update({ hasKeys: !!keys });
+    if (keys && m.runId && !this.model.state.deploys) this.model.update({ deploys: await readDeployHistory(this.deps.storageDir, m.runId) });
     // A run of this window feeds its own model; only a machine met otherwise needs its own stream.
     if (this.stream || !keys || this.deps.runModel(m) === this.model) return;
     const ip = m.ipv4 ?? m.ipv6;
@@ -243,6 +247,7 @@ export class MachinePanel implements vscode.Disposable {
 <div class="buttons">
 ${button('openTerminal', 'Open Terminal')}
 ${button('showBootLog', 'Show Boot Log', true)}
+${button('deploy', 'Deploy…', true)}
 ${button('extend', 'Extend…', true)}
 ${button('destroy', 'Destroy…', true)}
 </div>
@@ -252,6 +257,10 @@ ${button('destroy', 'Destroy…', true)}
 <h2>Stages</h2>
 <ol class="timeline" id="timeline"></ol>
 <div class="empty" id="no-stages">No stage seen yet.</div>
+<h2>Deploys</h2>
+<div class="buttons">${button('toggleDeployOnSave', 'Deploy on save: off', true)}</div>
+<ol class="deploys" id="deploys"></ol>
+<div class="empty" id="no-deploys">No deploy from this computer yet.</div>
 <h2>Log</h2>
 <pre id="log" tabindex="0"></pre>
 <div class="empty" id="no-log">No log line yet.</div>

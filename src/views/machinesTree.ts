@@ -35,6 +35,8 @@ export class MachinesTree implements vscode.TreeDataProvider<Node>, vscode.Dispo
   private readonly providerNodes = new Map<ProviderId, ProviderNode>();
   /** What the last refresh showed (see render()). */
   private shown: string | undefined;
+  /** Extra facts about a machine known only here (its deploys): a suffix for the description, Markdown for the tooltip. */
+  private decorate: ((m: Machine) => { description?: string; tooltip?: string } | undefined) | undefined;
 
   constructor(
     private readonly service: MachineService,
@@ -67,6 +69,17 @@ export class MachinesTree implements vscode.TreeDataProvider<Node>, vscode.Dispo
     };
     walk();
     return parts.join('\n');
+  }
+
+  /** Sets what the tree adds to a machine's row (deploys); re-renders when it says something changed. */
+  setDecorator(fn: (m: Machine) => { description?: string; tooltip?: string } | undefined): void {
+    this.decorate = fn;
+    this.render();
+  }
+
+  /** Something the decorator reads has changed. */
+  redecorate(): void {
+    this.render();
   }
 
   /** Counts down only while someone looks. */
@@ -139,7 +152,9 @@ export class MachinesTree implements vscode.TreeDataProvider<Node>, vscode.Dispo
     item.description = machineDescription(m, now);
     item.contextValue = machineContextValue(m);
     item.iconPath = themeIcon(machineIcon(m, now));
-    const tip = new vscode.MarkdownString(machineTooltip(m, now, { local: node.local, implicitDeadline: implicit }));
+    const extra = this.decorate?.(m);
+    if (extra?.description) item.description = `${item.description} · ${extra.description}`;
+    const tip = new vscode.MarkdownString(`${machineTooltip(m, now, { local: node.local, implicitDeadline: implicit })}${extra?.tooltip ? `\n\n${extra.tooltip}` : ''}`);
     tip.supportThemeIcons = true;
     item.tooltip = tip;
     item.accessibilityInformation = { label: `${m.name}, ${m.status}, ${item.description}` };

@@ -7,6 +7,9 @@ import type { Machine } from '../providers/types';
 import type { RunEvent } from '../run/types';
 import { STAGE_TITLES, describeStage } from '../run/stages';
 import { describeAgentEvent, parseAgentLine, type AgentEvent } from '../core/agent-log';
+import type { DeployEvent } from '../deploy/types';
+import type { DeployRecord } from '../deploy/history';
+import { parseDeployLine } from '../deploy/log';
 
 export type RunStatus = 'running' | 'ready' | 'failed' | 'cancelled' | 'idle';
 
@@ -42,6 +45,10 @@ export interface PanelState {
   hasKeys: boolean;
   /** The whole store path the machine runs, when this window knows it (the cloud keeps only its hash). */
   storePath: string | undefined;
+  /** Deploys to this machine from this computer, oldest first (optional: older panels' states lack it). */
+  deploys?: DeployRecord[];
+  /** Deploy on save targets this machine. */
+  deployOnSave?: boolean;
 }
 
 /** Extension → webview. */
@@ -49,7 +56,7 @@ export type ToWebview =
   | { type: 'state'; state: PanelState }
   | { type: 'log'; lines: string[]; reset: boolean };
 
-export type PanelAction = 'openTerminal' | 'extend' | 'destroy' | 'showBootLog';
+export type PanelAction = 'openTerminal' | 'extend' | 'destroy' | 'showBootLog' | 'deploy' | 'toggleDeployOnSave';
 
 /** What the webview rendered, read back by the integration tests (and nothing else). */
 export interface RenderedReport {
@@ -59,6 +66,8 @@ export interface RenderedReport {
   cost: string;
   countdown: string;
   buttons: string[];
+  /** The deploy history rows as shown. */
+  deploys?: string[];
 }
 
 /** Webview → extension. */
@@ -124,13 +133,32 @@ export class PanelModel {
     }
   }
 
-  /** A line of the boot log; a stage line of the agent also lands on the timeline. */
-  line(line: string, at = new Date()): AgentEvent | undefined {
+  /** A deploy's event: its stages on the timeline, the machine's deploy log in the log (not read as boot stages). */
+  applyDeploy(e: DeployEvent): void {
+    switch (e.type) {
+      case 'stage':
+        this.enter(`deploy:${e.stage}`, `Deploy: ${e.stage}`, e.detail, e.at, e.stage === 'done');
+        return;
+      case 'log': {
+        this.line(e.line, new Date(), false);
+        const l = parseDeployLine(e.line);
+        if (l?.stage === 'armed') this.enter('deploy:armed', 'Deploy: switched; waiting for the confirmation', l.wait, new Date(), false);
+        if (l?.stage === 'rolled-back' || l?.stage === 'failed') this.enter(`deploy:${l.stage}`, `Deploy: ${l.stage}`, l.message, new Date(), false, 'failed');
+        return;
+      }
+      case 'progress':
+        this.update({ message: e.message });
+        return;
+    }
+  }
+
+  /** A line of the boot log; a stage line of the agent also lands on the timeline (unless `stages` is false). */
+  line(line: string, at = new Date(), stages = true): AgentEvent | undefined {
     this.log.push(line);
     this.fresh.push(line);
     if (this.log.length > LOG_TAIL) this.log.splice(0, this.log.length - LOG_TAIL);
     if (this.fresh.length > LOG_TAIL) this.fresh.splice(0, this.fresh.length - LOG_TAIL);
-    const ev = parseAgentLine(line);
+    const ev = stages ? parseAgentLine(line) : undefined;
     if (ev) this.agent(ev, at);
     else this.fire();
     return ev;

@@ -20,6 +20,8 @@ import type { ThebackndApi } from '../../src/extension';
 import type { Machine } from '../../src/providers/types';
 import type { RunEvent, Stage } from '../../src/run/types';
 import type { RunOutcome } from '../../src/commands/run';
+import type { DeployCommandResult } from '../../src/commands/deploy';
+import type { DeployEvent } from '../../src/deploy/types';
 import type { MachinePanel } from '../../src/views/machinePanel';
 import type { Node } from '../../src/views/machinesTree';
 import { registerLoginKey, startCloud, thebacknd, waitFor, type Cloud } from './harness';
@@ -192,7 +194,7 @@ suite('Run Toplevel end to end (emulator, test hosts, S3 cache, nix)', function 
     assert.equal(r.status, 'ready');
     assert.match(r.cost, /^≈ \$0\.\d{4}$/);
     assert.match(r.countdown, /^(59|60)m left$|^1h 00m left$/);
-    assert.deepEqual(new Set(r.buttons), new Set(['Open Terminal', 'Show Boot Log', 'Extend…', 'Destroy…']));
+    assert.deepEqual(new Set(r.buttons), new Set(['Open Terminal', 'Show Boot Log', 'Deploy…', 'Extend…', 'Destroy…', 'Deploy on save: off']));
     const html = panel.webviewPanel.webview.html;
     assert.match(html, /default-src 'none'/);
     assert.match(html, /script-src 'nonce-[A-Za-z0-9+/=]+'/);
@@ -258,6 +260,81 @@ suite('Run Toplevel end to end (emulator, test hosts, S3 cache, nix)', function 
     // The real OpenSSH client, through the entry alone: pinned key, login key, no prompt.
     const { stdout } = await run('ssh', ['-F', managedFile, '-o', 'BatchMode=yes', machine.name, 'cat /root/thebacknd-switches'], { timeout: 20_000 });
     assert.equal(stdout, `switched ${storePath}\n`);
+  });
+
+  test('Deploy to Machine: a changed configuration switches the running machine; tree and panel show the deploy', async () => {
+    const flake = path.join(work, 'flake');
+    writeDemoFlake(flake, `deploy-${Date.now()}`);
+    await set('cache.endpoint', cache.s3.endpoint);
+    await set('cache.bucket', cache.s3.bucket);
+    await set('cache.signingKeyFile', path.join(work, 'closures', 'secret.key'));
+    const before = emu.state.droplets.size;
+    const events: DeployEvent[] = [];
+    const result = (await vscode.commands.executeCommand('thebacknd.machine.deploy', machine, {
+      payload: { kind: 'configuration', flakeRef: flake, name: 'demo' },
+      // The test hosts have no systemd and no image: the repository's script, detached with setsid.
+      deployCommand: `THEBACKND_DETACH=setsid bash ${path.resolve(__dirname, '../../../nix/agent/thebacknd-deploy.sh')}`,
+      onEvent: (e: DeployEvent) => events.push(e),
+    })) as DeployCommandResult;
+    keepForScan([artefact(`deploy to ${machine.name}`, { result, events })]);
+    assert.ok('outcome' in result && result.outcome === 'confirmed', JSON.stringify(result));
+    assert.notEqual(result.storePath, storePath);
+    assert.equal(result.previous, storePath);
+    assert.equal(emu.state.droplets.size, before, 'no machine was created');
+    const host = hook.host('digitalocean', machine.id)!;
+    assert.equal(fs.readFileSync(host.file('root/thebacknd-switches'), 'utf8'), `switched ${storePath}\nswitched ${result.storePath}\n`);
+
+    const row = await waitFor('the tree row to say deployed', () => {
+      for (const p of tree.getChildren() as Node[]) {
+        for (const c of tree.getChildren(p) as Node[]) {
+          if (c.kind !== 'machine' || c.machine.runId !== machine.runId) continue;
+          const item = tree.getTreeItem(c);
+          if (String(item.description).includes('deployed')) return item;
+        }
+      }
+      return undefined;
+    });
+    assert.match(String((row.tooltip as vscode.MarkdownString).value), new RegExp(`Runs \`${result.storePath.replace(/[./]/g, '\\$&')}\``));
+    const panel = (await vscode.commands.executeCommand('thebacknd.machine.openPanel', machine)) as MachinePanel;
+    const r = await panel.whenRendered((x) => (x.deploys ?? []).length === 1 && x.buttons.includes('Deploy…'));
+    assert.match(r.deploys![0]!, new RegExp(`^\\d\\d:\\d\\d:\\d\\d confirmed ${result.storePath.replace(/[./]/g, '\\$&')} · sent [\\d.]+ (B|KiB) · fetched [\\d.]+ (B|KiB)$`));
+    assert.ok(r.buttons.includes('Deploy on save: off'), r.buttons.join(', '));
+    storePath = result.storePath;
+    await set('cache.endpoint', undefined);
+    await set('cache.bucket', undefined);
+    await set('cache.signingKeyFile', undefined);
+  });
+
+  test('Deploy on save: a change to the flake redeploys the last configuration to the same machine', async () => {
+    const flake = path.join(work, 'flake');
+    await set('cache.endpoint', cache.s3.endpoint);
+    await set('cache.bucket', cache.s3.bucket);
+    await set('cache.signingKeyFile', path.join(work, 'closures', 'secret.key'));
+    const host = hook.host('digitalocean', machine.id)!;
+    const switches = () => fs.readFileSync(host.file('root/thebacknd-switches'), 'utf8').trim().split('\n');
+    const before = switches().length;
+    await set('deploy.onSave', true);
+    try {
+      // The user's way: edit flake.nix in the editor and save it.
+      const doc = await vscode.workspace.openTextDocument(vscode.Uri.file(path.join(flake, 'flake.nix')));
+      const edit = new vscode.WorkspaceEdit();
+      const at = doc.getText().indexOf('nonce = "') + 'nonce = "'.length;
+      edit.insert(doc.uri, doc.positionAt(at), `on-save-${Date.now()}-`);
+      assert.ok(await vscode.workspace.applyEdit(edit), 'the edit applies');
+      assert.ok(await doc.save(), 'the document saves');
+      const lines = await waitFor('the machine to switch again', () => (switches().length > before ? switches() : undefined), 60_000);
+      assert.match(lines.at(-1)!, /^switched \/nix\/store\/[a-z0-9]{32}-nixos-system-demo$/);
+      assert.notEqual(lines.at(-1), `switched ${storePath}`, 'a new toplevel');
+      const panel = (await vscode.commands.executeCommand('thebacknd.machine.openPanel', machine)) as MachinePanel;
+      const r = await panel.whenRendered((x) => (x.deploys ?? []).length === 2 && x.buttons.includes('Deploy on save: on'), 60_000);
+      assert.match(r.deploys![0]!, / confirmed \/nix\/store\//);
+      storePath = lines.at(-1)!.replace(/^switched /, '');
+    } finally {
+      await set('deploy.onSave', undefined);
+      await set('cache.endpoint', undefined);
+      await set('cache.bucket', undefined);
+      await set('cache.signingKeyFile', undefined);
+    }
   });
 
   test('Destroy removes the machine, its host, its keys and its Host entry', async () => {
