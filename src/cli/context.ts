@@ -45,7 +45,7 @@ export class CliContext {
 
   constructor(
     readonly io: CliIo,
-    private readonly globals: GlobalOptions,
+    readonly globals: GlobalOptions,
   ) {
     const problem = providerProblem(globals.provider);
     if (problem) throw new UsageError(problem);
