@@ -98,6 +98,18 @@ export class CliContext {
     return createProvider(id, { ...this.io.providerOptions, token, ...(endpoint ? { endpoint } : {}) });
   }
 
+  /** The raw token and endpoint of one provider, for commands that hand them on (the cloud reaper's deploy binds them). */
+  credentials(id: ProviderId): { token?: string; endpoint?: string } {
+    const token = this.tokenOf(id);
+    const endpoint = (this.explicit === id ? this.globals.endpoint : undefined) ?? this.io.env[ENDPOINT_ENV[id]];
+    return { ...(token ? { token } : {}), ...(endpoint ? { endpoint } : {}) };
+  }
+
+  /** --provider when given. */
+  get explicitProvider(): ProviderId | undefined {
+    return this.explicit;
+  }
+
   /** Asks on a terminal; anything but yes is no. */
   async confirm(question: string): Promise<boolean> {
     if (!this.io.stdin) return false;
