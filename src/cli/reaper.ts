@@ -15,8 +15,9 @@ import { UsageError, type ProviderCommand } from './command';
 import type { CliContext } from './context';
 import { duration } from './format';
 import { cliStateDir } from './placement';
+import { INSTALL_OPTIONS, INSTALL_USAGE, reaperInstall } from './reaper-local';
 
-const VERBS = ['deploy', 'status', 'remove'] as const;
+const VERBS = ['deploy', 'status', 'remove', 'install'] as const;
 
 const reaper: ProviderCommand = {
   name: 'reaper',
@@ -24,13 +25,17 @@ const reaper: ProviderCommand = {
   usage: `reaper deploy [--interval MIN] [--max-age MIN] [--region R] [--state-dir DIR]
        reaper status [--limit N]
        reaper remove [--yes] [--state-dir DIR]
+       ${INSTALL_USAGE}
 
 deploy   create or update the "${REAPER_LABEL}" Functions namespace: the actions list, destroy-old, destroy-all and
          destroy-self, and a trigger running destroy-old every --interval minutes (default 20; must divide the
          hour, or the day in whole hours). The tokens (every provider with one, or --provider's only; the
          DigitalOcean token is always needed) are bound to the actions. Prints the monthly cost.
 status   the trigger, its next run, and the last activations with the machines they destroyed
-remove   delete the trigger, the actions and, if deploy created it, the namespace`,
+remove   delete the trigger, the actions and, if deploy created it, the namespace
+install  --local: without DigitalOcean Functions, a systemd user timer (Linux), launchd agent (macOS) or crontab
+         line (elsewhere, or --crontab) running this thebacknd's destroy-old for --provider every --every minutes
+         (default 20), reading the token from --token-file (mode 0600); --remove undoes it`,
   options: {
     interval: { type: 'string' },
     'max-age': { type: 'string' },
@@ -38,6 +43,7 @@ remove   delete the trigger, the actions and, if deploy created it, the namespac
     'state-dir': { type: 'string' },
     limit: { type: 'string' },
     yes: { type: 'boolean', short: 'y' },
+    ...INSTALL_OPTIONS,
   },
   async run(ctx, { values, positionals }) {
     const verb = positionals[0];
@@ -45,11 +51,15 @@ remove   delete the trigger, the actions and, if deploy created it, the namespac
       throw new UsageError(`reaper takes one of ${VERBS.join(', ')}: thebacknd reaper deploy`);
     }
     const only = (allowed: string[]) => {
-      for (const k of ['interval', 'max-age', 'region', 'state-dir', 'limit', 'yes']) {
+      for (const k of ['interval', 'max-age', 'region', 'state-dir', 'limit', 'yes', ...Object.keys(INSTALL_OPTIONS)]) {
         if (values[k] !== undefined && !allowed.includes(k)) throw new UsageError(`--${k} does not apply to reaper ${verb}.`);
       }
     };
     const stateDir = cliStateDir(ctx.io.env, values['state-dir'] as string | undefined);
+    if (verb === 'install') {
+      only(Object.keys(INSTALL_OPTIONS));
+      return reaperInstall(ctx, values);
+    }
     if (verb === 'deploy') {
       only(['interval', 'max-age', 'region', 'state-dir']);
       return deploy(ctx, values, stateDir);
