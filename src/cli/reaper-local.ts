@@ -21,8 +21,8 @@ export const INSTALL_OPTIONS: OptionSpec = {
   crontab: { type: 'boolean' },
 };
 
-export const INSTALL_USAGE =
-  'reaper install --local --provider P --token-file F [--every MINUTES] [--endpoint URL] [--crontab]  |  reaper install --local --remove [--provider P] [--crontab]';
+export const INSTALL_USAGE = `reaper install --local --provider P --token-file F [--every MIN] [--endpoint URL] [--crontab]
+       reaper install --local --remove [--provider P] [--crontab]`;
 
 /** The running thebacknd: what the timer will call. */
 export interface Self {

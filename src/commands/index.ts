@@ -9,6 +9,7 @@ import * as nix from './nix';
 import * as workers from './workers';
 import { runToplevel } from './run';
 import * as ssh from './ssh';
+import { deployCloudReaper, installLocalReaper } from './cloudReaper';
 
 export type Handler = (ctx: Ctx, ...args: unknown[]) => unknown;
 
@@ -24,6 +25,8 @@ export const COMMANDS: Record<string, Handler> = {
   'thebacknd.destroyAll': (ctx) => machines.destroyAll(ctx),
   'thebacknd.destroyOld': (ctx) => machines.destroyOld(ctx),
   'thebacknd.showMachines': (ctx) => machines.showMachines(ctx),
+  'thebacknd.deployCloudReaper': (ctx, options) => deployCloudReaper(ctx, options),
+  'thebacknd.installLocalReaper': (ctx, provider) => installLocalReaper(ctx, provider),
   'thebacknd.setToken': (ctx) => setToken(ctx),
   'thebacknd.setDigitalOceanToken': (ctx) => setToken(ctx, 'digitalocean'),
   'thebacknd.setHetznerToken': (ctx) => setToken(ctx, 'hetzner'),
