@@ -105,7 +105,7 @@ function writeTokenFile(file: string, token: string): void {
   fs.renameSync(tmp, file);
 }
 
-export async function installLocalReaper(ctx: Ctx, provider?: unknown): Promise<void> {
+export async function installLocalReaper(ctx: Ctx, provider?: unknown, options?: unknown): Promise<void> {
   const p: ProviderId | undefined = PROVIDERS.includes(provider as ProviderId)
     ? (provider as ProviderId)
     : (await vscode.window.showQuickPick(PROVIDERS.map((id) => ({ label: PROVIDER_LABEL[id], id })), { title: 'Thebacknd: a local reaper timer for which provider?' }))?.id;
@@ -131,15 +131,17 @@ export async function installLocalReaper(ctx: Ctx, provider?: unknown): Promise<
     if (pick === 'Copy Command') await vscode.env.clipboard.writeText(command);
     return;
   }
-  const ok = await vscode.window.showInformationMessage(
-    `Install a local reaper timer for ${label}?`,
-    {
-      modal: true,
-      detail: `A timer on this computer (systemd on Linux, launchd on macOS, else a crontab line to add) runs \`thebacknd destroy-old\` for ${label} every ${s.reapIntervalMinutes} min while the computer is on. It reads the ${label} token from ${tokenFile}, written now, readable by you only (mode 0600).`,
-    },
-    'Install',
-  );
-  if (ok !== 'Install') return;
+  if (!unconfirmed(ctx, options)) {
+    const ok = await vscode.window.showInformationMessage(
+      `Install a local reaper timer for ${label}?`,
+      {
+        modal: true,
+        detail: `A timer on this computer (systemd on Linux, launchd on macOS, else a crontab line to add) runs \`thebacknd destroy-old\` for ${label} every ${s.reapIntervalMinutes} min while the computer is on. It reads the ${label} token from ${tokenFile}, written now, readable by you only (mode 0600).`,
+      },
+      'Install',
+    );
+    if (ok !== 'Install') return;
+  }
   writeTokenFile(tokenFile, t.token);
   // The child gets no token variable: the file is its only source, as for the timer.
   const env = { ...process.env };
@@ -150,15 +152,15 @@ export async function installLocalReaper(ctx: Ctx, provider?: unknown): Promise<
   await ctx.log(r.code === 0 ? 'info' : 'warn', `${command}\n${r.out}`);
   const m = machinesOf(ctx);
   m.reaperView.watch.invalidate();
-  void m.reaperView.watch.refresh();
+  await m.reaperView.watch.refresh();
+  // Notifications are not awaited: the command ends when the install has, not when the user dismisses them.
   const cron = /^[*0-9][^\n]* destroy-old [^\n]*$/m.exec(r.out)?.[0];
   if (r.code === 0 && cron) {
-    const pick = await vscode.window.showInformationMessage(`Thebacknd: add this line to your crontab (crontab -e): ${cron}`, 'Copy Line');
-    if (pick === 'Copy Line') await vscode.env.clipboard.writeText(cron);
+    void vscode.window.showInformationMessage(`Thebacknd: add this line to your crontab (crontab -e): ${cron}`, 'Copy Line').then((pick) => pick && vscode.env.clipboard.writeText(cron));
   } else if (r.code === 0) {
     void vscode.window.showInformationMessage(`Thebacknd: local reaper timer installed for ${label}: destroy-old every ${s.reapIntervalMinutes} min.`);
   } else {
-    const pick = await vscode.window.showWarningMessage(`Thebacknd: the local timer is not running: ${r.out.split('\n').find((l) => /not running|cannot|failed/i.test(l)) ?? r.out.split('\n')[0]}`, 'Show Log');
-    if (pick === 'Show Log') ctx.output.show(true);
+    const why = r.out.split('\n').find((l) => /not running|cannot|failed/i.test(l)) ?? r.out.split('\n')[0];
+    void vscode.window.showWarningMessage(`Thebacknd: the local timer is not running: ${why}`, 'Show Log').then((pick) => pick && ctx.output.show(true));
   }
 }

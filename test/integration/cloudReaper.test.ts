@@ -3,9 +3,13 @@
 // command (the real deploy, to the emulator) and a scheduled pass, "Cloud reaper: last pass …". The rows go to the
 // secrets scan, with the destroy-self secret the deploy created registered.
 import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { Emulator } from '../fixtures/emulator';
-import { artefact, assertNoSecrets, emulatorArtefacts, registerSecret } from '../fixtures/secrets';
+import { artefact, assertNoSecrets, dirArtefacts, emulatorArtefacts, registerSecret } from '../fixtures/secrets';
+import { TOKEN_ENV } from '../../src/core/tokens';
 import type { ThebackndApi } from '../../src/extension';
 import type { Node, ReaperNode } from '../../src/views/machinesTree';
 import { startCloud, thebacknd, waitFor, type Cloud } from './harness';
@@ -91,5 +95,43 @@ suite('cloud reaper rows (emulator)', function () {
       ...emulatorArtefacts(emu, `${SUITE} emulator`),
     ]);
     assert.ok(emulatorArtefacts(emu, `${SUITE} emulator`).some((a) => ACTION_BODIES.test(a.name)), 'the scan saw the deploy\'s requests');
+  });
+
+  test('Hetzner only: the warning row offers the local timer; Install Local Reaper Timer… installs it and the row says so', async () => {
+    // A home of its own, no user systemd bus, and `thebacknd` on PATH (the built CLI).
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'thebacknd-local-reaper-'));
+    const bin = path.join(home, 'bin');
+    fs.mkdirSync(bin);
+    fs.mkdirSync(path.join(home, 'run'), { mode: 0o700 });
+    const cliJs = path.resolve(__dirname, '../../../dist/cli.js');
+    assert.ok(fs.existsSync(cliJs), 'npm run build made dist/cli.js');
+    fs.writeFileSync(path.join(bin, 'thebacknd'), `#!/bin/sh\nexec node '${cliJs}' "$@"\n`, { mode: 0o755 });
+    cloud.setEnv('PATH', `${bin}${path.delimiter}${process.env.PATH ?? ''}`);
+    cloud.setEnv('XDG_CONFIG_HOME', path.join(home, 'config'));
+    cloud.setEnv('XDG_RUNTIME_DIR', path.join(home, 'run'));
+    cloud.setEnv('DBUS_SESSION_BUS_ADDRESS', `unix:path=${path.join(home, 'run', 'no-bus')}`);
+    cloud.setEnv(TOKEN_ENV.digitalocean, '');
+    try {
+      await vscode.commands.executeCommand('thebacknd.refresh');
+      const offer = await waitFor('the Hetzner row to offer the local timer', () => {
+        const r = reaperRows();
+        return r.length === 1 && r[0]!.provider === 'hetzner' && r[0]!.item.command?.command === 'thebacknd.installLocalReaper' ? r[0]! : undefined;
+      });
+      assert.equal(offer.item.label, 'No reaper while VS Code is closed');
+      assert.deepEqual(offer.item.command?.arguments, ['hetzner']);
+
+      await vscode.commands.executeCommand('thebacknd.installLocalReaper', 'hetzner', { confirm: false });
+      const tokenFile = path.join(home, 'config', 'thebacknd', 'hetzner.token');
+      assert.equal(fs.statSync(tokenFile).mode & 0o777, 0o600);
+      assert.equal(fs.readFileSync(tokenFile, 'utf8').trim(), cloud.tokens.hetzner);
+      const service = fs.readFileSync(path.join(home, 'config', 'systemd', 'user', 'thebacknd-reaper-hetzner.service'), 'utf8');
+      assert.ok(service.includes(`"--token-file" "${tokenFile}"`) && service.includes(cliJs), service);
+      const row = await waitFor('the local timer row', () => reaperRows().find((r) => r.item.label === 'Local reaper timer: every 20 min'));
+      assert.equal(row.item.contextValue, 'reaper:local');
+      assertNoSecrets([artefact('local timer row', { ...row.item, tooltip: (row.item.tooltip as vscode.MarkdownString).value }), ...dirArtefacts('systemd units', path.join(home, 'config', 'systemd'))]);
+      await snapshotTree('local reaper timer', tree);
+    } finally {
+      fs.rmSync(home, { recursive: true, force: true });
+    }
   });
 });
