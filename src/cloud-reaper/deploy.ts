@@ -17,6 +17,7 @@ import { loadReaperCode, REAPER_ACTIONS, type ReaperActionName, type ReaperCode 
 import { reaperCost, type ReaperCost, ACTION_MEMORY_MB } from './cost';
 import { newReaperSecret } from './destroy-code';
 import { FunctionsApi, OpenWhiskApi, type Activation, type KeyValue, type Namespace, type Trigger } from './functions-api';
+import type { ReaperLink } from './link';
 import { boundParameters, PARAM } from './params';
 import { cronFor, nextCronRun } from './schedule';
 
@@ -79,12 +80,8 @@ export interface ReaperDeployment {
   cost: ReaperCost;
 }
 
-/** What a run needs to let its machine call destroy-self: put url, whiskAuth and the machine's code in user-data. */
-export interface ReaperLink {
-  url: string;
-  whiskAuth: string;
-  secret: string;
-}
+/** What a run needs to let its machine call destroy-self (see link.ts). */
+export type { ReaperLink } from './link';
 
 export interface ReaperActivation {
   /** ISO time the activation started. */

@@ -8,7 +8,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../core/errors';
-import type { ReaperDeployment, ReaperLink } from './deploy';
+import type { ReaperDeployment } from './deploy';
+import type { ReaperLink } from './link';
 
 export const REAPER_STATE_FILE = 'reaper.json';
 

@@ -103,10 +103,12 @@ test('the module runs the agent script in two units ordered around sshd', async 
       m = import ${JSON.stringify(path.join(nixDir, 'module.nix'))} { inherit lib pkgs config; };
     in {
       services = m.config.systemd.services;
+      timers = m.config.systemd.timers;
       script = (builtins.head m.config.environment.systemPackages).text;
       hostKeys = m.config.services.openssh.hostKeys;
     }`)) as {
     services: Record<string, { before?: string[]; after: string[]; requires?: string[]; environment: Record<string, string>; path: string[]; restartIfChanged: boolean; serviceConfig: Record<string, unknown> }>;
+    timers: Record<string, { wantedBy: string[]; timerConfig: Record<string, string>; unitConfig: Record<string, unknown> }>;
     script: string;
     hostKeys: { type: string; path: string }[];
   };
@@ -125,4 +127,12 @@ test('the module runs the agent script in two units ordered around sshd', async 
     for (const tool of ['curl', 'jq', 'nix', 'openssh']) assert.ok(unit.path.includes(tool), `${tool} on the agent's PATH`);
   }
   assert.deepEqual(out.hostKeys, [{ type: 'ed25519', path: '/etc/ssh/ssh_host_ed25519_key' }]);
+  // The cloud reaper check-in: the same script's `checkin` phase, every 5 minutes from boot, kept across switches.
+  const checkin = out.services['thebacknd-checkin']!;
+  assert.equal(checkin.serviceConfig.ExecStart, '/stand-in/thebacknd-agent/bin/thebacknd-agent checkin');
+  assert.ok(checkin.path.includes('curl') && checkin.path.includes('jq'));
+  const timer = out.timers['thebacknd-checkin']!;
+  assert.deepEqual(timer.wantedBy, ['timers.target']);
+  assert.equal(timer.timerConfig.OnUnitActiveSec, '5min');
+  assert.equal(timer.unitConfig['X-StopOnRemoval'], false);
 });

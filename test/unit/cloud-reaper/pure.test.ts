@@ -6,6 +6,8 @@ import { reaperCost, FREE_GIB_SECONDS_PER_MONTH } from '../../../src/cloud-reape
 import { codeMatches, destroyCode, newReaperSecret } from '../../../src/cloud-reaper/destroy-code';
 import { pickNodeKind } from '../../../src/cloud-reaper/deploy';
 import { UserError } from '../../../src/core/errors';
+import { buildUserData, parseUserData, serializeUserData } from '../../../src/core/user-data';
+import { reaperUserData } from '../../../src/cloud-reaper/link';
 
 test('the reaper period becomes a cron that keeps it even, or a clear error naming the nearest ones', () => {
   assert.equal(cronFor(20), '*/20 * * * *');
@@ -52,4 +54,18 @@ test('actions run on nodejs:18, or the newest Node.js the platform lists', () =>
   assert.equal(pickNodeKind([]), 'nodejs:18');
   assert.equal(pickNodeKind(['python:3.11', 'nodejs:14', 'nodejs:18', 'nodejs:20']), 'nodejs:20');
   assert.equal(pickNodeKind(['nodejs:16']), 'nodejs:18');
+});
+
+test("user-data carries the machine's destroy-self link (its own code, never the secret) and reads it back", () => {
+  const secret = newReaperSecret();
+  const runId = 'thebacknd-00000000-0000-4000-8000-000000000009';
+  const link = { url: 'https://faas-ams3-x.doserverless.co/api/v1/web/fn-1/thebacknd/destroy-self', whiskAuth: 'a'.repeat(48), secret };
+  const data = buildUserData({ authorizedKeys: [], target: { kind: 'bare' }, reaper: reaperUserData(link, runId) });
+  assert.deepEqual(data.reaper, { url: link.url, auth: link.whiskAuth, runId, code: destroyCode(secret, runId) });
+  const text = serializeUserData(data);
+  assert.ok(!text.includes(secret));
+  assert.deepEqual(parseUserData(text).reaper, data.reaper);
+  assert.equal(parseUserData(serializeUserData(buildUserData({ authorizedKeys: [], target: { kind: 'bare' } }))).reaper, undefined);
+  assert.throws(() => buildUserData({ authorizedKeys: [], target: { kind: 'bare' }, reaper: { ...data.reaper!, code: secret.slice(0, 10) } }), /64 hex digits/);
+  assert.throws(() => buildUserData({ authorizedKeys: [], target: { kind: 'bare' }, reaper: { ...data.reaper!, url: 'file:///etc/passwd' } }), /http\(s\) URL/);
 });
