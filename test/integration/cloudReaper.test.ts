@@ -8,16 +8,16 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { Emulator } from '../fixtures/emulator';
-import { artefact, assertNoSecrets, dirArtefacts, emulatorArtefacts, registerSecret } from '../fixtures/secrets';
+import { artefact, assertNoSecrets, DEPLOYED_PARAMETERS, dirArtefacts, emulatorArtefacts, functionsArtefacts, registerFunctionsSecrets, registerSecret } from '../fixtures/secrets';
 import { TOKEN_ENV } from '../../src/core/tokens';
 import type { ThebackndApi } from '../../src/extension';
 import type { Node, ReaperNode } from '../../src/views/machinesTree';
 import { startCloud, thebacknd, waitFor, type Cloud } from './harness';
-import { snapshotTree } from './scan';
+import { keepForScan, snapshotTree } from './scan';
 
 const SUITE = 'cloud reaper suite';
 /** Where tokens and the secret are sent on purpose: the actions' bound parameters, and the owner reading them back. */
-const ACTION_BODIES = new RegExp(`^${SUITE} emulator #\\d+ (PUT|GET) /api/v1/namespaces/[^/ ]+/actions/thebacknd/[a-z-]+$`);
+const ACTION_BODIES = DEPLOYED_PARAMETERS;
 
 suite('cloud reaper rows (emulator)', function () {
   this.timeout(180_000);
@@ -35,8 +35,8 @@ suite('cloud reaper rows (emulator)', function () {
     tree = (await thebacknd()).machinesTree;
     cloud = await startCloud({ suite: SUITE, emulator: { delays: { doActiveMs: 0, deleteMs: 0, actionMs: 0 } } });
     emu = cloud.emu;
-    registerSecret({ name: `DigitalOcean token (${SUITE})`, value: cloud.tokens.digitalocean, allowedIn: [ACTION_BODIES] });
-    registerSecret({ name: `Hetzner token (${SUITE})`, value: cloud.tokens.hetzner, allowedIn: [ACTION_BODIES] });
+    registerSecret({ name: `DigitalOcean token (${SUITE})`, value: cloud.tokens.digitalocean, allowedIn: ACTION_BODIES });
+    registerSecret({ name: `Hetzner token (${SUITE})`, value: cloud.tokens.hetzner, allowedIn: ACTION_BODIES });
   });
 
   suiteTeardown(async () => {
@@ -65,7 +65,8 @@ suite('cloud reaper rows (emulator)', function () {
     assert.deepEqual([...ns.triggers.keys()], ['thebacknd-destroy-old']);
     const secret = ns.actions.get('thebacknd/destroy-self')?.parameters.find((p) => p.key === 'secret')?.value;
     assert.ok(typeof secret === 'string' && secret.length >= 32, 'destroy-self holds a secret');
-    registerSecret({ name: `destroy-self secret (${SUITE})`, value: secret, allowedIn: [ACTION_BODIES] });
+    registerSecret({ name: `destroy-self secret (${SUITE})`, value: secret, allowedIn: ACTION_BODIES });
+    registerFunctionsSecrets(emu);
 
     await waitFor('the rows to show the deployed reaper', () => {
       const r = reaperRows();
@@ -93,8 +94,10 @@ suite('cloud reaper rows (emulator)', function () {
     assertNoSecrets([
       ...rows.map((r) => artefact(`reaper row ${r.provider}`, { ...r.item, tooltip: (r.item.tooltip as vscode.MarkdownString).value })),
       ...emulatorArtefacts(emu, `${SUITE} emulator`),
+      ...functionsArtefacts(emu, `${SUITE} activation`),
     ]);
-    assert.ok(emulatorArtefacts(emu, `${SUITE} emulator`).some((a) => ACTION_BODIES.test(a.name)), 'the scan saw the deploy\'s requests');
+    assert.ok(emulatorArtefacts(emu, `${SUITE} emulator`).some((a) => ACTION_BODIES.some((re) => re.test(a.name))), 'the scan saw the deploy\'s requests');
+    keepForScan(functionsArtefacts(emu, `${SUITE} activation`));
   });
 
   test('Hetzner only: the warning row offers the local timer; Install Local Reaper Timer… installs it and the row says so', async () => {
