@@ -13,10 +13,17 @@ import { messageOf, UserError } from '../core/errors';
 import { PROVIDER_LABEL, PROVIDERS, TOKEN_ENV } from '../core/tokens';
 import type { ProviderId } from '../providers/types';
 import { timerPaths } from '../cloud-reaper/local-timer';
+import type { ReaperLink } from '../cloud-reaper/link';
+import { storedLinkJson, usableLink } from '../cloud-reaper/stored-link';
 import { machinesOf } from '../views/machines';
 
-/** SecretStorage key of the deployed reaper's link (url, whiskAuth, secret), as local-state.ts's StoredReaper. */
+/** SecretStorage key of the deployed reaper's link (url, whiskAuth, secret): see stored-link.ts. */
 export const REAPER_SECRET_KEY = 'thebacknd.cloudReaper';
+
+/** The link a new machine's user-data gets its destroy-self code from, when a reaper was deployed from here. */
+export async function reaperLinkOf(ctx: Ctx): Promise<ReaperLink | undefined> {
+  return usableLink(await ctx.secrets.get(REAPER_SECRET_KEY), ctx.settings().digitalocean.endpoint);
+}
 
 /** A test inside VS Code cannot click a modal: `{ confirm: false }` skips it, honoured in test mode only. */
 function unconfirmed(ctx: Ctx, options: unknown): boolean {
@@ -66,7 +73,7 @@ export async function deployCloudReaper(ctx: Ctx, options?: unknown): Promise<vo
       },
     }),
   );
-  await ctx.secrets.store(REAPER_SECRET_KEY, JSON.stringify({ ...linkOf(d), namespace: d.namespace, intervalMinutes: d.intervalMinutes, deployedAt: new Date().toISOString() }));
+  await ctx.secrets.store(REAPER_SECRET_KEY, storedLinkJson(linkOf(d), { namespace: d.namespace, intervalMinutes: d.intervalMinutes, endpoint: endpoints.digitalocean ?? '' }));
   const m = machinesOf(ctx);
   m.reaperView.watch.invalidate();
   await m.reaperView.watch.refresh();
