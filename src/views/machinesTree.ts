@@ -100,7 +100,8 @@ export class MachinesTree implements vscode.TreeDataProvider<Node>, vscode.Dispo
     if (!p) return [];
     const notice = providerNotice(p);
     const rows: Node[] = notice ? [{ kind: 'notice', provider: p.id, notice }] : [];
-    const reaper = p.tokenSource ? this.reaper?.row(p.id) : undefined;
+    // A rejected token already has its row; the reaper's status would only repeat the failure.
+    const reaper = p.tokenSource && !p.error?.auth ? this.reaper?.row(p.id) : undefined;
     if (reaper) rows.push({ kind: 'reaper', provider: p.id, row: reaper });
     const machines = [...p.machines].sort((a, b) => a.name.localeCompare(b.name, undefined, { numeric: true }));
     return rows.concat(machines.map((m) => ({ kind: 'machine', machine: m, local: p.local })));
