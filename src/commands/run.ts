@@ -66,7 +66,11 @@ export async function runToplevel(ctx: Ctx, arg?: unknown): Promise<RunOutcome |
   const local = payload.kind === 'configuration' && fs.existsSync(payload.flakeRef) ? payload.flakeRef : undefined;
   const flakeDir = local ?? vscode.workspace.workspaceFolders?.find((f) => f.uri.scheme === 'file')?.uri.fsPath;
 
+  // A cloud reaper deployed (its link in SecretStorage): the machine gets its own destroy-self code.
+  const { decodeReaperLink, REAPER_SECRET_KEY } = await import('../cloud-reaper/link');
+  const reaper = decodeReaperLink(await ctx.secrets.get(REAPER_SECRET_KEY));
   const ports = createRunPorts({
+    ...(reaper ? { reaper } : {}),
     provider,
     settings,
     keysRoot: ctx.storageDir,
