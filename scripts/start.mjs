@@ -49,7 +49,8 @@ let settings = {};
 let env = {};
 if (useEmulator) {
   const { startEmulator } = require(emulatorModule);
-  const emulator = await startEmulator({ port: 0 });
+  // Real-time triggers: a cloud reaper deployed to the emulator's DigitalOcean Functions runs on its schedule.
+  const emulator = await startEmulator({ port: 0, functions: { realTimeTriggers: true } });
   settings = { 'thebacknd.digitalocean.endpoint': emulator.doUrl, 'thebacknd.hetzner.endpoint': emulator.hetznerUrl };
   // Dummy tokens: the emulator accepts any; the extension sees them as set through the environment.
   env = { DIGITALOCEAN_ACCESS_TOKEN: 'emulator-digitalocean-token', HCLOUD_TOKEN: 'emulator-hetzner-token' };
