@@ -1,5 +1,6 @@
 // The extension's copy of the deployed reaper's link (destroy-self URL, auth string, secret), kept in VS Code's
-// SecretStorage as JSON (the CLI keeps the same in reaper.json, local-state.ts). It records the DigitalOcean
+// SecretStorage under link.ts's REAPER_SECRET_KEY as JSON (the CLI keeps the same in reaper.json, local-state.ts;
+// decodeReaperLink reads this JSON too). It records the DigitalOcean
 // endpoint it was deployed through: a link is used only while the extension talks to that same endpoint, so a
 // reaper deployed on the emulator never ends up in the user-data of a machine on the real cloud, or the reverse.
 

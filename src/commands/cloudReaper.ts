@@ -13,12 +13,9 @@ import { messageOf, UserError } from '../core/errors';
 import { PROVIDER_LABEL, PROVIDERS, TOKEN_ENV } from '../core/tokens';
 import type { ProviderId } from '../providers/types';
 import { timerPaths } from '../cloud-reaper/local-timer';
-import type { ReaperLink } from '../cloud-reaper/link';
+import { REAPER_SECRET_KEY, type ReaperLink } from '../cloud-reaper/link';
 import { storedLinkJson, usableLink } from '../cloud-reaper/stored-link';
 import { machinesOf } from '../views/machines';
-
-/** SecretStorage key of the deployed reaper's link (url, whiskAuth, secret): see stored-link.ts. */
-export const REAPER_SECRET_KEY = 'thebacknd.cloudReaper';
 
 /** The link a new machine's user-data gets its destroy-self code from, when a reaper was deployed from here. */
 export async function reaperLinkOf(ctx: Ctx): Promise<ReaperLink | undefined> {

@@ -7,7 +7,7 @@ import { codeMatches, destroyCode, newReaperSecret } from '../../../src/cloud-re
 import { pickNodeKind } from '../../../src/cloud-reaper/deploy';
 import { UserError } from '../../../src/core/errors';
 import { buildUserData, parseUserData, serializeUserData } from '../../../src/core/user-data';
-import { reaperUserData } from '../../../src/cloud-reaper/link';
+import { decodeReaperLink, encodeReaperLink, reaperUserData } from '../../../src/cloud-reaper/link';
 
 test('the reaper period becomes a cron that keeps it even, or a clear error naming the nearest ones', () => {
   assert.equal(cronFor(20), '*/20 * * * *');
@@ -68,4 +68,10 @@ test("user-data carries the machine's destroy-self link (its own code, never the
   assert.equal(parseUserData(serializeUserData(buildUserData({ authorizedKeys: [], target: { kind: 'bare' } }))).reaper, undefined);
   assert.throws(() => buildUserData({ authorizedKeys: [], target: { kind: 'bare' }, reaper: { ...data.reaper!, code: secret.slice(0, 10) } }), /64 hex digits/);
   assert.throws(() => buildUserData({ authorizedKeys: [], target: { kind: 'bare' }, reaper: { ...data.reaper!, url: 'file:///etc/passwd' } }), /http\(s\) URL/);
+});
+
+test('the link the extension keeps in SecretStorage reads back, and anything else reads as no reaper', () => {
+  const link = { url: 'https://h/api/v1/web/fn-1/thebacknd/destroy-self', whiskAuth: 'b'.repeat(48), secret: newReaperSecret() };
+  assert.deepEqual(decodeReaperLink(encodeReaperLink(link)), link);
+  for (const bad of [undefined, '', 'not json', '{"url":"x","whiskAuth":"y","secret":"short"}', '[]']) assert.equal(decodeReaperLink(bad), undefined);
 });

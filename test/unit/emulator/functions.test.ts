@@ -208,6 +208,18 @@ describe('emulator: DigitalOcean Functions', () => {
     assertClean(emu);
   });
 
+  test('the memory limit aborts an action that exhausts it', async () => {
+    const ns = await createNamespace(emu, 'memory');
+    await putPackage(ns);
+    await putAction(ns, 'thebacknd/hog', bundle('  const a = []; for (;;) a.push(new Array(100000).fill(1.5));'), { limits: { memory: 128, timeout: 60_000 } });
+    const r = await invoke(ns, 'thebacknd/hog', {}, 'blocking=true');
+    assert.equal(r.status, 502);
+    const act = r.body as { response: { status: string; result: { error: string } } };
+    assert.equal(act.response.status, 'action developer error');
+    assert.equal(act.response.result.error, 'The action exhausted its memory and was aborted.');
+    assertClean(emu);
+  });
+
   test('outcomes as OpenWhisk classifies them: thrown, rejected, non-object, error field', async () => {
     const ns = await createNamespace(emu, 'outcomes');
     await putPackage(ns);

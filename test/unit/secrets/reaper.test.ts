@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startEmulator } from '../../fixtures/emulator';
-import { artefact, assertNoSecrets, dirArtefacts, emulatorArtefacts, registerSecret, type Artefact } from '../../fixtures/secrets';
+import { artefact, assertNoSecrets, dirArtefacts, emulatorArtefacts, functionsArtefacts, registerFunctionsSecrets, registerSecret, type Artefact } from '../../fixtures/secrets';
 import { randomBytes } from 'node:crypto';
 import { buildUserData, serializeUserData } from '../../../src/core/user-data';
 import { reaperUserData } from '../../../src/cloud-reaper/link';
@@ -76,6 +76,7 @@ test('reaper deploy, status, scheduled passes, destroy-self and remove leak no t
   assert.equal(fs.statSync(file).mode & 0o777, 0o600, 'the state file is 0600');
   const stored = loadReaperState(stateDir)!;
   registerSecret({ name: 'destroy-self secret', value: stored.secret, allowedIn: [BOUND, /reaper\.json$/] });
+  registerFunctionsSecrets(emu); // the namespace's key: only in the answers that hand it out
 
   // Machines with their destroy-self link in user-data; one past its deadline for the schedule.
   const machines = [];
@@ -103,7 +104,7 @@ test('reaper deploy, status, scheduled passes, destroy-self and remove leak no t
 
   artefacts.push(
     ...emulatorArtefacts(emu),
-    ...emu.functions.activations.map((a) => artefact(`activation ${a.name} (${a.cause})`, { response: a.response, logs: a.logs, annotations: a.annotations })),
+    ...functionsArtefacts(emu),
     ...dirArtefacts('HOME', home),
   );
   const scanned = assertNoSecrets(artefacts);
