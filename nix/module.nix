@@ -3,7 +3,10 @@
 #                    key and the login keys, so that sshd never starts with a key the extension did not pin;
 #   thebacknd-agent  after sshd (cache credentials may arrive over SSH) and after multi-user.target (see below):
 #                    fetches the toplevel from the binary cache and switches to it, or runs the binary and powers off.
-# Both write their progress to the journal and to /run/thebacknd/agent.log (`thebacknd: stage=…` lines).
+#   thebacknd-checkin (a timer, every 5 min): when user-data names a cloud reaper, asks its destroy-self web action
+#                    to destroy this machine if its deadline passed, so it dies on time even when the reaper's
+#                    scheduled trigger is down.
+# All write their progress to the journal and to /run/thebacknd/agent.log (`thebacknd: stage=…` lines).
 # `thebacknd-deploy` (./agent/thebacknd-deploy.sh) is on PATH for `thebacknd deploy`: a switch with magic rollback.
 { config, lib, pkgs, ... }:
 let
@@ -102,6 +105,29 @@ in
         TimeoutStartSec = "2h";
         StandardOutput = "journal+console";
       };
+    };
+
+    systemd.services.thebacknd-checkin = common // {
+      description = "Thebacknd: ask the cloud reaper to destroy this machine if it is due";
+      after = [ "thebacknd-keys.service" "network-online.target" ];
+      wants = [ "network-online.target" ];
+      serviceConfig = {
+        Type = "oneshot";
+        ExecStart = "${agent}/bin/thebacknd-agent checkin";
+        TimeoutStartSec = "5min";
+      };
+    };
+
+    systemd.timers.thebacknd-checkin = {
+      description = "Thebacknd: check in with the cloud reaper every few minutes";
+      wantedBy = [ "timers.target" ];
+      timerConfig = {
+        OnBootSec = "5min";
+        OnUnitActiveSec = "5min";
+        RandomizedDelaySec = "30s";
+      };
+      # Not stopped by a switch to a toplevel that lacks this module (as the services above are not).
+      unitConfig.X-StopOnRemoval = false;
     };
   };
 }

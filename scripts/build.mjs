@@ -3,7 +3,7 @@
 import * as esbuild from 'esbuild';
 import options from './esbuild-options.cjs';
 
-const { nodeBundle, vendorBundles } = options;
+const { nodeBundle, vendorBundles, reaperBundles } = options;
 
 const production = process.argv.includes('--production');
 
@@ -11,6 +11,8 @@ await Promise.all([
   esbuild.build(nodeBundle({ entry: 'src/extension.ts', outfile: 'dist/extension.js', production })),
   esbuild.build(nodeBundle({ entry: 'src/cli/main.ts', outfile: 'dist/cli.js', production, banner: '#!/usr/bin/env node' })),
   esbuild.build(vendorBundles({ outdir: 'dist/vendor', production })),
+  // The cloud reaper's actions, which `thebacknd reaper deploy` uploads to DigitalOcean Functions.
+  esbuild.build(reaperBundles({ outdir: 'dist/reaper', production })),
 ]);
 
 // The machine panel's webview script (media/panel/panel.ts with @vscode-elements/elements): a browser bundle,

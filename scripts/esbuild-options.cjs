@@ -71,4 +71,21 @@ function vendorBundles({ outdir, production = false, sourcemap = true, absWorkin
   };
 }
 
-module.exports = { VENDOR, nodeBundle, vendorBundles };
+/** The cloud reaper's actions (src/cloud-reaper/entries/), one standalone file each for DigitalOcean Functions'
+ * Node.js 18 runtime: no vendor shim (nothing there reaches src/vendor), no vscode. */
+const REAPER_ACTIONS = ['list', 'destroy-old', 'destroy-all', 'destroy-self'];
+
+function reaperBundles({ outdir, production = false, absWorkingDir, metafile = false }) {
+  return {
+    ...common(production),
+    target: 'node18',
+    external: [],
+    entryPoints: REAPER_ACTIONS.map((name) => ({ in: `src/cloud-reaper/entries/${name}.ts`, out: name })),
+    outdir,
+    sourcemap: false,
+    metafile,
+    ...(absWorkingDir ? { absWorkingDir } : {}),
+  };
+}
+
+module.exports = { VENDOR, REAPER_ACTIONS, nodeBundle, vendorBundles, reaperBundles };

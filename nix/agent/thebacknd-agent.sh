@@ -7,10 +7,15 @@
 # `thebacknd: stage=NAME key=value…` that the extension parses (src/core/agent-log.ts); failures print
 # `thebacknd: stage=failed reason=CODE message="…"` and exit non-zero.
 #
-# Usage: thebacknd-agent [keys|boot|all]
-#   keys  metadata + keys only (the NixOS module runs this before sshd starts)
-#   boot  everything after the keys (run after sshd, so that cache credentials can arrive over SSH)
-#   all   both, in order (the default)
+# Usage: thebacknd-agent [keys|boot|all|checkin]
+#   keys     metadata + keys only (the NixOS module runs this before sshd starts)
+#   boot     everything after the keys (run after sshd, so that cache credentials can arrive over SSH)
+#   all      both, in order (the default)
+#   checkin  ask the cloud reaper (user-data `reaper`) to destroy this machine if it is due (a timer runs this)
+#
+# With a cloud reaper in user-data, a binary's end destroys the machine through the reaper's destroy-self web
+# action (its own code, never a token), so billing stops at once; without one, or when that call fails, it powers
+# off and the next reaper pass destroys it.
 #
 # The same script runs on the NixOS image (paths below at their defaults) and on the test hosts, which point the
 # paths at a scratch directory through these variables:
@@ -358,7 +363,31 @@ run_binary() {
   rc=${PIPESTATUS[0]}
   # The job is over whatever its status: the machine powers off and the reaper destroys it.
   stage poweroff exit "$rc"
-  sh -c "$poweroff_cmd"
+  destroy_self now || sh -c "$poweroff_cmd"
+}
+
+# destroy_self now|due: asks the cloud reaper's destroy-self web action to destroy this machine (`due`: only if its
+# deadline passed). The code and the auth string go in files (0600, in the root-only state dir), never in a process
+# argument. Returns 0 when the reaper answered (destroyed, or not due), 1 when there is no reaper or no answer.
+destroy_self() {
+  local mode=$1 url http result body=$state_dir/destroy-self.request headers=$state_dir/destroy-self.headers
+  local answer=$state_dir/destroy-self.answer
+  url=$(json '.reaper.url')
+  [[ -n $url ]] || return 1
+  (umask 077 &&
+    jq -c --arg mode "$mode" '{runId: .reaper.runId, code: .reaper.code, onlyIfDue: ($mode == "due")}' "$user_data" >"$body" &&
+    jq -r '"X-Require-Whisk-Auth: " + .reaper.auth' "$user_data" >"$headers") || return 1
+  http=$(curl -sS --connect-timeout 5 --max-time 150 -o "$answer" -w '%{http_code}' -X POST \
+    -H 'Content-Type: application/json' -H @"$headers" --data-binary @"$body" "$url" 2>/dev/null) || http=000
+  rm -f "$body" "$headers"
+  case $http in
+    200) result=$(jq -r 'if (.destroyed // [] | length) > 0 then "destroyed" else "not-due" end' "$answer" 2>/dev/null) ;;
+    000) result=unreachable ;;
+    *) result=refused ;;
+  esac
+  stage destroy-self mode "$mode" http "$http" result "${result:-refused}" \
+    message "$(jq -r '.error // empty' "$answer" 2>/dev/null | head -c 300)"
+  [[ $http == 200 ]]
 }
 
 boot() {
@@ -405,7 +434,11 @@ main() {
       install_keys
       boot
       ;;
-    *) fail usage "usage: thebacknd-agent [keys|boot|all]" ;;
+    checkin)
+      [[ -e $user_data ]] || fetch_metadata
+      [[ -z $(json '.reaper.url') ]] || destroy_self due || true
+      ;;
+    *) fail usage "usage: thebacknd-agent [keys|boot|all|checkin]" ;;
   esac
 }
 

@@ -45,7 +45,7 @@ export class CliContext {
 
   constructor(
     readonly io: CliIo,
-    private readonly globals: GlobalOptions,
+    readonly globals: GlobalOptions,
   ) {
     const problem = providerProblem(globals.provider);
     if (problem) throw new UsageError(problem);
@@ -96,6 +96,18 @@ export class CliContext {
     }
     const endpoint = (this.explicit === id ? this.globals.endpoint : undefined) ?? this.io.env[ENDPOINT_ENV[id]];
     return createProvider(id, { ...this.io.providerOptions, token, ...(endpoint ? { endpoint } : {}) });
+  }
+
+  /** The raw token and endpoint of one provider, for commands that hand them on (the cloud reaper's deploy binds them). */
+  credentials(id: ProviderId): { token?: string; endpoint?: string } {
+    const token = this.tokenOf(id);
+    const endpoint = (this.explicit === id ? this.globals.endpoint : undefined) ?? this.io.env[ENDPOINT_ENV[id]];
+    return { ...(token ? { token } : {}), ...(endpoint ? { endpoint } : {}) };
+  }
+
+  /** --provider when given. */
+  get explicitProvider(): ProviderId | undefined {
+    return this.explicit;
   }
 
   /** Asks on a terminal; anything but yes is no. */

@@ -1,7 +1,7 @@
 // Destroying subcommands. All of them act on tagged machines only: the providers refuse anything else.
 
 import { messageOf } from '../core/errors';
-import { decideReaping, duplicateRuns } from '../core/reaper-policy';
+import { reapTargets } from '../core/reaper-policy';
 import { BOUNDS } from '../core/settings';
 import { PROVIDER_LABEL } from '../core/tokens';
 import type { CloudProvider, Machine } from '../providers/types';
@@ -56,9 +56,7 @@ const destroyOld: ProviderCommand = {
     const maxAgeMinutes = maxAge(values['max-age'] as string | undefined, ctx.settings.maxAgeMinutes);
     const { listed, failed } = await listAll(ctx);
     const targets = listed.flatMap(({ provider, result }) => {
-      const decided = decideReaping({ machines: result.machines, serverTime: result.serverTime, maxAgeMinutes });
-      const dupes = duplicateRuns(result.machines).filter((d) => !decided.some((x) => x.machine.id === d.machine.id));
-      return [...decided, ...dupes].map((d) => ({ provider, machine: d.machine, why: d.why }));
+      return reapTargets({ machines: result.machines, serverTime: result.serverTime, maxAgeMinutes }).map((d) => ({ provider, machine: d.machine, why: d.why }));
     });
     if (!targets.length) {
       ctx.out('No old machines.');

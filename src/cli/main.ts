@@ -11,10 +11,11 @@ import { DESTROY_COMMANDS } from './destroy';
 import { MACHINE_COMMANDS } from './machines';
 import { NIX_COMMANDS } from './nix-commands';
 import { IMAGE_COMMANDS } from './image';
+import { REAPER_COMMANDS } from './reaper';
 import { RUN_COMMANDS } from './run';
 
 /** Add a family here to add its subcommands (a ProviderCommand, or a RawCommand wrapping `(argv, io) => exit code`). */
-const FAMILIES: CliCommand[][] = [MACHINE_COMMANDS, DESTROY_COMMANDS, NIX_COMMANDS, RUN_COMMANDS, IMAGE_COMMANDS, DEPLOY_COMMANDS];
+const FAMILIES: CliCommand[][] = [MACHINE_COMMANDS, DESTROY_COMMANDS, NIX_COMMANDS, RUN_COMMANDS, IMAGE_COMMANDS, DEPLOY_COMMANDS, REAPER_COMMANDS];
 const ALL: CliCommand[] = FAMILIES.flat();
 
 const GLOBAL: OptionSpec = {

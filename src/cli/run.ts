@@ -23,6 +23,7 @@ import type { CliCommand } from './command';
 import { CliContext, type CliIo } from './context';
 import { cacheFromFlags } from './push';
 import { cliStateDir, IMAGE_ENV, PLACEMENT_OPTIONS, providerProblem } from './placement';
+import { loadReaperState } from '../cloud-reaper/local-state';
 
 const HELP = `Usage: thebacknd run [options] [configuration-name | installable | store-path]
 
@@ -139,7 +140,10 @@ export async function runCommand(argv: string[], io: CliIo): Promise<number> {
       onFailure: values['keep-on-failure'] ? 'keep' : 'destroy',
     };
     const keysRoot = cliStateDir(io.env, values['state-dir']);
+    // A cloud reaper deployed from here: the machine gets its destroy-self code (see `thebacknd reaper deploy`).
+    const reaper = loadReaperState(keysRoot);
     const ports = createRunPorts({
+      ...(reaper ? { reaper } : {}),
       provider,
       settings,
       keysRoot,

@@ -10,6 +10,7 @@ import * as workers from './workers';
 import { runToplevel } from './run';
 import * as ssh from './ssh';
 import * as deploy from './deploy';
+import { deployCloudReaper, installLocalReaper } from './cloudReaper';
 
 export type Handler = (ctx: Ctx, ...args: unknown[]) => unknown;
 
@@ -25,6 +26,8 @@ export const COMMANDS: Record<string, Handler> = {
   'thebacknd.destroyAll': (ctx) => machines.destroyAll(ctx),
   'thebacknd.destroyOld': (ctx) => machines.destroyOld(ctx),
   'thebacknd.showMachines': (ctx) => machines.showMachines(ctx),
+  'thebacknd.deployCloudReaper': (ctx, options) => deployCloudReaper(ctx, options),
+  'thebacknd.installLocalReaper': (ctx, provider, options) => installLocalReaper(ctx, provider, options),
   'thebacknd.setToken': (ctx) => setToken(ctx),
   'thebacknd.setDigitalOceanToken': (ctx) => setToken(ctx, 'digitalocean'),
   'thebacknd.setHetznerToken': (ctx) => setToken(ctx, 'hetzner'),

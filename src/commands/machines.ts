@@ -168,6 +168,8 @@ async function pickMinutes(maxAge: number, list: Machine[]): Promise<number | un
 
 export async function refresh(ctx: Ctx): Promise<void> {
   const m = machinesOf(ctx);
+  // Refresh is the one way to ask for the reapers' status before its period is up.
+  m.reaperView.watch.invalidate();
   await m.service.reconfigure();
 }
 

@@ -23,6 +23,7 @@ import { machinesOf } from '../views/machines';
 import { PanelModel, stageMessage, type TimelineEntry } from '../views/panelModel';
 import { AGENT_LOG_COMMAND, runsOf } from '../views/runs';
 import { cacheCredentials } from './nix';
+import { reaperLinkOf } from './cloudReaper';
 import { baseImage, checkPayload, pickPayload, pickPlacement } from './runPickers';
 
 export interface RunArgs {
@@ -66,9 +67,12 @@ export async function runToplevel(ctx: Ctx, arg?: unknown): Promise<RunOutcome |
   const local = payload.kind === 'configuration' && fs.existsSync(payload.flakeRef) ? payload.flakeRef : undefined;
   const flakeDir = local ?? vscode.workspace.workspaceFolders?.find((f) => f.uri.scheme === 'file')?.uri.fsPath;
 
+  // A cloud reaper deployed from this VS Code: the machine gets its destroy-self code in user-data.
+  const reaper = await reaperLinkOf(ctx);
   const ports = createRunPorts({
     provider,
     settings,
+    ...(reaper ? { reaper } : {}),
     keysRoot: ctx.storageDir,
     ...(credentials ? { cacheCredentials: credentials } : {}),
     ...(flakeDir ? { flakeDir } : {}),

@@ -68,6 +68,16 @@ export function duplicateRuns(machines: readonly Machine[]): { machine: Machine;
   return out;
 }
 
+/**
+ * What one pass destroys on one provider's list: the policy's decisions, then duplicated runs it did not already
+ * pick. `thebacknd destroy-old` and the cloud reaper's destroy-old use this, so both reap exactly alike.
+ */
+export function reapTargets(input: ReapInput): { machine: Machine; why: string; reason: ReapReason | 'duplicate' }[] {
+  const decided = decideReaping(input);
+  const dupes = duplicateRuns(input.machines).filter((d) => !decided.some((x) => x.machine.id === d.machine.id));
+  return [...decided, ...dupes.map((d) => ({ machine: d.machine, why: d.why, reason: 'duplicate' as const }))];
+}
+
 /** When the next decision can change, for a timer: the earliest future deadline (or no-deadline age limit). */
 export function nextReapAt(input: ReapInput): Date | undefined {
   const elapsed = input.listedAt && input.now ? Math.max(0, input.now.getTime() - input.listedAt.getTime()) : 0;

@@ -36,6 +36,20 @@ export interface UserDataV1 {
   /** `ssh`: no binary cache; the extension copies the closure over the pinned SSH connection, then writes the store
    * path to /run/thebacknd/closure-ready, which the agent waits for instead of substituting. */
   closure?: 'ssh';
+  /** The cloud reaper's destroy-self web action, when one is deployed (never its secret): see UserDataReaper. */
+  reaper?: UserDataReaper;
+}
+
+/**
+ * What lets the machine destroy itself, and only itself: its run id, its code (HMAC-SHA256 of the run id under the
+ * reaper's secret, hex), the web action's URL and the `X-Require-Whisk-Auth` value the action requires. The agent
+ * calls it when a program ends, and every few minutes "only if due".
+ */
+export interface UserDataReaper {
+  url: string;
+  auth: string;
+  runId: string;
+  code: string;
 }
 
 export type UserData = UserDataV1;
@@ -53,6 +67,7 @@ export interface UserDataInput {
   target: BootTarget;
   /** Where the store path comes from: the cache (default), or copied over SSH by the extension (no cache needed). */
   closure?: 'cache' | 'ssh';
+  reaper?: UserDataReaper;
 }
 
 const STORE_PATH = /^\/nix\/store\/[0-9a-z]{32}-[^/]+$/;
@@ -96,7 +111,16 @@ export function buildUserData(input: UserDataInput): UserData {
     if (!FILE_IN_STORE.test(target.path)) throw new UserError(`Not a program inside a Nix store path: ${target.path}`);
     data.binary = { path: target.path, args: [...(target.args ?? [])] };
   }
+  if (input.reaper) data.reaper = checkReaper(input.reaper);
   return data;
+}
+
+function checkReaper(r: UserDataReaper): UserDataReaper {
+  if (!/^https?:\/\/[^\s"'\\]+$/.test(r.url)) throw new UserError('The cloud reaper\'s destroy-self URL must be an http(s) URL.');
+  if (!/^[A-Za-z0-9_-]{16,128}$/.test(r.auth)) throw new UserError('The cloud reaper\'s web action auth string is malformed: deploy the reaper again.');
+  if (!/^thebacknd-[a-z0-9-]{1,53}$/i.test(r.runId)) throw new UserError(`Invalid run id for destroy-self: ${r.runId}`);
+  if (!/^[0-9a-f]{64}$/.test(r.code)) throw new UserError('A destroy-self code is 64 hex digits.');
+  return { url: r.url, auth: r.auth, runId: r.runId, code: r.code };
 }
 
 /** The JSON the provider receives; throws when it exceeds what the clouds accept. */
@@ -133,7 +157,10 @@ export function parseUserData(text: string): UserData {
     ? { url: String(o.cache.url ?? ''), trustedPublicKey: String(o.cache.trustedPublicKey ?? ''), private: o.cache.private === true }
     : undefined;
   const authorizedKeys = Array.isArray(o.authorizedKeys) ? o.authorizedKeys.map(String) : [];
-  return buildUserData({ hostKey, authorizedKeys, cache, target, ...(o.closure === 'ssh' ? { closure: 'ssh' as const } : {}) });
+  const reaper = isObject(o.reaper)
+    ? { url: String(o.reaper.url ?? ''), auth: String(o.reaper.auth ?? ''), runId: String(o.reaper.runId ?? ''), code: String(o.reaper.code ?? '') }
+    : undefined;
+  return buildUserData({ hostKey, authorizedKeys, cache, target, ...(o.closure === 'ssh' ? { closure: 'ssh' as const } : {}), ...(reaper ? { reaper } : {}) });
 }
 
 export function bootTargetOf(data: UserData): BootTarget {

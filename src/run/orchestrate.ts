@@ -50,7 +50,7 @@ export async function runToplevel(
     stage('create', `${req.placement.provider} ${req.placement.region} ${req.placement.size}`);
     const { serverTime } = await ports.provider.list(signal);
     const deadline = new Date(serverTime.getTime() + req.maxAgeMinutes * 60_000);
-    const userData = ports.userData({ payload: req.payload, keys, cachePrivate: req.cachePrivate, transfer: req.transfer, ...(storePath ? { storePath } : {}) });
+    const userData = ports.userData({ payload: req.payload, keys, cachePrivate: req.cachePrivate, transfer: req.transfer, runId, ...(storePath ? { storePath } : {}) });
     createAttempted = true;
     machine = await ports.provider.create({
       region: req.placement.region,

@@ -11,6 +11,7 @@ import { describeAgentEvent, isTerminal, type AgentEvent } from '../core/agent-l
 import { UserError } from '../core/errors';
 import type { Settings } from '../core/settings';
 import { buildUserData, serializeUserData, type BootTarget } from '../core/user-data';
+import { reaperUserData, type ReaperLink } from '../cloud-reaper/link';
 import { build } from '../nix/build';
 import { push, type PushProgress } from '../nix/push';
 import { runNix, type NixOptions } from '../nix/run';
@@ -52,6 +53,8 @@ export interface PortsOptions {
   sshRetryMs?: number;
   /** While waiting on SSH, how often to ask the cloud whether the machine powered itself off (default 10 s). */
   powerPollMs?: number;
+  /** The deployed cloud reaper: each machine gets its destroy-self code (never the secret) in user-data. */
+  reaper?: ReaperLink;
 }
 
 /** A cache is configured when machines have somewhere to substitute from; otherwise the closure goes over SSH. */
@@ -215,7 +218,7 @@ export function createRunPorts(o: PortsOptions): RunPorts {
 
     removeKeys: (runId) => removeMachineKeys(o.keysRoot, runId),
 
-    userData({ payload, storePath, keys, cachePrivate, transfer }) {
+    userData({ payload, storePath, keys, cachePrivate, transfer, runId }) {
       const overSsh = (transfer ?? transferOf(settings)) === 'ssh';
       let target: BootTarget;
       if (payload.kind === 'bare') target = { kind: 'bare' };
@@ -233,6 +236,7 @@ export function createRunPorts(o: PortsOptions): RunPorts {
           ...(cache ? { cache } : {}),
           target,
           closure: overSsh ? 'ssh' : 'cache',
+          ...(o.reaper && runId ? { reaper: reaperUserData(o.reaper, runId) } : {}),
         }),
       );
     },

@@ -41,7 +41,7 @@ export interface RunPorts {
   newKeys(runId: string): Promise<MachineKeys>;
   removeKeys(runId: string): Promise<void>;
   /** `transfer` says whether the machine substitutes from the cache or receives the closure over SSH. */
-  userData(input: { payload: Payload; storePath?: string; keys: MachineKeys; cachePrivate: boolean; transfer?: 'cache' | 'ssh' }): string;
+  userData(input: { payload: Payload; storePath?: string; keys: MachineKeys; cachePrivate: boolean; transfer?: 'cache' | 'ssh'; runId?: string }): string;
   waitSsh(ip: string, keys: MachineKeys, signal: AbortSignal): Promise<void>;
   /** Private caches only: the read credentials, written over the pinned connection into a root-only tmpfs. */
   deliverCredentials?(ip: string, keys: MachineKeys, signal: AbortSignal): Promise<void>;

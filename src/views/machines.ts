@@ -11,6 +11,7 @@ import { DEFAULT_TICK_MS, Reaper } from '../core/reaper';
 import { MachinesTree, type Node } from './machinesTree';
 import { RefreshManager } from './refreshManager';
 import { CountdownStatusBar } from './statusBar';
+import { createReaperView, type ReaperView } from './reaperRows';
 
 export interface Machines {
   readonly service: MachineService;
@@ -19,6 +20,8 @@ export interface Machines {
   readonly refresh: RefreshManager;
   readonly statusBar: CountdownStatusBar;
   readonly reaper: Reaper;
+  /** What reaps while VS Code is closed (the cloud reaper, local timers), cached for a reaper period. */
+  readonly reaperView: ReaperView;
 }
 
 const registry = new WeakMap<Ctx, Machines>();
@@ -38,11 +41,12 @@ export function createMachines(ctx: Ctx): Machines & vscode.Disposable {
     // Loaded on the first list, not at activation: the cloud clients and their dependencies are the heavy part.
     createProvider: async (id, opts) => (await import('../providers/index')).createProvider(id, opts),
   });
-  const tree = new MachinesTree(service, maxAge);
+  const reaperView = createReaperView(ctx, service);
+  const tree = new MachinesTree(service, maxAge, reaperView);
   const view = vscode.window.createTreeView('thebacknd.machines', { treeDataProvider: tree, showCollapseAll: false, canSelectMany: true });
   const report = (err: unknown) => void ctx.log('warn', `Listing machines failed: ${err instanceof Error ? err.message : String(err)}`);
   const refresh = new RefreshManager(service, view, report);
-  const statusBar = new CountdownStatusBar(service, maxAge);
+  const statusBar = new CountdownStatusBar(service, maxAge, reaperView);
   const reaper = new Reaper({
     service,
     lease: new Lease(path.join(ctx.storageDir, 'reaper'), { ttlMs: 3 * DEFAULT_TICK_MS }),
@@ -56,7 +60,7 @@ export function createMachines(ctx: Ctx): Machines & vscode.Disposable {
     view.onDidChangeVisibility((e) => tree.setVisible(e.visible)),
     ctx.onDidChangeAccounts(() => void service.reconfigure().catch(report)),
   ];
-  const machines: Machines = { service, tree, view, refresh, statusBar, reaper };
+  const machines: Machines = { service, tree, view, refresh, statusBar, reaper, reaperView };
   registry.set(ctx, machines);
 
   // The reaper's first pass then reuses this first list instead of making its own.
@@ -65,7 +69,7 @@ export function createMachines(ctx: Ctx): Machines & vscode.Disposable {
     .catch(report)
     .finally(() => reaper.start());
 
-  const parts: { dispose(): unknown }[] = [tree, view, refresh, statusBar, reaper, ...subs];
+  const parts: { dispose(): unknown }[] = [reaperView, tree, view, refresh, statusBar, reaper, ...subs];
   return {
     ...machines,
     dispose() {

@@ -17,11 +17,20 @@ import {
   type IconSpec,
   type NoticeSpec,
 } from './present';
+import type { ReaperRow } from './reaperPresent';
 
 export interface ProviderNode { kind: 'provider'; provider: ProviderId }
 export interface MachineNode { kind: 'machine'; machine: Machine; local: boolean }
 export interface NoticeNode { kind: 'notice'; provider: ProviderId; notice: NoticeSpec }
-export type Node = ProviderNode | MachineNode | NoticeNode;
+/** What reaps this provider's machines while VS Code is closed (reaperPresent.ts). */
+export interface ReaperNode { kind: 'reaper'; provider: ProviderId; row: ReaperRow }
+export type Node = ProviderNode | MachineNode | NoticeNode | ReaperNode;
+
+/** The reaper rows' source: a cached status (never fetched per render) and its change event. */
+export interface ReaperRows {
+  row(provider: ProviderId): ReaperRow | undefined;
+  onDidChange(listener: () => void): { dispose(): void };
+}
 
 /** Re-renders the time left this often while the view is visible (descriptions count down in minutes). */
 const TICK_MS = 30_000;
@@ -41,8 +50,9 @@ export class MachinesTree implements vscode.TreeDataProvider<Node>, vscode.Dispo
   constructor(
     private readonly service: MachineService,
     private readonly maxAgeMinutes: () => number,
+    private readonly reaper?: ReaperRows,
   ) {
-    this.subs = [service.onDidChange(() => this.render())];
+    this.subs = [service.onDidChange(() => this.render()), ...(reaper ? [reaper.onDidChange(() => this.render())] : [])];
   }
 
   /**
@@ -103,6 +113,9 @@ export class MachinesTree implements vscode.TreeDataProvider<Node>, vscode.Dispo
     if (!p) return [];
     const notice = providerNotice(p);
     const rows: Node[] = notice ? [{ kind: 'notice', provider: p.id, notice }] : [];
+    // A rejected token already has its row; the reaper's status would only repeat the failure.
+    const reaper = p.tokenSource && !p.error?.auth ? this.reaper?.row(p.id) : undefined;
+    if (reaper) rows.push({ kind: 'reaper', provider: p.id, row: reaper });
     const machines = [...p.machines].sort((a, b) => a.name.localeCompare(b.name, undefined, { numeric: true }));
     return rows.concat(machines.map((m) => ({ kind: 'machine', machine: m, local: p.local })));
   }
@@ -118,6 +131,8 @@ export class MachinesTree implements vscode.TreeDataProvider<Node>, vscode.Dispo
         return this.providerItem(node);
       case 'notice':
         return noticeItem(node);
+      case 'reaper':
+        return reaperItem(node);
       case 'machine':
         return this.machineItem(node);
     }
@@ -184,6 +199,20 @@ function noticeItem(node: NoticeNode): vscode.TreeItem {
   item.iconPath = themeIcon(n.icon);
   if (n.tooltip) item.tooltip = n.tooltip;
   if (n.command) item.command = { command: n.command, title: n.description || n.label };
+  return item;
+}
+
+function reaperItem(node: ReaperNode): vscode.TreeItem {
+  const r = node.row;
+  const item = new vscode.TreeItem(r.label, vscode.TreeItemCollapsibleState.None);
+  item.id = `reaper:${node.provider}`;
+  item.description = r.description;
+  item.contextValue = r.contextValue;
+  item.iconPath = themeIcon(r.icon);
+  const tip = new vscode.MarkdownString(r.tooltip);
+  tip.supportThemeIcons = true;
+  item.tooltip = tip;
+  if (r.command) item.command = { command: r.command.id, title: r.description || r.label, arguments: r.command.args };
   return item;
 }
 

@@ -6,6 +6,7 @@ import * as vscode from 'vscode';
 import type { Machine } from '../providers/types';
 import type { MachineService } from '../core/machine-service';
 import { keyOf } from '../core/machine-service';
+import { REAPER_TOOLTIP_COMMANDS } from './reaperPresent';
 import { byDeadline, formatDuration, machineIcon, machinePickRow, md, msLeft, statusBarModel, WARN_MS, withEffectiveDeadline, type Clocked } from './present';
 
 const TICK_MS = 15_000;
@@ -20,11 +21,13 @@ export class CountdownStatusBar implements vscode.Disposable {
   constructor(
     private readonly service: MachineService,
     private readonly maxAgeMinutes: () => number,
+    /** What reaps while VS Code is closed: Markdown lines for the tooltip, and when they change. */
+    private readonly reaper?: { lines(): string[]; onDidChange(listener: () => void): { dispose(): void } },
   ) {
     this.item = vscode.window.createStatusBarItem('thebacknd.countdown', vscode.StatusBarAlignment.Left, 50);
     this.item.name = 'Thebacknd countdown';
     this.item.command = 'thebacknd.showMachines';
-    this.subs = [service.onDidChange(() => this.update())];
+    this.subs = [service.onDidChange(() => this.update()), ...(reaper ? [reaper.onDidChange(() => this.update())] : [])];
     this.update();
   }
 
@@ -46,7 +49,7 @@ export class CountdownStatusBar implements vscode.Disposable {
     }
     this.item.text = model.text;
     this.item.backgroundColor = model.warning ? new vscode.ThemeColor('statusBarItem.warningBackground') : undefined;
-    this.item.tooltip = tooltip(items);
+    this.item.tooltip = tooltip(items, this.reaper?.lines() ?? []);
     this.item.accessibilityInformation = { label: `Thebacknd: ${model.text.replace(/^\$\([^)]*\)\s*/, '')}` };
     this.item.show();
     this.setTicking(true);
@@ -90,15 +93,15 @@ export class CountdownStatusBar implements vscode.Disposable {
   }
 }
 
-function tooltip(items: Clocked[]): vscode.MarkdownString {
+function tooltip(items: Clocked[], reaper: string[]): vscode.MarkdownString {
   const lines = byDeadline(items).map((c) => {
     const r = machinePickRow(c);
     return `- $(${machineIcon(c.machine, c.nowMs).id}) ${md(c.machine.name)} — ${md(r.description)}`;
   });
   const tip = new vscode.MarkdownString(
-    `**Thebacknd machines**\n\n${lines.join('\n')}\n\n[Show machines](command:thebacknd.showMachines) · [Refresh](command:thebacknd.refresh)`,
+    `**Thebacknd machines**\n\n${lines.join('\n')}\n\n${reaper.length ? `${reaper.join('\n')}\n\n` : ''}[Show machines](command:thebacknd.showMachines) · [Refresh](command:thebacknd.refresh)`,
     true,
   );
-  tip.isTrusted = { enabledCommands: ['thebacknd.showMachines', 'thebacknd.refresh'] };
+  tip.isTrusted = { enabledCommands: ['thebacknd.showMachines', ...REAPER_TOOLTIP_COMMANDS] };
   return tip;
 }

@@ -37,10 +37,11 @@ suite('secrets scan (after every other suite)', () => {
     some('the extension\'s global storage', (a) => a.name.includes('globalStorage/thebacknd.thebacknd/'));
     some('user-data sent to the clouds', (a) => /emulator #\d+ POST \/v[12]\/(droplets|servers)$/.test(a.name) && a.text.includes('authorizedKeys'));
     some('tree items showing machines', (a) => a.name.startsWith('tree item') && a.text.includes('thebacknd-'), 3);
+    some('tree items showing the reapers', (a) => a.name.startsWith('tree item') && a.text.includes('Cloud reaper: last pass'));
     some('a machine panel\'s state and log', (a) => a.name.startsWith('panel log') && a.text.length > 0);
     some('Thebacknd settings as VS Code resolves them', (a) => a.name.startsWith('setting thebacknd.') && a.text.includes('globalValue'), 3);
     const secrets = knownSecrets();
-    for (const kind of ['DigitalOcean token', 'Hetzner token', 'cache secret access key', 'cache signing key', 'login private key']) {
+    for (const kind of ['DigitalOcean token', 'Hetzner token', 'cache secret access key', 'cache signing key', 'login private key', 'destroy-self secret']) {
       assert.ok(secrets.some((s) => s.name.startsWith(kind)), `the scan looks for a ${kind}`);
     }
 

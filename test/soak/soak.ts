@@ -11,6 +11,9 @@
 //   - no token appears in the extension's logs, settings or anything the workbench shows.
 // Exit status 0 when all hold. `npm run soak` (SOAK_RUNS, default 50; SOAK_SEED for a repeatable sequence;
 // SOAK_RESTARTS, the chance of a restart per step, default 0.12, 0 for a control run).
+// SOAK_CLOUD_REAPER=1: the cloud reaper is deployed into the emulated DigitalOcean Functions (its trigger firing in
+// real time every period) and VS Code is killed for good half-way: from then on only the scheduled function reaps,
+// and the same criteria must hold. Needs `npm run build` (dist/reaper/).
 import fs from 'node:fs';
 import path from 'node:path';
 import { startEmulator, type Emulator, type FaultKind, type FaultSpec } from '../fixtures/emulator';
@@ -19,12 +22,16 @@ import { artefact, dirArtefacts, mintSecret, scanForSecrets } from '../fixtures/
 import { duplicates, machinesOf, untaggedTouched, type Untagged } from '../unit/faults/audit';
 import { openWorkbench, resultsDir, type Workbench } from '../e2e/workbench';
 import { createProvider } from '../../src/providers';
+import { deployReaper } from '../../src/cloud-reaper/deploy';
 import type { CloudProvider, ProviderId } from '../../src/providers/types';
 
 const RUNS = Math.max(1, Number(process.env.SOAK_RUNS ?? 50) || 50);
 /** Chance of an extension-host restart after each step (SOAK_RESTARTS=0: a control run without any). */
 const RESTART_RATE = Math.min(1, Math.max(0, Number(process.env.SOAK_RESTARTS ?? 0.12)));
 const PERIOD_MS = 60_000; // thebacknd.reapIntervalMinutes = 1, the smallest
+const CLOUD_REAPER = process.env.SOAK_CLOUD_REAPER === '1';
+/** Cloud reaper mode: VS Code is killed for good once this many runs are made. */
+const KILL_AT = CLOUD_REAPER ? Math.ceil(RUNS / 2) : Infinity;
 const TOKENS: Record<ProviderId, string> = { digitalocean: mintSecret('soak DigitalOcean token', 'dop_v1_', 64), hetzner: mintSecret('soak Hetzner token', 'hz', 62) };
 
 /** A small seeded PRNG (mulberry32), so that SOAK_SEED replays a sequence. */
@@ -105,11 +112,12 @@ function randomFault(): FaultSpec {
 }
 
 async function main(): Promise<number> {
-  log(`seed ${seed}, ${RUNS} runs, restart rate ${RESTART_RATE}, reaper period ${PERIOD_MS / 1000} s`);
+  log(`seed ${seed}, ${RUNS} runs, restart rate ${RESTART_RATE}, reaper period ${PERIOD_MS / 1000} s${CLOUD_REAPER ? `, cloud reaper deployed, VS Code killed for good after ${KILL_AT} runs` : ''}`);
   // Account limits well above what the soak keeps alive: a full account would hide the reaper behind create errors.
   const emu: Emulator = await startEmulator({
     delays: { doActiveMs: 300, hetznerStartingMs: 150, hetznerRunningMs: 150, actionMs: 200, deleteMs: 3000 },
     limits: { droplets: 200, servers: 200 },
+    ...(CLOUD_REAPER ? { functions: { realTimeTriggers: true } } : {}),
   });
   const untagged: Untagged[] = [];
   for (const name of ['web-1', 'thebacknd-99']) {
@@ -125,6 +133,24 @@ async function main(): Promise<number> {
     digitalocean: createProvider('digitalocean', { token: TOKENS.digitalocean, endpoint: emu.doUrl, retry: { timeoutMs: 5000 } }),
     hetzner: createProvider('hetzner', { token: TOKENS.hetzner, endpoint: emu.hetznerUrl, retry: { timeoutMs: 5000 } }),
   };
+  if (CLOUD_REAPER) {
+    const d = await deployReaper({
+      digitaloceanToken: TOKENS.digitalocean,
+      hetznerToken: TOKENS.hetzner,
+      endpoints: { digitalocean: emu.doUrl, hetzner: emu.hetznerUrl },
+      intervalMinutes: PERIOD_MS / 60_000,
+      maxAgeMinutes: 60,
+    });
+    log(`cloud reaper deployed: ${d.namespace}, ${d.trigger.cron}`);
+  }
+  let vscodeGone = false;
+  let killedAt: number | undefined;
+  let workbenchArtefacts: ReturnType<typeof artefact>[] = [];
+  const collectWorkbench = async () => [
+    ...dirArtefacts('code-server user data', wb.server.userDataDir, { exclude: /\/(CachedData|CachedExtensionVSIXs|extensions)\// }),
+    artefact('workbench text', await wb.page.locator('body').innerText()),
+    artefact('workbench console', wb.console.join('\n')),
+  ];
   const tracked: Tracked[] = [];
   // The cloud's own state is the truth of when a machine went (a delete whose answer was lost still deleted it).
   const watch = setInterval(() => {
@@ -172,7 +198,14 @@ async function main(): Promise<number> {
         emu.fault(randomFault());
         counts.faults++;
       }
-      if (random() < RESTART_RATE) {
+      if (!vscodeGone && counts.runs >= KILL_AT) {
+        workbenchArtefacts = await collectWorkbench();
+        await wb.close();
+        vscodeGone = true;
+        killedAt = Date.now();
+        log('VS Code killed for good: only the cloud reaper reaps from now on');
+      }
+      if (!vscodeGone && random() < RESTART_RATE) {
         if (random() < 0.5) {
           counts.reloads++;
           restarts.push({ at: Date.now(), kind: 'reload' });
@@ -218,15 +251,24 @@ async function main(): Promise<number> {
     const stillLate = due.filter((t) => t.goneAt === undefined && now - dueAt(t) > PERIOD_MS);
     const dupes = duplicates(machinesOf(emu)).length;
     const touched = untaggedTouched(emu.requests, untagged).length;
+    const activations = emu.functions.activations;
     const findings = scanForSecrets([
-      ...dirArtefacts('code-server user data', wb.server.userDataDir, { exclude: /\/(CachedData|CachedExtensionVSIXs|extensions)\// }),
-      artefact('workbench text', await wb.page.locator('body').innerText()),
-      artefact('workbench console', wb.console.join('\n')),
+      ...(vscodeGone ? workbenchArtefacts : await collectWorkbench()),
+      ...activations.map((a) => artefact(`activation ${a.name} ${a.activationId}`, { response: a.response, logs: a.logs })),
     ]);
     console.log(`soak: runs=${counts.runs} restart-rate=${RESTART_RATE} create-failures=${counts.createFailed} destroyed-by-client=${counts.destroyedByScript} powered-off=${counts.poweredOff} faults=${counts.faults} reloads=${counts.reloads} kills=${counts.kills} seed=${seed}`);
     console.log(`soak: due (deadline or power-off passed)=${due.length} gone-within-one-period=${due.length - late.length} later=${late.length} max-past-due=${Math.round(maxOutlived / 1000)} s (period ${PERIOD_MS / 1000} s)`);
     console.log(`soak: at the end, tagged machines more than one period past due=${stillLate.length}`);
     console.log(`soak: duplicates=${dupes} untagged-touched=${touched} secrets-found=${findings.length} spec-violations=${emu.violations.length}`);
+    if (CLOUD_REAPER) {
+      const afterKill = due.filter((t) => killedAt !== undefined && dueAt(t) >= killedAt);
+      const lateAfterKill = afterKill.filter((t) => (t.goneAt ?? now) - dueAt(t) > PERIOD_MS);
+      const reaped = activations.filter((a) => a.name === 'destroy-old').reduce((n, a) => n + (((a.response.result as { destroyed?: unknown[] }).destroyed ?? []).length), 0);
+      console.log(
+        `soak: cloud reaper: destroy-old activations=${activations.filter((a) => a.name === 'destroy-old').length} machines-it-destroyed=${reaped} ` +
+          `failed-activations=${activations.filter((a) => !a.response.success).length}; due after VS Code was killed=${afterKill.length} later-than-one-period=${lateAfterKill.length}`,
+      );
+    }
     for (const l of late) console.log(`soak: late: ${l}`);
     // For whoever reads a failure: the extension's own log and the clouds' request log, side by side.
     fs.mkdirSync(resultsDir, { recursive: true });
@@ -243,7 +285,7 @@ async function main(): Promise<number> {
     return stillLate.length || dupes || touched || findings.length ? 1 : 0;
   } finally {
     clearInterval(watch);
-    await wb.close();
+    if (!vscodeGone) await wb.close();
     await emu.close();
   }
 }

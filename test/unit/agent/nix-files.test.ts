@@ -103,10 +103,12 @@ test('the module runs the agent script in two units ordered around sshd', async 
       m = import ${JSON.stringify(path.join(nixDir, 'module.nix'))} { inherit lib pkgs config; };
     in {
       services = m.config.systemd.services;
+      timers = m.config.systemd.timers;
       script = (builtins.head m.config.environment.systemPackages).text;
       hostKeys = m.config.services.openssh.hostKeys;
     }`)) as {
     services: Record<string, { before?: string[]; after: string[]; requires?: string[]; environment: Record<string, string>; path: string[]; restartIfChanged: boolean; serviceConfig: Record<string, unknown> }>;
+    timers: Record<string, { wantedBy: string[]; timerConfig: Record<string, string>; unitConfig: Record<string, unknown> }>;
     script: string;
     hostKeys: { type: string; path: string }[];
   };
@@ -128,6 +130,14 @@ test('the module runs the agent script in two units ordered around sshd', async 
     for (const tool of ['curl', 'jq', 'nix', 'openssh']) assert.ok(unit.path.includes(tool), `${tool} on the agent's PATH`);
   }
   assert.deepEqual(out.hostKeys, [{ type: 'ed25519', path: '/etc/ssh/ssh_host_ed25519_key' }]);
+  // The cloud reaper check-in: the same script's `checkin` phase, every 5 minutes from boot, kept across switches.
+  const checkin = out.services['thebacknd-checkin']!;
+  assert.equal(checkin.serviceConfig.ExecStart, '/stand-in/thebacknd-agent/bin/thebacknd-agent checkin');
+  assert.ok(checkin.path.includes('curl') && checkin.path.includes('jq'));
+  const timer = out.timers['thebacknd-checkin']!;
+  assert.deepEqual(timer.wantedBy, ['timers.target']);
+  assert.equal(timer.timerConfig.OnUnitActiveSec, '5min');
+  assert.equal(timer.unitConfig['X-StopOnRemoval'], false);
 });
 
 // Every option path the modules set must exist in nixpkgs. The list is taken from nixpkgs' own source, read in
@@ -139,6 +149,8 @@ test('the module runs the agent script in two units ordered around sshd', async 
 // serviceConfig), hcloud-config.nix @ b53840e56458f970a9d879b10ca8c901071a7ec3 (boot.growPartition, fileSystems."/"
 // device/fsType/autoResize, boot.loader.grub.device, networking.useNetworkd/useDHCP, services.openssh.enable/
 // settings.PermitRootLogin), switch-to-configuration-ng main.rs @ 00401fd7e581bc669e0cc61c088427d336031312.
+// Timers: nixos/lib/systemd-unit-options.nix @ 01f31c2ee7d045a337dff0f858c0ed61dd0f4ddb (commonUnitOptions:
+// description, wantedBy, unitConfig; timerOptions: timerConfig).
 // `<name>` is any attribute name; a trailing `.*` is a freeform attribute set (any key below).
 const NIXPKGS_OPTIONS = [
   'environment.systemPackages',
@@ -150,6 +162,7 @@ const NIXPKGS_OPTIONS = [
   ...['description', 'wantedBy', 'before', 'after', 'wants', 'requires', 'path', 'environment.*', 'restartIfChanged', 'stopIfChanged', 'unitConfig.*', 'serviceConfig.*'].map(
     (o) => `systemd.services.<name>.${o}`,
   ),
+  ...['description', 'wantedBy', 'unitConfig.*', 'timerConfig.*'].map((o) => `systemd.timers.<name>.${o}`),
   'virtualisation.digitalOcean.rebuildFromUserData',
   'image.baseName',
   'boot.loader.grub.device',

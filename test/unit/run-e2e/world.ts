@@ -49,10 +49,11 @@ export interface World {
   close(): Promise<void>;
 }
 
-export async function startWorld(): Promise<World> {
+/** `checkinMs`: hosts run the agent's check-in (destroy-self "only if due") this often, as the image's timer does. */
+export async function startWorld(opts: { checkinMs?: number } = {}): Promise<World> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'thebacknd-run-e2e-'));
   const emu = await startEmulator({ delays: { doActiveMs: 300, hetznerStartingMs: 150, hetznerRunningMs: 150, actionMs: 20, deleteMs: 0 } });
-  const inner = testHostHook({ onPowerOff: (m) => emu.powerOff(m.provider, m.id) });
+  const inner = testHostHook({ onPowerOff: (m) => emu.powerOff(m.provider, m.id), ...(opts.checkinMs ? { checkinMs: opts.checkinMs } : {}) });
   const hosts = new Map<string, TestHost>();
   let impersonate = false;
   const hook: TestHostHook = {
