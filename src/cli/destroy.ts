@@ -8,6 +8,7 @@ import type { CloudProvider, Machine } from '../providers/types';
 import { UsageError, type ProviderCommand } from './command';
 import type { CliContext } from './context';
 import { findMachine, listAll } from './lookup';
+import { wholeNumber } from './numbers';
 
 const destroy: ProviderCommand = {
   name: 'destroy',
@@ -92,8 +93,6 @@ async function destroyEach(ctx: CliContext, targets: { provider: CloudProvider; 
 
 function maxAge(value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;
-  const n = Number(value);
   const { min, max } = BOUNDS.maxAgeMinutes;
-  if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`--max-age must be a whole number of minutes from ${min} to ${max}.`);
-  return n;
+  return wholeNumber(value, '--max-age (minutes)', min, max);
 }

@@ -7,6 +7,7 @@ import { push, type PushProgress, type PushResult } from '../nix/push';
 import { cacheCredentialsFromEnv, type CacheCredentials } from '../nix/s3';
 import { requireStorePath } from '../nix/storePath';
 import { CLOUD_OPTIONS, refuse, UsageError, type ProviderCommand } from './command';
+import { wholeNumber } from './numbers';
 
 /** What push-like code needs of the CLI's io (CliIo from context.ts has it all). */
 export interface PushIo {
@@ -126,10 +127,7 @@ export const PUSH_COMMAND: ProviderCommand = {
 export async function pushPaths(paths: string[], flags: CacheFlags, io: PushIo, signal: AbortSignal): Promise<PushResult> {
   const cache = cacheFromFlags(flags, io.env);
   const credentials = credentialsFromEnv(io.env);
-  const concurrency = flags.concurrency ? Number(flags.concurrency) : undefined;
-  if (concurrency !== undefined && !(Number.isInteger(concurrency) && concurrency > 0 && concurrency <= 64)) {
-    throw new UserError('--concurrency must be a whole number from 1 to 64.');
-  }
+  const concurrency = flags.concurrency !== undefined ? wholeNumber(flags.concurrency, '--concurrency', 1, 64) : undefined;
   const ticker = progressPrinter(io.stderr);
   const result = await push(paths, {
     cache,
@@ -182,6 +180,7 @@ export async function withCancel(io: PushIo, body: (signal: AbortSignal) => Prom
   try {
     return await body(ctl.signal);
   } catch (err) {
+    if (err instanceof UsageError) throw err; // main prints it, exit 2
     if (isAbort(err)) {
       io.stderr.write('thebacknd: cancelled. Run the same command again to resume.\n');
       return 130;

@@ -20,6 +20,7 @@ import { loadMachineKeys } from '../ssh/keys';
 import { sizeSummary } from '../workers/cost';
 import { str, UsageError, type CliCommand, type ProviderCommand } from './command';
 import type { CliContext, CliIo } from './context';
+import { wholeNumber } from './numbers';
 import { cacheFlagsOf, cacheFromFlags } from './push';
 import { cliStateDir, IMAGE_ENV, PLACEMENT_OPTIONS } from './placement';
 
@@ -98,9 +99,8 @@ async function runCommand(cli: CliContext, { values, positionals }: { values: Va
   if (positionals.length > 1) throw new UsageError('run: one thing to run at a time.');
   if (values.bare && (positionals.length || values.binary !== undefined)) throw new UsageError('run: --bare runs the base image as it is: name nothing else.');
   const minutesText = str(values, 'minutes');
-  const minutes = minutesText === undefined ? DEFAULTS.maxAgeMinutes : Number(minutesText);
   const { min, max } = BOUNDS.maxAgeMinutes;
-  if (!(Number.isInteger(minutes) && minutes >= min && minutes <= max)) throw new UsageError(`--minutes must be a whole number from ${min} to ${max}.`);
+  const minutes = minutesText === undefined ? DEFAULTS.maxAgeMinutes : wholeNumber(minutesText, '--minutes', min, max);
 
   const settings = settingsFrom(values, io.env, minutes);
   const cacheCredentials = cacheCredentialsFromEnv(io.env);

@@ -13,7 +13,8 @@ import { checkNix } from '../nix/version';
 import { buildOnWorkers, checkRequest, planWorkers } from '../workers/orchestrate';
 import { availableSizes, sizeRows, TABLE_HEADER } from '../workers/cost';
 import { MAX_WORKERS, type WorkersEvent, type WorkersRequest } from '../workers/types';
-import { str, UsageError } from './command';
+import { str } from './command';
+import { decimalNumber, wholeNumber } from './numbers';
 import type { CliContext } from './context';
 import { cliStateDir, IMAGE_ENV } from './placement';
 import { table } from './format';
@@ -50,17 +51,11 @@ export const WORKER_OPTIONS = {
 /** `build --workers N`: the options are parsed by main (build.ts's table); `arg` is the installable, if any. */
 export async function buildOnWorkersCli(cli: CliContext, values: Readonly<Record<string, unknown>>, arg: string | undefined): Promise<number> {
   const io = cli.io;
-  const workers = str(values, 'workers');
-  const count = Number(workers);
-  if (workers === undefined || !Number.isInteger(count) || count < 1 || count > MAX_WORKERS) {
-    throw new UsageError(`--workers must be a whole number from 1 to ${MAX_WORKERS}.`);
-  }
+  const count = wholeNumber(str(values, 'workers') ?? '', '--workers', 1, MAX_WORKERS);
   const hoursText = str(values, 'hours');
-  const hours = hoursText === undefined ? 1 : Number(hoursText);
-  if (!(hours >= 5 / 60 && hours <= 24)) throw new UsageError('--hours must be between 0.1 and 24.');
+  const hours = hoursText === undefined ? 1 : decimalNumber(hoursText, '--hours', 0.1, 24);
   const maxJobsText = str(values, 'max-jobs');
-  const maxJobs = maxJobsText === undefined ? undefined : Number(maxJobsText);
-  if (maxJobs !== undefined && !(Number.isInteger(maxJobs) && maxJobs >= 1 && maxJobs <= 256)) throw new UsageError('--max-jobs must be a whole number from 1 to 256.');
+  const maxJobs = maxJobsText === undefined ? undefined : wholeNumber(maxJobsText, '--max-jobs', 1, 256);
 
   return withCancel(io, async (signal) => {
     const provider = cli.oneProvider();

@@ -323,3 +323,29 @@ test('every option name means one thing in every command, and no command redecla
     }
   }
 });
+
+test('numbers are whole decimal numbers with the bounds in the message; create --toplevel with a bad path fails', async (t) => {
+  const emu = await emulator(t);
+  seed(emu, 'hetzner', { name: 'thebacknd-1', tagged: true, deadline: '20991231T000000Z' });
+  const e = env(emu);
+  const refused: [string[], RegExp][] = [
+    [['extend', 'thebacknd-1', '0x10'], /minutes must be a whole number from 1 to 1440 \(got "0x10"\)/],
+    [['extend', 'thebacknd-1', '1e2'], /minutes must be a whole number from 1 to 1440 \(got "1e2"\)/],
+    [['extend', 'thebacknd-1', ' 7'], /minutes must be a whole number from 1 to 1440/],
+    [['create', '-p', 'hetzner', '--image', 'debian-12', '--minutes', '1e3'], /minutes must be a whole number from 1 to 1440 \(got "1e3"\)/],
+    [['destroy-old', '--max-age', '0x3c'], /--max-age \(minutes\) must be a whole number from 5 to 1440 \(got "0x3c"\)/],
+    [['create', '-p', 'hetzner', '--image', 'debian-12', '--toplevel', './result'], /--toplevel must be a store path .*does not start with \/nix\/store\//],
+    [['create', '-p', 'hetzner', '--image', 'debian-12', '--toplevel', '/nix/store/lk6igl2f0i137q36wscfrc6n9r0jn52l-x/bin/sh'], /--toplevel must be a store path .*a path inside one is not a toplevel/],
+    [['build', '--workers', '2.0', '--estimate'], /--workers must be a whole number from 1 to 10 \(got "2\.0"\)/],
+    [['build', '--workers', '1', '--hours', '1e1', '--estimate'], /--hours must be a number from 0\.1 to 24/],
+    [['run', '--bare', '--minutes', '0x1e'], /--minutes must be a whole number from 5 to 1440 \(got "0x1e"\)/],
+  ];
+  for (const [args, why] of refused) {
+    const r = await cli(args, e);
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    assertOneCleanLine(r.stderr);
+    assert.match(r.stderr, why);
+  }
+  assert.deepEqual(emu.requests.filter((r) => r.method !== 'GET'), [], 'nothing was created or changed');
+  assertClean(emu);
+});
