@@ -9,6 +9,8 @@ import { UsageError, type ProviderCommand } from './command';
 import type { CliContext } from './context';
 import { findMachine, listAll } from './lookup';
 import { wholeNumber } from './numbers';
+import { cliStateDir } from './placement';
+import { knownMachines } from './run-state';
 
 const destroy: ProviderCommand = {
   name: 'destroy',
@@ -56,9 +58,10 @@ const destroyOld: ProviderCommand = {
   async run(ctx, { values }) {
     const maxAgeMinutes = maxAge(values['max-age'] as string | undefined, ctx.settings.maxAgeMinutes);
     const { listed, failed } = await listAll(ctx);
+    const known = await knownMachines(cliStateDir(ctx.io.env));
     const targets = listed.flatMap(({ provider, result }) => {
       const decided = decideReaping({ machines: result.machines, serverTime: result.serverTime, maxAgeMinutes });
-      const dupes = duplicateRuns(result.machines).filter((d) => !decided.some((x) => x.machine.id === d.machine.id));
+      const dupes = duplicateRuns(result.machines, known).filter((d) => !decided.some((x) => x.machine.id === d.machine.id));
       return [...decided, ...dupes].map((d) => ({ provider, machine: d.machine, why: d.why }));
     });
     if (!targets.length) {

@@ -21,6 +21,7 @@ import { sizeSummary } from '../workers/cost';
 import { str, UsageError, type CliCommand, type ProviderCommand } from './command';
 import type { CliContext, CliIo } from './context';
 import { wholeNumber } from './numbers';
+import { rememberMachine } from './run-state';
 import { cacheFlagsOf, cacheFromFlags } from './push';
 import { cliStateDir, IMAGE_ENV, PLACEMENT_OPTIONS } from './placement';
 
@@ -145,7 +146,11 @@ async function runCommand(cli: CliContext, { values, positionals }: { values: Va
       `${PROVIDER_LABEL[provider.id]} ${req.placement.size} in ${req.placement.region}${size ? `: ${sizeSummary(size, req.placement.region)}` : ''}; ` +
         `destroyed after ${minutes} min. ${transfer === 'cache' ? `Machines substitute from the binary cache${req.cachePrivate ? ' (private)' : ''}.` : 'No binary cache: the closure goes over SSH.'}\n`,
     );
-    const result = await runToplevel(ports, req, signal, printer(io.stderr));
+    const print = printer(io.stderr);
+    const result = await runToplevel(ports, req, signal, (e) => {
+      if (e.type === 'machine') rememberMachine(keysRoot, e.machine);
+      print(e);
+    });
     const ip = result.machine.ipv4 ?? result.machine.ipv6 ?? '';
     const keys = await loadMachineKeys(keysRoot, result.machine.runId ?? '');
     if (result.outcome.poweredOff) {
