@@ -7,6 +7,7 @@ import { DEFAULTS } from '../core/settings';
 import { PROVIDERS, TOKEN_ENV } from '../core/tokens';
 import { DEFAULT_IMAGE_FILE, importImage } from '../image';
 import { str, UsageError, type CliCommand } from './command';
+import { cancelOn } from './signals';
 import { ENDPOINT_ENV, type CliContext } from './context';
 import { cacheFromFlags, credentialsFromEnv } from './push';
 
@@ -74,11 +75,7 @@ async function importImageCommand(cli: CliContext, { values: v, positionals }: {
     'virtual-host-style': v['virtual-host-style'] === true,
   };
   const secrets = [io.env.AWS_SECRET_ACCESS_KEY ?? '', io.env.AWS_SESSION_TOKEN ?? '', ...cli.secrets];
-  const ctl = new AbortController();
-  const abort = () => ctl.abort();
-  if (io.signal?.aborted) ctl.abort();
-  io.signal?.addEventListener('abort', abort, { once: true });
-  if (!io.signal) process.once('SIGINT', abort);
+  const cancel = cancelOn(io.signal);
   try {
     const token = cli.token(provider);
     const r = await importImage({
@@ -103,7 +100,7 @@ async function importImageCommand(cli: CliContext, { values: v, positionals }: {
       region: values.region,
       size: values.size,
       credentials: provider === 'digitalocean' ? credentialsFromEnv(io.env) : undefined,
-      signal: ctl.signal,
+      signal: cancel.signal,
       providerOptions: io.providerOptions,
       ...(values.device ? { hetzner: { device: values.device } } : {}),
       log: (line) => io.stderr.write(`${redact(line, secrets)}\n`),
@@ -116,14 +113,13 @@ async function importImageCommand(cli: CliContext, { values: v, positionals }: {
   } catch (err) {
     if (isAbort(err)) {
       io.stderr.write('thebacknd: cancelled; what the import had made is removed.\n');
-      return 130;
+      return cancel.exitCode();
     }
     io.stderr.write(`thebacknd: ${messageOf(err, secrets)}\n`);
     if (err instanceof UserError && err.detail) io.stderr.write(`${redact(err.detail, secrets).replace(/^/gm, '  ')}\n`);
     return 1;
   } finally {
-    io.signal?.removeEventListener('abort', abort);
-    process.removeListener('SIGINT', abort);
+    cancel.dispose();
   }
 }
 

@@ -8,6 +8,7 @@ import { cacheCredentialsFromEnv, type CacheCredentials } from '../nix/s3';
 import { requireStorePath } from '../nix/storePath';
 import { CLOUD_OPTIONS, refuse, UsageError, type ProviderCommand } from './command';
 import { wholeNumber } from './numbers';
+import { cancelOn } from './signals';
 
 /** What push-like code needs of the CLI's io (CliIo from context.ts has it all). */
 export interface PushIo {
@@ -168,29 +169,23 @@ export function mb(bytes: number): string {
 
 /**
  * Runs a command body with cancellation (io.signal or Ctrl-C) and prints failures as one readable message plus the
- * lines that matter. Exit codes: 0 ok, 1 failure, 130 cancelled.
+ * lines that matter. Exit codes: 0 ok, 1 failure, 130 cancelled (143, 129, 131 for SIGTERM, SIGHUP, SIGQUIT).
  */
 export async function withCancel(io: PushIo, body: (signal: AbortSignal) => Promise<number>): Promise<number> {
-  const ctl = new AbortController();
-  const onOuter = () => ctl.abort();
-  if (io.signal?.aborted) ctl.abort();
-  io.signal?.addEventListener('abort', onOuter, { once: true });
-  const onSigint = () => ctl.abort();
-  if (!io.signal) process.once('SIGINT', onSigint);
+  const cancel = cancelOn(io.signal);
   try {
-    return await body(ctl.signal);
+    return await body(cancel.signal);
   } catch (err) {
     if (err instanceof UsageError) throw err; // main prints it, exit 2
     if (isAbort(err)) {
       io.stderr.write('thebacknd: cancelled. Run the same command again to resume.\n');
-      return 130;
+      return cancel.exitCode();
     }
     const secrets = [io.env.AWS_SECRET_ACCESS_KEY ?? '', io.env.AWS_SESSION_TOKEN ?? ''];
     io.stderr.write(`thebacknd: ${messageOf(err, secrets)}\n`);
     if (err instanceof UserError && err.detail) io.stderr.write(`${redact(err.detail, secrets).replace(/^/gm, '  ')}\n`);
     return 1;
   } finally {
-    io.signal?.removeEventListener('abort', onOuter);
-    process.removeListener('SIGINT', onSigint);
+    cancel.dispose();
   }
 }

@@ -22,6 +22,7 @@ import { str, UsageError, type CliCommand, type ProviderCommand } from './comman
 import type { CliContext, CliIo } from './context';
 import { wholeNumber } from './numbers';
 import { rememberMachine } from './run-state';
+import { cancelOn } from './signals';
 import { cacheFlagsOf, cacheFromFlags } from './push';
 import { cliStateDir, IMAGE_ENV, PLACEMENT_OPTIONS } from './placement';
 
@@ -244,23 +245,19 @@ function printer(out: NodeJS.WritableStream): (e: RunEvent) => void {
  * prints one sentence (and the lines that matter), with every secret redacted.
  */
 async function withRunCancel(io: CliIo, secrets: string[], body: (signal: AbortSignal) => Promise<number>): Promise<number> {
-  const ctl = new AbortController();
-  const onAbort = (): void => ctl.abort();
-  if (io.signal?.aborted) ctl.abort();
-  io.signal?.addEventListener('abort', onAbort, { once: true });
-  if (!io.signal) process.once('SIGINT', onAbort);
+  const cancel = cancelOn(io.signal);
   try {
-    return await body(ctl.signal);
+    return await body(cancel.signal);
   } catch (err) {
+    if (err instanceof UsageError) throw err; // main prints it, exit 2
     if (isAbort(err)) {
       io.stderr.write('thebacknd: cancelled.\n');
-      return 130;
+      return cancel.exitCode();
     }
     io.stderr.write(`thebacknd: ${messageOf(err, secrets)}\n`);
     if (err instanceof UserError && err.detail) io.stderr.write(`${redact(err.detail, secrets).replace(/^/gm, '  ')}\n`);
     return 1;
   } finally {
-    io.signal?.removeEventListener('abort', onAbort);
-    process.removeListener('SIGINT', onAbort);
+    cancel.dispose();
   }
 }
