@@ -98,7 +98,7 @@ export async function runToplevel(ctx: Ctx, arg?: unknown): Promise<RunOutcome |
     const result = await vscode.window.withProgress(
       { location: vscode.ProgressLocation.Notification, title: `Thebacknd: ${what(payload)}`, cancellable: true },
       (progress, token) =>
-        withAbort(token, scripted?.signal, (signal) =>
+        withAbort(ctx, token, scripted?.signal, (signal) =>
           run(ports, req, signal, (e) => {
             onEvent(ctx, model, e, (message) => progress.report({ message }));
             scripted?.onEvent?.(e);
@@ -199,13 +199,14 @@ async function offer(ctx: Ctx, o: RunOutcome, model: PanelModel): Promise<void> 
 }
 
 /** Runs `fn` with an AbortSignal that follows the progress notification's Cancel button (and a script's signal). */
-async function withAbort<T>(token: vscode.CancellationToken, extra: AbortSignal | undefined, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+async function withAbort<T>(ctx: Ctx, token: vscode.CancellationToken, extra: AbortSignal | undefined, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const ctl = new AbortController();
   if (token.isCancellationRequested) ctl.abort();
   const sub = token.onCancellationRequested(() => ctl.abort());
   const signal = extra ? AbortSignal.any([ctl.signal, extra]) : ctl.signal;
   try {
-    return await fn(signal);
+    // Deactivation cancels it too, and waits for its cleanup.
+    return await ctx.lifetime.run(signal, fn);
   } finally {
     sub.dispose();
   }
