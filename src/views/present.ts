@@ -210,11 +210,20 @@ export function machinePickRow(c: Clocked): PickRow {
   };
 }
 
+function hostOf(endpoint: string): string {
+  try {
+    return new URL(endpoint).host;
+  } catch {
+    return endpoint;
+  }
+}
+
 /** What a provider row says under its name. */
 export function providerDescription(p: { tokenSource: string | undefined; local: boolean; endpoint: string; machines: readonly Machine[]; loaded: boolean }): string {
   const parts: string[] = [];
-  if (p.local) parts.push('local emulator');
-  else if (p.endpoint) parts.push(p.endpoint);
+  // Where the token goes is said in the row itself, not only in its tooltip.
+  if (p.local) parts.push(`local emulator at ${hostOf(p.endpoint)}`);
+  else if (p.endpoint) parts.push(`API ${p.endpoint} (not the default)`);
   if (p.loaded) parts.push(p.machines.length === 1 ? '1 machine' : `${p.machines.length} machines`);
   if (p.tokenSource === 'environment') parts.push('token from environment');
   return parts.join(' · ');
