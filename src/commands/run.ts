@@ -11,6 +11,7 @@
 // AbortSignal that cancels like the notification's Cancel button) and onFailure ('destroy' | 'keep'). It resolves
 // with a RunOutcome instead of showing the offer at the end.
 
+import { ALLOW, scriptedConsentQuestion } from '../run/consent';
 import * as fs from 'node:fs';
 import * as vscode from 'vscode';
 import type { Ctx } from './context';
@@ -57,6 +58,7 @@ export async function runToplevel(ctx: Ctx, arg?: unknown): Promise<RunOutcome |
   if (!where) return undefined;
   const provider = await machines.service.provider(where.provider);
   const placement: Placement = { ...where, image: scripted?.placement.image ?? (await baseImage(ctx, provider)) };
+  if (scripted && !(await scriptedConsent(ctx, `${what(payload)} on ${PROVIDER_LABEL[placement.provider]} ${placement.region} ${placement.size}`))) return undefined;
 
   const cachePrivate = transfer === 'cache' && payload.kind !== 'bare' && (settings.cache.private || isS3Url(settings.cache.publicUrl));
   const needsPush = transfer === 'cache' && (payload.kind === 'configuration' || payload.kind === 'installable');
@@ -210,4 +212,14 @@ async function withAbort<T>(ctx: Ctx, token: vscode.CancellationToken, extra: Ab
   } finally {
     sub.dispose();
   }
+}
+
+/** A call with arguments (another extension) creates paid machines: the user says yes first, except in our tests. */
+export async function scriptedConsent(ctx: Ctx, what: string): Promise<boolean> {
+  const mode = ctx.extension.extensionMode === vscode.ExtensionMode.Test ? 'test' : ctx.extension.extensionMode === vscode.ExtensionMode.Development ? 'development' : 'production';
+  const question = scriptedConsentQuestion(mode, what);
+  if (!question) return true;
+  const answer = await vscode.window.showWarningMessage(question, { modal: true }, ALLOW);
+  if (answer !== ALLOW) void ctx.log('warn', `A scripted call to create machines (${what}) was declined.`);
+  return answer === ALLOW;
 }

@@ -9,6 +9,7 @@
 // notification's Cancel button). It resolves with a WorkersOutcome instead of showing the closing notification or
 // the error.
 
+import { scriptedConsent } from './run';
 import path from 'node:path';
 import * as vscode from 'vscode';
 import type { Ctx } from './context';
@@ -61,7 +62,10 @@ function isWorkersArgs(a: unknown): a is WorkersArgs {
 }
 
 export async function buildOnWorkers(ctx: Ctx, arg?: unknown): Promise<WorkersResult | WorkersOutcome | undefined> {
-  if (isWorkersArgs(arg)) return scriptedBuild(ctx, arg);
+  if (isWorkersArgs(arg)) {
+    if (!(await scriptedConsent(ctx, `${arg.count ?? 1} build worker(s) on ${arg.placement.provider} for ${arg.installable}`))) return undefined;
+    return scriptedBuild(ctx, arg);
+  }
   const machines = machinesOf(ctx);
   const flakeDir = await pickFlake();
   if (!flakeDir) return undefined;
