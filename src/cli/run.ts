@@ -138,9 +138,10 @@ async function runCommand(cli: CliContext, { values, positionals }: { values: Va
       nix: { env: io.env },
       ...(cacheCredentials ? { cacheCredentials } : {}),
       ...(readCredentials ? { cacheReadCredentials: readCredentials } : {}),
+      pushCredentialsReadToo: true, // documented: without THEBACKND_CACHE_READ_*, machines get the push key
       ...(bootLogCommand ? { bootLogCommand } : {}),
     });
-    preflight({ settings, ...(cacheCredentials ? { cacheCredentials } : {}), ...(readCredentials ? { cacheReadCredentials: readCredentials } : {}) }, req);
+    preflight({ settings, pushCredentialsReadToo: true, ...(cacheCredentials ? { cacheCredentials } : {}), ...(readCredentials ? { cacheReadCredentials: readCredentials } : {}) }, req);
 
     const size = (await provider.sizes(signal)).find((s) => s.slug === req.placement.size);
     io.stderr.write(

@@ -23,7 +23,7 @@ import type { Payload, Placement, RunEvent, RunRequest, RunResult } from '../run
 import { machinesOf } from '../views/machines';
 import { PanelModel, stageMessage, type TimelineEntry } from '../views/panelModel';
 import { AGENT_LOG_COMMAND, runsOf } from '../views/runs';
-import { cacheCredentials } from './nix';
+import { cacheCredentials, cacheReadCredentials } from './nix';
 import { baseImage, checkPayload, pickPayload, pickPlacement } from './runPickers';
 
 export interface RunArgs {
@@ -63,8 +63,10 @@ export async function runToplevel(ctx: Ctx, arg?: unknown): Promise<RunOutcome |
   const cachePrivate = transfer === 'cache' && payload.kind !== 'bare' && (settings.cache.private || isS3Url(settings.cache.publicUrl));
   const needsPush = transfer === 'cache' && (payload.kind === 'configuration' || payload.kind === 'installable');
   // A script is never prompted: preflight below says what is missing instead.
-  const credentials = needsPush || cachePrivate ? await cacheCredentials(ctx, !scripted) : undefined;
-  if ((needsPush || cachePrivate) && !credentials && !scripted) return undefined;
+  const credentials = needsPush ? await cacheCredentials(ctx, !scripted) : undefined;
+  if (needsPush && !credentials && !scripted) return undefined;
+  // Machines of a private cache get the read-only key, never the push key (preflight says when none is set).
+  const readCredentials = cachePrivate ? await cacheReadCredentials(ctx) : undefined;
   const local = payload.kind === 'configuration' && fs.existsSync(payload.flakeRef) ? payload.flakeRef : undefined;
   const flakeDir = local ?? vscode.workspace.workspaceFolders?.find((f) => f.uri.scheme === 'file')?.uri.fsPath;
 
@@ -73,6 +75,7 @@ export async function runToplevel(ctx: Ctx, arg?: unknown): Promise<RunOutcome |
     settings,
     keysRoot: ctx.storageDir,
     ...(credentials ? { cacheCredentials: credentials } : {}),
+    ...(readCredentials ? { cacheReadCredentials: readCredentials } : {}),
     ...(flakeDir ? { flakeDir } : {}),
     bootLogCommand: AGENT_LOG_COMMAND,
   });
@@ -85,7 +88,7 @@ export async function runToplevel(ctx: Ctx, arg?: unknown): Promise<RunOutcome |
     onFailure: scripted?.onFailure === 'keep' || scripted?.onFailure === 'destroy' ? scripted.onFailure : settings.keepRunOnFailure ? 'keep' : 'destroy',
   };
 
-  preflight({ settings, ...(credentials ? { cacheCredentials: credentials } : {}) }, req);
+  preflight({ settings, ...(credentials ? { cacheCredentials: credentials } : {}), ...(readCredentials ? { cacheReadCredentials: readCredentials } : {}) }, req);
 
   const runs = runsOf(ctx);
   const runId = newRunId();
