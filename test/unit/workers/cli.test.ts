@@ -35,7 +35,7 @@ async function cli(w: WorkerWorld | undefined, argv: string[], env: NodeJS.Proce
 test('wrong arguments exit with 2 and say what is wrong', async () => {
   const none = await cli(undefined, ['--workers', '0', '.#x']);
   assert.equal(none.code, 2);
-  assert.match(none.err, /--workers must be a whole number from 1 to 10\./);
+  assert.match(none.err, /--workers must be a whole number from 1 to 10 \(got "0"\)/);
   assert.equal((await cli(undefined, ['--workers', '11', '.#x'])).code, 2);
   assert.equal((await cli(undefined, ['--workers', '2', '--hours', '0', '.#x'])).code, 2);
   assert.equal((await cli(undefined, ['--workers', '2', '--provider', 'aws', '.#x'])).code, 2);
