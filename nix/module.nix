@@ -18,7 +18,8 @@ let
     ${builtins.readFile ./agent/thebacknd-deploy.sh}
   '';
   common = {
-    path = [ pkgs.bash pkgs.coreutils pkgs.curl pkgs.jq pkgs.gnugrep pkgs.gnused pkgs.util-linux pkgs.openssh config.nix.package config.systemd.package ];
+    # nftables: after the keys, the agent refuses non-root sockets the metadata address (lock_metadata).
+    path = [ pkgs.bash pkgs.coreutils pkgs.curl pkgs.jq pkgs.gnugrep pkgs.gnused pkgs.util-linux pkgs.openssh pkgs.nftables config.nix.package config.systemd.package ];
     environment = {
       HOME = "/root";
       THEBACKND_PROVIDER = cfg.provider;

@@ -14,8 +14,12 @@ export interface ThebackndApi {
   readonly machinesTree: MachinesTree;
 }
 
+/** Set by activate: cancels runs and worker builds still going and waits for their cleanup. */
+let shutdown: (() => Promise<void>) | undefined;
+
 export function activate(extension: vscode.ExtensionContext): ThebackndApi {
   const ctx = createCtx(extension);
+  shutdown = () => ctx.lifetime.shutdown();
   const machines = createMachines(ctx);
   runsOf(ctx); // starts the key janitor: keys of machines gone elsewhere are removed
   extension.subscriptions.push(machines, trackAccounts(ctx), ...registerCommands(ctx));
@@ -23,6 +27,7 @@ export function activate(extension: vscode.ExtensionContext): ThebackndApi {
   return { machinesTree: machines.tree };
 }
 
-export function deactivate(): void {
-  // Everything is disposed through extension.subscriptions.
+export function deactivate(): Promise<void> | undefined {
+  // Everything else is disposed through extension.subscriptions; runs and workers first destroy their machines.
+  return shutdown?.();
 }

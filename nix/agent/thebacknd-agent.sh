@@ -165,6 +165,27 @@ account_keys() {
   fi
 }
 
+# After the keys phase only root needs the metadata service: the user-data (the throwaway host private key, a
+# destroy-self code if any) stays in $user_data (root-only, in the 0700 state folder), and every other user's
+# packets to the metadata address are refused (nftables, owner match on the socket's uid). A metadata URL by name
+# (never on a machine) has no address to block.
+lock_metadata() {
+  local host=${metadata_url#*://}
+  host=${host%%[:/]*}
+  [[ $host =~ ^[0-9]+(\.[0-9]+){3}$ ]] || return 0
+  command -v nft >/dev/null || fail metadata-lock "nft is not on PATH: cannot keep other users away from $host"
+  nft -f - <<EOF || fail metadata-lock "nft refused the rule that keeps other users away from $host"
+table inet thebacknd_metadata
+delete table inet thebacknd_metadata
+table inet thebacknd_metadata {
+  chain output {
+    type filter hook output priority 0; policy accept;
+    ip daddr $host meta skuid != 0 reject
+  }
+}
+EOF
+}
+
 install_keys() {
   local host_private='' host_public='' count=0 key installed=none
   [[ -s $user_data ]] && host_private=$(json '.hostKey.private') && host_public=$(json '.hostKey.public')
@@ -422,6 +443,7 @@ main() {
       fetch_metadata
       check_user_data
       install_keys
+      lock_metadata
       ;;
     boot)
       [[ -e $user_data ]] || fetch_metadata
@@ -432,6 +454,7 @@ main() {
       fetch_metadata
       check_user_data
       install_keys
+      lock_metadata
       boot
       ;;
     checkin)

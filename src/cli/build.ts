@@ -1,15 +1,18 @@
 // `thebacknd build [installable]`: builds a flake's toplevel (or anything Nix can build), the log on stderr and the
-// store path alone on stdout, so `path=$(thebacknd build)` works. `--push` signs and pushes it too.
+// store path alone on stdout, so `path=$(thebacknd build)` works. `--push` signs and pushes it too; `--workers N`
+// builds on N ephemeral cloud machines instead (workers.ts). One option table for both: each mode refuses the
+// options of the other.
 
-import { parseArgs } from 'node:util';
-import { messageOf } from '../core/errors';
 import { build } from '../nix/build';
 import { findFlakes } from '../nix/flake';
 import { isExplicitInstallable, resolveTarget } from '../nix/installable';
 import { checkNix } from '../nix/version';
-import { CACHE_HELP, CACHE_OPTIONS, pushPaths, withCancel, type CliIo } from './push';
+import { CLOUD_OPTIONS, refuse, str, UsageError, type ProviderCommand } from './command';
+import { PLACEMENT_OPTIONS } from './placement';
+import { CACHE_CLI_OPTIONS, CACHE_HELP, cacheFlagsOf, pushPaths, withCancel } from './push';
+import { buildOnWorkersCli, WORKER_HELP, WORKER_OPTIONS } from './workers';
 
-const HELP = `Usage: thebacknd build [options] [installable | configuration-name]
+const DETAILS = `build [options] [installable | configuration-name]
 
 Builds with Nix and prints the store path on stdout (the build log goes to stderr).
   (nothing)        the toplevel of the flake's only nixosConfigurations entry
@@ -19,46 +22,42 @@ Builds with Nix and prints the store path on stdout (the build log goes to stder
 Options:
   --flake DIR      the flake folder (default: the current folder)
   --push           sign the result and push its closure to the binary cache
-  --workers N      build on N ephemeral cloud machines instead (thebacknd build --workers 1 --help)
+  --workers N      build on N ephemeral cloud machines instead (below)
   -h, --help       show this help
 
-${CACHE_HELP}`;
+${CACHE_HELP}
+${WORKER_HELP}`;
 
-export async function buildCommand(argv: string[], io: CliIo): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      options: { ...CACHE_OPTIONS, flake: { type: 'string' }, push: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
-      allowPositionals: true,
-    });
-  } catch (err) {
-    io.stderr.write(`thebacknd build: ${messageOf(err)}\n${HELP}`);
-    return 2;
-  }
-  const { values, positionals } = parsed;
-  if (values.help) {
-    io.stdout.write(HELP);
-    return 0;
-  }
-  if (positionals.length > 1) {
-    io.stderr.write(`thebacknd build: one installable at a time.\n${HELP}`);
-    return 2;
-  }
-  return withCancel(io, async (signal) => {
-    const nix = { env: io.env, signal, onLog: (l: string) => io.stderr.write(`${l}\n`) };
-    await checkNix(nix);
-    const dir = values.flake ?? process.cwd();
+const LOCAL_ONLY = ['push', ...Object.keys(CACHE_CLI_OPTIONS)];
+const WORKERS_ONLY = [...Object.keys(PLACEMENT_OPTIONS), ...Object.keys(WORKER_OPTIONS)].filter((k) => k !== 'flake' && k !== 'workers');
+
+export const BUILD_COMMAND: ProviderCommand = {
+  name: 'build',
+  summary: 'build a nixosConfiguration or installable (here, or on --workers N); print its store path',
+  usage: DETAILS,
+  options: { ...CACHE_CLI_OPTIONS, ...PLACEMENT_OPTIONS, ...WORKER_OPTIONS, push: { type: 'boolean' } },
+  async run(ctx, { values, positionals }) {
+    if (positionals.length > 1) throw new UsageError('build: one installable at a time.');
+    if (values.workers !== undefined) {
+      refuse(values, LOCAL_ONLY, 'the workers build where they are; push the result with thebacknd push.');
+      return buildOnWorkersCli(ctx, values, positionals[0]);
+    }
+    refuse(values, [...CLOUD_OPTIONS, ...WORKERS_ONLY], 'these apply to build --workers N only.');
+    const io = ctx.io;
+    const dir = str(values, 'flake') ?? process.cwd();
     const arg = positionals[0];
     if (!(arg && isExplicitInstallable(arg)) && findFlakes([dir]).length === 0) {
-      io.stderr.write(`thebacknd build: no flake.nix in ${dir}; use --flake DIR or name an installable.\n`);
-      return 2;
+      throw new UsageError(`build: no flake.nix in ${dir}; use --flake DIR or name an installable.`);
     }
-    const target = await resolveTarget(arg, dir, nix);
-    io.stderr.write(`building ${target.installable}\n`);
-    const result = await build(target.installable, nix);
-    if (values.push) await pushPaths([result.path], values, io, signal);
-    io.stdout.write(`${result.path}\n`);
-    return 0;
-  });
-}
+    return withCancel(io, async (signal) => {
+      const nix = { env: io.env, signal, onLog: (l: string) => io.stderr.write(`${l}\n`) };
+      await checkNix(nix);
+      const target = await resolveTarget(arg, dir, nix);
+      io.stderr.write(`building ${target.installable}\n`);
+      const result = await build(target.installable, nix);
+      if (values.push) await pushPaths([result.path], cacheFlagsOf(values), io, signal);
+      io.stdout.write(`${result.path}\n`);
+      return 0;
+    });
+  },
+};

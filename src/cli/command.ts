@@ -1,9 +1,9 @@
 // The shape every subcommand has. A family file (machines.ts, destroy.ts, …) exports a `CliCommand[]`; main.ts
-// lists the families. To add one (build, push, run, import-image): write a file exporting its commands and add it
-// to FAMILIES in main.ts.
+// lists the families. main owns the parsing of every command line: an option is honoured wherever it stands
+// (before or after the command name) or refused with exit 2.
 
 import type { ParseArgsConfig } from 'node:util';
-import type { CliContext, CliIo } from './context';
+import type { CliContext } from './context';
 
 export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
 
@@ -15,19 +15,14 @@ interface CommandInfo {
   usage: string;
 }
 
-/** A command on the cloud providers: main parses its options (plus the global ones) and builds the context. */
+/** A subcommand: main parses its options (plus the global ones) and builds the context. */
 export interface ProviderCommand extends CommandInfo {
   /** Options of this command; the global ones (--provider, --token-file, --endpoint, --help) are added by main. */
   options?: OptionSpec;
   run(ctx: CliContext, args: { values: Record<string, string | boolean | (string | boolean)[] | undefined>; positionals: string[] }): Promise<number>;
 }
 
-/** A command that parses its own arguments (everything after its name) and prints its own help. */
-export interface RawCommand extends CommandInfo {
-  raw(argv: string[], io: CliIo): Promise<number>;
-}
-
-export type CliCommand = ProviderCommand | RawCommand;
+export type CliCommand = ProviderCommand;
 
 /** Wrong arguments: exit code 2 and a pointer to the help. */
 export class UsageError extends Error {
@@ -35,4 +30,31 @@ export class UsageError extends Error {
     super(message);
     this.name = 'UsageError';
   }
+}
+
+/** The options main adds to every command (they mean the same everywhere: a command never redeclares them). */
+export const GLOBAL_OPTIONS = {
+  provider: { type: 'string', short: 'p' },
+  'token-file': { type: 'string' },
+  endpoint: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean', short: 'V' },
+} as const satisfies OptionSpec;
+
+/** The global options that choose a cloud, its API or its token. */
+export const CLOUD_OPTIONS = ['provider', 'token-file', 'endpoint'] as const;
+
+/**
+ * Refuses (exit 2) any of `names` that was given: options a command, or this mode of it, has no use for. Every
+ * option is honoured or refused, never silently dropped.
+ */
+export function refuse(values: Readonly<Record<string, unknown>>, names: readonly string[], why: string): void {
+  const given = names.filter((n) => values[n] !== undefined);
+  if (given.length) throw new UsageError(`${given.map((n) => `--${n}`).join(', ')}: ${why}`);
+}
+
+/** A string option as given (main's parser guarantees the type from the option table). */
+export function str(values: Readonly<Record<string, unknown>>, name: string): string | undefined {
+  const v = values[name];
+  return typeof v === 'string' ? v : undefined;
 }

@@ -87,6 +87,17 @@ export class CliContext {
   }
 
   provider(id: ProviderId): CloudProvider {
+    const endpoint = this.endpoint(id);
+    return createProvider(id, { ...this.io.providerOptions, token: this.token(id), ...(endpoint ? { endpoint } : {}) });
+  }
+
+  /** The provider chosen with --provider (commands that need one name it in their message). */
+  get chosen(): ProviderId | undefined {
+    return this.explicit;
+  }
+
+  /** The token of `id` (--token-file with --provider, else the environment); for clients other than CloudProvider. */
+  token(id: ProviderId): string {
     const token = this.tokenOf(id);
     if (!token) {
       throw new UserError(`No ${PROVIDER_LABEL[id]} token: set ${TOKEN_ENV[id]} or pass --token-file FILE with --provider ${id}.`, {
@@ -94,8 +105,12 @@ export class CliContext {
         provider: id,
       });
     }
-    const endpoint = (this.explicit === id ? this.globals.endpoint : undefined) ?? this.io.env[ENDPOINT_ENV[id]];
-    return createProvider(id, { ...this.io.providerOptions, token, ...(endpoint ? { endpoint } : {}) });
+    return token;
+  }
+
+  /** The API base URL of `id`: --endpoint with --provider, else the environment, else undefined (the real cloud). */
+  endpoint(id: ProviderId): string | undefined {
+    return (this.explicit === id ? this.globals.endpoint : undefined) ?? (this.io.env[ENDPOINT_ENV[id]] || undefined);
   }
 
   /** The raw token and endpoint of one provider, for commands that hand them on (the cloud reaper's deploy binds them). */

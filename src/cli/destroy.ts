@@ -8,6 +8,9 @@ import type { CloudProvider, Machine } from '../providers/types';
 import { UsageError, type ProviderCommand } from './command';
 import type { CliContext } from './context';
 import { findMachine, listAll } from './lookup';
+import { wholeNumber } from './numbers';
+import { cliStateDir } from './placement';
+import { knownMachines } from './run-state';
 
 const destroy: ProviderCommand = {
   name: 'destroy',
@@ -55,8 +58,9 @@ const destroyOld: ProviderCommand = {
   async run(ctx, { values }) {
     const maxAgeMinutes = maxAge(values['max-age'] as string | undefined, ctx.settings.maxAgeMinutes);
     const { listed, failed } = await listAll(ctx);
+    const known = await knownMachines(cliStateDir(ctx.io.env));
     const targets = listed.flatMap(({ provider, result }) => {
-      return reapTargets({ machines: result.machines, serverTime: result.serverTime, maxAgeMinutes }).map((d) => ({ provider, machine: d.machine, why: d.why }));
+      return reapTargets({ machines: result.machines, serverTime: result.serverTime, maxAgeMinutes }, known).map((d) => ({ provider, machine: d.machine, why: d.why }));
     });
     if (!targets.length) {
       ctx.out('No old machines.');
@@ -90,8 +94,6 @@ async function destroyEach(ctx: CliContext, targets: { provider: CloudProvider; 
 
 function maxAge(value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;
-  const n = Number(value);
   const { min, max } = BOUNDS.maxAgeMinutes;
-  if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`--max-age must be a whole number of minutes from ${min} to ${max}.`);
-  return n;
+  return wholeNumber(value, '--max-age (minutes)', min, max);
 }

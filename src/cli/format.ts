@@ -1,5 +1,6 @@
 // Plain-text tables and durations for the terminal. `--json` output bypasses all of this.
 
+import { honouredDeadline } from '../core/reaper-policy';
 import { PROVIDER_LABEL } from '../core/tokens';
 import type { Machine } from '../providers/types';
 
@@ -28,8 +29,9 @@ export function machineRows(machines: readonly Machine[], serverNow: (m: Machine
   return machines.map((m) => {
     const now = serverNow(m);
     const created = Date.parse(m.createdAt);
-    const deadline = m.deadline ? Date.parse(m.deadline) : NaN;
-    const left = Number.isNaN(deadline) ? '-' : deadline <= now ? `overdue ${duration(now - deadline)}` : duration(deadline - now);
+    const honoured = honouredDeadline(m);
+    const deadline = honoured?.at ?? NaN;
+    const left = (Number.isNaN(deadline) ? '-' : deadline <= now ? `overdue ${duration(now - deadline)}` : duration(deadline - now)) + (honoured?.tampered ? ' (tampered deadline)' : '');
     return [
       PROVIDER_LABEL[m.provider],
       m.name,

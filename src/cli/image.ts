@@ -1,19 +1,17 @@
 // `thebacknd import-image --provider P [--file F]`: imports the Thebacknd base image into a cloud and prints its id
 // on stdout (progress on stderr), for thebacknd.<provider>.image or `thebacknd create --image`.
 
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { UserError, isAbort, messageOf, redact } from '../core/errors';
 import { DEFAULTS } from '../core/settings';
 import { PROVIDERS, TOKEN_ENV } from '../core/tokens';
 import { DEFAULT_IMAGE_FILE, defaultImagePath, importImage } from '../image';
-import type { ProviderId } from '../providers/types';
-import type { CliCommand } from './command';
-import { ENDPOINT_ENV, type CliIo } from './context';
+import { str, UsageError, type CliCommand } from './command';
+import { cancelOn } from './signals';
+import { ENDPOINT_ENV, type CliContext } from './context';
 import { cacheFromFlags, credentialsFromEnv } from './push';
 
-const HELP = `Usage: thebacknd import-image --provider digitalocean|hetzner [options]
+const DETAILS = `import-image --provider digitalocean|hetzner [options]
 
 Imports the Thebacknd base image and prints its id (for thebacknd.<provider>.image or create --image).
   digitalocean  uploads the image to the cache bucket, imports it from a presigned link, removes the upload
@@ -43,56 +41,49 @@ DigitalOcean cache bucket (flag, else environment variable):
 Credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.
 `;
 
+/** --provider, --token-file, --endpoint and --help are main's global options. */
 const OPTIONS = {
-  provider: { type: 'string', short: 'p' },
   file: { type: 'string', short: 'f' },
   name: { type: 'string' },
   region: { type: 'string' },
   size: { type: 'string' },
   device: { type: 'string' },
-  'token-file': { type: 'string' },
-  endpoint: { type: 'string' },
   json: { type: 'boolean' },
   'cache-endpoint': { type: 'string' },
   bucket: { type: 'string' },
   'cache-region': { type: 'string' },
   'checksum-mode': { type: 'string' },
   'virtual-host-style': { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
 } as const;
 
-export async function importImageCommand(argv: string[], io: CliIo): Promise<number> {
-  let values;
+async function importImageCommand(cli: CliContext, { values: v, positionals }: { values: Readonly<Record<string, unknown>>; positionals: string[] }): Promise<number> {
+  const io = cli.io;
+  if (positionals.length) throw new UsageError(`import-image takes options only (got "${positionals[0]}").`);
+  const provider = cli.chosen;
+  if (!provider) throw new UsageError(`import-image: --provider must be ${PROVIDERS.join(' or ')}.`);
+  const values = {
+    file: str(v, 'file'),
+    name: str(v, 'name'),
+    region: str(v, 'region'),
+    size: str(v, 'size'),
+    device: str(v, 'device'),
+    json: v.json === true,
+    'cache-endpoint': str(v, 'cache-endpoint'),
+    bucket: str(v, 'bucket'),
+    'cache-region': str(v, 'cache-region'),
+    'checksum-mode': str(v, 'checksum-mode'),
+    'virtual-host-style': v['virtual-host-style'] === true,
+  };
+  const secrets = [io.env.AWS_SECRET_ACCESS_KEY ?? '', io.env.AWS_SESSION_TOKEN ?? '', ...cli.secrets];
+  const cancel = cancelOn(io.signal);
   try {
-    ({ values } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: false }));
-  } catch (err) {
-    io.stderr.write(`thebacknd import-image: ${messageOf(err)}\n${HELP}`);
-    return 2;
-  }
-  if (values.help) {
-    io.stdout.write(HELP);
-    return 0;
-  }
-  const provider = values.provider as ProviderId | undefined;
-  if (!provider || !PROVIDERS.includes(provider)) {
-    io.stderr.write(`thebacknd import-image: --provider must be ${PROVIDERS.join(' or ')}.\n${HELP}`);
-    return 2;
-  }
-  const secrets = [io.env.AWS_SECRET_ACCESS_KEY ?? '', io.env.AWS_SESSION_TOKEN ?? '', io.env[TOKEN_ENV[provider]] ?? ''];
-  const ctl = new AbortController();
-  const abort = () => ctl.abort();
-  if (io.signal?.aborted) ctl.abort();
-  io.signal?.addEventListener('abort', abort, { once: true });
-  if (!io.signal) process.once('SIGINT', abort);
-  try {
-    const token = readToken(provider, values['token-file'], io.env);
-    secrets.push(token);
+    const token = cli.token(provider);
     const r = await importImage({
       provider,
       file: values.file ? path.resolve(values.file) : defaultImagePath(process.cwd(), provider),
       ...(values.name ? { name: values.name } : {}),
       token,
-      endpoint: values.endpoint ?? io.env[ENDPOINT_ENV[provider]],
+      endpoint: cli.endpoint(provider),
       settings: {
         ...DEFAULTS,
         cache: cacheFromFlags(
@@ -109,7 +100,7 @@ export async function importImageCommand(argv: string[], io: CliIo): Promise<num
       region: values.region,
       size: values.size,
       credentials: provider === 'digitalocean' ? credentialsFromEnv(io.env) : undefined,
-      signal: ctl.signal,
+      signal: cancel.signal,
       providerOptions: io.providerOptions,
       ...(values.device ? { hetzner: { device: values.device } } : {}),
       log: (line) => io.stderr.write(`${redact(line, secrets)}\n`),
@@ -122,31 +113,14 @@ export async function importImageCommand(argv: string[], io: CliIo): Promise<num
   } catch (err) {
     if (isAbort(err)) {
       io.stderr.write('thebacknd: cancelled; what the import had made is removed.\n');
-      return 130;
+      return cancel.exitCode();
     }
     io.stderr.write(`thebacknd: ${messageOf(err, secrets)}\n`);
     if (err instanceof UserError && err.detail) io.stderr.write(`${redact(err.detail, secrets).replace(/^/gm, '  ')}\n`);
     return 1;
   } finally {
-    io.signal?.removeEventListener('abort', abort);
-    process.removeListener('SIGINT', abort);
+    cancel.dispose();
   }
-}
-
-function readToken(provider: ProviderId, file: string | undefined, env: NodeJS.ProcessEnv): string {
-  if (file) {
-    let t: string;
-    try {
-      t = readFileSync(file, 'utf8').trim();
-    } catch (e) {
-      throw new UserError(`Cannot read the token file ${file} (${(e as NodeJS.ErrnoException).code ?? 'error'}).`);
-    }
-    if (!t) throw new UserError(`The token file ${file} is empty.`);
-    return t;
-  }
-  const t = env[TOKEN_ENV[provider]]?.trim();
-  if (!t) throw new UserError(`No token: set ${TOKEN_ENV[provider]} or pass --token-file FILE.`);
-  return t;
 }
 
 /** A line per step, and transfer progress at most every 2 s. */
@@ -167,7 +141,8 @@ export const IMAGE_COMMANDS: CliCommand[] = [
   {
     name: 'import-image',
     summary: 'import the Thebacknd base image into DigitalOcean or Hetzner; print its id',
-    usage: 'import-image --provider P [--file F] [--name N] [--region R] [--size S]',
-    raw: importImageCommand,
+    usage: DETAILS,
+    options: OPTIONS,
+    run: importImageCommand,
   },
 ];

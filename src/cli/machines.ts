@@ -9,6 +9,8 @@ import { UsageError, type ProviderCommand } from './command';
 import { duration, MACHINE_HEADER, machineRows, price, table, toJson } from './format';
 import type { CloudProvider } from '../providers/types';
 import { findMachine, listAll } from './lookup';
+import { wholeNumber } from './numbers';
+import { isStorePath, parseStorePath } from '../nix/storePath';
 
 const json = { json: { type: 'boolean' as const } };
 
@@ -65,6 +67,12 @@ const create: ProviderCommand = {
       throw new UsageError(`create needs --image (${PROVIDER_LABEL[provider.id]} images: ${shown.join(', ') || 'none'}).`);
     }
     const userDataFile = values['user-data-file'] as string | undefined;
+    // A toplevel that is not a bare store path would be dropped from the tags: refuse it instead.
+    const toplevel = values.toplevel as string | undefined;
+    if (toplevel !== undefined && !isStorePath(toplevel)) {
+      const parsed = parseStorePath(toplevel);
+      throw new UsageError(`--toplevel must be a store path like /nix/store/<hash>-nixos-system-…: ${parsed.ok ? 'a path inside one is not a toplevel' : parsed.reason} (got "${toplevel}").`);
+    }
     // Time on the provider's clock: the deadline is compared with it by every reader.
     const { serverTime } = await provider.list();
     const m = await provider.create({
@@ -143,12 +151,7 @@ const images = catalog('images', 'list the images a machine can be created from'
 export const MACHINE_COMMANDS: ProviderCommand[] = [list, create, extend, regions, sizes, images];
 
 function parseMinutes(value: string | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > BOUNDS.maxAgeMinutes.max) {
-    throw new UsageError(`minutes must be a whole number from 1 to ${BOUNDS.maxAgeMinutes.max} (got "${value}").`);
-  }
-  return n;
+  return value === undefined ? fallback : wholeNumber(value, 'minutes', 1, BOUNDS.maxAgeMinutes.max);
 }
 
 function readUserData(file: string): string {

@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { version } from '../../package.json';
 import { UserError, messageOf } from '../core/errors';
 import { PROVIDERS, TOKEN_ENV } from '../core/tokens';
-import { UsageError, type CliCommand, type OptionSpec } from './command';
+import { GLOBAL_OPTIONS, UsageError, type CliCommand, type OptionSpec } from './command';
 import { CliContext, ENDPOINT_ENV, type CliIo } from './context';
 import { DEPLOY_COMMANDS } from './deploy';
 import { DESTROY_COMMANDS } from './destroy';
@@ -14,17 +14,20 @@ import { IMAGE_COMMANDS } from './image';
 import { REAPER_COMMANDS } from './reaper';
 import { RUN_COMMANDS } from './run';
 
-/** Add a family here to add its subcommands (a ProviderCommand, or a RawCommand wrapping `(argv, io) => exit code`). */
+/** Add a family here to add its subcommands (each a ProviderCommand: main parses, the command runs). */
 const FAMILIES: CliCommand[][] = [MACHINE_COMMANDS, DESTROY_COMMANDS, NIX_COMMANDS, RUN_COMMANDS, IMAGE_COMMANDS, DEPLOY_COMMANDS, REAPER_COMMANDS];
-const ALL: CliCommand[] = FAMILIES.flat();
+export const COMMANDS: CliCommand[] = FAMILIES.flat();
+const ALL = COMMANDS;
 
-const GLOBAL: OptionSpec = {
-  provider: { type: 'string', short: 'p' },
-  'token-file': { type: 'string' },
-  endpoint: { type: 'string' },
-  help: { type: 'boolean', short: 'h' },
-  version: { type: 'boolean', short: 'V' },
-};
+const GLOBAL: OptionSpec = GLOBAL_OPTIONS;
+
+/**
+ * Every option any command knows, so that finding the command name skips option values wherever they stand
+ * (`thebacknd --region fra1 run …`); a name means one type in every command (a unit test checks).
+ */
+function allOptions(commands: readonly CliCommand[]): OptionSpec {
+  return Object.assign({}, ...commands.map((c) => c.options ?? {}), GLOBAL) as OptionSpec;
+}
 
 function help(all: readonly CliCommand[]): string {
   const width = Math.max(...all.map((c) => c.name.length));
@@ -48,6 +51,13 @@ Exit status: 0 on success, 1 when something failed, 2 on wrong arguments.
 `;
 }
 
+/** A one-line usage gets the summary under it; a longer one already says everything. */
+function commandHelp(command: CliCommand): string {
+  const usage = `Usage: thebacknd ${command.usage}`;
+  const globals = 'Global options, before or after the command: --provider P, --token-file F, --endpoint URL (see thebacknd --help).';
+  return usage.includes('\n') ? `${usage.replace(/\n*$/, '\n')}\n${globals}\n` : `${usage}\n\n${command.summary}\n\n${globals}\n`;
+}
+
 export function defaultIo(): CliIo {
   return {
     stdout: process.stdout,
@@ -61,8 +71,9 @@ export function defaultIo(): CliIo {
 /** Runs one command line; `commands` is for tests. */
 export async function main(argv: string[], io: CliIo = defaultIo(), commands: readonly CliCommand[] = ALL): Promise<number> {
   let secrets = PROVIDERS.map((p) => io.env[TOKEN_ENV[p]] ?? '').filter(Boolean);
+  let named: string | undefined;
   try {
-    const pre = parseArgs({ args: argv, options: GLOBAL, strict: false, allowPositionals: true, tokens: true });
+    const pre = parseArgs({ args: argv, options: allOptions(commands), strict: false, allowPositionals: true, tokens: true });
     if (pre.values.version) {
       io.stdout.write(`${version}\n`);
       return 0;
@@ -74,11 +85,12 @@ export async function main(argv: string[], io: CliIo = defaultIo(), commands: re
     }
     const command = commands.find((c) => c.name === first.value);
     if (!command) throw new UsageError(`unknown command '${first.value}'.`);
-    if ('raw' in command) return await command.raw(argv.slice(first.index + 1), io);
+    named = command.name;
     const rest = argv.filter((_, i) => i !== first.index);
-    const { values, positionals } = parseArgs({ args: rest, options: { ...GLOBAL, ...command.options }, strict: true, allowPositionals: true });
+    // The command's own options, then the global ones (which win: they mean the same in every command).
+    const { values, positionals } = parseArgs({ args: rest, options: { ...command.options, ...GLOBAL }, strict: true, allowPositionals: true });
     if (values.help) {
-      io.stdout.write(`Usage: thebacknd [--provider P] [--token-file F] [--endpoint URL] ${command.usage}\n\n${command.summary}\n`);
+      io.stdout.write(commandHelp(command));
       return 0;
     }
     const ctx = new CliContext(io, {
@@ -90,7 +102,7 @@ export async function main(argv: string[], io: CliIo = defaultIo(), commands: re
     return await command.run(ctx, { values, positionals });
   } catch (err) {
     if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      io.stderr.write(`thebacknd: ${messageOf(err, secrets)} Run 'thebacknd --help'.\n`);
+      io.stderr.write(`thebacknd: ${messageOf(err, secrets)} Run 'thebacknd ${named ? `${named} ` : ''}--help'.\n`);
       return 2;
     }
     const text = messageOf(err, secrets);

@@ -8,17 +8,14 @@ import type { ProviderId } from '../providers/types';
 /** The base image, when --image is not given. */
 export const IMAGE_ENV: Record<ProviderId, string> = { digitalocean: 'THEBACKND_DO_IMAGE', hetzner: 'THEBACKND_HCLOUD_IMAGE' };
 
+/** --provider, --token-file and --endpoint are global (main parses them for every command). */
 export const PLACEMENT_OPTIONS = {
-  provider: { type: 'string', short: 'p' },
   region: { type: 'string' },
   size: { type: 'string' },
   image: { type: 'string' },
   'keep-on-failure': { type: 'boolean' },
   flake: { type: 'string' },
   'state-dir': { type: 'string' },
-  'token-file': { type: 'string' },
-  endpoint: { type: 'string' },
-  help: { type: 'boolean', short: 'h' },
 } as const;
 
 /** Why --provider is not usable, or undefined when it is (or is not given). */

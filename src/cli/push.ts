@@ -1,14 +1,17 @@
 // `thebacknd push <store-path>…`: sign a closure and upload what the binary cache lacks. Cache settings come from
 // flags, else from THEBACKND_CACHE_* variables; credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY.
 
-import { parseArgs } from 'node:util';
 import { isAbort, messageOf, redact, UserError } from '../core/errors';
 import { DEFAULTS, type CacheSettings } from '../core/settings';
 import { push, type PushProgress, type PushResult } from '../nix/push';
 import { cacheCredentialsFromEnv, type CacheCredentials } from '../nix/s3';
 import { requireStorePath } from '../nix/storePath';
+import { CLOUD_OPTIONS, refuse, UsageError, type ProviderCommand } from './command';
+import { wholeNumber } from './numbers';
+import { cancelOn } from './signals';
 
-export interface CliIo {
+/** What push-like code needs of the CLI's io (CliIo from context.ts has it all). */
+export interface PushIo {
   stdout: NodeJS.WritableStream;
   stderr: NodeJS.WritableStream;
   env: NodeJS.ProcessEnv;
@@ -16,6 +19,7 @@ export interface CliIo {
   signal?: AbortSignal;
 }
 
+/** The shape cacheFromFlags reads (run and import-image map their own flag names onto it). */
 export const CACHE_OPTIONS = {
   endpoint: { type: 'string' },
   bucket: { type: 'string' },
@@ -27,10 +31,43 @@ export const CACHE_OPTIONS = {
   concurrency: { type: 'string' },
 } as const;
 
+/**
+ * The cache options of `push` and `build --push`, named as `run` names them: --endpoint and --region are global
+ * (the cloud's API) or placement options in the one parser, so the cache's own carry a cache- prefix.
+ */
+export const CACHE_CLI_OPTIONS = {
+  'cache-endpoint': { type: 'string' },
+  'cache-bucket': { type: 'string' },
+  'cache-region': { type: 'string' },
+  'signing-key-file': { type: 'string' },
+  'checksum-mode': { type: 'string' },
+  'virtual-host-style': { type: 'boolean' },
+  'no-sign': { type: 'boolean' },
+  concurrency: { type: 'string' },
+} as const;
+
+/** CACHE_CLI_OPTIONS' values as cacheFromFlags reads them. */
+export function cacheFlagsOf(values: Readonly<Record<string, unknown>>): CacheFlags {
+  const s = (k: string): string | undefined => (typeof values[k] === 'string' ? (values[k] as string) : undefined);
+  const flags: { -readonly [K in keyof CacheFlags]: CacheFlags[K] } = {};
+  const put = <K extends keyof CacheFlags>(k: K, v: CacheFlags[K] | undefined): void => {
+    if (v !== undefined) flags[k] = v;
+  };
+  put('endpoint', s('cache-endpoint'));
+  put('bucket', s('cache-bucket'));
+  put('region', s('cache-region'));
+  put('signing-key-file', s('signing-key-file'));
+  put('checksum-mode', s('checksum-mode'));
+  put('concurrency', s('concurrency'));
+  if (values['virtual-host-style'] === true) flags['virtual-host-style'] = true;
+  if (values['no-sign'] === true) flags['no-sign'] = true;
+  return flags;
+}
+
 export const CACHE_HELP = `Cache options (flag, else environment variable):
-  --endpoint URL            THEBACKND_CACHE_ENDPOINT   S3-compatible endpoint, e.g. https://ams3.digitaloceanspaces.com
-  --bucket NAME             THEBACKND_CACHE_BUCKET
-  --region REGION           THEBACKND_CACHE_REGION     (default us-east-1)
+  --cache-endpoint URL      THEBACKND_CACHE_ENDPOINT   S3-compatible endpoint, e.g. https://ams3.digitaloceanspaces.com
+  --cache-bucket NAME       THEBACKND_CACHE_BUCKET
+  --cache-region REGION     THEBACKND_CACHE_REGION     (default us-east-1)
   --signing-key-file FILE   THEBACKND_SIGNING_KEY_FILE secret key from 'thebacknd keygen'
   --checksum-mode MODE      THEBACKND_CACHE_CHECKSUM_MODE  WHEN_REQUIRED (default) or WHEN_SUPPORTED
   --virtual-host-style      bucket.host URLs instead of host/bucket (path style is the default)
@@ -39,14 +76,14 @@ export const CACHE_HELP = `Cache options (flag, else environment variable):
 Credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN if needed).
 `;
 
-const HELP = `Usage: thebacknd push [options] <store-path>...
+const DETAILS = `push [options] <store-path>...
 
 Signs the closure of each store path and uploads to the binary cache whatever it lacks (NARs before narinfos).
 Ctrl-C stops cleanly; running the same command again resumes.
 
 ${CACHE_HELP}`;
 
-type CacheFlags = { [K in keyof typeof CACHE_OPTIONS]?: (typeof CACHE_OPTIONS)[K]['type'] extends 'string' ? string : boolean };
+export type CacheFlags = { [K in keyof typeof CACHE_OPTIONS]?: (typeof CACHE_OPTIONS)[K]['type'] extends 'string' ? string : boolean };
 
 export function cacheFromFlags(flags: CacheFlags, env: NodeJS.ProcessEnv): CacheSettings {
   const mode = flags['checksum-mode'] ?? env.THEBACKND_CACHE_CHECKSUM_MODE ?? DEFAULTS.cache.checksumMode;
@@ -70,39 +107,28 @@ export function credentialsFromEnv(env: NodeJS.ProcessEnv): CacheCredentials {
   return c;
 }
 
-export async function pushCommand(argv: string[], io: CliIo): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({ args: argv, options: { ...CACHE_OPTIONS, help: { type: 'boolean', short: 'h' } }, allowPositionals: true });
-  } catch (err) {
-    io.stderr.write(`thebacknd push: ${messageOf(err)}\n${HELP}`);
-    return 2;
-  }
-  const { values, positionals } = parsed;
-  if (values.help) {
-    io.stdout.write(HELP);
-    return 0;
-  }
-  if (positionals.length === 0) {
-    io.stderr.write(`thebacknd push: which store path?\n${HELP}`);
-    return 2;
-  }
-  return withCancel(io, async (signal) => {
-    const paths = positionals.map((p) => requireStorePath(p).storePath);
-    await pushPaths(paths, values, io, signal);
-    io.stdout.write(`${paths.join('\n')}\n`);
-    return 0;
-  });
-}
+export const PUSH_COMMAND: ProviderCommand = {
+  name: 'push',
+  summary: 'sign a closure and upload what the S3 binary cache lacks',
+  usage: DETAILS,
+  options: CACHE_CLI_OPTIONS,
+  async run(ctx, { values, positionals }) {
+    refuse(values, CLOUD_OPTIONS, "push talks to no cloud API (the cache's endpoint is --cache-endpoint).");
+    if (positionals.length === 0) throw new UsageError('push: which store path?');
+    return withCancel(ctx.io, async (signal) => {
+      const paths = positionals.map((p) => requireStorePath(p).storePath);
+      await pushPaths(paths, cacheFlagsOf(values), ctx.io, signal);
+      ctx.io.stdout.write(`${paths.join('\n')}\n`);
+      return 0;
+    });
+  },
+};
 
 /** Shared by `push` and `build --push`: the push itself with progress on stderr. */
-export async function pushPaths(paths: string[], flags: CacheFlags, io: CliIo, signal: AbortSignal): Promise<PushResult> {
+export async function pushPaths(paths: string[], flags: CacheFlags, io: PushIo, signal: AbortSignal): Promise<PushResult> {
   const cache = cacheFromFlags(flags, io.env);
   const credentials = credentialsFromEnv(io.env);
-  const concurrency = flags.concurrency ? Number(flags.concurrency) : undefined;
-  if (concurrency !== undefined && !(Number.isInteger(concurrency) && concurrency > 0 && concurrency <= 64)) {
-    throw new UserError('--concurrency must be a whole number from 1 to 64.');
-  }
+  const concurrency = flags.concurrency !== undefined ? wholeNumber(flags.concurrency, '--concurrency', 1, 64) : undefined;
   const ticker = progressPrinter(io.stderr);
   const result = await push(paths, {
     cache,
@@ -143,28 +169,23 @@ export function mb(bytes: number): string {
 
 /**
  * Runs a command body with cancellation (io.signal or Ctrl-C) and prints failures as one readable message plus the
- * lines that matter. Exit codes: 0 ok, 1 failure, 130 cancelled.
+ * lines that matter. Exit codes: 0 ok, 1 failure, 130 cancelled (143, 129, 131 for SIGTERM, SIGHUP, SIGQUIT).
  */
-export async function withCancel(io: CliIo, body: (signal: AbortSignal) => Promise<number>): Promise<number> {
-  const ctl = new AbortController();
-  const onOuter = () => ctl.abort();
-  if (io.signal?.aborted) ctl.abort();
-  io.signal?.addEventListener('abort', onOuter, { once: true });
-  const onSigint = () => ctl.abort();
-  if (!io.signal) process.once('SIGINT', onSigint);
+export async function withCancel(io: PushIo, body: (signal: AbortSignal) => Promise<number>): Promise<number> {
+  const cancel = cancelOn(io.signal);
   try {
-    return await body(ctl.signal);
+    return await body(cancel.signal);
   } catch (err) {
+    if (err instanceof UsageError) throw err; // main prints it, exit 2
     if (isAbort(err)) {
       io.stderr.write('thebacknd: cancelled. Run the same command again to resume.\n');
-      return 130;
+      return cancel.exitCode();
     }
     const secrets = [io.env.AWS_SECRET_ACCESS_KEY ?? '', io.env.AWS_SESSION_TOKEN ?? ''];
     io.stderr.write(`thebacknd: ${messageOf(err, secrets)}\n`);
     if (err instanceof UserError && err.detail) io.stderr.write(`${redact(err.detail, secrets).replace(/^/gm, '  ')}\n`);
     return 1;
   } finally {
-    io.signal?.removeEventListener('abort', onOuter);
-    process.removeListener('SIGINT', onSigint);
+    cancel.dispose();
   }
 }

@@ -3,7 +3,6 @@
 // machine; it is created already tagged with its run id and deadline, so the reaper finds it whatever happens here.
 
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { isAbort, messageOf, redact, UserError } from '../core/errors';
 import { BOUNDS, DEFAULTS, type Settings } from '../core/settings';
 import { PROVIDER_LABEL } from '../core/tokens';
@@ -19,13 +18,16 @@ import { eventLine } from '../run/stages';
 import type { Payload, RunEvent, RunRequest } from '../run/types';
 import { loadMachineKeys } from '../ssh/keys';
 import { sizeSummary } from '../workers/cost';
-import type { CliCommand } from './command';
-import { CliContext, type CliIo } from './context';
-import { cacheFromFlags } from './push';
-import { cliStateDir, IMAGE_ENV, PLACEMENT_OPTIONS, providerProblem } from './placement';
+import { str, UsageError, type CliCommand, type ProviderCommand } from './command';
+import type { CliContext, CliIo } from './context';
+import { wholeNumber } from './numbers';
+import { rememberMachine } from './run-state';
+import { cancelOn } from './signals';
+import { cacheFlagsOf, cacheFromFlags } from './push';
+import { cliStateDir, IMAGE_ENV, PLACEMENT_OPTIONS } from './placement';
 import { loadReaperState } from '../cloud-reaper/local-state';
 
-const HELP = `Usage: thebacknd run [options] [configuration-name | installable | store-path]
+const DETAILS = `run [options] [configuration-name | installable | store-path]
 
 Creates one machine from the Thebacknd base image and makes it run what you name, printing the stages and the
 boot log on stderr and "NAME IP" on stdout once the machine has switched:
@@ -85,43 +87,31 @@ const OPTIONS = {
   'no-cache': { type: 'boolean' },
 } as const;
 
-type Values = ReturnType<typeof parse>['values'];
-const parse = (argv: string[]) => parseArgs({ args: argv, options: OPTIONS, allowPositionals: true });
+type Values = Readonly<Record<string, unknown>>;
 
-export async function runCommand(argv: string[], io: CliIo): Promise<number> {
-  let parsed;
-  try {
-    parsed = parse(argv);
-  } catch (err) {
-    io.stderr.write(`thebacknd run: ${messageOf(err)}\nRun 'thebacknd run --help'.\n`);
-    return 2;
-  }
-  const { values, positionals } = parsed;
-  if (values.help) {
-    io.stdout.write(HELP);
-    return 0;
-  }
-  const usage = (why: string): number => {
-    io.stderr.write(`thebacknd run: ${why}\nRun 'thebacknd run --help'.\n`);
-    return 2;
-  };
-  if (positionals.length > 1) return usage('one thing to run at a time.');
-  if (values.bare && (positionals.length || values.binary)) return usage('--bare runs the base image as it is: name nothing else.');
-  const minutes = values.minutes === undefined ? DEFAULTS.maxAgeMinutes : Number(values.minutes);
+export const RUN_COMMAND: ProviderCommand = {
+  name: 'run',
+  summary: 'run a nixosConfiguration, store path or binary on a new machine; print its name and IP',
+  usage: DETAILS,
+  options: OPTIONS,
+  run: runCommand,
+};
+
+async function runCommand(cli: CliContext, { values, positionals }: { values: Values; positionals: string[] }): Promise<number> {
+  const io = cli.io;
+  if (positionals.length > 1) throw new UsageError('run: one thing to run at a time.');
+  if (values.bare && (positionals.length || values.binary !== undefined)) throw new UsageError('run: --bare runs the base image as it is: name nothing else.');
+  const minutesText = str(values, 'minutes');
   const { min, max } = BOUNDS.maxAgeMinutes;
-  if (!(Number.isInteger(minutes) && minutes >= min && minutes <= max)) return usage(`--minutes must be a whole number from ${min} to ${max}.`);
-  const badProvider = providerProblem(values.provider);
-  if (badProvider) return usage(badProvider);
+  const minutes = minutesText === undefined ? DEFAULTS.maxAgeMinutes : wholeNumber(minutesText, '--minutes', min, max);
 
   const settings = settingsFrom(values, io.env, minutes);
   const cacheCredentials = cacheCredentialsFromEnv(io.env);
   const readCredentials = readCredentialsFromEnv(io.env);
-  const secrets = [cacheCredentials?.secretAccessKey, cacheCredentials?.sessionToken, readCredentials?.secretAccessKey].filter((s): s is string => !!s);
+  const secrets = [...cli.secrets, cacheCredentials?.secretAccessKey, cacheCredentials?.sessionToken, readCredentials?.secretAccessKey].filter((s): s is string => !!s);
   return withRunCancel(io, secrets, async (signal) => {
-    const cli = new CliContext({ ...io, interactive: false }, { provider: values.provider, tokenFile: values['token-file'], endpoint: values.endpoint });
-    secrets.push(...cli.secrets);
     const provider = cli.oneProvider();
-    const flakeDir = path.resolve(values.flake ?? process.cwd());
+    const flakeDir = path.resolve(str(values, 'flake') ?? process.cwd());
     const nix = { env: io.env, cwd: flakeDir, signal };
     const payload = await payloadOf(values, positionals[0], flakeDir, nix);
     if (payload.kind === 'configuration' || payload.kind === 'installable') await checkNix(nix);
@@ -130,18 +120,19 @@ export async function runCommand(argv: string[], io: CliIo): Promise<number> {
       payload,
       placement: {
         provider: provider.id,
-        region: values.region ?? settings[provider.id].region,
-        size: values.size ?? settings[provider.id].size,
-        image: values.image ?? io.env[IMAGE_ENV[provider.id]] ?? (await baseImage(provider, signal)),
+        region: str(values, 'region') ?? settings[provider.id].region,
+        size: str(values, 'size') ?? settings[provider.id].size,
+        image: str(values, 'image') ?? io.env[IMAGE_ENV[provider.id]] ?? (await baseImage(provider, signal)),
       },
       maxAgeMinutes: minutes,
       transfer,
       cachePrivate: transfer === 'cache' && (Boolean(values['private-cache']) || isS3Url(settings.cache.publicUrl)),
       onFailure: values['keep-on-failure'] ? 'keep' : 'destroy',
     };
-    const keysRoot = cliStateDir(io.env, values['state-dir']);
+    const keysRoot = cliStateDir(io.env, str(values, 'state-dir'));
     // A cloud reaper deployed from here: the machine gets its destroy-self code (see `thebacknd reaper deploy`).
     const reaper = loadReaperState(keysRoot);
+    const bootLogCommand = str(values, 'boot-log-command');
     const ports = createRunPorts({
       ...(reaper ? { reaper } : {}),
       provider,
@@ -151,16 +142,21 @@ export async function runCommand(argv: string[], io: CliIo): Promise<number> {
       nix: { env: io.env },
       ...(cacheCredentials ? { cacheCredentials } : {}),
       ...(readCredentials ? { cacheReadCredentials: readCredentials } : {}),
-      ...(values['boot-log-command'] ? { bootLogCommand: values['boot-log-command'] } : {}),
+      pushCredentialsReadToo: true, // documented: without THEBACKND_CACHE_READ_*, machines get the push key
+      ...(bootLogCommand ? { bootLogCommand } : {}),
     });
-    preflight({ settings, ...(cacheCredentials ? { cacheCredentials } : {}), ...(readCredentials ? { cacheReadCredentials: readCredentials } : {}) }, req);
+    preflight({ settings, pushCredentialsReadToo: true, ...(cacheCredentials ? { cacheCredentials } : {}), ...(readCredentials ? { cacheReadCredentials: readCredentials } : {}) }, req);
 
     const size = (await provider.sizes(signal)).find((s) => s.slug === req.placement.size);
     io.stderr.write(
       `${PROVIDER_LABEL[provider.id]} ${req.placement.size} in ${req.placement.region}${size ? `: ${sizeSummary(size, req.placement.region)}` : ''}; ` +
         `destroyed after ${minutes} min. ${transfer === 'cache' ? `Machines substitute from the binary cache${req.cachePrivate ? ' (private)' : ''}.` : 'No binary cache: the closure goes over SSH.'}\n`,
     );
-    const result = await runToplevel(ports, req, signal, printer(io.stderr));
+    const print = printer(io.stderr);
+    const result = await runToplevel(ports, req, signal, (e) => {
+      if (e.type === 'machine') rememberMachine(keysRoot, e.machine);
+      print(e);
+    });
     const ip = result.machine.ipv4 ?? result.machine.ipv6 ?? '';
     const keys = await loadMachineKeys(keysRoot, result.machine.runId ?? '');
     if (result.outcome.poweredOff) {
@@ -176,27 +172,12 @@ export async function runCommand(argv: string[], io: CliIo): Promise<number> {
   });
 }
 
-export const RUN_COMMANDS: CliCommand[] = [
-  {
-    name: 'run',
-    summary: 'run a nixosConfiguration, store path or binary on a new machine; print its name and IP',
-    usage: 'run [installable | store-path] [--binary PATH] [--bare] [--provider P] [--region R] [--size S] [--image I] [--minutes N] [--keep-on-failure]',
-    raw: runCommand,
-  },
-];
+export const RUN_COMMANDS: CliCommand[] = [RUN_COMMAND];
 
 function settingsFrom(values: Values, env: NodeJS.ProcessEnv, minutes: number): Settings {
-  const cache = cacheFromFlags(
-    {
-      ...(values['cache-endpoint'] !== undefined ? { endpoint: values['cache-endpoint'] } : {}),
-      ...(values['cache-bucket'] !== undefined ? { bucket: values['cache-bucket'] } : {}),
-      ...(values['cache-region'] !== undefined ? { region: values['cache-region'] } : {}),
-      ...(values['signing-key-file'] !== undefined ? { 'signing-key-file': values['signing-key-file'] } : {}),
-    },
-    env,
-  );
-  cache.publicUrl = values['cache-url'] ?? env.THEBACKND_CACHE_PUBLIC_URL ?? '';
-  cache.trustedPublicKey = values['trusted-public-key'] ?? env.THEBACKND_CACHE_TRUSTED_PUBLIC_KEY ?? '';
+  const cache = cacheFromFlags(cacheFlagsOf(values), env);
+  cache.publicUrl = str(values, 'cache-url') ?? env.THEBACKND_CACHE_PUBLIC_URL ?? '';
+  cache.trustedPublicKey = str(values, 'trusted-public-key') ?? env.THEBACKND_CACHE_TRUSTED_PUBLIC_KEY ?? '';
   if (values['no-cache']) {
     cache.endpoint = '';
     cache.publicUrl = '';
@@ -212,8 +193,8 @@ function readCredentialsFromEnv(env: NodeJS.ProcessEnv): CacheCredentials | unde
 
 async function payloadOf(values: Values, arg: string | undefined, flakeDir: string, nix: { env: NodeJS.ProcessEnv; cwd: string; signal: AbortSignal }): Promise<Payload> {
   if (values.bare) return { kind: 'bare' };
-  if (values.binary !== undefined) {
-    const bin = values.binary;
+  const bin = str(values, 'binary');
+  if (bin !== undefined) {
     if (bin.startsWith('/')) {
       const ref = requireStorePath(bin);
       if (ref.kind !== 'binary') throw new UserError(`--binary ${bin} is a store path, not a program inside one (e.g. ${bin}/bin/NAME).`);
@@ -269,23 +250,19 @@ function printer(out: NodeJS.WritableStream): (e: RunEvent) => void {
  * prints one sentence (and the lines that matter), with every secret redacted.
  */
 async function withRunCancel(io: CliIo, secrets: string[], body: (signal: AbortSignal) => Promise<number>): Promise<number> {
-  const ctl = new AbortController();
-  const onAbort = (): void => ctl.abort();
-  if (io.signal?.aborted) ctl.abort();
-  io.signal?.addEventListener('abort', onAbort, { once: true });
-  if (!io.signal) process.once('SIGINT', onAbort);
+  const cancel = cancelOn(io.signal);
   try {
-    return await body(ctl.signal);
+    return await body(cancel.signal);
   } catch (err) {
+    if (err instanceof UsageError) throw err; // main prints it, exit 2
     if (isAbort(err)) {
       io.stderr.write('thebacknd: cancelled.\n');
-      return 130;
+      return cancel.exitCode();
     }
     io.stderr.write(`thebacknd: ${messageOf(err, secrets)}\n`);
     if (err instanceof UserError && err.detail) io.stderr.write(`${redact(err.detail, secrets).replace(/^/gm, '  ')}\n`);
     return 1;
   } finally {
-    io.signal?.removeEventListener('abort', onAbort);
-    process.removeListener('SIGINT', onAbort);
+    cancel.dispose();
   }
 }

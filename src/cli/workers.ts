@@ -1,11 +1,10 @@
 // `thebacknd build --workers N …`: the build runs on N ephemeral cloud machines used as Nix remote builders, and
 // they are destroyed however it ends. The log, the server-type table, the estimate and the bill go to stderr; the
-// output paths alone to stdout, so `path=$(thebacknd build --workers 2 .#pkg)` works. `build` dispatches here when
-// `--workers` is given.
+// output paths alone to stdout, so `path=$(thebacknd build --workers 2 .#pkg)` works. `build` (build.ts) comes
+// here when `--workers` is given.
 
 import path from 'node:path';
-import { parseArgs } from 'node:util';
-import { messageOf, UserError } from '../core/errors';
+import { UserError } from '../core/errors';
 import { DEFAULTS } from '../core/settings';
 import { PROVIDER_LABEL } from '../core/tokens';
 import { findFlakes } from '../nix/flake';
@@ -14,31 +13,17 @@ import { checkNix } from '../nix/version';
 import { buildOnWorkers, checkRequest, planWorkers } from '../workers/orchestrate';
 import { availableSizes, sizeRows, TABLE_HEADER } from '../workers/cost';
 import { MAX_WORKERS, type WorkersEvent, type WorkersRequest } from '../workers/types';
-import { CliContext } from './context';
-import { cliStateDir, IMAGE_ENV, PLACEMENT_OPTIONS, providerProblem } from './placement';
+import { str } from './command';
+import { decimalNumber, wholeNumber } from './numbers';
+import type { CliContext } from './context';
+import { cliStateDir, IMAGE_ENV } from './placement';
 import { table } from './format';
 import { withCancel } from './push';
 
-export interface WorkersCliIo {
-  stdout: NodeJS.WritableStream;
-  stderr: NodeJS.WritableStream;
-  env: NodeJS.ProcessEnv;
-  /** Cancels the build (and destroys the workers); when absent, Ctrl-C does. */
-  signal?: AbortSignal;
-}
-
-
-const HELP = `Usage: thebacknd build --workers N [options] [installable | configuration-name]
-
-Creates N ephemeral cloud machines from the Thebacknd base image, builds on them with Nix as remote builders
-(nothing builds on this computer: --max-jobs 0), leaves the result as an out-link here, and destroys the machines
-whether the build succeeds, fails or is cancelled (Ctrl-C). The log, the estimate and the cost go to stderr; the
-output paths to stdout.
-  (nothing)             the toplevel of the flake's only nixosConfigurations entry
-  NAME                  .#nixosConfigurations.NAME.config.system.build.toplevel
-  INSTALLABLE           anything nix build accepts: .#pkg, github:owner/repo#x
-
-Options:
+export const WORKER_HELP = `Build on workers (--workers N): creates N ephemeral cloud machines from the Thebacknd base image, builds on
+them with Nix as remote builders (nothing builds on this computer: --max-jobs 0), leaves the result as an out-link
+here, and destroys the machines whether the build succeeds, fails or is cancelled (Ctrl-C). The log, the estimate
+and the cost go to stderr; the output paths to stdout.
   --workers N           how many workers (1-${MAX_WORKERS})
   -p, --provider P      digitalocean or hetzner (default: the only one with a token, else digitalocean)
   --size S              server type (default: ${DEFAULTS.hetzner.size} on Hetzner, ${DEFAULTS.digitalocean.size} on DigitalOcean)
@@ -49,17 +34,13 @@ Options:
   --out-link PATH       where the result link goes (default ./result)
   --keep-on-failure     keep the workers after a failed build, for debugging (still destroyed at their deadline)
   --estimate            print the server types and the estimate, and create nothing
-  --flake DIR           the flake folder (default: the current folder)
   --state-dir DIR       where the workers' SSH keys live (default: $THEBACKND_STATE_DIR, else ~/.local/state/thebacknd)
   --token-file F        read the token of --provider from F (default: DIGITALOCEAN_ACCESS_TOKEN / HCLOUD_TOKEN)
   --endpoint URL        API base URL of --provider, e.g. the local emulator
-  -h, --help            show this help
-
 Your user must be allowed to set builders: root, or listed in trusted-users of a multi-user Nix.
 `;
 
-const OPTIONS = {
-  ...PLACEMENT_OPTIONS,
+export const WORKER_OPTIONS = {
   workers: { type: 'string' },
   hours: { type: 'string' },
   'max-jobs': { type: 'string' },
@@ -67,59 +48,34 @@ const OPTIONS = {
   estimate: { type: 'boolean' },
 } as const;
 
-
-export async function buildOnWorkersCommand(argv: string[], io: WorkersCliIo): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true });
-  } catch (err) {
-    io.stderr.write(`thebacknd build: ${messageOf(err)}\n${HELP}`);
-    return 2;
-  }
-  const { values, positionals } = parsed;
-  if (values.help) {
-    io.stdout.write(HELP);
-    return 0;
-  }
-  const usage = (why: string): number => {
-    io.stderr.write(`thebacknd build: ${why}\nRun 'thebacknd build --workers N --help'.\n`);
-    return 2;
-  };
-  if (positionals.length > 1) return usage('one installable at a time.');
-  const count = Number(values.workers);
-  if (values.workers === undefined || !Number.isInteger(count) || count < 1 || count > MAX_WORKERS) {
-    return usage(`--workers must be a whole number from 1 to ${MAX_WORKERS}.`);
-  }
-  const hours = values.hours === undefined ? 1 : Number(values.hours);
-  if (!(hours >= 5 / 60 && hours <= 24)) return usage('--hours must be between 0.1 and 24.');
-  const maxJobs = values['max-jobs'] === undefined ? undefined : Number(values['max-jobs']);
-  if (maxJobs !== undefined && !(Number.isInteger(maxJobs) && maxJobs >= 1 && maxJobs <= 256)) return usage('--max-jobs must be a whole number from 1 to 256.');
-  const badProvider = providerProblem(values.provider);
-  if (badProvider) return usage(badProvider);
+/** `build --workers N`: the options are parsed by main (build.ts's table); `arg` is the installable, if any. */
+export async function buildOnWorkersCli(cli: CliContext, values: Readonly<Record<string, unknown>>, arg: string | undefined): Promise<number> {
+  const io = cli.io;
+  const count = wholeNumber(str(values, 'workers') ?? '', '--workers', 1, MAX_WORKERS);
+  const hoursText = str(values, 'hours');
+  const hours = hoursText === undefined ? 1 : decimalNumber(hoursText, '--hours', 0.1, 24);
+  const maxJobsText = str(values, 'max-jobs');
+  const maxJobs = maxJobsText === undefined ? undefined : wholeNumber(maxJobsText, '--max-jobs', 1, 256);
 
   return withCancel(io, async (signal) => {
-    const cli = new CliContext(
-      { ...io, interactive: false },
-      { provider: values.provider, tokenFile: values['token-file'], endpoint: values.endpoint },
-    );
     const provider = cli.oneProvider();
     const id = provider.id;
     const defaults = DEFAULTS[id];
-    const dir = path.resolve(values.flake ?? process.cwd());
+    const dir = path.resolve(str(values, 'flake') ?? process.cwd());
     const placement = {
       provider: id,
-      region: values.region ?? defaults.region,
-      size: values.size ?? defaults.size,
-      image: values.image ?? io.env[IMAGE_ENV[id]] ?? '',
+      region: str(values, 'region') ?? defaults.region,
+      size: str(values, 'size') ?? defaults.size,
+      image: str(values, 'image') ?? io.env[IMAGE_ENV[id]] ?? '',
     };
-    const ctx = { provider, storageDir: cliStateDir(io.env, values['state-dir']), nix: { env: io.env, cwd: dir } };
+    const ctx = { provider, storageDir: cliStateDir(io.env, str(values, 'state-dir')), nix: { env: io.env, cwd: dir } };
     const draft: WorkersRequest = {
-      installable: positionals[0] ?? '(the flake)',
+      installable: arg ?? '(the flake)',
       placement,
       count,
       maxAgeMinutes: Math.round(hours * 60),
-      outLink: path.resolve(values['out-link'] ?? 'result'),
-      keepOnFailure: values['keep-on-failure'] ?? false,
+      outLink: path.resolve(str(values, 'out-link') ?? 'result'),
+      keepOnFailure: values['keep-on-failure'] === true,
       ...(maxJobs === undefined ? {} : { maxJobs }),
     };
 
@@ -134,7 +90,6 @@ export async function buildOnWorkersCommand(argv: string[], io: WorkersCliIo): P
     checkRequest(draft);
     const nix = { env: io.env, cwd: dir, signal, onLog: (l: string) => io.stderr.write(`${l}\n`) };
     await checkNix(nix);
-    const arg = positionals[0];
     if (!(arg && isExplicitInstallable(arg)) && findFlakes([dir]).length === 0) {
       throw new UserError(`No flake.nix in ${dir}: use --flake DIR or name an installable.`);
     }

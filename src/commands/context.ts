@@ -1,6 +1,7 @@
 // The one object every command receives: services built once by extension.ts. Commands stay functions of
 // (ctx, vscode arguments); nothing here holds UI state.
 
+import { Lifetime } from '../core/lifetime';
 import * as vscode from 'vscode';
 import { normalise, type Settings } from '../core/settings';
 import { Tokens } from '../core/tokens';
@@ -20,6 +21,8 @@ export interface Ctx {
   accountsChanged(): void;
   /** Writes to the Output channel with every known secret removed. */
   log(level: 'info' | 'warn' | 'error', message: string): Promise<void>;
+  /** Cancelled on deactivation: runs and worker builds clean up (destroy their machines) and deactivate waits. */
+  readonly lifetime: Lifetime;
 }
 
 export function createCtx(extension: vscode.ExtensionContext): Ctx {
@@ -36,6 +39,7 @@ export function createCtx(extension: vscode.ExtensionContext): Ctx {
     settings: readSettings,
     onDidChangeAccounts: changed.event,
     accountsChanged: () => changed.fire(),
+    lifetime: new Lifetime(),
     async log(level, message) {
       const clean = redact(message, await tokens.all());
       output[level](clean);

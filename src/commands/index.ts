@@ -32,6 +32,7 @@ export const COMMANDS: Record<string, Handler> = {
   'thebacknd.setDigitalOceanToken': (ctx) => setToken(ctx, 'digitalocean'),
   'thebacknd.setHetznerToken': (ctx) => setToken(ctx, 'hetzner'),
   'thebacknd.setCacheCredentials': (ctx) => nix.setCacheCredentials(ctx),
+  'thebacknd.setCacheReadCredentials': (ctx) => nix.setCacheReadCredentials(ctx),
   'thebacknd.machine.destroy': (ctx, node, nodes, options) => machines.destroy(ctx, node, nodes, options),
   'thebacknd.machine.openTerminal': (ctx, node) => ssh.openTerminal(ctx, node),
   'thebacknd.machine.showBootLog': (ctx, node) => ssh.showBootLog(ctx, node),

@@ -25,6 +25,8 @@ import {
 } from '../nix';
 
 const CREDENTIALS_SECRET = 'thebacknd.cache.credentials';
+/** A read-only key for a private cache: the only cache key that ever goes to a machine. */
+const READ_CREDENTIALS_SECRET = 'thebacknd.cache.readCredentials';
 const LAST_BUILD_FILE = 'last-build.json';
 
 /** Builds a toplevel (or any installable) of a workspace flake; resolves with the store path, undefined if dismissed. */
@@ -267,4 +269,39 @@ function describe(p: Readonly<PushProgress>): string {
 
 function mib(bytes: number): string {
   return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+/** Asks for a read-only S3 key (what machines of a private cache get) and keeps it in SecretStorage. */
+export async function setCacheReadCredentials(ctx: Ctx): Promise<CacheCredentials | undefined> {
+  const accessKeyId = await vscode.window.showInputBox({
+    title: 'Thebacknd: cache read-only access key ID (1/2)',
+    prompt: 'Access key ID of an S3 key that can only read the cache bucket: machines of a private cache get it (never the push key).',
+    ignoreFocusOut: true,
+    validateInput: (v) => (v.trim() && !/\s/.test(v.trim()) ? undefined : 'One word, no spaces.'),
+  });
+  if (!accessKeyId) return undefined;
+  const secretAccessKey = await vscode.window.showInputBox({
+    title: 'Thebacknd: cache read-only secret access key (2/2)',
+    prompt: "Kept in VS Code's secret storage; sent to a machine only over its pinned SSH connection.",
+    password: true,
+    ignoreFocusOut: true,
+    validateInput: (v) => (v.trim() && !/\s/.test(v.trim()) ? undefined : 'One word, no spaces.'),
+  });
+  if (!secretAccessKey) return undefined;
+  const creds = { accessKeyId: accessKeyId.trim(), secretAccessKey: secretAccessKey.trim() };
+  await ctx.secrets.store(READ_CREDENTIALS_SECRET, JSON.stringify(creds));
+  ctx.output.info('Cache read credentials saved to secret storage.');
+  return creds;
+}
+
+/** The read-only key from SecretStorage; never the push key, never asked for here (preflight says what to do). */
+export async function cacheReadCredentials(ctx: Ctx): Promise<CacheCredentials | undefined> {
+  const stored = await ctx.secrets.get(READ_CREDENTIALS_SECRET);
+  if (!stored) return undefined;
+  try {
+    const c = JSON.parse(stored) as CacheCredentials;
+    return c.accessKeyId && c.secretAccessKey ? c : undefined;
+  } catch {
+    return undefined;
+  }
 }

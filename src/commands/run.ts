@@ -11,6 +11,7 @@
 // AbortSignal that cancels like the notification's Cancel button) and onFailure ('destroy' | 'keep'). It resolves
 // with a RunOutcome instead of showing the offer at the end.
 
+import { ALLOW, scriptedConsentQuestion } from '../run/consent';
 import * as fs from 'node:fs';
 import * as vscode from 'vscode';
 import type { Ctx } from './context';
@@ -22,7 +23,7 @@ import type { Payload, Placement, RunEvent, RunRequest, RunResult } from '../run
 import { machinesOf } from '../views/machines';
 import { PanelModel, stageMessage, type TimelineEntry } from '../views/panelModel';
 import { AGENT_LOG_COMMAND, runsOf } from '../views/runs';
-import { cacheCredentials } from './nix';
+import { cacheCredentials, cacheReadCredentials } from './nix';
 import { reaperLinkOf } from './cloudReaper';
 import { baseImage, checkPayload, pickPayload, pickPlacement } from './runPickers';
 
@@ -58,12 +59,15 @@ export async function runToplevel(ctx: Ctx, arg?: unknown): Promise<RunOutcome |
   if (!where) return undefined;
   const provider = await machines.service.provider(where.provider);
   const placement: Placement = { ...where, image: scripted?.placement.image ?? (await baseImage(ctx, provider)) };
+  if (scripted && !(await scriptedConsent(ctx, `${what(payload)} on ${PROVIDER_LABEL[placement.provider]} ${placement.region} ${placement.size}`))) return undefined;
 
   const cachePrivate = transfer === 'cache' && payload.kind !== 'bare' && (settings.cache.private || isS3Url(settings.cache.publicUrl));
   const needsPush = transfer === 'cache' && (payload.kind === 'configuration' || payload.kind === 'installable');
   // A script is never prompted: preflight below says what is missing instead.
-  const credentials = needsPush || cachePrivate ? await cacheCredentials(ctx, !scripted) : undefined;
-  if ((needsPush || cachePrivate) && !credentials && !scripted) return undefined;
+  const credentials = needsPush ? await cacheCredentials(ctx, !scripted) : undefined;
+  if (needsPush && !credentials && !scripted) return undefined;
+  // Machines of a private cache get the read-only key, never the push key (preflight says when none is set).
+  const readCredentials = cachePrivate ? await cacheReadCredentials(ctx) : undefined;
   const local = payload.kind === 'configuration' && fs.existsSync(payload.flakeRef) ? payload.flakeRef : undefined;
   const flakeDir = local ?? vscode.workspace.workspaceFolders?.find((f) => f.uri.scheme === 'file')?.uri.fsPath;
 
@@ -75,6 +79,7 @@ export async function runToplevel(ctx: Ctx, arg?: unknown): Promise<RunOutcome |
     ...(reaper ? { reaper } : {}),
     keysRoot: ctx.storageDir,
     ...(credentials ? { cacheCredentials: credentials } : {}),
+    ...(readCredentials ? { cacheReadCredentials: readCredentials } : {}),
     ...(flakeDir ? { flakeDir } : {}),
     bootLogCommand: AGENT_LOG_COMMAND,
   });
@@ -87,7 +92,7 @@ export async function runToplevel(ctx: Ctx, arg?: unknown): Promise<RunOutcome |
     onFailure: scripted?.onFailure === 'keep' || scripted?.onFailure === 'destroy' ? scripted.onFailure : settings.keepRunOnFailure ? 'keep' : 'destroy',
   };
 
-  preflight({ settings, ...(credentials ? { cacheCredentials: credentials } : {}) }, req);
+  preflight({ settings, ...(credentials ? { cacheCredentials: credentials } : {}), ...(readCredentials ? { cacheReadCredentials: readCredentials } : {}) }, req);
 
   const runs = runsOf(ctx);
   const runId = newRunId();
@@ -102,7 +107,7 @@ export async function runToplevel(ctx: Ctx, arg?: unknown): Promise<RunOutcome |
     const result = await vscode.window.withProgress(
       { location: vscode.ProgressLocation.Notification, title: `Thebacknd: ${what(payload)}`, cancellable: true },
       (progress, token) =>
-        withAbort(token, scripted?.signal, (signal) =>
+        withAbort(ctx, token, scripted?.signal, (signal) =>
           run(ports, req, signal, (e) => {
             onEvent(ctx, model, e, (message) => progress.report({ message }));
             scripted?.onEvent?.(e);
@@ -203,14 +208,25 @@ async function offer(ctx: Ctx, o: RunOutcome, model: PanelModel): Promise<void> 
 }
 
 /** Runs `fn` with an AbortSignal that follows the progress notification's Cancel button (and a script's signal). */
-async function withAbort<T>(token: vscode.CancellationToken, extra: AbortSignal | undefined, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+async function withAbort<T>(ctx: Ctx, token: vscode.CancellationToken, extra: AbortSignal | undefined, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const ctl = new AbortController();
   if (token.isCancellationRequested) ctl.abort();
   const sub = token.onCancellationRequested(() => ctl.abort());
   const signal = extra ? AbortSignal.any([ctl.signal, extra]) : ctl.signal;
   try {
-    return await fn(signal);
+    // Deactivation cancels it too, and waits for its cleanup.
+    return await ctx.lifetime.run(signal, fn);
   } finally {
     sub.dispose();
   }
+}
+
+/** A call with arguments (another extension) creates paid machines: the user says yes first, except in our tests. */
+export async function scriptedConsent(ctx: Ctx, what: string): Promise<boolean> {
+  const mode = ctx.extension.extensionMode === vscode.ExtensionMode.Test ? 'test' : ctx.extension.extensionMode === vscode.ExtensionMode.Development ? 'development' : 'production';
+  const question = scriptedConsentQuestion(mode, what);
+  if (!question) return true;
+  const answer = await vscode.window.showWarningMessage(question, { modal: true }, ALLOW);
+  if (answer !== ALLOW) void ctx.log('warn', `A scripted call to create machines (${what}) was declined.`);
+  return answer === ALLOW;
 }

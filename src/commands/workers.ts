@@ -9,6 +9,7 @@
 // notification's Cancel button). It resolves with a WorkersOutcome instead of showing the closing notification or
 // the error.
 
+import { scriptedConsent } from './run';
 import path from 'node:path';
 import * as vscode from 'vscode';
 import type { Ctx } from './context';
@@ -61,7 +62,10 @@ function isWorkersArgs(a: unknown): a is WorkersArgs {
 }
 
 export async function buildOnWorkers(ctx: Ctx, arg?: unknown): Promise<WorkersResult | WorkersOutcome | undefined> {
-  if (isWorkersArgs(arg)) return scriptedBuild(ctx, arg);
+  if (isWorkersArgs(arg)) {
+    if (!(await scriptedConsent(ctx, `${arg.count ?? 1} build worker(s) on ${arg.placement.provider} for ${arg.installable}`))) return undefined;
+    return scriptedBuild(ctx, arg);
+  }
   const machines = machinesOf(ctx);
   const flakeDir = await pickFlake();
   if (!flakeDir) return undefined;
@@ -168,7 +172,7 @@ async function runWithProgress(
   const outcome = await vscode.window.withProgress(
     { location: vscode.ProgressLocation.Notification, title: 'Thebacknd: build on workers', cancellable: true },
     (progress, token) =>
-      withAbort(token, scripted?.signal, async (signal) => {
+      withAbort(ctx, token, scripted?.signal, async (signal) => {
         const report = throttled((message: string) => progress.report({ message }));
         const onEvent = (e: WorkersEvent): void => {
           if (e.type === 'log') {
@@ -359,14 +363,15 @@ function throttled(fn: (message: string) => void): (message: string, urgent?: bo
 }
 
 /** Runs `fn` with an AbortSignal that follows the progress notification's Cancel button (and a script's signal). */
-async function withAbort<T>(token: vscode.CancellationToken, outer: AbortSignal | undefined, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+async function withAbort<T>(ctx: Ctx, token: vscode.CancellationToken, outer: AbortSignal | undefined, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const ctl = new AbortController();
   const abort = () => ctl.abort();
   if (token.isCancellationRequested || outer?.aborted) ctl.abort();
   const sub = token.onCancellationRequested(abort);
   outer?.addEventListener('abort', abort, { once: true });
   try {
-    return await fn(ctl.signal);
+    // Deactivation cancels it too, and waits for its cleanup.
+    return await ctx.lifetime.run(ctl.signal, fn);
   } finally {
     sub.dispose();
     outer?.removeEventListener('abort', abort);

@@ -25,7 +25,7 @@ export interface Reaping {
 }
 
 export interface ReaperOptions {
-  service: Pick<MachineService, 'refresh' | 'lastList' | 'machines' | 'destroy' | 'failedProviders'>;
+  service: Pick<MachineService, 'refresh' | 'lastList' | 'machines' | 'destroy' | 'failedProviders' | 'provider' | 'serverNow'>;
   lease: Lease;
   /** Read on every tick, so a settings change applies at once. */
   intervalMs: () => number;
@@ -130,6 +130,14 @@ export class Reaper {
       const m = d.machine;
       const where = `${PROVIDER_LABEL[m.provider]}, id ${m.id}`;
       try {
+        // The list can be seconds old and another window may have extended the machine since: read its deadline
+        // again, and destroy only if the policy still says so.
+        const fresh = await (await this.o.service.provider(m.provider)).get(m.id);
+        const still = fresh && decideReaping({ machines: [fresh], serverTime: new Date(this.o.service.serverNow(m.provider)), maxAgeMinutes: this.o.maxAgeMinutes() })[0];
+        if (!still) {
+          this.o.log('info', `Reaper: kept ${m.name} (${where}): ${fresh ? 'its deadline was moved since the list' : 'it is already gone'}.`);
+          continue;
+        }
         await this.o.service.destroy(m);
         this.o.log('info', `Reaper: destroyed ${m.name} (${where}): ${reasonText(d)}.`);
         out.push({ machine: m, reason: d.reason, why: d.why });

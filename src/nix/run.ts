@@ -81,12 +81,21 @@ export function abortError(): Error {
   return e;
 }
 
+/**
+ * The ssh options of every ssh Nix starts for us (`nix copy --to ssh-ng://`, `nix store ping`, remote builders run
+ * by this client): no ssh_config at all (`-F /dev/null`: a user's `StrictHostKeyChecking no` or `UserKnownHostsFile`
+ * for that host would weaken the pin), strict checking against the known_hosts file Nix writes from the store URL's
+ * `base64-ssh-public-host-key`, no global known_hosts, no prompt. Options given first win in ssh, and Nix puts
+ * NIX_SSHOPTS before its own; the user's own NIX_SSHOPTS is replaced, not extended (a later `-F` would win).
+ */
+export const PINNED_SSH_OPTS = '-F /dev/null -o StrictHostKeyChecking=yes -o GlobalKnownHostsFile=/dev/null -o BatchMode=yes -o IdentitiesOnly=yes';
+
 function run(bin: string, args: string[], opts: NixOptions, what: string): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     if (opts.signal?.aborted) return reject(abortError());
     const child = spawn(bin, args, {
       cwd: opts.cwd,
-      env: opts.env ?? process.env,
+      env: { ...(opts.env ?? process.env), NIX_SSHOPTS: PINNED_SSH_OPTS },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const onAbort = () => child.kill('SIGTERM');

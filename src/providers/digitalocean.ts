@@ -1,6 +1,7 @@
 // DigitalOcean through dots-wrapper (typed, maintained; its `endpoint` option points it at the emulator).
 // Machines are droplets tagged `thebacknd`; run id, deadline and toplevel are tags too (see tags.ts).
 
+import { ipv4Literal, ipv6Literal } from './ip';
 import { createApiClient } from 'dots-wrapper';
 import type { IDroplet } from 'dots-wrapper/dist/droplet';
 import { ProviderBase, goneIsDone, type Listing } from './base';
@@ -144,8 +145,8 @@ export class DigitalOceanProvider extends ProviderBase<IDroplet> {
       name: d.name,
       runId: marks.runId,
       status: digitalOceanStatus(d.status),
-      ipv4: pub(d.networks?.v4),
-      ipv6: pub(d.networks?.v6),
+      ipv4: ipv4Literal(pub(d.networks?.v4)),
+      ipv6: ipv6Literal(pub(d.networks?.v6)),
       region: typeof d.region === 'string' ? d.region : d.region?.slug ?? '',
       size: d.size_slug ?? d.size?.slug ?? '',
       pricePerHour: typeof d.size?.price_hourly === 'number' ? d.size.price_hourly : undefined,

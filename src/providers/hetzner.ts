@@ -3,6 +3,7 @@
 // throws on IPv6-only servers (`public_net.ipv4: null`), which this client handles as a normal case.
 // Machines are servers labelled `thebacknd`; run id, deadline and toplevel are labels too (see tags.ts).
 
+import { ipv4Literal, ipv6Literal } from './ip';
 import createClient from 'openapi-fetch';
 import { ProviderBase, type Listing } from './base';
 import type { operations, paths } from './hetzner/schema';
@@ -184,8 +185,8 @@ export class HetznerProvider extends ProviderBase<Server> {
       name: s.name,
       runId: marks.runId,
       status: hetznerStatus(s.status),
-      ipv4: s.public_net?.ipv4?.ip ?? undefined,
-      ipv6: hostAddress(s.public_net?.ipv6?.ip),
+      ipv4: ipv4Literal(s.public_net?.ipv4?.ip),
+      ipv6: ipv6Literal(hostAddress(s.public_net?.ipv6?.ip)),
       region,
       size: s.server_type?.name ?? '',
       pricePerHour: price !== undefined && Number.isFinite(Number(price)) ? Number(price) : undefined,

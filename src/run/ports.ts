@@ -38,10 +38,12 @@ export interface PortsOptions {
   settings: Settings;
   /** Per-machine key directories live here (`<keysRoot>/machines/<run id>`, 0700); removed with the machine. */
   keysRoot: string;
-  /** Push credentials (and read credentials for a private cache, unless cacheReadCredentials is given). */
+  /** Push credentials: they write to the cache and never go to a machine, unless pushCredentialsReadToo. */
   cacheCredentials?: CacheCredentials;
-  /** A read-only key for a private cache: what machines get, instead of the push key. */
+  /** A read-only key for a private cache: what machines get. */
   cacheReadCredentials?: CacheCredentials;
+  /** The CLI's documented fallback (no THEBACKND_CACHE_READ_* set): machines get the push key. Never the extension. */
+  pushCredentialsReadToo?: boolean;
   flakeDir?: string;
   /** Remote command printing the agent's log from its start, then following it. */
   bootLogCommand?: string;
@@ -95,13 +97,21 @@ export function binaryPathOf(p: Extract<Payload, { kind: 'binary' }>): string {
  * The credentials file the agent reads: a netrc for an HTTP(S) cache (Nix's netrc-file, curl's --netrc-file), an AWS
  * shared-credentials file for an s3:// one. Its content only ever travels over the pinned SSH connection.
  */
-export function credentialsFileFor(cacheUrl: string, c: CacheCredentials): string {
+export function credentialsFileFor(cacheUrl: string, c: CacheCredentials, cache?: Pick<Settings['cache'], 'endpoint' | 'bucket' | 'forcePathStyle'>): string {
   if (isS3Url(cacheUrl)) {
     const token = c.sessionToken ? `aws_session_token = ${c.sessionToken}\n` : '';
     return `[default]\naws_access_key_id = ${c.accessKeyId}\naws_secret_access_key = ${c.secretAccessKey}\n${token}`;
   }
   if (/\s/.test(c.accessKeyId + c.secretAccessKey)) throw new UserError('Cache read credentials with spaces cannot go in a netrc file.');
-  return `machine ${new URL(cacheUrl).hostname} login ${c.accessKeyId} password ${c.secretAccessKey}\n`;
+  const host = new URL(cacheUrl).hostname;
+  // The push (S3) key as a netrc password goes only to the cache's own host (the endpoint's, or the bucket's under it).
+  if (cache?.endpoint.trim()) {
+    const endpointHost = new URL(cache.endpoint).hostname;
+    if (host !== endpointHost && host !== `${cache.bucket}.${endpointHost}`) {
+      throw new UserError(`The cache's public URL is on ${host}, not on the cache's host ${endpointHost}: its read credentials are not sent there. Use a public URL on ${endpointHost}, or an s3:// one.`);
+    }
+  }
+  return `machine ${host} login ${c.accessKeyId} password ${c.secretAccessKey}\n`;
 }
 
 /**
@@ -109,9 +119,31 @@ export function credentialsFileFor(cacheUrl: string, c: CacheCredentials): strin
  * signing key or credentials; a store path for machines that would not know which key to trust; a private cache
  * without read credentials.
  */
-export function preflight(o: Pick<PortsOptions, 'settings' | 'cacheCredentials' | 'cacheReadCredentials'>, req: RunRequest): void {
+/**
+ * What a machine of a private cache gets: the read key, or (CLI fallback only) the push key, which as a netrc
+ * password may only go to the cache's own S3 host (`pushKeyHost`): a read key was given for the public URL itself.
+ */
+function readCredentialsOf(o: Pick<PortsOptions, 'settings' | 'cacheCredentials' | 'cacheReadCredentials' | 'pushCredentialsReadToo'>): { creds: CacheCredentials; pushKeyHost?: Settings['cache'] } | undefined {
+  if (o.cacheReadCredentials) return { creds: o.cacheReadCredentials };
+  return o.pushCredentialsReadToo && o.cacheCredentials ? { creds: o.cacheCredentials, pushKeyHost: o.settings.cache } : undefined;
+}
+
+const NO_READ_CREDENTIALS =
+  'The cache is private but no read credentials are set: run "Thebacknd: Set Cache Read Credentials…" with a read-only key (the push credentials never go to a machine).';
+
+export function preflight(o: Pick<PortsOptions, 'settings' | 'cacheCredentials' | 'cacheReadCredentials' | 'pushCredentialsReadToo'>, req: RunRequest): void {
   if (req.transfer !== 'cache') return;
   const { cache } = o.settings;
+  if (cache.publicUrl.trim()) {
+    let u: URL | undefined;
+    try {
+      u = new URL(cache.publicUrl.trim());
+    } catch {
+      throw new UserError(`thebacknd.cache.publicUrl is not a URL: "${cache.publicUrl}".`);
+    }
+    // In user-data, which anything on the machine and the cloud can read.
+    if (u.username || u.password) throw new UserError('thebacknd.cache.publicUrl holds a user name or password (user:pass@): remove it; a private cache gets read credentials over SSH instead.');
+  }
   if (installableOf(req)) {
     checkCacheSettings(cache);
     checkSigningKeyFile(cache.signingKeyFile);
@@ -123,8 +155,10 @@ export function preflight(o: Pick<PortsOptions, 'settings' | 'cacheCredentials' 
     if (!cache.publicUrl) checkCacheSettings(cache); // the substituter URL derives from endpoint and bucket
     trustedPublicKeyOf(o.settings);
   }
-  if (req.cachePrivate && !(o.cacheReadCredentials ?? o.cacheCredentials)) {
-    throw new UserError('The cache is private but no read credentials are set: run "Thebacknd: Set Cache Credentials…".');
+  if (req.cachePrivate) {
+    const read = readCredentialsOf(o);
+    if (!read) throw new UserError(NO_READ_CREDENTIALS);
+    credentialsFileFor(substituterUrl(cache), read.creds, read.pushKeyHost); // refuses a foreign host now, before anything is created
   }
 }
 
@@ -252,9 +286,9 @@ export function createRunPorts(o: PortsOptions): RunPorts {
     },
 
     async deliverCredentials(ip, keys, signal) {
-      const creds = o.cacheReadCredentials ?? o.cacheCredentials;
-      if (!creds) throw new UserError('The cache is private but no read credentials are set: run "Thebacknd: Set Cache Credentials…".');
-      const content = credentialsFileFor(substituterUrl(settings.cache), creds);
+      const read = readCredentialsOf(o);
+      if (!read) throw new UserError(NO_READ_CREDENTIALS);
+      const content = credentialsFileFor(substituterUrl(settings.cache), read.creds, read.pushKeyHost);
       await runRemote(ip, keys, writeRootFile(CREDENTIALS_FILE), content, 'write the cache credentials', signal);
     },
 

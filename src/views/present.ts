@@ -4,6 +4,7 @@
 
 import type { Machine, MachineStatus, ProviderId } from '../providers/types';
 import { PROVIDER_LABEL } from '../core/tokens';
+import { honouredDeadline } from '../core/reaper-policy';
 
 /** Under this much time left the countdown turns to the warning colour and offers Extend. */
 export const WARN_MS = 5 * 60_000;
@@ -54,6 +55,13 @@ export function timeLeftText(m: Pick<Machine, 'deadline'>, nowMs: number): strin
   return left >= 0 ? `${formatDuration(left)} left` : `overdue ${formatDuration(-left)}`;
 }
 
+/** Time left as the reaper counts it; a deadline tag beyond what Extend allows is called tampered, plainly. */
+function leftText(m: Machine, nowMs: number): string {
+  const h = honouredDeadline(m);
+  if (!h?.tampered) return timeLeftText(m, nowMs);
+  return `tampered deadline (${m.deadline}), honoured to ${timeLeftText({ deadline: new Date(h.at).toISOString() }, nowMs)}`;
+}
+
 /** The tree row's description: `IP · 41m left`, with the state spelled out where the icon alone is ambiguous. */
 export function machineDescription(m: Machine, nowMs: number): string {
   const ip = ipOf(m);
@@ -63,9 +71,9 @@ export function machineDescription(m: Machine, nowMs: number): string {
     case 'off':
       return [ip, 'powered off · reaped at the next pass'].filter(Boolean).join(' · ');
     case 'creating':
-      return [ip ?? 'creating…', timeLeftText(m, nowMs)].join(' · ');
+      return [ip ?? 'creating…', leftText(m, nowMs)].join(' · ');
     case 'running':
-      return [ip ?? 'no IP', timeLeftText(m, nowMs)].join(' · ');
+      return [ip ?? 'no IP', leftText(m, nowMs)].join(' · ');
   }
 }
 
@@ -202,11 +210,20 @@ export function machinePickRow(c: Clocked): PickRow {
   };
 }
 
+function hostOf(endpoint: string): string {
+  try {
+    return new URL(endpoint).host;
+  } catch {
+    return endpoint;
+  }
+}
+
 /** What a provider row says under its name. */
 export function providerDescription(p: { tokenSource: string | undefined; local: boolean; endpoint: string; machines: readonly Machine[]; loaded: boolean }): string {
   const parts: string[] = [];
-  if (p.local) parts.push('local emulator');
-  else if (p.endpoint) parts.push(p.endpoint);
+  // Where the token goes is said in the row itself, not only in its tooltip.
+  if (p.local) parts.push(`local emulator at ${hostOf(p.endpoint)}`);
+  else if (p.endpoint) parts.push(`API ${p.endpoint} (not the default)`);
   if (p.loaded) parts.push(p.machines.length === 1 ? '1 machine' : `${p.machines.length} machines`);
   if (p.tokenSource === 'environment') parts.push('token from environment');
   return parts.join(' · ');

@@ -75,7 +75,7 @@ describe('machines: tree, countdown, context menu', () => {
     for (const name of ['thebacknd-1', 'thebacknd-2', 'thebacknd-3', 'thebacknd-4']) await machineRow(sidebar, name).waitFor({ state: 'visible' });
     assert.equal(await machineRow(sidebar, 'my-web-server').count(), 0, 'an untagged droplet is not shown');
     assert.match(await machineRow(sidebar, 'thebacknd-1').innerText(), /203\.0\.113\.\d+ · 41m left/);
-    assert.match(await sidebar.locator('.monaco-list-row', { hasText: 'DigitalOcean' }).innerText(), /local emulator · 3 machines/);
+    assert.match(await sidebar.locator('.monaco-list-row', { hasText: 'DigitalOcean' }).innerText(), /local emulator at 127\.0\.0\.1:\d+ · 3 machines/);
     await widenSidebar(wb.page);
     await wb.page.mouse.move(900, 400);
     await wb.page.waitForTimeout(800); // the sash's highlight fades

@@ -51,7 +51,7 @@ suite('machines view, commands and reaper (emulator)', function () {
 
     const providers = (tree.getChildren() as Node[]).map((p) => tree.getTreeItem(p));
     assert.deepEqual(providers.map((p) => p.label), ['DigitalOcean', 'Hetzner']);
-    for (const p of providers) assert.match(String(p.description), /^local emulator · \d machines? · token from environment$/);
+    for (const p of providers) assert.match(String(p.description), /^local emulator at 127\.0\.0\.1:\d+ · \d machines? · token from environment$/);
     assert.equal(row('digitalocean', 'my-web-server'), undefined, 'an untagged droplet is not shown');
 
     const r = row('digitalocean', 'thebacknd-1')!;

@@ -77,3 +77,17 @@ test('.vscodeignore is an allow-list', () => {
   assert.equal(lines[0], '**');
   assert.ok(lines.includes('!dist/extension.js'));
 });
+
+test('a workspace cannot say where credentials go or which key signs: those settings are machine-scoped', () => {
+  const routing = ['digitalocean.endpoint', 'hetzner.endpoint', 'cache.endpoint', 'cache.bucket', 'cache.publicUrl', 'cache.private', 'cache.signingKeyFile', 'cache.trustedPublicKey', 'cache.forcePathStyle'];
+  for (const k of routing) {
+    const scope = (props[`thebacknd.${k}`] as { scope?: string } | undefined)?.scope;
+    assert.ok(scope === 'machine' || scope === 'application', `thebacknd.${k} has scope ${scope ?? '(window)'}`);
+  }
+  const caps = pkg.capabilities as { untrustedWorkspaces?: { supported: unknown; description?: string }; virtualWorkspaces?: { supported: unknown } } | undefined;
+  assert.equal(caps?.untrustedWorkspaces?.supported, 'limited');
+  assert.match(caps?.untrustedWorkspaces?.description ?? '', /trusted folder/);
+  assert.ok(caps?.virtualWorkspaces, 'virtualWorkspaces is declared');
+  const needTrust = pkg.contributes.commands.filter((c: { enablement?: string }) => c.enablement === 'isWorkspaceTrusted').map((c: { command: string }) => c.command);
+  for (const c of ['thebacknd.runToplevel', 'thebacknd.buildToplevel', 'thebacknd.buildOnWorkers']) assert.ok(needTrust.includes(c), `${c} needs a trusted folder`);
+});

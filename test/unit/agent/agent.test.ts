@@ -253,6 +253,20 @@ test('no toplevel in user-data: keys only, the bare image (provider auto-detecte
   assert.equal((await ssh(h, 'ls -A /nix/store 2>/dev/null | wc -l')).stdout.trim(), '0', 'nothing fetched');
 });
 
+test('after the keys, only root reaches the metadata service; the user-data stays in a root-only copy', async () => {
+  const h = await host({ provider: 'hetzner', userData: userData({ kind: 'bare' }) });
+  const boot = await h.booted;
+  assert.equal(boot.code, 0, boot.lines.join('\n'));
+  const url = 'http://169.254.169.254/hetzner/v1/userdata';
+  const asRoot = await h.exec(['curl', '-sS', '-m', '10', '-o', '/dev/null', '-w', '%{http_code}', url]);
+  assert.equal(asRoot.stdout, '200', asRoot.stderr);
+  const asNobody = await h.exec(['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', 'curl', '-sS', '-m', '10', '-o', '/dev/null', url]);
+  assert.notEqual(asNobody.code, 0, 'a non-root process is refused the metadata address');
+  const copy = await h.exec(['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', 'cat', '/run/thebacknd/user-data.json']);
+  assert.notEqual(copy.code, 0, "the root-only copy is not readable by others");
+  assert.equal((await h.exec(['jq', '-r', '.version', '/run/thebacknd/user-data.json'])).stdout.trim(), '1', 'root keeps the copy');
+});
+
 test('a private cache: the agent waits for credentials written over SSH, then fetches with them', async (t) => {
   const auth = { user: 'reader', password: 'test-only-password' };
   const privateCache = await startHostCache({ basicAuth: auth });

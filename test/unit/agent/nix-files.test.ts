@@ -93,7 +93,7 @@ test('the module runs the agent script in two units ordered around sshd', async 
       };
       pkgs = {
         writeShellScriptBin = name: text: { inherit name text; outPath = "/stand-in/" + name; };
-        bash = "bash"; coreutils = "coreutils"; curl = "curl"; jq = "jq"; gnugrep = "gnugrep"; gnused = "gnused"; util-linux = "util-linux"; openssh = "openssh";
+        bash = "bash"; coreutils = "coreutils"; curl = "curl"; jq = "jq"; gnugrep = "gnugrep"; gnused = "gnused"; util-linux = "util-linux"; openssh = "openssh"; nftables = "nftables";
       };
       config = {
         services.thebacknd = { enable = true; provider = "hetzner"; metadataUrl = "http://169.254.169.254"; credentialsTimeout = 900; };
@@ -212,7 +212,7 @@ test('every option path the modules set is a nixpkgs option (list from the nixpk
         pkgs = {
           writeShellScriptBin = name: text: { inherit name text; outPath = "/stand-in/" + name; };
           writeTextDir = name: text: { outPath = "/stand-in/" + name; };
-          bash = "bash"; coreutils = "coreutils"; curl = "curl"; jq = "jq"; gnugrep = "gnugrep"; gnused = "gnused"; util-linux = "util-linux"; openssh = "openssh"; zstd = "zstd";
+          bash = "bash"; coreutils = "coreutils"; curl = "curl"; jq = "jq"; gnugrep = "gnugrep"; gnused = "gnused"; util-linux = "util-linux"; openssh = "openssh"; nftables = "nftables"; zstd = "zstd";
         };
         config = {
           services.thebacknd = { enable = true; provider = "auto"; metadataUrl = "http://169.254.169.254"; credentialsTimeout = 900; };

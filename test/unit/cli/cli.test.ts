@@ -7,7 +7,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable, Writable } from 'node:stream';
-import { main } from '../../../src/cli/main';
+import { COMMANDS, main } from '../../../src/cli/main';
+import { GLOBAL_OPTIONS, type ProviderCommand } from '../../../src/cli/command';
 import type { Machine } from '../../../src/providers/types';
 import { assertClean, emulator, existing, seed, TOKEN } from '../providers/emu';
 import type { Emulator } from '../../fixtures/emulator';
@@ -259,14 +260,20 @@ test('a rejected token: exit 1, one line naming the provider, no token; the othe
   assertClean(emu);
 });
 
-test('a raw command gets the arguments after its name and the io, and its exit code is the exit code', async () => {
-  let seen: string[] = [];
-  const raw = { name: 'echo', summary: 'test', usage: 'echo …', raw: async (argv: string[], io: { stdout: NodeJS.WritableStream }) => ((seen = argv), io.stdout.write('hi\n'), 3) };
+test('a command gets its parsed options and positionals wherever they stand, and its exit code is the exit code', async () => {
+  let seen: unknown;
+  const echo: ProviderCommand = {
+    name: 'echo',
+    summary: 'test',
+    usage: 'echo …',
+    options: { flag: { type: 'string' } },
+    run: async (ctx, args) => ((seen = args), ctx.out('hi'), 3),
+  };
   let out = '';
   const stdout = new Writable({ write: (c: Buffer, _e, done) => ((out += c.toString()), done()) });
-  const code = await main(['echo', '--flag', 'x'], { stdout, stderr: stdout, env: {}, interactive: false }, [raw]);
+  const code = await main(['--flag', 'x', 'echo', 'y'], { stdout, stderr: stdout, env: {}, interactive: false }, [echo]);
   assert.equal(code, 3);
-  assert.deepEqual(seen, ['--flag', 'x']);
+  assert.deepEqual(JSON.parse(JSON.stringify(seen)), { values: { flag: 'x' }, positionals: ['y'] });
   assert.equal(out, 'hi\n');
 });
 
@@ -285,5 +292,77 @@ test('--token-file and --endpoint instead of the environment', async (t) => {
   assert.equal(missing.code, 1);
   assertOneCleanLine(missing.stderr);
   assert.match(missing.stderr, /Cannot read the token file .*nope \(ENOENT\)/);
+  assertClean(emu);
+});
+
+test('one parser: a global option before the command is honoured by every command, or refused with exit 2', async (t) => {
+  const emu = await emulator(t);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'thebacknd-cli-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const tokenFile = path.join(dir, 'token');
+  fs.writeFileSync(tokenFile, `${TOKEN}\n`, { mode: 0o600 });
+  // Only DigitalOcean is configured by the environment: a dropped option would land there.
+  const e = env(emu, { HCLOUD_TOKEN: undefined, THEBACKND_HCLOUD_ENDPOINT: undefined });
+  const est = await cli(['--provider', 'hetzner', '--token-file', tokenFile, '--endpoint', emu.hetznerUrl, 'build', '--workers', '1', '--estimate'], e);
+  assert.equal(est.code, 0, est.stderr);
+  assert.match(est.stderr, /^Hetzner server types in /m);
+  assert.equal(emu.requests.filter((r) => r.path.startsWith('/v2/')).length, 0, 'DigitalOcean got no request');
+
+  const refused: [string[], RegExp][] = [
+    [['--provider', 'aws', 'run', '--bare'], /--provider must be one of digitalocean, hetzner/],
+    [['-p', 'digitalocean', '--endpoint', 'http://127.0.0.1:9', 'push', '/nix/store/00000000000000000000000000000000-x'], /--provider, --endpoint: push talks to no cloud API \(the cache's endpoint is --cache-endpoint\)/],
+    [['--provider', 'hetzner', 'keygen', '--dir', dir], /--provider: keygen talks to no cloud/],
+    [['-p', 'hetzner', 'build', '--flake', dir], /--provider: these apply to build --workers N only/],
+    [['build', '--workers', '1', '--cache-bucket', 'b'], /--cache-bucket: the workers build where they are/],
+  ];
+  for (const [args, why] of refused) {
+    const r = await cli(args, e);
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    assertOneCleanLine(r.stderr);
+    assert.match(r.stderr, why);
+  }
+  assert.deepEqual(fs.readdirSync(dir), ['token'], 'keygen wrote nothing');
+  // import-image reads --token-file given before it (and says it cannot), instead of asking for --provider.
+  const nope = await cli(['--provider', 'hetzner', '--token-file', path.join(dir, 'nope'), 'import-image', '--file', path.join(dir, 'img')], e);
+  assert.equal(nope.code, 1);
+  assert.match(nope.stderr, /Cannot read the token file .*nope \(ENOENT\)/);
+  assertClean(emu);
+});
+
+test('every option name means one thing in every command, and no command redeclares a global one', () => {
+  const seen = new Map<string, string>();
+  for (const c of COMMANDS) {
+    for (const [name, spec] of Object.entries(c.options ?? {})) {
+      assert.ok(!(name in GLOBAL_OPTIONS), `${c.name} redeclares the global --${name}`);
+      const shape = JSON.stringify([spec.type, spec.short ?? '', spec.multiple ?? false]);
+      assert.equal(seen.get(name) ?? shape, shape, `--${name} has one type in every command (${c.name} differs)`);
+      seen.set(name, shape);
+    }
+  }
+});
+
+test('numbers are whole decimal numbers with the bounds in the message; create --toplevel with a bad path fails', async (t) => {
+  const emu = await emulator(t);
+  seed(emu, 'hetzner', { name: 'thebacknd-1', tagged: true, deadline: '20991231T000000Z' });
+  const e = env(emu);
+  const refused: [string[], RegExp][] = [
+    [['extend', 'thebacknd-1', '0x10'], /minutes must be a whole number from 1 to 1440 \(got "0x10"\)/],
+    [['extend', 'thebacknd-1', '1e2'], /minutes must be a whole number from 1 to 1440 \(got "1e2"\)/],
+    [['extend', 'thebacknd-1', ' 7'], /minutes must be a whole number from 1 to 1440/],
+    [['create', '-p', 'hetzner', '--image', 'debian-12', '--minutes', '1e3'], /minutes must be a whole number from 1 to 1440 \(got "1e3"\)/],
+    [['destroy-old', '--max-age', '0x3c'], /--max-age \(minutes\) must be a whole number from 5 to 1440 \(got "0x3c"\)/],
+    [['create', '-p', 'hetzner', '--image', 'debian-12', '--toplevel', './result'], /--toplevel must be a store path .*does not start with \/nix\/store\//],
+    [['create', '-p', 'hetzner', '--image', 'debian-12', '--toplevel', '/nix/store/lk6igl2f0i137q36wscfrc6n9r0jn52l-x/bin/sh'], /--toplevel must be a store path .*a path inside one is not a toplevel/],
+    [['build', '--workers', '2.0', '--estimate'], /--workers must be a whole number from 1 to 10 \(got "2\.0"\)/],
+    [['build', '--workers', '1', '--hours', '1e1', '--estimate'], /--hours must be a number from 0\.1 to 24/],
+    [['run', '--bare', '--minutes', '0x1e'], /--minutes must be a whole number from 5 to 1440 \(got "0x1e"\)/],
+  ];
+  for (const [args, why] of refused) {
+    const r = await cli(args, e);
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    assertOneCleanLine(r.stderr);
+    assert.match(r.stderr, why);
+  }
+  assert.deepEqual(emu.requests.filter((r) => r.method !== 'GET'), [], 'nothing was created or changed');
   assertClean(emu);
 });

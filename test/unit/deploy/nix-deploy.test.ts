@@ -36,7 +36,7 @@ test('the module puts thebacknd-deploy on PATH: the script as is, after a PATH w
         };
         pkgs = {
           writeShellScriptBin = name: text: { inherit name text; outPath = "/stand-in/" + name; };
-          bash = "bash"; coreutils = "coreutils"; curl = "curl"; jq = "jq"; gnugrep = "gnugrep"; gnused = "gnused"; util-linux = "util-linux"; openssh = "openssh";
+          bash = "bash"; coreutils = "coreutils"; curl = "curl"; jq = "jq"; gnugrep = "gnugrep"; gnused = "gnused"; util-linux = "util-linux"; openssh = "openssh"; nftables = "nftables";
         };
         config = {
           services.thebacknd = { enable = true; provider = "auto"; metadataUrl = "http://169.254.169.254"; credentialsTimeout = 900; };

@@ -232,7 +232,7 @@ test('thebacknd import-image --provider hetzner prints the snapshot id; usage an
   assert.match(noProvider.err, /--provider must be digitalocean or hetzner/);
   const noToken = await run(['import-image', '-p', 'hetzner', '-f', file], { THEBACKND_HCLOUD_ENDPOINT: emu.hetznerUrl });
   assert.equal(noToken.code, 1);
-  assert.match(noToken.err, /No token: set HCLOUD_TOKEN/);
+  assert.match(noToken.err, /No Hetzner token: set HCLOUD_TOKEN/);
   const rejected = await run(['import-image', '-p', 'hetzner', '-f', file, '--device', RESCUE_DISK], { ...env, HCLOUD_TOKEN: 'bad-token-rejected-1234' });
   assert.equal(rejected.code, 1);
   assert.match(rejected.err, /Hetzner token was rejected/);

@@ -4,9 +4,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
-import { buildCommand } from '../../../src/cli/build';
-import { keygenCommand } from '../../../src/cli/keygen';
-import { pushCommand, type CliIo } from '../../../src/cli/push';
+import type { CliIo } from '../../../src/cli/context';
+import { main } from '../../../src/cli/main';
 import { isStorePath } from '../../../src/nix/storePath';
 import { startS3, type S3Server } from '../../fixtures/s3';
 import { tempFlake, type TempFlake } from './helpers';
@@ -22,6 +21,11 @@ after(async () => {
   f.cleanup();
 });
 
+// Through main, as the command line runs them.
+const buildCommand = (argv: string[], c: CliIo): Promise<number> => main(['build', ...argv], c);
+const pushCommand = (argv: string[], c: CliIo): Promise<number> => main(['push', ...argv], c);
+const keygenCommand = (argv: string[], c: CliIo): Promise<number> => main(['keygen', ...argv], c);
+
 function io(env: NodeJS.ProcessEnv, signal?: AbortSignal): CliIo & { out(): string; err(): string } {
   const stdout = new PassThrough();
   const stderr = new PassThrough();
@@ -29,7 +33,7 @@ function io(env: NodeJS.ProcessEnv, signal?: AbortSignal): CliIo & { out(): stri
   const e: Buffer[] = [];
   stdout.on('data', (b: Buffer) => o.push(b));
   stderr.on('data', (b: Buffer) => e.push(b));
-  return { stdout, stderr, env, signal, out: () => Buffer.concat(o).toString(), err: () => Buffer.concat(e).toString() };
+  return { stdout, stderr, env, signal, interactive: false, out: () => Buffer.concat(o).toString(), err: () => Buffer.concat(e).toString() };
 }
 
 test('keygen prints the public key on stdout and writes a 0600 secret', async () => {

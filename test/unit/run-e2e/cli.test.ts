@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
-import { runCommand } from '../../../src/cli/run';
+import { main } from '../../../src/cli/main';
 import type { CliIo } from '../../../src/cli/context';
 import { parseUserData } from '../../../src/core/user-data';
 import { destroyRunMachine } from '../../../src/run';
@@ -46,7 +46,7 @@ async function cli(argv: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code:
     signal: new AbortController().signal,
     providerOptions: { retry: { baseDelayMs: 5, maxDelayMs: 50 } },
   };
-  const code = await runCommand(argv, io);
+  const code = await main(['run', ...argv], io);
   return { code, stdout: out.text(), stderr: err.text() };
 }
 
@@ -110,7 +110,7 @@ test('wrong arguments exit 2 with a pointer to the help; settings that cannot wo
   const before = (await w.alive()).length;
   const bare = await cli(['--bare', '/nix/store/00000000000000000000000000000000-x']);
   assert.equal(bare.code, 2);
-  assert.match(bare.stderr, /^thebacknd run: --bare runs the base image as it is: name nothing else\.\nRun 'thebacknd run --help'\.\n$/);
+  assert.match(bare.stderr, /^thebacknd: run: --bare runs the base image as it is: name nothing else\. Run 'thebacknd run --help'\.\n$/);
   assert.equal((await cli(['--minutes', '2', '--bare'])).code, 2);
   assert.equal((await cli(['--frobnicate'])).code, 2);
   const help = await cli(['--help']);

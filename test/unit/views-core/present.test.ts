@@ -155,7 +155,8 @@ test('quick pick rows are ordered by deadline and show the countdown', () => {
 
 test('provider rows: local emulator marked; missing or rejected token and failed lists say what to do', () => {
   const base = { id: 'hetzner' as const, tokenSource: 'environment', endpoint: 'http://127.0.0.1:4010/v1', local: true, loaded: true, machines: [machine()], error: undefined };
-  assert.equal(providerDescription(base), 'local emulator · 1 machine · token from environment');
+  assert.match(providerDescription(base), /^local emulator at [^ ]+ · 1 machine · token from environment$/);
+  assert.equal(providerDescription({ ...base, local: false, endpoint: 'https://api.example.org/v2' }), 'API https://api.example.org/v2 (not the default) · 1 machine · token from environment');
   assert.equal(providerDescription({ ...base, local: false, endpoint: '', tokenSource: 'secret storage', machines: [] }), '0 machines');
   const missing = providerNotice({ ...base, tokenSource: undefined });
   assert.equal(missing?.label, 'No Hetzner token');

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { Writable } from 'node:stream';
-import { buildOnWorkersCommand } from '../../../src/cli/workers';
+import { main } from '../../../src/cli/main';
 import { PLACEMENT, testFlake, TOKEN, workerWorld, type WorkerWorld } from './helpers';
 
 function sink(): { stream: Writable; text: () => string } {
@@ -22,7 +22,8 @@ function sink(): { stream: Writable; text: () => string } {
 async function cli(w: WorkerWorld | undefined, argv: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; out: string; err: string }> {
   const out = sink();
   const err = sink();
-  const code = await buildOnWorkersCommand(argv, {
+  const code = await main(['build', ...argv], {
+    interactive: false,
     stdout: out.stream,
     stderr: err.stream,
     env: { ...(w?.env ?? process.env), HCLOUD_TOKEN: TOKEN, DIGITALOCEAN_ACCESS_TOKEN: TOKEN, ...env },
@@ -32,15 +33,16 @@ async function cli(w: WorkerWorld | undefined, argv: string[], env: NodeJS.Proce
 }
 
 test('wrong arguments exit with 2 and say what is wrong', async () => {
-  const none = await cli(undefined, ['.#x']);
+  const none = await cli(undefined, ['--workers', '0', '.#x']);
   assert.equal(none.code, 2);
-  assert.match(none.err, /--workers must be a whole number from 1 to 10\./);
+  assert.match(none.err, /--workers must be a whole number from 1 to 10 \(got "0"\)/);
   assert.equal((await cli(undefined, ['--workers', '11', '.#x'])).code, 2);
   assert.equal((await cli(undefined, ['--workers', '2', '--hours', '0', '.#x'])).code, 2);
   assert.equal((await cli(undefined, ['--workers', '2', '--provider', 'aws', '.#x'])).code, 2);
   const help = await cli(undefined, ['--help']);
   assert.equal(help.code, 0);
-  assert.match(help.out, /^Usage: thebacknd build --workers N/);
+  assert.match(help.out, /^Usage: thebacknd build \[options\]/);
+  assert.match(help.out, /^  --workers N +how many workers/m);
 });
 
 test('--estimate prints the server types (cores, RAM, price per hour) and the estimate, and creates nothing', async (t) => {
