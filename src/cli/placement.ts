@@ -17,6 +17,7 @@ export const PLACEMENT_OPTIONS = {
   flake: { type: 'string' },
   'state-dir': { type: 'string' },
   'token-file': { type: 'string' },
+  'token-command': { type: 'string' },
   endpoint: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;

@@ -117,7 +117,7 @@ export async function runCommand(argv: string[], io: CliIo): Promise<number> {
   const readCredentials = readCredentialsFromEnv(io.env);
   const secrets = [cacheCredentials?.secretAccessKey, cacheCredentials?.sessionToken, readCredentials?.secretAccessKey].filter((s): s is string => !!s);
   return withRunCancel(io, secrets, async (signal) => {
-    const cli = new CliContext({ ...io, interactive: false }, { provider: values.provider, tokenFile: values['token-file'], endpoint: values.endpoint });
+    const cli = new CliContext({ ...io, interactive: false }, { provider: values.provider, tokenFile: values['token-file'], tokenCommand: values['token-command'], endpoint: values.endpoint });
     secrets.push(...cli.secrets);
     const provider = cli.oneProvider();
     const flakeDir = path.resolve(values.flake ?? process.cwd());

@@ -100,7 +100,7 @@ export async function buildOnWorkersCommand(argv: string[], io: WorkersCliIo): P
   return withCancel(io, async (signal) => {
     const cli = new CliContext(
       { ...io, interactive: false },
-      { provider: values.provider, tokenFile: values['token-file'], endpoint: values.endpoint },
+      { provider: values.provider, tokenFile: values['token-file'], tokenCommand: values['token-command'], endpoint: values.endpoint },
     );
     const provider = cli.oneProvider();
     const id = provider.id;

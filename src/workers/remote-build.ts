@@ -25,8 +25,13 @@ export interface RemoteBuildResult {
   outLink: string;
 }
 
+/** What makes a `nix` command build on the workers only (vps-worker's `builderArgs`; the shell's `remote` alias). */
+export function builderFlags(builders: string): string[] {
+  return ['--max-jobs', '0', '--builders-use-substitutes', '--builders', builders];
+}
+
 export function remoteBuildArgs(installable: string, builders: string, outLink: string): string[] {
-  return ['build', '--json', '-L', '--max-jobs', '0', '--builders-use-substitutes', '--builders', builders, '--out-link', outLink, installable];
+  return ['build', '--json', '-L', ...builderFlags(builders), '--out-link', outLink, installable];
 }
 
 export async function remoteBuild(installable: string, opts: RemoteBuildOptions): Promise<RemoteBuildResult> {
