@@ -44,7 +44,7 @@ export async function remoteBuild(installable: string, opts: RemoteBuildOptions)
     opts.onLog?.(line);
   };
   try {
-    const { stdout } = await runNix(remoteBuildArgs(installable, opts.builders, outLink), { ...opts, onLog }, `Building ${installable} on the workers`);
+    const { stdout } = await runNix(remoteBuildArgs(installable, opts.builders, outLink), { ...opts, onLog, raiseOpenFiles: true }, `Building ${installable} on the workers`);
     const paths = parseBuildJson(stdout);
     if (!paths.length) throw new UserError(`nix build ${installable} reported no output path.`, undefined, stdout.slice(0, 2000));
     return { paths, outLink };
