@@ -9,6 +9,8 @@ import path from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { main } from '../../../src/cli/main';
 import type { Machine } from '../../../src/providers/types';
+import { bootTargetOf, parseUserData } from '../../../src/core/user-data';
+import { loadMachineKeys } from '../../../src/ssh/keys';
 import { assertClean, emulator, existing, seed, TOKEN } from '../providers/emu';
 import type { Emulator } from '../../fixtures/emulator';
 
@@ -105,12 +107,20 @@ test('create, extend and destroy by name, with the deadline on the provider cloc
   const emu = await emulator(t);
   emu.setClock(3 * 3_600_000); // the local clock is 3 h behind the cloud: deadlines follow the cloud
   const e = env(emu);
-  const made = await cli(['create', '--provider', 'hetzner', '--image', 'debian-12', '--minutes', '30', '--toplevel', '/nix/store/lk6igl2f0i137q36wscfrc6n9r0jn52l-x', '--json'], e);
+  const state = fs.mkdtempSync(path.join(os.tmpdir(), 'thebacknd-cli-state-'));
+  t.after(() => fs.rmSync(state, { recursive: true, force: true }));
+  const made = await cli(['create', '--provider', 'hetzner', '--image', 'debian-12', '--minutes', '30', '--state-dir', state, '--json'], e);
   assert.equal(made.code, 0, made.stderr);
   const m = JSON.parse(made.stdout) as Machine;
   assert.equal(m.name, 'thebacknd-1');
   assert.equal(m.region, 'fsn1');
-  assert.equal(m.toplevel, '/nix/store/lk6igl2f0i137q36wscfrc6n9r0jn52l');
+  // The default user-data is a valid bare run, with the login key kept here (the agent rejects `{}`).
+  const data = parseUserData(emu.state.servers.get(Number(m.id))!.userData);
+  assert.deepEqual(bootTargetOf(data), { kind: 'bare' });
+  const keys = (await loadMachineKeys(state, m.runId!))!;
+  assert.deepEqual(data.authorizedKeys, [keys.loginPublicKey.trim()]);
+  assert.equal(data.hostKey?.public, keys.hostPublicKey.trim());
+  assert.equal((await cli(['create', '--provider', 'hetzner', '--toplevel', '/nix/store/lk6igl2f0i137q36wscfrc6n9r0jn52l-x'], e)).code, 2, 'create --toplevel is gone: thebacknd run does it for real');
   const left = Date.parse(m.deadline!) - (Date.now() + 3 * 3_600_000);
   assert.ok(left > 29 * 60_000 && left <= 30 * 60_000 + 2000, `deadline 30 min ahead of the cloud's clock (${left} ms)`);
 
@@ -136,7 +146,7 @@ test('create, extend and destroy by name, with the deadline on the provider cloc
   assertClean(emu);
 });
 
-test('regions, sizes and images; create without --image names the images', async (t) => {
+test('regions, sizes and images; create without --image takes the account\'s only Thebacknd image, or says there is none', async (t) => {
   const emu = await emulator(t);
   const e = env(emu);
   const sizes = await cli(['sizes', '--provider', 'hetzner', '--json'], e);
@@ -147,11 +157,20 @@ test('regions, sizes and images; create without --image names the images', async
   assert.match(regions.stdout, /^REGION +NAME +AVAILABLE\n(.*\n)*ams3 +Amsterdam/m);
   const images = await cli(['images', '--provider', 'digitalocean'], e);
   assert.match(images.stdout, /debian-12-x64 +distribution/);
-  const noImage = await cli(['create', '--provider', 'digitalocean'], e);
-  assert.equal(noImage.code, 2);
-  assertOneCleanLine(noImage.stderr);
-  assert.match(noImage.stderr, /create needs --image \(DigitalOcean images: \d+/);
-  assert.deepEqual(existing(emu, 'digitalocean'), []);
+  // Without --image: the account's only Thebacknd image (the emulated account has one, "thebacknd", 171010001).
+  const state = fs.mkdtempSync(path.join(os.tmpdir(), 'thebacknd-cli-state-'));
+  t.after(() => fs.rmSync(state, { recursive: true, force: true }));
+  const noImage = await cli(['create', '--provider', 'digitalocean', '--state-dir', state, '--json'], e);
+  assert.equal(noImage.code, 0, noImage.stderr);
+  const made = JSON.parse(noImage.stdout) as Machine;
+  assert.equal(emu.state.droplets.get(Number(made.id))?.imageId, 171010001);
+  // With none, a clear error before anything is created.
+  emu.state.doImages.delete(171010001);
+  const none = await cli(['create', '--provider', 'digitalocean', '--state-dir', state], e);
+  assert.equal(none.code, 1);
+  assertOneCleanLine(none.stderr);
+  assert.match(none.stderr, /No Thebacknd base image in this DigitalOcean account: import one \(thebacknd import-image\), or pass --image ID or set \$THEBACKND_DO_IMAGE\./);
+  assert.equal(existing(emu, 'digitalocean').length, 1);
   assertClean(emu);
 });
 
