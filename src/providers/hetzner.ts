@@ -68,15 +68,18 @@ export class HetznerProvider extends ProviderBase<Server> {
     const found = await find();
     if (found) return found;
     const { publicKey } = generateEd25519('thebacknd: no private key; stops Hetzner e-mailing root passwords');
-    try {
-      const { data } = await this.call((sig) => this.api.POST('/ssh_keys', { signal: sig, body: { name: PROJECT_KEY_NAME, public_key: publicKey } }), signal);
-      return String(data.ssh_key.id);
-    } catch (e) {
-      // Another window made it meanwhile (409), or the answer was lost: it is there by name now, or this fails.
-      const again = await find();
-      if (again) return again;
-      throw e;
-    }
+    // Repeating is safe: after a failure the key is looked up by name first (made by another window: 409, or made
+    // although the answer was lost), and a retryable failure (429, 5xx, network) is tried again.
+    return withRetry(async () => {
+      try {
+        const { data } = await this.call((sig) => this.api.POST('/ssh_keys', { signal: sig, body: { name: PROJECT_KEY_NAME, public_key: publicKey } }), signal);
+        return String(data.ssh_key.id);
+      } catch (e) {
+        const again = await find();
+        if (again) return again;
+        throw e;
+      }
+    }, this.retry, signal);
   }
 
   /** One PUT with the full label set: the deadline changes atomically. */
