@@ -36,13 +36,14 @@ export class UsageError extends Error {
 export const GLOBAL_OPTIONS = {
   provider: { type: 'string', short: 'p' },
   'token-file': { type: 'string' },
+  'token-command': { type: 'string' },
   endpoint: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'V' },
 } as const satisfies OptionSpec;
 
 /** The global options that choose a cloud, its API or its token. */
-export const CLOUD_OPTIONS = ['provider', 'token-file', 'endpoint'] as const;
+export const CLOUD_OPTIONS = ['provider', 'token-file', 'token-command', 'endpoint'] as const;
 
 /**
  * Refuses (exit 2) any of `names` that was given: options a command, or this mode of it, has no use for. Every

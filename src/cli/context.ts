@@ -11,6 +11,7 @@ import { createProvider, type ProviderOptions } from '../providers';
 import type { CloudProvider, ProviderId } from '../providers/types';
 import { providerProblem } from './placement';
 import { UsageError } from './command';
+import { runTokenCommand, TOKEN_COMMAND_ENV } from './token-command';
 
 export const ENDPOINT_ENV: Record<ProviderId, string> = {
   digitalocean: 'THEBACKND_DO_ENDPOINT',
@@ -33,6 +34,8 @@ export interface CliIo {
 export interface GlobalOptions {
   provider?: string;
   tokenFile?: string;
+  /** A command printing the token of --provider (see token-command.ts). */
+  tokenCommand?: string;
   endpoint?: string;
 }
 
@@ -42,6 +45,8 @@ export class CliContext {
   readonly secrets: string[] = [];
   private readonly explicit: ProviderId | undefined;
   private readonly tokens: Partial<Record<ProviderId, string>> = {};
+  /** Token commands not run yet: run when that provider is first used, not for every provider up front. */
+  private readonly commands: Partial<Record<ProviderId, string>> = {};
 
   constructor(
     readonly io: CliIo,
@@ -50,14 +55,18 @@ export class CliContext {
     const problem = providerProblem(globals.provider);
     if (problem) throw new UsageError(problem);
     this.explicit = globals.provider as ProviderId | undefined;
-    if (!this.explicit && (globals.tokenFile || globals.endpoint)) {
-      throw new UsageError(`${globals.tokenFile ? '--token-file' : '--endpoint'} applies to one provider: add --provider digitalocean|hetzner.`);
-    }
+    const perProvider = globals.tokenFile ? '--token-file' : globals.tokenCommand ? '--token-command' : globals.endpoint ? '--endpoint' : undefined;
+    if (!this.explicit && perProvider) throw new UsageError(`${perProvider} applies to one provider: add --provider digitalocean|hetzner.`);
+    if (globals.tokenFile && globals.tokenCommand) throw new UsageError('--token-file and --token-command both name the token: use one.');
     for (const id of PROVIDERS) {
-      const t = this.readToken(id);
+      const command = this.explicit === id && globals.tokenCommand ? globals.tokenCommand : undefined;
+      const t = command ? undefined : this.readToken(id);
       if (t) {
         this.tokens[id] = t;
         this.secrets.push(t);
+      } else {
+        const c = command ?? io.env[TOKEN_COMMAND_ENV[id]]?.trim();
+        if (c) this.commands[id] = c;
       }
     }
   }
@@ -73,7 +82,7 @@ export class CliContext {
   /** --provider, or every provider with a token (list-like commands). */
   providers(): CloudProvider[] {
     if (this.explicit) return [this.provider(this.explicit)];
-    const ids = PROVIDERS.filter((id) => this.tokenOf(id));
+    const ids = PROVIDERS.filter((id) => this.hasToken(id));
     if (!ids.length) throw noToken();
     return ids.map((id) => this.provider(id));
   }
@@ -81,7 +90,7 @@ export class CliContext {
   /** --provider, else the only provider with a token, else the default provider. */
   oneProvider(): CloudProvider {
     if (this.explicit) return this.provider(this.explicit);
-    const ids = PROVIDERS.filter((id) => this.tokenOf(id));
+    const ids = PROVIDERS.filter((id) => this.hasToken(id));
     if (!ids.length) throw noToken();
     return this.provider(ids.length === 1 ? ids[0]! : this.settings.defaultProvider);
   }
@@ -142,7 +151,19 @@ export class CliContext {
   }
 
   private tokenOf(id: ProviderId): string | undefined {
+    const command = this.commands[id];
+    if (command && !this.tokens[id]) {
+      delete this.commands[id];
+      const t = runTokenCommand(id, command, this.io.env);
+      this.tokens[id] = t;
+      this.secrets.push(t);
+    }
     return this.tokens[id];
+  }
+
+  /** A token, or a command that gives one, without running the command. */
+  private hasToken(id: ProviderId): boolean {
+    return Boolean(this.tokens[id] || this.commands[id]);
   }
 
   private readToken(id: ProviderId): string | undefined {

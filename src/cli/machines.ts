@@ -10,7 +10,11 @@ import { duration, MACHINE_HEADER, machineRows, price, table, toJson } from './f
 import type { CloudProvider } from '../providers/types';
 import { findMachine, listAll } from './lookup';
 import { wholeNumber } from './numbers';
-import { isStorePath, parseStorePath } from '../nix/storePath';
+import { buildUserData, serializeUserData } from '../core/user-data';
+import { newRunId } from '../providers/tags';
+import { createMachineKeys, removeMachineKeys } from '../ssh/keys';
+import { baseImage } from './base-image';
+import { cliStateDir } from './placement';
 
 const json = { json: { type: 'boolean' as const } };
 
@@ -36,18 +40,20 @@ const list: ProviderCommand = {
 
 const create: ProviderCommand = {
   name: 'create',
-  summary: 'create a machine thebacknd-N (the smallest free N)',
+  summary: 'create a machine thebacknd-N (the smallest free N) from the base image, reachable over SSH (to run a toplevel: thebacknd run)',
   usage:
-    'create [--region R] [--size S] [--image I] [--minutes M] [--toplevel /nix/store/…] [--user-data-file F] [--ssh-key ID]… [--ipv6-only] [--json]',
+    'create [--region R] [--size S] [--image I] [--minutes M] [--user-data-file F] [--ssh-key ID]… [--ipv6-only] [--state-dir DIR] [--json]\n\n' +
+    '  --image I   default: $THEBACKND_DO_IMAGE / $THEBACKND_HCLOUD_IMAGE, else the account\'s only Thebacknd image\n' +
+    '  without --user-data-file, the machine boots bare with a pinned host key and a login key kept in --state-dir',
   options: {
     region: { type: 'string' },
     size: { type: 'string' },
     image: { type: 'string' },
     minutes: { type: 'string' },
-    toplevel: { type: 'string' },
     'user-data-file': { type: 'string' },
     'ssh-key': { type: 'string', multiple: true },
     'ipv6-only': { type: 'boolean' },
+    'state-dir': { type: 'string' },
     ...json,
   },
   async run(ctx, { values }) {
@@ -59,35 +65,35 @@ const create: ProviderCommand = {
       const problem = hetznerCreateProblem({ size: (values.size as string | undefined) ?? defaults.size, ipv4: values['ipv6-only'] ? false : undefined });
       if (problem) throw new UsageError(problem);
     }
-    const image = (values.image as string | undefined) ?? defaults.image;
-    if (!image) {
-      const images = await provider.images();
-      const own = images.filter((i) => i.kind === 'custom' || i.kind === 'snapshot');
-      const shown = (own.length ? own : images).slice(0, 20).map((i) => i.id);
-      throw new UsageError(`create needs --image (${PROVIDER_LABEL[provider.id]} images: ${shown.join(', ') || 'none'}).`);
-    }
+    const image = await baseImage(provider, values.image as string | undefined, ctx.io.env, ctx.settings);
     const userDataFile = values['user-data-file'] as string | undefined;
-    // A toplevel that is not a bare store path would be dropped from the tags: refuse it instead.
-    const toplevel = values.toplevel as string | undefined;
-    if (toplevel !== undefined && !isStorePath(toplevel)) {
-      const parsed = parseStorePath(toplevel);
-      throw new UsageError(`--toplevel must be a store path like /nix/store/<hash>-nixos-system-…: ${parsed.ok ? 'a path inside one is not a toplevel' : parsed.reason} (got "${toplevel}").`);
+    const runId = newRunId();
+    // Without user-data of one's own: a bare run, as Run Toplevel's "nothing" (the agent rejects anything less).
+    const storageDir = cliStateDir(ctx.io.env, values['state-dir'] as string | undefined);
+    const keys = userDataFile ? undefined : await createMachineKeys(storageDir, runId);
+    const userData = userDataFile
+      ? readUserData(userDataFile)
+      : serializeUserData(buildUserData({ hostKey: { private: keys!.hostPrivateKey, public: keys!.hostPublicKey }, authorizedKeys: [keys!.loginPublicKey], target: { kind: 'bare' } }));
+    try {
+      // Time on the provider's clock: the deadline is compared with it by every reader.
+      const { serverTime } = await provider.list();
+      const m = await provider.create({
+        region: (values.region as string | undefined) ?? defaults.region,
+        size: (values.size as string | undefined) ?? defaults.size,
+        image,
+        userData,
+        runId,
+        deadline: new Date(serverTime.getTime() + minutes * 60_000),
+        ...(values['ssh-key'] ? { sshKeys: values['ssh-key'] as string[] } : {}),
+        ...(values['ipv6-only'] ? { ipv4: false } : {}),
+      });
+      if (values.json) ctx.out(toJson(m));
+      else ctx.out(`Created ${m.name} (${PROVIDER_LABEL[m.provider]} ${m.id}, ${m.region}, ${m.size}); destroyed in ${minutes} min.${keys ? ` Login key: ${keys.loginKeyPath}` : ''}`);
+      return 0;
+    } catch (err) {
+      if (keys) await removeMachineKeys(storageDir, runId);
+      throw err;
     }
-    // Time on the provider's clock: the deadline is compared with it by every reader.
-    const { serverTime } = await provider.list();
-    const m = await provider.create({
-      region: (values.region as string | undefined) ?? defaults.region,
-      size: (values.size as string | undefined) ?? defaults.size,
-      image,
-      userData: userDataFile ? readUserData(userDataFile) : '{}',
-      deadline: new Date(serverTime.getTime() + minutes * 60_000),
-      ...(values.toplevel ? { toplevel: values.toplevel as string } : {}),
-      ...(values['ssh-key'] ? { sshKeys: values['ssh-key'] as string[] } : {}),
-      ...(values['ipv6-only'] ? { ipv4: false } : {}),
-    });
-    if (values.json) ctx.out(toJson(m));
-    else ctx.out(`Created ${m.name} (${PROVIDER_LABEL[m.provider]} ${m.id}, ${m.region}, ${m.size}); destroyed in ${minutes} min.`);
-    return 0;
   },
 };
 

@@ -13,9 +13,10 @@ import { NIX_COMMANDS } from './nix-commands';
 import { IMAGE_COMMANDS } from './image';
 import { REAPER_COMMANDS } from './reaper';
 import { RUN_COMMANDS } from './run';
+import { SHELL_COMMANDS } from './shell';
 
 /** Add a family here to add its subcommands (each a ProviderCommand: main parses, the command runs). */
-const FAMILIES: CliCommand[][] = [MACHINE_COMMANDS, DESTROY_COMMANDS, NIX_COMMANDS, RUN_COMMANDS, IMAGE_COMMANDS, DEPLOY_COMMANDS, REAPER_COMMANDS];
+const FAMILIES: CliCommand[][] = [MACHINE_COMMANDS, DESTROY_COMMANDS, NIX_COMMANDS, RUN_COMMANDS, IMAGE_COMMANDS, DEPLOY_COMMANDS, REAPER_COMMANDS, SHELL_COMMANDS];
 export const COMMANDS: CliCommand[] = FAMILIES.flat();
 const ALL = COMMANDS;
 
@@ -43,6 +44,9 @@ ${commands}
 Options:
   -p, --provider P     digitalocean or hetzner (default: every provider with a token; create: the only one, or digitalocean)
       --token-file F   read the token of --provider from F (default: ${TOKEN_ENV.digitalocean} / ${TOKEN_ENV.hetzner})
+      --token-command C  run C (through /bin/sh) for the token of --provider, e.g. a password manager; its output is
+                       never shown (setting: $THEBACKND_DO_TOKEN_COMMAND / $THEBACKND_HCLOUD_TOKEN_COMMAND, used when
+                       the token variable is unset)
       --endpoint URL   API base URL of --provider, e.g. the local emulator (default: ${ENDPOINT_ENV.digitalocean} / ${ENDPOINT_ENV.hetzner})
   -h, --help           show this help, or a command's: thebacknd <command> --help
   -V, --version        print the version
@@ -96,6 +100,7 @@ export async function main(argv: string[], io: CliIo = defaultIo(), commands: re
     const ctx = new CliContext(io, {
       provider: values.provider as string | undefined,
       tokenFile: values['token-file'] as string | undefined,
+      tokenCommand: values['token-command'] as string | undefined,
       endpoint: values.endpoint as string | undefined,
     });
     secrets = ctx.secrets;

@@ -114,7 +114,8 @@ export async function importHetznerImage(o: HetznerImportOptions): Promise<Hetzn
     keyId = await createKey(o, keyName, login.publicKey, { [LABEL_RUN]: runId });
     createRequested = true;
     machine = await o.provider.create(
-      { region: o.location, size: o.serverType, image: o.systemImage ?? 'debian-12', userData: '', deadline: new Date(Date.now() + leaseMs), runId, ipv4: true },
+      // With the import key, Hetzner e-mails no root password (and the provider makes no project key for it).
+      { region: o.location, size: o.serverType, image: o.systemImage ?? 'debian-12', userData: '', deadline: new Date(Date.now() + leaseMs), runId, ipv4: true, sshKeys: [String(keyId)] },
       o.signal,
     );
     log(`Temporary server ${machine.name} (id ${machine.id}) created; it is destroyed when the import ends, or by the reaper at its deadline.`);

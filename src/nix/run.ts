@@ -16,6 +16,11 @@ export interface NixOptions {
   signal?: AbortSignal;
   /** Each line Nix logs (stderr), as it comes. */
   onLog?: (line: string) => void;
+  /**
+   * Run with the soft open-files limit raised to the hard one (vps-worker's `ulimit -Sn "$(ulimit -Hn)"`): a build
+   * with thousands of derivations has Nix hold a lock file open for each.
+   */
+  raiseOpenFiles?: boolean;
 }
 
 export interface RunResult {
@@ -93,7 +98,10 @@ export const PINNED_SSH_OPTS = '-F /dev/null -o StrictHostKeyChecking=yes -o Glo
 function run(bin: string, args: string[], opts: NixOptions, what: string): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     if (opts.signal?.aborted) return reject(abortError());
-    const child = spawn(bin, args, {
+    // Node cannot set a child's rlimits: a POSIX shell raises it, then execs the tool (same pid, so abort still works).
+    const [file, argv] =
+      opts.raiseOpenFiles && process.platform !== 'win32' ? ['/bin/sh', ['-c', 'ulimit -Sn "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@"', bin, ...args]] : [bin, args];
+    const child = spawn(file, argv, {
       cwd: opts.cwd,
       env: { ...(opts.env ?? process.env), NIX_SSHOPTS: PINNED_SSH_OPTS },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -15,6 +15,15 @@ import { ApiError, withRetry } from './retry';
 import { hetznerStatus } from './status';
 import { HETZNER_SELECTOR, LABEL_DEADLINE, formatDeadline, hetznerLabels, hetznerRunSelector, readHetznerLabels } from './tags';
 import type { CreateRequest, Image, Machine, Region, Size } from './types';
+import { generateEd25519 } from '../ssh/keys';
+
+/**
+ * The project SSH key every create carries when the caller names none. Hetzner e-mails a root password for every
+ * server created without a key (vps-worker's `suppressCreateEmail`); with one it sends nothing. Its private half is
+ * never kept, and the Thebacknd image installs only the keys from user-data, so it opens no door. Found by name, made
+ * once per project.
+ */
+export const PROJECT_KEY_NAME = 'thebacknd';
 
 type Json<Op extends keyof operations, Code extends 200 | 201> = operations[Op]['responses'] extends Record<Code, { content: { 'application/json': infer B } }> ? B : never;
 type Server = Json<'list_servers', 200>['servers'][number];
@@ -25,6 +34,8 @@ export class HetznerProvider extends ProviderBase<Server> {
   private readonly api: ReturnType<typeof createClient<paths>>;
   private readonly pageSize: number;
 
+  private projectKey: Promise<string> | undefined;
+
   constructor(opts: ProviderOptions) {
     super(opts, apiBase(opts.endpoint, 'https://api.hetzner.cloud', 'v1'));
     this.pageSize = Math.min(50, Math.max(1, opts.pageSize ?? 50));
@@ -33,6 +44,50 @@ export class HetznerProvider extends ProviderBase<Server> {
       headers: { Authorization: `Bearer ${opts.token}` },
       ...(opts.fetch ? { fetch: opts.fetch } : {}),
     });
+  }
+
+  /**
+   * Refused before any API call when the base image cannot boot there (Arm types, IPv6-only); then always with an
+   * SSH key: the caller's (`sshKeys`, the user asked for account keys), else the project key.
+   */
+  override async create(req: CreateRequest, signal?: AbortSignal): Promise<Machine> {
+    const problem = hetznerCreateProblem(req);
+    if (problem) throw new UserError(problem);
+    if (req.sshKeys?.length) return super.create(req, signal);
+    const key = await this.guard(() => this.projectKeyId(signal), signal);
+    return super.create({ ...req, sshKeys: [key] }, signal);
+  }
+
+  /** The id of the key named PROJECT_KEY_NAME, made when missing; looked up once per client. */
+  private projectKeyId(signal?: AbortSignal): Promise<string> {
+    this.projectKey ??= this.findOrMakeProjectKey(signal).catch((e: unknown) => {
+      this.projectKey = undefined;
+      throw e;
+    });
+    return this.projectKey;
+  }
+
+  private async findOrMakeProjectKey(signal?: AbortSignal): Promise<string> {
+    const find = async () => {
+      const { data } = await this.retrying((sig) => this.api.GET('/ssh_keys', { signal: sig, params: { query: { name: PROJECT_KEY_NAME } } }), signal);
+      const k = data.ssh_keys.find((x) => x.name === PROJECT_KEY_NAME);
+      return k && String(k.id);
+    };
+    const found = await find();
+    if (found) return found;
+    const { publicKey } = generateEd25519('thebacknd: no private key; stops Hetzner e-mailing root passwords');
+    // Repeating is safe: after a failure the key is looked up by name first (made by another window: 409, or made
+    // although the answer was lost), and a retryable failure (429, 5xx, network) is tried again.
+    return withRetry(async () => {
+      try {
+        const { data } = await this.call((sig) => this.api.POST('/ssh_keys', { signal: sig, body: { name: PROJECT_KEY_NAME, public_key: publicKey } }), signal);
+        return String(data.ssh_key.id);
+      } catch (e) {
+        const again = await find();
+        if (again) return again;
+        throw e;
+      }
+    }, this.retry, signal);
   }
 
   /** One PUT with the full label set: the deadline changes atomically. */
@@ -138,13 +193,6 @@ export class HetznerProvider extends ProviderBase<Server> {
 
   protected nameOf(s: Server): string {
     return s.name;
-  }
-
-  /** Refused before any API call when the base image cannot boot there (Arm types, IPv6-only). */
-  override async create(req: CreateRequest, signal?: AbortSignal): Promise<Machine> {
-    const problem = hetznerCreateProblem(req);
-    if (problem) throw new UserError(problem);
-    return super.create(req, signal);
   }
 
   protected async postCreate(req: CreateRequest, name: string, runId: string, signal?: AbortSignal): Promise<Machine> {

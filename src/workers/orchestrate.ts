@@ -59,7 +59,7 @@ export async function buildOnWorkers(
   const pool = new WorkerPool(ctx, emit);
   const { provider, region } = req.placement;
   const systems = req.systems ?? systemsFor(provider, size.slug);
-  const maxJobs = req.maxJobs ?? Math.max(1, size.cpus);
+  const maxJobs = (w: { cores?: number }) => req.maxJobs ?? w.cores ?? Math.max(1, size.cpus);
   let result: { paths: string[]; outLink: string } | undefined;
   let failure: unknown;
   try {
@@ -67,7 +67,8 @@ export async function buildOnWorkers(
     await pool.create(req, signal);
     stage('wait');
     const ready = await pool.waitReady(req, signal);
-    const builders = buildersValue(ready.map((w) => workerBuilderLine(w, systems, maxJobs)));
+    const builders = buildersValue(ready.map((w) => workerBuilderLine(w, systems, maxJobs(w))));
+    log(`Builders: ${ready.map((w) => `${w.machine.name} ${maxJobs(w)} job${maxJobs(w) === 1 ? '' : 's'}`).join(', ')}.`);
     stage('build', req.installable);
     log(`Building ${req.installable} on ${ready.map((w) => w.machine.name).join(', ')} (nothing builds on this computer).`);
     result = await remoteBuild(req.installable, {

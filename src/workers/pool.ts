@@ -14,7 +14,7 @@ import type { Machine } from '../providers/types';
 import { newRunId } from '../providers/tags';
 import { createMachineKeys, readLoginKey, removeMachineKeys, type MachineKeys } from '../ssh/keys';
 import { writeKnownHosts } from '../ssh/known-hosts';
-import { waitForSsh } from '../ssh/session';
+import { waitForSsh, type SshSession } from '../ssh/session';
 import { builderKeyPath, removeBuilderKeyLink, workerStoreUrl } from './builders';
 import type { ReadyWorker, WorkerContext, WorkerInfo, WorkersEvent, WorkersRequest } from './types';
 
@@ -126,13 +126,14 @@ export class WorkerPool {
       // The base image installs the pinned key before sshd starts; 'retry' still never authenticates to another key.
       { deadlineMs: req.sshTimeoutMs ?? 10 * 60_000, intervalMs: Math.min(2_000, req.pollMs ?? 2_000), hostKeyMismatch: 'retry', signal },
     );
-    session.close();
+    // Its real number of cores (the builder line's parallel jobs by default), from the worker itself.
+    const cores = await coresOf(session, signal).finally(() => session.close());
 
     // The path the build takes: local Nix → OpenSSH → the worker's nix-store, pinned by the base64 host key.
     await pingStore(workerStoreUrl({ ip, keys }), { ...this.ctx.nix, signal }, machine.name);
     this.update(slot, { state: 'ready' });
     this.emit({ type: 'log', line: `${machine.name} is ready: its Nix store answers over SSH with the pinned key.` });
-    return { runId: slot.info.runId, machine, ip, keys, builderKeyPath: keyPath };
+    return { runId: slot.info.runId, machine, ip, keys, builderKeyPath: keyPath, ...(cores ? { cores } : {}) };
   }
 
   /** Counts a derivation Nix handed to the worker at `ip`; returns its name. */
@@ -196,6 +197,16 @@ export class WorkerPool {
     slot.info = { ...slot.info, ...patch };
     this.emit({ type: 'worker', worker: { ...slot.info } });
   }
+}
+
+/** `nproc` on the worker; undefined when it does not answer with a number (the size's CPU count is used then). */
+async function coresOf(session: SshSession, signal: AbortSignal): Promise<number | undefined> {
+  const r = await session.run('nproc', { signal: AbortSignal.any([signal, AbortSignal.timeout(30_000)]) }).catch((err: unknown) => {
+    if (signal.aborted) throw err;
+    return undefined;
+  });
+  const n = Number(r?.stdout.trim());
+  return r?.code === 0 && Number.isInteger(n) && n >= 1 && n <= 1024 ? n : undefined;
 }
 
 /** `nix store ping` (Nix 2.4–2.18), or `nix store info`, its name since 2.19, where `ping` is gone. */

@@ -25,8 +25,13 @@ export interface RemoteBuildResult {
   outLink: string;
 }
 
+/** What makes a `nix` command build on the workers only (vps-worker's `builderArgs`; the shell's `remote` alias). */
+export function builderFlags(builders: string): string[] {
+  return ['--max-jobs', '0', '--builders-use-substitutes', '--builders', builders];
+}
+
 export function remoteBuildArgs(installable: string, builders: string, outLink: string): string[] {
-  return ['build', '--json', '-L', '--max-jobs', '0', '--builders-use-substitutes', '--builders', builders, '--out-link', outLink, installable];
+  return ['build', '--json', '-L', ...builderFlags(builders), '--out-link', outLink, installable];
 }
 
 export async function remoteBuild(installable: string, opts: RemoteBuildOptions): Promise<RemoteBuildResult> {
@@ -39,7 +44,7 @@ export async function remoteBuild(installable: string, opts: RemoteBuildOptions)
     opts.onLog?.(line);
   };
   try {
-    const { stdout } = await runNix(remoteBuildArgs(installable, opts.builders, outLink), { ...opts, onLog }, `Building ${installable} on the workers`);
+    const { stdout } = await runNix(remoteBuildArgs(installable, opts.builders, outLink), { ...opts, onLog, raiseOpenFiles: true }, `Building ${installable} on the workers`);
     const paths = parseBuildJson(stdout);
     if (!paths.length) throw new UserError(`nix build ${installable} reported no output path.`, undefined, stdout.slice(0, 2000));
     return { paths, outLink };

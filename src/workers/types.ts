@@ -30,7 +30,7 @@ export interface WorkersRequest {
   keepOnFailure: boolean;
   /** Column 2 of the builder lines; default from the server type (`x86_64-linux,i686-linux`, or aarch64 on Arm). */
   systems?: string[];
-  /** Column 4: parallel builds per worker; default the server type's CPU count. */
+  /** Column 4: parallel builds per worker; default each worker's own core count (`nproc`), else the type's CPUs. */
   maxJobs?: number;
   /** Provider polling while a worker starts; default 2 s. */
   pollMs?: number;
@@ -110,4 +110,6 @@ export interface ReadyWorker {
   keys: MachineKeys;
   /** The login key path as the builder line carries it (no whitespace; see builders.ts). */
   builderKeyPath: string;
+  /** Its cores as `nproc` counts them on the worker; the default of its builder line's parallel jobs. */
+  cores?: number;
 }

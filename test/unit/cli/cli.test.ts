@@ -10,6 +10,8 @@ import { Readable, Writable } from 'node:stream';
 import { COMMANDS, main } from '../../../src/cli/main';
 import { GLOBAL_OPTIONS, type ProviderCommand } from '../../../src/cli/command';
 import type { Machine } from '../../../src/providers/types';
+import { bootTargetOf, parseUserData } from '../../../src/core/user-data';
+import { loadMachineKeys } from '../../../src/ssh/keys';
 import { assertClean, emulator, existing, seed, TOKEN } from '../providers/emu';
 import type { Emulator } from '../../fixtures/emulator';
 
@@ -106,12 +108,20 @@ test('create, extend and destroy by name, with the deadline on the provider cloc
   const emu = await emulator(t);
   emu.setClock(3 * 3_600_000); // the local clock is 3 h behind the cloud: deadlines follow the cloud
   const e = env(emu);
-  const made = await cli(['create', '--provider', 'hetzner', '--image', 'debian-12', '--minutes', '30', '--toplevel', '/nix/store/lk6igl2f0i137q36wscfrc6n9r0jn52l-x', '--json'], e);
+  const state = fs.mkdtempSync(path.join(os.tmpdir(), 'thebacknd-cli-state-'));
+  t.after(() => fs.rmSync(state, { recursive: true, force: true }));
+  const made = await cli(['create', '--provider', 'hetzner', '--image', 'debian-12', '--minutes', '30', '--state-dir', state, '--json'], e);
   assert.equal(made.code, 0, made.stderr);
   const m = JSON.parse(made.stdout) as Machine;
   assert.equal(m.name, 'thebacknd-1');
   assert.equal(m.region, 'fsn1');
-  assert.equal(m.toplevel, '/nix/store/lk6igl2f0i137q36wscfrc6n9r0jn52l');
+  // The default user-data is a valid bare run, with the login key kept here (the agent rejects `{}`).
+  const data = parseUserData(emu.state.servers.get(Number(m.id))!.userData);
+  assert.deepEqual(bootTargetOf(data), { kind: 'bare' });
+  const keys = (await loadMachineKeys(state, m.runId!))!;
+  assert.deepEqual(data.authorizedKeys, [keys.loginPublicKey.trim()]);
+  assert.equal(data.hostKey?.public, keys.hostPublicKey.trim());
+  assert.equal((await cli(['create', '--provider', 'hetzner', '--toplevel', '/nix/store/lk6igl2f0i137q36wscfrc6n9r0jn52l-x'], e)).code, 2, 'create --toplevel is gone: thebacknd run does it for real');
   const left = Date.parse(m.deadline!) - (Date.now() + 3 * 3_600_000);
   assert.ok(left > 29 * 60_000 && left <= 30 * 60_000 + 2000, `deadline 30 min ahead of the cloud's clock (${left} ms)`);
 
@@ -154,7 +164,7 @@ test('create on Hetzner refuses --ipv6-only and Arm types up front (the base ima
   assertClean(emu);
 });
 
-test('regions, sizes and images; create without --image names the images', async (t) => {
+test('regions, sizes and images; create without --image takes the account\'s only Thebacknd image, or says there is none', async (t) => {
   const emu = await emulator(t);
   const e = env(emu);
   const sizes = await cli(['sizes', '--provider', 'hetzner', '--json'], e);
@@ -165,11 +175,20 @@ test('regions, sizes and images; create without --image names the images', async
   assert.match(regions.stdout, /^REGION +NAME +AVAILABLE\n(.*\n)*ams3 +Amsterdam/m);
   const images = await cli(['images', '--provider', 'digitalocean'], e);
   assert.match(images.stdout, /debian-12-x64 +distribution/);
-  const noImage = await cli(['create', '--provider', 'digitalocean'], e);
-  assert.equal(noImage.code, 2);
-  assertOneCleanLine(noImage.stderr);
-  assert.match(noImage.stderr, /create needs --image \(DigitalOcean images: \d+/);
-  assert.deepEqual(existing(emu, 'digitalocean'), []);
+  // Without --image: the account's only Thebacknd image (the emulated account has one, "thebacknd", 171010001).
+  const state = fs.mkdtempSync(path.join(os.tmpdir(), 'thebacknd-cli-state-'));
+  t.after(() => fs.rmSync(state, { recursive: true, force: true }));
+  const noImage = await cli(['create', '--provider', 'digitalocean', '--state-dir', state, '--json'], e);
+  assert.equal(noImage.code, 0, noImage.stderr);
+  const made = JSON.parse(noImage.stdout) as Machine;
+  assert.equal(emu.state.droplets.get(Number(made.id))?.imageId, 171010001);
+  // With none, a clear error before anything is created.
+  emu.state.doImages.delete(171010001);
+  const none = await cli(['create', '--provider', 'digitalocean', '--state-dir', state], e);
+  assert.equal(none.code, 1);
+  assertOneCleanLine(none.stderr);
+  assert.match(none.stderr, /No Thebacknd base image in this DigitalOcean account: import one \(thebacknd import-image\), or pass --image ID or set \$THEBACKND_DO_IMAGE\./);
+  assert.equal(existing(emu, 'digitalocean').length, 1);
   assertClean(emu);
 });
 
@@ -341,7 +360,7 @@ test('every option name means one thing in every command, and no command redecla
   }
 });
 
-test('numbers are whole decimal numbers with the bounds in the message; create --toplevel with a bad path fails', async (t) => {
+test('numbers are whole decimal numbers with the bounds in the message; create --toplevel is refused', async (t) => {
   const emu = await emulator(t);
   seed(emu, 'hetzner', { name: 'thebacknd-1', tagged: true, deadline: '20991231T000000Z' });
   const e = env(emu);
@@ -351,8 +370,8 @@ test('numbers are whole decimal numbers with the bounds in the message; create -
     [['extend', 'thebacknd-1', ' 7'], /minutes must be a whole number from 1 to 1440/],
     [['create', '-p', 'hetzner', '--image', 'debian-12', '--minutes', '1e3'], /minutes must be a whole number from 1 to 1440 \(got "1e3"\)/],
     [['destroy-old', '--max-age', '0x3c'], /--max-age \(minutes\) must be a whole number from 5 to 1440 \(got "0x3c"\)/],
-    [['create', '-p', 'hetzner', '--image', 'debian-12', '--toplevel', './result'], /--toplevel must be a store path .*does not start with \/nix\/store\//],
-    [['create', '-p', 'hetzner', '--image', 'debian-12', '--toplevel', '/nix/store/lk6igl2f0i137q36wscfrc6n9r0jn52l-x/bin/sh'], /--toplevel must be a store path .*a path inside one is not a toplevel/],
+    // create --toplevel is gone (#17: `thebacknd run` boots a toplevel for real): any value is refused, never dropped.
+    [['create', '-p', 'hetzner', '--image', 'debian-12', '--toplevel', './result'], /--toplevel/],
     [['build', '--workers', '2.0', '--estimate'], /--workers must be a whole number from 1 to 10 \(got "2\.0"\)/],
     [['build', '--workers', '1', '--hours', '1e1', '--estimate'], /--hours must be a number from 0\.1 to 24/],
     [['run', '--bare', '--minutes', '0x1e'], /--minutes must be a whole number from 5 to 1440 \(got "0x1e"\)/],

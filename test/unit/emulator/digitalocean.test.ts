@@ -10,8 +10,11 @@ const THEBACKND_IMAGE = 171010001;
 
 describe('DigitalOcean emulator (dots-wrapper)', () => {
   let emu: Emulator;
+  // The rate-limit buckets refill by this clock, which only the tests move: remaining counts are exact.
+  let rateNow = 0;
   before(async () => {
     emu = await startEmulator({
+      rateLimitClock: () => rateNow,
       // actionMs is long enough that an action is still pending when the next request arrives, even while the
       // emulator compiles a validator (first use of an operation).
       delays: { doActiveMs: 150, actionMs: 500, deleteMs: 0 },
@@ -286,6 +289,10 @@ describe('DigitalOcean emulator (dots-wrapper)', () => {
       assert.ok(res.headers.get('date'));
     }
     assert.equal(Number(b.headers.get('ratelimit-remaining')), Number(a.headers.get('ratelimit-remaining')) - 1);
+    // 5000 an hour is one every 720 ms: after 720 ms one is back, and the next request takes it again.
+    rateNow += 720;
+    const c = await raw(`${emu.doUrl}/account`);
+    assert.equal(Number(c.headers.get('ratelimit-remaining')), Number(b.headers.get('ratelimit-remaining')));
     assertClean(emu);
   });
 

@@ -1,0 +1,198 @@
+// `thebacknd shell --workers N`: vps-worker's `shell-<name>` for the command line. Creates N workers, opens an
+// interactive bash whose environment has what Open Worker Shell gives ($ip, $ssh, $store of the first worker,
+// $builder for all of them; src/workers/shell-env.ts) plus a `remote` alias (nix with the builder flags), with the
+// soft open-files limit raised to the hard one, and destroys the workers when the shell ends, however it ends: exit,
+// Ctrl-D, or this process getting SIGHUP (the terminal closed), SIGTERM, SIGINT or SIGQUIT.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { isAbort, UserError } from '../core/errors';
+import { BOUNDS } from '../core/settings';
+import { PROVIDER_LABEL } from '../core/tokens';
+import { buildersValue, systemsFor, workerBuilderLine } from '../workers/builders';
+import { costReport, priceIn } from '../workers/cost';
+import { checkRequest, planWorkers } from '../workers/orchestrate';
+import { WorkerPool } from '../workers/pool';
+import { builderFlags } from '../workers/remote-build';
+import { workerShell } from '../workers/shell-env';
+import { MAX_WORKERS, type ReadyWorker, type WorkersRequest } from '../workers/types';
+import { baseImage } from './base-image';
+import { UsageError, type ProviderCommand } from './command';
+import type { CliContext } from './context';
+import { cliStateDir } from './placement';
+
+const SIGNALS = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGTERM: 15 } as const;
+type Sig = keyof typeof SIGNALS;
+
+/** The shell's own rc file: the user's ~/.bashrc, then what vps-worker's init file adds. */
+export function shellRc(workers: string): string {
+  return [
+    '# Written by `thebacknd shell`; removed when the shell ends.',
+    '# shellcheck source=/dev/null',
+    '[ -r ~/.bashrc ] && . ~/.bashrc',
+    '# shellcheck disable=SC2154 # $builder is in the environment',
+    `alias remote='nix ${builderFlags('"$builder"').join(' ')}'`,
+    '# Big builds: Nix opens a lock file per derivation.',
+    'ulimit -Sn "$(ulimit -Hn)" 2>/dev/null',
+    `PS1="(${workers}) \${PS1:-\\$ }"`,
+    '',
+  ].join('\n');
+}
+
+const shell: ProviderCommand = {
+  name: 'shell',
+  summary: 'create N workers and open a shell with them as Nix builders ($builder, $store, $ssh, remote); destroyed when it ends',
+  usage: `shell --workers N [--size S] [--region R] [--image I] [--hours H] [--max-jobs N] [--state-dir DIR]
+
+  --workers N    how many workers (1-${MAX_WORKERS})
+  --size S       server type (default: the provider's default size)
+  --image I      the Thebacknd base image (default: $THEBACKND_DO_IMAGE / $THEBACKND_HCLOUD_IMAGE, else the account's only one)
+  --hours H      the workers' deadline, should this computer vanish (default 1)
+  --max-jobs N   parallel builds per worker (default: its number of cores)
+In the shell: $ip $ssh $store (first worker), $ips, $builder (all workers), and \`remote build .#pkg\`.`,
+  options: {
+    workers: { type: 'string' },
+    size: { type: 'string' },
+    region: { type: 'string' },
+    image: { type: 'string' },
+    hours: { type: 'string' },
+    'max-jobs': { type: 'string' },
+    'state-dir': { type: 'string' },
+  },
+  async run(ctx, { values, positionals }) {
+    if (positionals.length) throw new UsageError('shell takes no arguments.');
+    const count = Number(values.workers);
+    if (values.workers === undefined || !Number.isInteger(count) || count < 1 || count > MAX_WORKERS) {
+      throw new UsageError(`--workers must be a whole number from 1 to ${MAX_WORKERS}.`);
+    }
+    const hours = values.hours === undefined ? 1 : Number(values.hours);
+    if (!(hours * 60 >= BOUNDS.maxAgeMinutes.min && hours * 60 <= BOUNDS.maxAgeMinutes.max)) throw new UsageError('--hours must be between 0.1 and 24.');
+    const maxJobs = values['max-jobs'] === undefined ? undefined : Number(values['max-jobs']);
+    if (maxJobs !== undefined && !(Number.isInteger(maxJobs) && maxJobs >= 1 && maxJobs <= 256)) throw new UsageError('--max-jobs must be a whole number from 1 to 256.');
+    return runShell(ctx, {
+      count,
+      hours,
+      maxJobs,
+      size: values.size as string | undefined,
+      region: values.region as string | undefined,
+      image: values.image as string | undefined,
+      stateDir: values['state-dir'] as string | undefined,
+    });
+  },
+};
+
+interface ShellOptions {
+  count: number;
+  hours: number;
+  maxJobs: number | undefined;
+  size: string | undefined;
+  region: string | undefined;
+  image: string | undefined;
+  stateDir: string | undefined;
+}
+
+async function runShell(ctx: CliContext, o: ShellOptions): Promise<number> {
+  const { io } = ctx;
+  // Once the terminal is gone, writing to it fails (EIO): that must not stop the cleanup.
+  for (const s of [io.stdout, io.stderr]) s.on('error', () => undefined);
+  const say = (line: string) => io.stderr.write(`${line}\n`);
+
+  const ctl = new AbortController();
+  let got: Sig | undefined;
+  let child: ChildProcess | undefined;
+  const onSignal = (sig: Sig) => {
+    got ??= sig;
+    ctl.abort();
+    // The shell and what runs in it end as on a closed terminal; the workers go once it has.
+    if (child && child.exitCode === null) child.kill('SIGHUP');
+  };
+  const handlers = (Object.keys(SIGNALS) as Sig[]).map((sig) => [sig, () => onSignal(sig)] as const);
+  for (const [sig, h] of handlers) process.on(sig, h);
+
+  const provider = ctx.oneProvider();
+  const defaults = ctx.settings[provider.id];
+  let pool: WorkerPool | undefined;
+  let rcDir: string | undefined;
+  let failure: unknown;
+  let code = 1;
+  let pricing: { pricePerHour: number; currency: 'USD' | 'EUR' } | undefined;
+  try {
+    const signal = ctl.signal;
+    const placement = {
+      provider: provider.id,
+      region: o.region ?? defaults.region,
+      size: o.size ?? defaults.size,
+      image: await baseImage(provider, o.image, io.env, ctx.settings, signal),
+    };
+    const req: WorkersRequest = {
+      installable: 'shell',
+      placement,
+      count: o.count,
+      maxAgeMinutes: Math.round(o.hours * 60),
+      outLink: '',
+      keepOnFailure: false,
+      ...(o.maxJobs === undefined ? {} : { maxJobs: o.maxJobs }),
+    };
+    checkRequest(req);
+    const { size, estimate } = await planWorkers({ provider, storageDir: '' }, req, signal);
+    pricing = { pricePerHour: priceIn(size, placement.region), currency: size.currency };
+    say(`Estimate: ${estimate.text}`);
+    pool = new WorkerPool({ provider, storageDir: cliStateDir(io.env, o.stateDir), nix: { env: io.env } }, (e) => {
+      if (e.type === 'log') say(e.line);
+    });
+    say(`Creating ${o.count} × ${size.slug} on ${PROVIDER_LABEL[provider.id]} (${placement.region})…`);
+    await pool.create(req, signal);
+    const ready = await pool.waitReady(req, signal);
+    rcDir = await fs.mkdtemp(path.join(os.tmpdir(), 'thebacknd-shell-'));
+    const env = await shellEnv(ready, systemsFor(provider.id, size.slug), (w) => o.maxJobs ?? w.cores ?? size.cpus);
+    const rc = path.join(rcDir, 'bashrc');
+    const names = ready.map((w) => w.machine.name);
+    await fs.writeFile(rc, shellRc(names.join(' ')), { mode: 0o600 });
+    say(banner(ready));
+    signal.throwIfAborted();
+    child = spawn('bash', ['--init-file', rc, '-i'], { stdio: 'inherit', env: { ...io.env, ...env } });
+    const started = child;
+    code = await new Promise<number>((resolve, reject) => {
+      started.once('error', (e) => reject(new UserError(`Cannot start bash (${(e as NodeJS.ErrnoException).code ?? e.message}).`)));
+      started.once('exit', (c, s) => resolve(c ?? 128 + (s ? (os.constants.signals[s] ?? 1) : 1)));
+    });
+  } catch (err) {
+    failure = err;
+  } finally {
+    if (pool) {
+      say('Destroying the workers…');
+      await pool.release('destroy');
+      if (pricing) say(`Cost: ${costReport(provider.id, pricing.pricePerHour, pricing.currency, pool.lifetimes()).text}`);
+    }
+    if (rcDir) await fs.rm(rcDir, { recursive: true, force: true });
+    for (const [sig, h] of handlers) process.removeListener(sig, h);
+  }
+  if (got) return 128 + SIGNALS[got];
+  if (failure !== undefined) {
+    if (isAbort(failure)) return 130;
+    throw failure;
+  }
+  return code;
+}
+
+/** Open Worker Shell's environment for the first worker, with `$builder` naming every worker and `$ips` all IPs. */
+async function shellEnv(ready: ReadyWorker[], systems: string[], jobs: (w: ReadyWorker) => number): Promise<Record<string, string>> {
+  const first = ready[0]!;
+  const { env } = await workerShell({ name: first.machine.name, runId: first.runId, ip: first.ip, keys: first.keys, builderKeyPath: first.builderKeyPath, systems, maxJobs: jobs(first) });
+  return { ...env, builder: buildersValue(ready.map((w) => workerBuilderLine(w, systems, jobs(w)))), ips: ready.map((w) => w.ip).join(' ') };
+}
+
+function banner(ready: ReadyWorker[]): string {
+  const list = ready.map((w) => `${w.machine.name} (${w.ip})`).join(', ');
+  return [
+    `Workers ready: ${list}. This shell has:`,
+    '  $ip $ssh $store   the first worker: $ssh uptime ; nix copy --to "$store" ./result',
+    '  $ips $builder     every worker, as Nix builders',
+    '  remote …          nix with the workers as the only builders: remote build .#pkg',
+    'exit (or Ctrl-D) destroys the workers.',
+  ].join('\n');
+}
+
+export const SHELL_COMMANDS: ProviderCommand[] = [shell];

@@ -1,0 +1,56 @@
+// No creation e-mails: Hetzner mails a root password for every server created without an SSH key. Every create
+// carries one: the caller's keys when given, else the project key `thebacknd`, made once and reused, whose private
+// half nobody has.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { PROJECT_KEY_NAME } from '../../../src/providers/hetzner';
+import type { Emulator } from '../../fixtures/emulator';
+import { assertClean, client, emulator, request, TOKEN } from './emu';
+
+interface Key { id: number; name: string; public_key: string }
+
+async function keys(emu: Emulator, init?: RequestInit): Promise<Key[]> {
+  const res = await fetch(`${emu.hetznerUrl}/ssh_keys`, { ...init, headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json' } });
+  const body = (await res.json()) as { ssh_keys?: Key[]; ssh_key?: Key };
+  return body.ssh_keys ?? [body.ssh_key!];
+}
+
+test('hetzner: a create without keys carries the project key "thebacknd" (no root password is mailed); it is made once and reused', async (t) => {
+  const emu = await emulator(t);
+  const before = (await keys(emu)).length;
+  const a = await client(emu, 'hetzner').create(request('hetzner'));
+  const b = await client(emu, 'hetzner').create(request('hetzner')); // a fresh client finds it by name
+  const after = await keys(emu);
+  const key = after.find((k) => k.name === PROJECT_KEY_NAME);
+  assert.ok(key, 'the project key exists');
+  assert.equal(after.length, before + 1, 'exactly one key was added');
+  assert.match(key.public_key, /^ssh-ed25519 [A-Za-z0-9+/=]+ /);
+  for (const m of [a, b]) assert.deepEqual(emu.state.servers.get(Number(m.id))?.sshKeys, [String(key.id)]);
+  const creates = emu.requests.filter((r) => r.method === 'POST' && r.path === '/v1/servers');
+  assert.equal(creates.length, 2);
+  for (const c of creates) assert.equal((c.responseBody as { root_password: string | null }).root_password, null, 'no root password, so no e-mail');
+  assert.equal(emu.requests.filter((r) => r.method === 'POST' && r.path === '/v1/ssh_keys').length, 1);
+  assertClean(emu);
+});
+
+test('hetzner: a key named "thebacknd" already in the project is used as it is; keys the user asked for replace it', async (t) => {
+  const emu = await emulator(t);
+  const [own] = await keys(emu, { method: 'POST', body: JSON.stringify({ name: PROJECT_KEY_NAME, public_key: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEtmqjDDGMoOLqu5VYPjMjCMqlOPZNlvx3N4c8Lo2yYx mine' }) });
+  const posts = emu.requests.length;
+  const p = client(emu, 'hetzner');
+  const a = await p.create(request('hetzner'));
+  assert.deepEqual(emu.state.servers.get(Number(a.id))?.sshKeys, [String(own!.id)]);
+  const mine = await p.create(request('hetzner', { sshKeys: ['2323'] }));
+  assert.deepEqual(emu.state.servers.get(Number(mine.id))?.sshKeys, ['2323'], 'only the user\'s key, never the project key by surprise');
+  assert.equal(emu.requests.slice(posts).filter((r) => r.method === 'POST' && r.path === '/v1/ssh_keys').length, 0);
+  assertClean(emu);
+});
+
+test('hetzner: two windows making the project key at once end with one key, both creates carrying it', async (t) => {
+  const emu = await emulator(t);
+  const made = await Promise.all([client(emu, 'hetzner').create(request('hetzner')), client(emu, 'hetzner').create(request('hetzner'))]);
+  const mine = (await keys(emu)).filter((k) => k.name === PROJECT_KEY_NAME);
+  assert.equal(mine.length, 1);
+  for (const m of made) assert.deepEqual(emu.state.servers.get(Number(m.id))?.sshKeys, [String(mine[0]!.id)]);
+  assertClean(emu);
+});
