@@ -1,6 +1,7 @@
 // `npm run bench`: every benchmark in one run, printed side by side (medians over repeats, their range, ratios) and
 // written to test-results/bench.json with the date and the machine. BENCH_REPEATS sets the repeats (default 5);
-// BENCH_ONLY=<regex> runs the benchmarks whose name matches. A benchmark that fails prints n/a with the reason and
+// BENCH_ONLY=<regex> runs the benchmarks whose name matches; BENCH_BOOT and BENCH_E2E_REPEATS tune the end-to-end
+// run (bench/e2e.ts). A benchmark that fails prints n/a with the reason and
 // makes the run exit 1; none prints a number it did not measure.
 import fs from 'node:fs';
 import os from 'node:os';
@@ -9,6 +10,7 @@ import { benchActivation } from './activation';
 import { benchApiCalls } from './api-calls';
 import { benchBundle } from './bundle';
 import { benchCache } from './cache';
+import { benchRunToplevel } from './e2e';
 import { markdown, notAvailable, table, type Figure } from './figures';
 import { benchSshReady, benchSshThroughput } from './ssh';
 import { benchTree } from './tree';
@@ -27,6 +29,8 @@ const BENCHES: Bench[] = [
   { name: 'SSH ready', unit: 'ms', run: () => benchSshReady(REPEATS * 2, REPEATS) },
   { name: 'cache push', unit: 's', run: () => benchCache(REPEATS) },
   { name: 'SSH throughput', unit: 'MB/s', run: () => benchSshThroughput(Math.max(3, Math.ceil(REPEATS / 2))) },
+  // Minutes per repeat with the modelled boots: one repeat unless BENCH_E2E_REPEATS says otherwise.
+  { name: 'Run Toplevel end to end', unit: 's', run: () => benchRunToplevel(Math.max(1, Number(process.env.BENCH_E2E_REPEATS ?? 1) || 1)) },
 ];
 
 function machine() {
