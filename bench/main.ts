@@ -1,8 +1,9 @@
 // `npm run bench`: every benchmark in one run, printed side by side (medians over repeats, their range, ratios) and
 // written to test-results/bench.json with the date and the machine. BENCH_REPEATS sets the repeats (default 5);
 // BENCH_ONLY=<regex> runs the benchmarks whose name matches; BENCH_BOOT and BENCH_E2E_REPEATS tune the end-to-end
-// run (bench/e2e.ts). A benchmark that fails prints n/a with the reason and
-// makes the run exit 1; none prints a number it did not measure.
+// run (bench/e2e.ts). `npm run bench` runs Node with --openssl-legacy-provider: s3rver encrypts ListObjectsV2
+// continuation tokens with DES, which Node 20's OpenSSL 3 keeps there, and `aws s3 sync` of 1,000+ keys pages.
+// A benchmark that fails prints n/a with the reason and makes the run exit 1; none prints a number it did not measure.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
