@@ -6,6 +6,7 @@
 // including after a cancel or a crash: a path's NAR is uploaded before its narinfo, and a narinfo only after the
 // narinfos of its references. A later push finds NARs whose narinfo never made it and does not upload them again.
 
+import { setMaxListeners } from 'node:events';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -99,6 +100,7 @@ export async function push(roots: readonly string[], opts: PushOptions): Promise
   if (opts.signal?.aborted) throw abortError();
   opts.signal?.addEventListener('abort', onOuterAbort, { once: true });
   const signal = ctl.signal;
+  setMaxListeners(256, signal); // every request in flight listens to it (lookups and uploads, 16 at a time each)
   const nix: NixOptions = { ...opts.nix, signal, onLog: opts.onLog };
   const log = (line: string) => opts.onLog?.(line);
 
@@ -207,6 +209,7 @@ export async function presentInBucket(
 ): Promise<Set<string>> {
   const ctl = new AbortController(); // the first failed lookup stops the others
   const signal = AbortSignal.any([outer, ctl.signal]);
+  setMaxListeners(256, signal);
   const present = new Set<string>();
   const narinfo = (p: string) => `${hashPart(p)}.narinfo`;
   let unknown: readonly PathInfo[] = closure;
