@@ -1,17 +1,31 @@
-// Cache push figures over repeats of benchPush() (bench/push.ts): a cold push against raw PutObject of the same
-// files, and a warm re-push (what it costs and what it sends).
-import { benchPush } from './push';
+// Cache push figures over repeats of benchPush() (bench/push.ts), for a closure of a few large paths and one of
+// many small paths: a cold push against raw PutObject of the same files (the floor), a warm re-push (its time,
+// what it sends, how it looked the closure up), and both against `nix copy --to file://` + `aws s3 sync`.
+import { benchPush, type PushClosure } from './push';
 import { figure, ratio, type Figure } from './figures';
 
+const CLOSURES: { fixture: PushClosure; label: string }[] = [
+  { fixture: 'bench', label: 'few large paths' },
+  { fixture: 'bench-small', label: 'many small paths' },
+];
+
 export async function benchCache(repeats: number): Promise<Figure[]> {
-  const runs: Record<string, number>[] = [];
-  for (let i = 0; i < repeats; i++) runs.push(await benchPush());
-  const col = (k: string) => runs.map((r) => r[k]!);
-  const first = runs[0]!;
-  const what = `${first.closurePaths} paths, ${first.narMiB!.toFixed(0)} MiB of NARs, ${first.uploadedMiB!.toFixed(0)} MiB sent`;
-  const raw = figure('cache push', 'raw PutObject of the same files (floor)', 's', col('rawPutSeconds'));
-  const cold = ratio(figure('cache push', 'cold push: sign, closure, lookups, compress, upload', 's', col('coldPushSeconds'), what), raw, 'raw PUTs');
-  const warm = ratio(figure('cache push', 'warm re-push (all present)', 's', col('warmPushSeconds')), cold, 'cold push');
-  const warmBytes = figure('cache push', 'bytes sent by the warm re-push', 'bytes', col('warmPushBytes'), `${first.warmPushWrites} writes`);
-  return [cold, raw, warm, warmBytes];
+  const out: Figure[] = [];
+  for (const { fixture, label } of CLOSURES) {
+    const runs: Record<string, number>[] = [];
+    for (let i = 0; i < repeats; i++) runs.push(await benchPush(fixture));
+    const col = (k: string) => runs.map((r) => r[k]!);
+    const first = runs[0]!;
+    const group = `cache push (${label})`;
+    const what = `${first.closurePaths} paths, ${first.narMiB!.toFixed(1)} MiB of NARs, ${first.uploadedMiB!.toFixed(1)} MiB sent`;
+    const raw = figure(group, 'raw PutObject of the same files (floor)', 's', col('rawPutSeconds'));
+    const cold = ratio(figure(group, 'cold push: closure, lookups, sign, compress, upload', 's', col('coldPushSeconds'), what), raw, 'raw PUTs');
+    const throughput = figure(group, 'cold push throughput, share of raw PUT throughput', '%', runs.map((r) => Math.round((100 * r.rawPutSeconds!) / r.coldPushSeconds!)));
+    const cliCold = ratio(figure(group, 'nix copy --to file:// + aws s3 sync, cold', 's', col('cliColdSeconds')), cold, 'cold push');
+    const warm = ratio(figure(group, 'warm re-push (all present)', 's', col('warmPushSeconds'), `${first.warmPushRequests} requests, ${first.warmPushListings} listing pages`), cold, 'cold push');
+    const cliWarm = ratio(figure(group, 'nix copy --to file:// + aws s3 sync, warm', 's', col('cliWarmSeconds')), warm, 'warm re-push');
+    const warmBytes = figure(group, 'bytes sent by the warm re-push', 'bytes', col('warmPushBytes'), `${first.warmPushWrites} writes`);
+    out.push(cold, raw, throughput, cliCold, warm, cliWarm, warmBytes);
+  }
+  return out;
 }

@@ -1,7 +1,9 @@
 // `npm run bench`: every benchmark in one run, printed side by side (medians over repeats, their range, ratios) and
 // written to test-results/bench.json with the date and the machine. BENCH_REPEATS sets the repeats (default 5);
-// BENCH_ONLY=<regex> runs the benchmarks whose name matches. A benchmark that fails prints n/a with the reason and
-// makes the run exit 1; none prints a number it did not measure.
+// BENCH_ONLY=<regex> runs the benchmarks whose name matches; BENCH_BOOT and BENCH_E2E_REPEATS tune the end-to-end
+// run (bench/e2e.ts). `npm run bench` runs Node with --openssl-legacy-provider: s3rver encrypts ListObjectsV2
+// continuation tokens with DES, which Node 20's OpenSSL 3 keeps there, and `aws s3 sync` of 1,000+ keys pages.
+// A benchmark that fails prints n/a with the reason and makes the run exit 1; none prints a number it did not measure.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,6 +12,7 @@ import { benchApiCalls } from './api-calls';
 import { benchBundle } from './bundle';
 import { benchCache } from './cache';
 import { benchDeploy } from './deploy';
+import { benchRunToplevel } from './e2e';
 import { markdown, notAvailable, table, type Figure } from './figures';
 import { benchSshReady, benchSshThroughput } from './ssh';
 import { benchTree } from './tree';
@@ -29,6 +32,8 @@ const BENCHES: Bench[] = [
   { name: 'cache push', unit: 's', run: () => benchCache(REPEATS) },
   { name: 'SSH throughput', unit: 'MB/s', run: () => benchSshThroughput(Math.max(3, Math.ceil(REPEATS / 2))) },
   { name: 'deploy', unit: 's', run: () => benchDeploy(Math.max(3, Math.ceil(REPEATS / 2))) },
+  // Minutes per repeat with the modelled boots: one repeat unless BENCH_E2E_REPEATS says otherwise.
+  { name: 'Run Toplevel end to end', unit: 's', run: () => benchRunToplevel(Math.max(1, Number(process.env.BENCH_E2E_REPEATS ?? 1) || 1)) },
 ];
 
 function machine() {

@@ -1,8 +1,11 @@
-// Push benchmark against a real S3 server (s3rver on 127.0.0.1), in one run:
+// Push benchmark against a real S3 server (s3rver on 127.0.0.1), in one run, for one closure:
 // - cold push (sign, closure, lookups, Nix compression, uploads) vs raw PutObject of the very same files;
-// - warm re-push of the same closure: its time and the bytes it sends.
-// The closure (test/fixtures/flakes/bench) is 6 × ~8 MiB of half random, half base64 data plus two small paths.
+// - warm re-push of the same closure: its time, the bytes it sends and how it looked the closure up;
+// - the same cold and warm pushes done the usual way: `nix copy --to file://` then `aws s3 sync` (the AWS CLI).
+// Closures: test/fixtures/flakes/bench ("few large": 6 × ~8 MiB of half random, half base64 data plus two small
+// paths) and test/fixtures/flakes/bench-small ("many small": 500 small text files and a toplevel).
 
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -18,8 +21,15 @@ import { startS3 } from '../test/fixtures/s3';
 const ROOT = path.resolve(__dirname, '..', '..');
 const MiB = 1024 * 1024;
 const UPLOADS = 4;
+/** Files under 256 KiB go up this many at a time, in the push as in the raw baseline. */
+const SMALL_UPLOADS = 16;
+const SMALL = 256 * 1024;
+/** Debian's awscli, ahead of any other aws on PATH. */
+const AWS = fs.existsSync('/usr/bin/aws') ? '/usr/bin/aws' : 'aws';
 
-export async function benchPush(): Promise<Record<string, number>> {
+export type PushClosure = 'bench' | 'bench-small';
+
+export async function benchPush(fixture: PushClosure = 'bench'): Promise<Record<string, number>> {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'thebacknd-bench-push-'));
   const home = path.join(tmp, 'home');
   fs.mkdirSync(home);
@@ -32,7 +42,7 @@ export async function benchPush(): Promise<Record<string, number>> {
   const cleanups: (() => Promise<void> | void)[] = [() => fs.rmSync(tmp, { recursive: true, force: true })];
   try {
     const flake = path.join(tmp, 'flake');
-    fs.cpSync(path.join(ROOT, 'test/fixtures/flakes/bench'), flake, { recursive: true });
+    fs.cpSync(path.join(ROOT, 'test/fixtures/flakes', fixture), flake, { recursive: true });
     const top = (await build(`${flake}#default`, { env })).path;
     const closure = await closureOf([top], { env });
     const narBytes = closure.reduce((n, i) => n + i.narSize, 0);
@@ -52,13 +62,15 @@ export async function benchPush(): Promise<Record<string, number>> {
     await bucket.head('warm-up');
     const sdkLoadSeconds = (performance.now() - t) / 1000;
     t = performance.now();
-    await mapLimit(keys, UPLOADS, async (k) => bucket.put(k, await fs.promises.readFile(path.join(files, k)), 'application/octet-stream'));
+    const put = async (k: string) => bucket.put(k, await fs.promises.readFile(path.join(files, k)), 'application/octet-stream');
+    const small = keys.filter((k) => fs.statSync(path.join(files, k)).size < SMALL);
+    await Promise.all([mapLimit(keys.filter((k) => !small.includes(k)), UPLOADS, put), mapLimit(small, SMALL_UPLOADS, put)]);
     const rawSeconds = (performance.now() - t) / 1000;
 
     // Cold push into an empty bucket: sign, closure, lookups, compression and upload.
     const s3 = await startS3('cold');
     cleanups.push(() => s3.stop());
-    const opts: PushOptions = { cache: s3.cache({ signingKeyFile: key.secretKeyFile }), credentials: s3.credentials, nix: { env }, uploadConcurrency: UPLOADS };
+    const opts: PushOptions = { cache: s3.cache({ signingKeyFile: key.secretKeyFile }), credentials: s3.credentials, nix: { env }, uploadConcurrency: UPLOADS, smallUploadConcurrency: SMALL_UPLOADS };
     t = performance.now();
     const cold = await push([top], opts);
     const coldSeconds = (performance.now() - t) / 1000;
@@ -68,7 +80,21 @@ export async function benchPush(): Promise<Record<string, number>> {
     t = performance.now();
     const warm = await push([top], opts);
     const warmSeconds = (performance.now() - t) / 1000;
-    const warmWrites = s3.requests.slice(before).filter((q) => q.method === 'PUT' || q.method === 'POST').length;
+    const warmRequests = s3.requests.slice(before);
+    const warmWrites = warmRequests.filter((q) => q.method === 'PUT' || q.method === 'POST').length;
+
+    // The usual way: Nix writes a file:// cache (signing with the same key), the AWS CLI syncs it to the bucket.
+    const viaCli = await startS3('cli');
+    cleanups.push(() => viaCli.stop());
+    const staging = path.join(tmp, 'cli-staging');
+    const copyAndSync = async () => {
+      const started = performance.now();
+      await runNix(['copy', '--to', `file://${staging}?compression=zstd&secret-key=${key.secretKeyFile}`, top], { env }, 'nix copy --to file://');
+      await awsSync(staging, viaCli.endpoint, 'cli', viaCli.credentials);
+      return (performance.now() - started) / 1000;
+    };
+    const cliColdSeconds = await copyAndSync();
+    const cliWarmSeconds = await copyAndSync();
 
     return {
       closurePaths: closure.length,
@@ -86,10 +112,28 @@ export async function benchPush(): Promise<Record<string, number>> {
       warmPushWrites: warmWrites,
       warmVsColdTimeRatio: round(warmSeconds / coldSeconds),
       warmVsColdBytesRatio: round(warm.uploadedBytes / cold.uploadedBytes),
+      warmPushRequests: warmRequests.length,
+      warmPushListings: warmRequests.filter((q) => q.method === 'GET' && /[?&]list-type=2|[?&]delimiter=/.test(q.url ?? '')).length,
+      cliColdSeconds: round(cliColdSeconds),
+      cliWarmSeconds: round(cliWarmSeconds),
     };
   } finally {
     for (const c of cleanups.reverse()) await c();
   }
+}
+
+/** `aws s3 sync` of a folder into the bucket, as a user would run it (Debian's awscli). */
+function awsSync(dir: string, endpoint: string, bucket: string, c: { accessKeyId: string; secretAccessKey: string }): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(AWS, ['--endpoint-url', endpoint, 's3', 'sync', '--only-show-errors', dir, `s3://${bucket}/`], {
+      env: { ...process.env, AWS_ACCESS_KEY_ID: c.accessKeyId, AWS_SECRET_ACCESS_KEY: c.secretAccessKey, AWS_DEFAULT_REGION: 'us-east-1' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('error', (e) => reject(new Error(`needs the AWS CLI (apt-get install awscli): ${e.message}`)));
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`aws s3 sync exited ${code}: ${err.trim().split('\n')[0]}`))));
+  });
 }
 
 function listFiles(dir: string, prefix = ''): string[] {
@@ -103,7 +147,7 @@ function round(n: number): number {
 }
 
 if (require.main === module) {
-  benchPush().then(
+  benchPush((process.argv[2] as PushClosure | undefined) ?? 'bench').then(
     (r) => console.log(JSON.stringify(r, null, 2)),
     (err: unknown) => {
       console.error(err);

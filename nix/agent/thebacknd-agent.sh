@@ -50,6 +50,7 @@ metadata_tries=${THEBACKND_METADATA_TRIES:-60}
 retry_delay=${THEBACKND_RETRY_DELAY:-2}
 credentials_timeout=${THEBACKND_CREDENTIALS_TIMEOUT:-900}
 closure_timeout=${THEBACKND_CLOSURE_TIMEOUT:-1800}
+narinfo_timeout=${THEBACKND_NARINFO_TIMEOUT:-1800}
 
 log_file=${THEBACKND_LOG:-$state_dir/agent.log}
 user_data="$state_dir/user-data.json"
@@ -279,12 +280,44 @@ wait_closure() {
     fail missing-path "$path is not in the local store after the copy over SSH" path "$path"
 }
 
+# The extension creates the machine while it still pushes the closure, and writes PATH's narinfo last, after the
+# narinfos of everything PATH references: once it answers, the whole closure is in the cache. Bounded wait.
+wait_narinfo() {
+  local path=$1 url hash name started=$SECONDS first=1 code auth=()
+  url=$(json '.cache.url')
+  name=${path#/nix/store/}
+  hash=${name%%-*}
+  [[ $(json '.cache.private') != true ]] || auth=(--netrc-file "$credentials")
+  while :; do
+    case $url in
+      http://* | https://*)
+        code=$(curl -sS --connect-timeout 3 --max-time 10 "${auth[@]}" -o /dev/null -w '%{http_code}' \
+          "$url/$hash.narinfo" 2>/dev/null) || code=000
+        ;;
+      *) # s3:// and other stores: ask Nix (it signs S3 requests with the credentials file)
+        code=404
+        nix --extra-experimental-features nix-command path-info "${nix_opts[@]}" --store "$url" "$path" \
+          >/dev/null 2>&1 && code=200
+        ;;
+    esac
+    [[ $code == 200 ]] && return 0
+    [[ $code != 401 && $code != 403 ]] ||
+      fail cache-unauthorized "the binary cache refused the credentials (HTTP $code)" url "$url"
+    ((first == 0)) || stage closure source cache wait "${narinfo_timeout}s" path "$path"
+    first=0
+    ((SECONDS - started < narinfo_timeout)) ||
+      fail narinfo-timeout "$path did not appear in the binary cache within ${narinfo_timeout}s (did the push stop?)" path "$path"
+    sleep 0.5
+  done
+}
+
 # Makes PATH valid in the local store: substituted from the cache, or copied over SSH by the extension.
 obtain() {
   if [[ $(json '.closure') == ssh ]]; then
     wait_closure "$1"
   else
     configure_cache
+    nix-store --check-validity "$1" 2>/dev/null || wait_narinfo "$1"
     fetch "$1"
   fi
 }

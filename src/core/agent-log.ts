@@ -12,6 +12,7 @@ export type FailureReason =
   | 'keys'
   | 'credentials-timeout'
   | 'closure-timeout'
+  | 'narinfo-timeout'
   | 'cache-unreachable'
   | 'cache-unauthorized'
   | 'untrusted-signature'
@@ -30,7 +31,8 @@ export type AgentEvent =
   | { stage: 'keys'; hostKey: string; authorizedKeys: number }
   | { stage: 'credentials'; waitSeconds: number | undefined }
   | { stage: 'cache'; url: string }
-  /** No cache: the agent waits for the extension to copy the closure over SSH. */
+  /** `ssh` (no cache): the agent waits for the extension to copy the closure over SSH; `cache`: for the push to
+   * write the toplevel's narinfo (the machine is created while the closure is still being pushed). */
   | { stage: 'closure'; source: string; waitSeconds: number | undefined; path: string }
   /** `done` paths of `total` have started downloading; bytes are the download sizes of those paths, when known. */
   | { stage: 'fetch'; done: number; total: number; bytesDone: number | undefined; bytesTotal: number | undefined }
@@ -161,7 +163,7 @@ export function describeAgentEvent(ev: AgentEvent): string {
     case 'cache':
       return `Using the binary cache ${ev.url}`;
     case 'closure':
-      return 'Waiting for the closure to arrive over SSH';
+      return ev.source === 'cache' ? 'Waiting for the push to complete the closure in the cache' : 'Waiting for the closure to arrive over SSH';
     case 'fetch': {
       const bytes = ev.bytesTotal ? ` (${mib(ev.bytesDone ?? 0)} of ${mib(ev.bytesTotal)})` : '';
       return ev.total === 0 ? 'Everything is already in the store' : `Fetching paths ${ev.done}/${ev.total}${bytes}`;

@@ -6,6 +6,7 @@
 // including after a cancel or a crash: a path's NAR is uploaded before its narinfo, and a narinfo only after the
 // narinfos of its references. A later push finds NARs whose narinfo never made it and does not upload them again.
 
+import { setMaxListeners } from 'node:events';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,7 +16,7 @@ import { NIX_CACHE_INFO, parseNarInfo, placeholderNarInfo, type NarInfo } from '
 import { mapLimit, limit } from './pool';
 import { abortError, runNix, type NixOptions } from './run';
 import { Bucket, checkCacheSettings, type BucketOptions } from './s3';
-import { checkSigningKeyFile, signClosure } from './sign';
+import { checkSigningKeyFile, signPaths } from './sign';
 import { hashPart, isStorePath } from './storePath';
 
 export interface PushProgress {
@@ -44,12 +45,18 @@ export interface PushOptions extends BucketOptions {
   signal?: AbortSignal;
   onProgress?: (p: Readonly<PushProgress>) => void;
   onLog?: (line: string) => void;
-  /** Sign the closure with cache.signingKeyFile first (default true). */
+  /** Sign the paths the bucket lacks with cache.signingKeyFile before uploading them (default true). */
   sign?: boolean;
   /** narinfo lookups in flight (default 16). */
   checkConcurrency?: number;
+  /** Closures of at least this many paths are looked up through the bucket's listing (default 128). */
+  listThreshold?: number;
+  /** Keys per listing page (default 1,000, S3's maximum). */
+  listPageSize?: number;
   /** File uploads in flight (default 4). */
   uploadConcurrency?: number;
+  /** Uploads of NARs under 256 KiB in flight (default 16, or uploadConcurrency when only that is set). */
+  smallUploadConcurrency?: number;
   /** NARs at least this large use multipart upload (default 32 MiB). */
   multipartThreshold?: number;
   /** Multipart part size (default 8 MiB, S3's minimum is 5 MiB). */
@@ -76,6 +83,8 @@ export interface PushResult {
 }
 
 const MiB = 1024 * 1024;
+/** NARs below this go up many at a time (their cost is round trips, not bytes). */
+const SMALL_NAR = 256 * 1024;
 
 export async function push(roots: readonly string[], opts: PushOptions): Promise<PushResult> {
   const started = Date.now();
@@ -91,6 +100,7 @@ export async function push(roots: readonly string[], opts: PushOptions): Promise
   if (opts.signal?.aborted) throw abortError();
   opts.signal?.addEventListener('abort', onOuterAbort, { once: true });
   const signal = ctl.signal;
+  setMaxListeners(256, signal); // every request in flight listens to it (lookups and uploads, 16 at a time each)
   const nix: NixOptions = { ...opts.nix, signal, onLog: opts.onLog };
   const log = (line: string) => opts.onLog?.(line);
 
@@ -114,7 +124,7 @@ export async function push(roots: readonly string[], opts: PushOptions): Promise
   let staging: string | undefined;
   try {
     report();
-    // The bucket side (loading the SDK, a first request) and the local side (signing, the closure) overlap.
+    // The bucket side (loading the SDK, a first request) and the local side (the closure) overlap.
     const remote = (async () => {
       bucket = await Bucket.open(opts);
       // A GET first: unlike HEAD, its error body says *why* (wrong key, wrong secret, no bucket).
@@ -124,13 +134,8 @@ export async function push(roots: readonly string[], opts: PushOptions): Promise
       }
       return { bucket, info };
     })();
-    const local = (async () => {
-      if (sign) {
-        report({ phase: 'signing' });
-        await signClosure(roots, opts.cache.signingKeyFile, nix);
-      }
-      return closureOf(roots, nix);
-    })();
+    // Only the paths the bucket lacks are signed (below): a warm push runs one Nix command, not two.
+    const local = closureOf(roots, nix);
     remote.catch(() => ctl.abort());
     const [r, l] = await Promise.allSettled([remote, local]);
     if (r.status === 'rejected') throw r.reason;
@@ -140,21 +145,7 @@ export async function push(roots: readonly string[], opts: PushOptions): Promise
     report({ phase: 'checking', pathsTotal: closure.length });
 
     const b = r.value.bucket;
-    const present = new Set<string>();
-    let checkError: unknown;
-    await mapLimit(closure, opts.checkConcurrency ?? 16, async (info) => {
-      if (signal.aborted) throw abortError();
-      try {
-        if ((await b.head(`${hashPart(info.path)}.narinfo`, signal)) !== undefined) present.add(info.path);
-      } catch (err) {
-        checkError ??= err;
-        ctl.abort();
-        throw err;
-      }
-      report({ pathsChecked: progress.pathsChecked + 1 });
-    }).catch((err: unknown) => {
-      throw checkError ?? err;
-    });
+    const present = await presentInBucket(b, closure, opts, signal, (n) => report({ pathsChecked: progress.pathsChecked + n }));
     const missing = closure.filter((i) => !present.has(i.path));
     report({ pathsMissing: missing.length, narBytesMissing: missing.reduce((n, i) => n + i.narSize, 0) });
     log(`${closure.length} paths in the closure, ${present.size} already in the cache, ${missing.length} to upload.`);
@@ -179,6 +170,10 @@ export async function push(roots: readonly string[], opts: PushOptions): Promise
       result.cacheInfoUploaded = true;
       sent(NIX_CACHE_INFO.length);
     }
+    if (missing.length > 0 && sign) {
+      report({ phase: 'signing' });
+      await signPaths(missing.map((m) => m.path), opts.cache.signingKeyFile, nix);
+    }
     if (missing.length > 0) {
       report({ phase: 'uploading' });
       staging = fs.mkdtempSync(path.join(opts.tmpDir ?? os.tmpdir(), 'thebacknd-push-'));
@@ -196,6 +191,64 @@ export async function push(roots: readonly string[], opts: PushOptions): Promise
     bucket?.destroy();
     if (staging) fs.rmSync(staging, { recursive: true, force: true });
   }
+}
+
+/**
+ * Which closure paths the bucket already holds (their narinfo exists: the push writes it last, so the path is
+ * complete). A small closure asks for each narinfo (16 at a time); a large one reads the bucket's listing, one
+ * page of 1,000 keys per request, which beats one request per path when the closure is large and the bucket not
+ * much larger. The listing is bounded: after `maxPages`, the paths beyond the last key listed are asked for one by
+ * one. Paths are ordered by hash in both, so everything up to the last listed key is known exactly.
+ */
+export async function presentInBucket(
+  b: Bucket,
+  closure: readonly PathInfo[],
+  opts: Pick<PushOptions, 'listThreshold' | 'checkConcurrency' | 'listPageSize'>,
+  outer: AbortSignal,
+  checked: (n: number) => void = () => undefined,
+): Promise<Set<string>> {
+  const ctl = new AbortController(); // the first failed lookup stops the others
+  const signal = AbortSignal.any([outer, ctl.signal]);
+  setMaxListeners(256, signal);
+  const present = new Set<string>();
+  const narinfo = (p: string) => `${hashPart(p)}.narinfo`;
+  let unknown: readonly PathInfo[] = closure;
+  const threshold = opts.listThreshold ?? 128;
+  if (closure.length >= threshold) {
+    // A page costs about one wave of parallel lookups: list while that stays cheaper than looking up the rest.
+    const maxPages = Math.max(1, Math.ceil(closure.length / (opts.checkConcurrency ?? 16) / 2));
+    const wanted = new Map(closure.map((i) => [narinfo(i.path), i.path]));
+    let marker: string | undefined;
+    let pages = 0;
+    let last = '';
+    do {
+      const page = await b.listPage('', marker, signal, opts.listPageSize ?? 1000);
+      pages++;
+      for (const k of page.keys) {
+        const p = wanted.get(k);
+        if (p) present.add(p);
+      }
+      marker = page.next;
+      last = marker ?? '\uffff';
+    } while (marker && pages < maxPages);
+    unknown = closure.filter((i) => narinfo(i.path) > last);
+    checked(closure.length - unknown.length);
+  }
+  let checkError: unknown;
+  await mapLimit(unknown, opts.checkConcurrency ?? 16, async (info) => {
+    if (signal.aborted) throw abortError();
+    try {
+      if ((await b.head(narinfo(info.path), signal)) !== undefined) present.add(info.path);
+    } catch (err) {
+      checkError ??= err;
+      ctl.abort();
+      throw err;
+    }
+    checked(1);
+  }).catch((err: unknown) => {
+    throw checkError ?? err;
+  });
+  return present;
 }
 
 interface UploadState {
@@ -232,7 +285,9 @@ async function uploadMissing(s: UploadState): Promise<void> {
     }
   }
 
+  // Large NARs are bandwidth-bound (a few at a time), small ones latency-bound (many at a time).
   const uploads = limit(opts.uploadConcurrency ?? 4);
+  const smallUploads = limit(opts.smallUploadConcurrency ?? (opts.uploadConcurrency === undefined ? 16 : opts.uploadConcurrency));
   const narinfoPuts = limit(16);
   const narUploads = new Map<string, Promise<void>>();
   const committed = new Map<string, Deferred>();
@@ -247,10 +302,12 @@ async function uploadMissing(s: UploadState): Promise<void> {
   const uploadNar = (nar: NarInfo): Promise<void> => {
     let p = narUploads.get(nar.url);
     if (!p) {
-      p = uploads(async () => {
+      const small = (nar.fileSize ?? Infinity) < SMALL_NAR;
+      p = (small ? smallUploads : uploads)(async () => {
         if (signal.aborted) throw abortError();
         const file = path.join(staging, nar.url);
         const size = (await fs.promises.stat(file)).size;
+        // A NAR left by an interrupted push is not sent again.
         const existing = await bucket.head(nar.url, signal);
         if (existing === size) {
           s.result.reusedNars++;
@@ -282,7 +339,12 @@ async function uploadMissing(s: UploadState): Promise<void> {
       throw new UserError(`Nix wrote an unexpected narinfo for ${info.path}.`, undefined, text.slice(0, 1000));
     }
     s.report({ pathsCompressed: s.progress.pathsCompressed + 1, bytesToUpload: s.progress.bytesToUpload + (nar.fileSize ?? 0) });
-    await uploadNar(nar);
+    try {
+      await uploadNar(nar);
+    } finally {
+      staged--;
+      drained.wake();
+    }
     // The narinfo goes last, and only once its references are complete in the bucket.
     const deps = info.references.filter((r) => r !== info.path && committed.has(r)).map((r) => committed.get(r)!.promise);
     await Promise.all(deps);
@@ -297,6 +359,8 @@ async function uploadMissing(s: UploadState): Promise<void> {
   // Upload whatever narinfos Nix has finished (it writes each one atomically, after its NAR).
   const seen = new Set<string>();
   let inFlight = 0;
+  /** NARs in the staging folder not uploaded yet: what the backpressure bounds (narinfos waiting hold no disk). */
+  let staged = 0;
   const drained = new Wakeup();
   const scan = async () => {
     const names = await fs.promises.readdir(staging);
@@ -307,6 +371,7 @@ async function uploadMissing(s: UploadState): Promise<void> {
       if (!info || seen.has(hash)) continue;
       seen.add(hash);
       inFlight++;
+      staged++;
       const t = handle(info, path.join(staging, n));
       t.catch((err) => {
         committed.get(info.path)?.reject(err);
@@ -320,6 +385,10 @@ async function uploadMissing(s: UploadState): Promise<void> {
   };
 
   const url = `file://${staging}?compression=${opts.compression ?? 'zstd'}`;
+  // Largest first: the longest uploads start early and the small ones fill in around them. Only narinfos wait for
+  // their references (handle() above); Nix itself still needs a path's references in the staging cache before
+  // the path, so the order is topological, choosing the largest path whose references are already placed.
+  const bySize = largestFirst(missing);
   const batchSize = Math.max(1, opts.batchSize ?? 100);
   // Nix renames each narinfo into place: a directory event wakes the scanner at once, the timer is a fallback.
   const ticker = new Wakeup();
@@ -335,8 +404,8 @@ async function uploadMissing(s: UploadState): Promise<void> {
   try {
     for (let i = 0; i < missing.length && !signal.aborted; i += batchSize) {
       // Backpressure: the staging folder holds about one batch of compressed NARs waiting for upload, not the closure.
-      while (inFlight > batchSize && !signal.aborted) await drained.wait(1000);
-      const batch = missing.slice(i, i + batchSize).map((m) => m.path);
+      while (staged > batchSize && !signal.aborted) await drained.wait(1000);
+      const batch = bySize.slice(i, i + batchSize).map((m) => m.path);
       await runNix(['copy', '--no-recursive', '--to', url, ...batch], s.nix, 'Compressing paths for the cache');
     }
   } catch (err) {
@@ -356,6 +425,34 @@ async function uploadMissing(s: UploadState): Promise<void> {
   for (const d of committed.values()) d.promise.catch(() => undefined);
   if (firstError !== undefined) throw firstError;
   if (signal.aborted) throw abortError();
+}
+
+/** A topological order (references first) that, among the paths ready at each step, takes the largest NAR. */
+export function largestFirst(paths: readonly PathInfo[]): PathInfo[] {
+  const byPath = new Map(paths.map((p) => [p.path, p]));
+  const waiting = new Map<string, number>();
+  const dependents = new Map<string, string[]>();
+  for (const p of paths) {
+    const refs = p.references.filter((r) => r !== p.path && byPath.has(r));
+    waiting.set(p.path, refs.length);
+    for (const r of refs) dependents.set(r, [...(dependents.get(r) ?? []), p.path]);
+  }
+  const ready = paths.filter((p) => waiting.get(p.path) === 0);
+  const out: PathInfo[] = [];
+  while (ready.length) {
+    // Closures are hundreds to a few thousand paths: a linear pick of the largest is fast enough.
+    let best = 0;
+    for (let i = 1; i < ready.length; i++) if (ready[i]!.narSize > ready[best]!.narSize) best = i;
+    const [next] = ready.splice(best, 1);
+    out.push(next!);
+    for (const d of dependents.get(next!.path) ?? []) {
+      const n = waiting.get(d)! - 1;
+      waiting.set(d, n);
+      if (n === 0) ready.push(byPath.get(d)!);
+    }
+  }
+  if (out.length !== paths.length) throw new UserError('The closure has a reference cycle between store paths; Nix cannot have produced it.');
+  return out;
 }
 
 interface Deferred {

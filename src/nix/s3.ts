@@ -100,6 +100,25 @@ export class Bucket {
     }
   }
 
+  /**
+   * One page of the keys directly under `prefix` (S3's ListObjects with a `/` delimiter, so `nar/` is one entry,
+   * not every NAR), after `marker`, in key order. Version 1 with a marker: every S3-compatible server has it,
+   * and its continuation is the last key, nothing server-encrypted.
+   */
+  async listPage(prefix: string, marker: string | undefined, signal?: AbortSignal, maxKeys = 1000): Promise<{ keys: string[]; next: string | undefined }> {
+    try {
+      const r = await this.client.send(
+        new this.sdk.ListObjectsCommand({ Bucket: this.cache.bucket, Prefix: prefix, Delimiter: '/', MaxKeys: maxKeys, ...(marker ? { Marker: marker } : {}) }),
+        { abortSignal: signal },
+      );
+      const keys = (r.Contents ?? []).flatMap((o) => (o.Key ? [o.Key] : []));
+      const last = [...keys, ...(r.CommonPrefixes ?? []).flatMap((p) => (p.Prefix ? [p.Prefix] : []))].sort().at(-1);
+      return { keys, next: r.IsTruncated ? (r.NextMarker ?? last) : undefined };
+    } catch (err) {
+      throw this.explain(err);
+    }
+  }
+
   /** The object as text, or undefined when absent. A GET (unlike a HEAD) gets S3's error code in its body. */
   async getText(key: string, signal?: AbortSignal): Promise<string | undefined> {
     try {

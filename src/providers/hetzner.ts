@@ -27,7 +27,10 @@ export const PROJECT_KEY_NAME = 'thebacknd';
 
 type Json<Op extends keyof operations, Code extends 200 | 201> = operations[Op]['responses'] extends Record<Code, { content: { 'application/json': infer B } }> ? B : never;
 type Server = Json<'list_servers', 200>['servers'][number];
-interface Pagination { meta?: { pagination?: { next_page?: number | null } } }
+interface Pagination { meta?: { pagination?: { next_page?: number | null; last_page?: number | null } } }
+
+/** Pages fetched at once once the first page has told how many there are. */
+const PAGE_CONCURRENCY = 8;
 
 export class HetznerProvider extends ProviderBase<Server> {
   readonly id = 'hetzner' as const;
@@ -253,14 +256,44 @@ export class HetznerProvider extends ProviderBase<Server> {
   ): Promise<Listing<T>> {
     const seen = new Map<number, T>();
     let headers: Record<string, string> = {};
-    for (let page = 1; page <= 10_000; ) {
-      const res = await this.retrying((sig) => fetchPage(page, sig), signal);
-      headers = res.headers;
+    const take = (res: { data: D; headers: Record<string, string> }): T[] => {
       const batch = pick(res.data) ?? [];
       for (const item of batch) seen.set(item.id, item);
+      return batch;
+    };
+    const first = await this.retrying((sig) => fetchPage(1, sig), signal);
+    headers = first.headers;
+    const firstBatch = take(first);
+    const meta = first.data.meta?.pagination;
+    const last = meta?.last_page;
+    if (meta?.next_page === 2 && firstBatch.length > 0 && typeof last === 'number' && last >= 2 && last <= 10_000) {
+      // The first page says how many there are: the rest come at once (1,000 servers are 20 pages of 50), a few at
+      // a time so that one refresh never bursts through the rate limit.
+      let nextPage = 2;
+      const worker = async () => {
+        while (nextPage <= last) {
+          const page = nextPage++;
+          try {
+            const res = await this.retrying((sig) => fetchPage(page, sig), signal);
+            take(res);
+            if (page === last) headers = res.headers;
+          } catch (err) {
+            nextPage = last + 1; // the other workers stop after their current page
+            throw err;
+          }
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(PAGE_CONCURRENCY, last - 1) }, worker));
+      return { items: [...seen.values()], headers };
+    }
+    // No page count (an older API, a proxy): follow next_page one page at a time.
+    for (let page = 1, batch = firstBatch, res = first; page < 10_000; ) {
       const next = res.data.meta?.pagination?.next_page;
       if (!next || next <= page || batch.length === 0) break;
       page = next;
+      res = await this.retrying((sig) => fetchPage(page, sig), signal);
+      headers = res.headers;
+      batch = take(res);
     }
     return { items: [...seen.values()], headers };
   }

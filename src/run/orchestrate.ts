@@ -1,5 +1,6 @@
 // The state machine of one run: build → sign → push → keys → create → running → SSH → credentials or closure →
-// boot → ready. Every machine is created already tagged with its run id and deadline, so whatever happens after,
+// boot → ready, overlapped where nothing waits on the result: keys and the cloud's clock while building, the
+// machine's create and boot while the closure is pushed. Every machine is created already tagged with its run id and deadline, so whatever happens after,
 // it is never unmarked: the reaper would still find it. On cancellation it is destroyed at once; on an agent
 // failure it is destroyed or kept as the caller asked. Cleanup never uses the (maybe aborted) run signal.
 
@@ -7,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { Machine } from '../providers/types';
 import type { BootOutcome, MachineKeys, RunEvent, RunPorts, RunRequest, RunResult, Stage } from './types';
 import { UserError } from '../core/errors';
+import { pollDelayMs, RUNNING_PACE } from './pace';
 
 export const newRunId = (): string => `thebacknd-${randomUUID()}`;
 
@@ -20,36 +22,62 @@ export function installableOf(req: RunRequest): string | undefined {
 export async function runToplevel(
   ports: RunPorts,
   req: RunRequest,
-  signal: AbortSignal,
+  outer: AbortSignal,
   emit: (e: RunEvent) => void,
   runId: string = newRunId(),
 ): Promise<RunResult> {
   const stage = (s: Stage, detail?: string) => emit({ type: 'stage', stage: s, at: new Date(), ...(detail ? { detail } : {}) });
   const log = (line: string) => emit({ type: 'log', line });
 
-  let storePath: string | undefined = req.payload.kind === 'toplevel' || req.payload.kind === 'binary' ? req.payload.storePath : undefined;
-  const installable = installableOf(req);
-  if (installable) {
-    stage('build', installable);
-    storePath = await ports.build(installable, signal, log);
-    if (req.transfer === 'cache') {
-      stage('sign', storePath);
-      await ports.sign(storePath, signal);
-      stage('push', storePath);
-      await ports.push(storePath, signal, (message, fraction) => emit({ type: 'progress', message, ...(fraction === undefined ? {} : { fraction }) }));
-    }
-  }
-  signal.throwIfAborted();
+  // One signal for the whole run: the caller's cancel, or the failure of a stage running in the background (the
+  // push), stops every stage; the background failure is what the run then reports.
+  const ctl = new AbortController();
+  let background: { error: unknown } | undefined;
+  const onOuterAbort = () => ctl.abort(outer.reason);
+  if (outer.aborted) ctl.abort(outer.reason);
+  else outer.addEventListener('abort', onOuterAbort, { once: true });
+  const signal = ctl.signal;
 
-  stage('keys');
-  const keys = await ports.newKeys(runId);
+  // Nothing in the keys or the cloud's clock depends on the build: both are ready by the time it ends.
+  const keysP = ports.newKeys(runId);
+  keysP.catch(() => undefined);
+  const clockP = ports.provider.list(signal).then(({ serverTime }) => serverTime.getTime() - Date.now());
+  clockP.catch(() => undefined);
+
+  let storePath: string | undefined = req.payload.kind === 'toplevel' || req.payload.kind === 'binary' ? req.payload.storePath : undefined;
+  let pushing: Promise<void> | undefined;
   let machine: Machine | undefined;
   let createAttempted = false;
   let failureHandled = false;
   try {
+    const installable = installableOf(req);
+    if (installable) {
+      stage('build', installable);
+      storePath = await ports.build(installable, signal, log);
+      if (req.transfer === 'cache') {
+        // The machine is created as soon as the toplevel's path is known; the agent waits for its narinfo, which
+        // the push writes last (after every path it references), so the machine never sees half a closure.
+        const top = storePath;
+        stage('sign', top);
+        stage('push', top);
+        pushing = (async () => {
+          await ports.sign(top, signal);
+          await ports.push(top, signal, (message, fraction) => emit({ type: 'progress', message, ...(fraction === undefined ? {} : { fraction }) }));
+        })();
+        pushing.catch((error: unknown) => {
+          if (signal.aborted) return;
+          background = { error };
+          ctl.abort(error);
+        });
+      }
+    }
+    signal.throwIfAborted();
+
+    stage('keys');
+    const keys = await keysP;
     stage('create', `${req.placement.provider} ${req.placement.region} ${req.placement.size}`);
-    const { serverTime } = await ports.provider.list(signal);
-    const deadline = new Date(serverTime.getTime() + req.maxAgeMinutes * 60_000);
+    const deadline = new Date(Date.now() + (await clockP) + req.maxAgeMinutes * 60_000);
+    signal.throwIfAborted();
     const userData = ports.userData({ payload: req.payload, keys, cachePrivate: req.cachePrivate, transfer: req.transfer, runId, ...(storePath ? { storePath } : {}) });
     createAttempted = true;
     machine = await ports.provider.create({
@@ -65,11 +93,12 @@ export async function runToplevel(
     signal.throwIfAborted();
 
     stage('wait-running', machine.name);
-    const started = await waitRunning(ports, machine, signal, req.pollMs ?? 2000, req.runningTimeoutMs ?? 10 * 60_000);
+    const started = await waitRunning(ports, machine, signal, req);
     if (started === 'ended') {
       // Off or gone before we could look: for a program that is its normal end (it powers off, the reaper reaps).
       if (req.payload.kind !== 'binary') throw new UserError(`${machine.name} powered off or disappeared while it was starting.`);
       log(`${machine.name} finished its program and powered off before SSH answered.`);
+      await pushing;
       stage('ready', machine.name);
       return { machine, keys, outcome: { ok: true, poweredOff: true }, ...(storePath ? { storePath } : {}) };
     }
@@ -94,29 +123,50 @@ export async function runToplevel(
     stage('boot');
     const outcome = await ports.followBoot(ip, keys, signal, log);
     if (!outcome.ok) {
+      await settle(pushing); // a failed push explains a failed boot better than the agent's timeout does
+      if (background) throw background.error;
       const reason = outcome.reason ?? 'the boot agent failed';
       if (req.onFailure === 'destroy') await cleanup(ports, runId, machine, stage, log);
       else log(`Keeping ${machine.name} as asked; it is still destroyed at its deadline.`);
       failureHandled = true;
       throw new UserError(`${machine.name}: ${reason}`, undefined, `run id ${runId}`);
     }
+    await pushing;
     stage('ready', machine.name);
     return { machine, keys, outcome, ...(storePath ? { storePath } : {}) };
-  } catch (err) {
+  } catch (thrown) {
+    const err = background && !outer.aborted ? background.error : thrown;
+    // Nothing of this run keeps going after it returns: the push stops (its ordering keeps the bucket valid).
+    ctl.abort(err);
+    await settle(pushing);
     if (failureHandled) throw err;
     if (createAttempted) await cleanup(ports, runId, machine, stage, log);
-    else await ports.removeKeys(runId);
+    else {
+      await settle(keysP);
+      await ports.removeKeys(runId);
+    }
     throw err;
+  } finally {
+    outer.removeEventListener('abort', onOuterAbort);
   }
 }
 
-/** Polls until the machine runs with an address; 'ended' when it powered off or vanished first. */
-async function waitRunning(ports: RunPorts, m: Machine, signal: AbortSignal, pollMs: number, timeoutMs: number): Promise<Machine | 'ended'> {
+async function settle(p: Promise<unknown> | undefined): Promise<void> {
+  await p?.catch(() => undefined);
+}
+
+/**
+ * Polls until the machine runs with an address; 'ended' when it powered off or vanished first. Paced to the
+ * provider (src/run/pace.ts) unless the request fixes an interval.
+ */
+async function waitRunning(ports: RunPorts, m: Machine, signal: AbortSignal, req: RunRequest): Promise<Machine | 'ended'> {
+  const timeoutMs = req.runningTimeoutMs ?? 10 * 60_000;
+  const pace = RUNNING_PACE[m.provider];
   const until = Date.now() + timeoutMs;
   let current = m;
-  while (!(current.status === 'running' && (current.ipv4 || current.ipv6))) {
+  for (let n = 0; !(current.status === 'running' && (current.ipv4 || current.ipv6)); n++) {
     if (Date.now() > until) throw new UserError(`${m.name} did not reach the running state within ${Math.round(timeoutMs / 60_000)} minutes.`);
-    await ports.sleep(pollMs, signal);
+    await ports.sleep(req.pollMs ?? pollDelayMs(pace, n), signal);
     const next = await ports.provider.get(m.id, signal);
     if (!next || next.status === 'off' || next.status === 'destroying') return 'ended';
     current = next;

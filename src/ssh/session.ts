@@ -5,6 +5,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { Client, ClientChannel, ConnectConfig } from 'ssh2';
 import { UserError } from '../core/errors';
 import { publicKeyBlob, readLoginKey, type MachineKeys } from './keys';
+import { untilAccepting, type ProbeResult } from './probe';
 
 export interface SshTarget {
   host: string;
@@ -218,14 +219,38 @@ export interface WaitOptions extends ConnectOptions {
    * answer with a temporary key before the pinned one is installed; it still never authenticates to a wrong key.
    */
   hostKeyMismatch?: 'fail' | 'retry';
+  /**
+   * Between handshakes, probe the port over plain TCP every this many ms and start the handshake as soon as it
+   * accepts (default 100 ms); 0 turns probing off (a handshake every `intervalMs`).
+   */
+  probeIntervalMs?: number;
 }
 
 /** Connects as soon as SSH answers with the pinned key: retries refused, unreachable, timed out and denied logins. */
 export async function waitForSsh(target: SshTarget, opts: WaitOptions = {}): Promise<SshSession> {
   const deadline = Date.now() + (opts.deadlineMs ?? 5 * 60_000);
   const interval = opts.intervalMs ?? 2_000;
+  const probeEvery = opts.probeIntervalMs ?? 100;
+  const timedOut = (last: string) =>
+    new UserError(`SSH on ${target.host} did not answer within ${Math.round((opts.deadlineMs ?? 5 * 60_000) / 1000)} s (last attempt: ${last}).`);
+  let lastReport = 0;
   for (let attempt = 1; ; attempt++) {
     opts.signal?.throwIfAborted();
+    if (probeEvery > 0) {
+      // Cheap TCP probes until the port accepts; a failed probe is reported like a failed attempt, at most once
+      // per interval, so a caller's "still waiting" stays as quiet as before.
+      const r = await untilAccepting(target.host, target.port ?? 22, {
+        intervalMs: probeEvery,
+        deadline,
+        ...(opts.signal ? { signal: opts.signal } : {}),
+        onFailure: (f) => {
+          if (Date.now() - lastReport < interval) return;
+          lastReport = Date.now();
+          opts.onAttempt?.(attempt, new UserError(PROBE_FAILURE[f](whereOf(target))));
+        },
+      });
+      if (r !== 'accepting') throw timedOut(PROBE_FAILURE[r](whereOf(target)));
+    }
     const left = deadline - Date.now();
     try {
       return await SshSession.connect(target, { ...opts, timeoutMs: Math.max(1_000, Math.min(opts.timeoutMs ?? 20_000, left)) });
@@ -234,15 +259,21 @@ export async function waitForSsh(target: SshTarget, opts: WaitOptions = {}): Pro
       if (err instanceof HostKeyMismatchError && (opts.hostKeyMismatch ?? 'fail') === 'fail') throw err;
       const e = err instanceof Error ? err : new Error(String(err));
       opts.onAttempt?.(attempt, e);
+      lastReport = Date.now();
       if (Date.now() + interval >= deadline) {
         if (err instanceof HostKeyMismatchError) throw err;
-        const seconds = Math.round((opts.deadlineMs ?? 5 * 60_000) / 1000);
-        throw new UserError(`SSH on ${target.host} did not answer within ${seconds} s (last attempt: ${e.message}).`);
+        throw timedOut(e.message);
       }
       await delay(interval, undefined, opts.signal ? { signal: opts.signal } : {});
     }
   }
 }
+
+const PROBE_FAILURE: Record<Exclude<ProbeResult, 'accepting'>, (where: string) => string> = {
+  refused: (w) => `SSH on ${w} refused the connection (not listening yet?).`,
+  unreachable: (w) => `${w} is unreachable.`,
+  timeout: (w) => `SSH on ${w} did not answer in time.`,
+};
 
 /** Turns ssh2's errors into sentences a user can act on. */
 function whereOf(target: SshTarget): string {

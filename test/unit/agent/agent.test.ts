@@ -354,3 +354,32 @@ test('an unreachable cache, bad user-data and a mismatched host key fail with th
   assert.equal(failure(c.events).reason, 'keys');
   assert.match(failure(c.events).message, /host key pair in user-data does not match/);
 });
+
+// Issue #16: the machine is created while the closure is still being pushed.
+test('a toplevel whose narinfo is not in the cache yet: the agent waits for the push, then fetches and switches', async (t) => {
+  const late = await startHostCache({ bucket: 'late' });
+  t.after(() => late.close());
+  const infoOnly = fs.mkdtempSync(path.join(work, 'info-only-'));
+  fs.writeFileSync(path.join(infoOnly, 'nix-cache-info'), 'StoreDir: /nix/store\n');
+  await late.upload(infoOnly);
+  const h = await host({ userData: userData({ kind: 'toplevel', path: closures.toplevel }, { url: late.url }) });
+  const waiting = await h.waitForStage('closure', 60_000);
+  assert.deepEqual(waiting, { stage: 'closure', source: 'cache', waitSeconds: 1800, path: closures.toplevel });
+  await late.upload(closures.cacheDir); // NARs, then narinfos, then the rest: the push's order
+  const boot = await h.booted;
+  assert.equal(boot.code, 0, boot.lines.join('\n'));
+  assert.deepEqual(boot.events.at(-1), { stage: 'done', result: 'switched', toplevel: closures.toplevel });
+});
+
+test('a toplevel whose narinfo never appears fails with narinfo-timeout, bounded', async () => {
+  const h = await host({
+    userData: userData({ kind: 'toplevel', path: closures.missingDependency }),
+    agentEnv: { THEBACKND_NARINFO_TIMEOUT: '1' },
+  });
+  const boot = await h.booted;
+  assert.notEqual(boot.code, 0);
+  const f = failure(boot.events);
+  assert.equal(f.reason, 'narinfo-timeout');
+  assert.equal(f.path, closures.missingDependency);
+  assert.match(f.message, /did not appear in the binary cache within 1s/);
+});

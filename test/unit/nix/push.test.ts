@@ -9,9 +9,9 @@ import { promisify } from 'node:util';
 import { UserError } from '../../../src/core/errors';
 import { DEFAULTS, type CacheSettings } from '../../../src/core/settings';
 import { build } from '../../../src/nix/build';
-import { closureOf } from '../../../src/nix/closure';
+import { closureOf, type PathInfo } from '../../../src/nix/closure';
 import { parseNarInfo } from '../../../src/nix/narinfo';
-import { push, type PushOptions, type PushProgress } from '../../../src/nix/push';
+import { largestFirst, presentInBucket, push, type PushOptions, type PushProgress } from '../../../src/nix/push';
 import { Bucket } from '../../../src/nix/s3';
 import { generateSigningKey, type GeneratedKey } from '../../../src/nix/sign';
 import { hashPart } from '../../../src/nix/storePath';
@@ -108,7 +108,7 @@ test('push, fetch back into an empty store with signatures checked, reject a wro
 
     // Progress: phases in order, counts that end at the totals, bytes that match what was sent.
     const phases = [...new Set(seen.map((p) => p.phase))];
-    assert.deepEqual(phases, ['preparing', 'signing', 'checking', 'uploading', 'done']);
+    assert.deepEqual(phases, ['preparing', 'checking', 'signing', 'uploading', 'done']);
     const last = seen[seen.length - 1]!;
     assert.equal(last.pathsUploaded, closure.length);
     assert.equal(last.pathsChecked, closure.length);
@@ -282,3 +282,52 @@ test('settings that cannot work are refused before any traffic', async () => {
 function dummyCache(): CacheSettings {
   return { ...DEFAULTS.cache, endpoint: 'http://127.0.0.1:9', bucket: 'cache', signingKeyFile: key.secretKeyFile };
 }
+
+// Issue #16: a large closure is looked up through the bucket's listing; a cold push starts the largest NARs first.
+test('a large closure is looked up by listing the bucket: a warm re-push sends one listing, no per-path lookups', async () => {
+  const s3 = await startS3();
+  try {
+    await push([toplevel], options(s3));
+    const before = s3.requests.length;
+    const again = await push([toplevel], options(s3, { listThreshold: 1 }));
+    assert.equal(again.alreadyPresent, closure.length);
+    assert.equal(again.uploadedPaths, 0);
+    const requests = s3.requests.slice(before);
+    assert.deepEqual(requests.filter((q) => q.method === 'HEAD').map((q) => q.url), [], 'no narinfo looked up one by one');
+    assert.equal(requests.filter((q) => q.method === 'GET' && /delimiter=/.test(q.url)).length, 1, 'one listing page');
+    assert.deepEqual(requests.filter((q) => q.method !== 'HEAD' && q.method !== 'GET'), [], 'no writes');
+  } finally {
+    await s3.stop();
+  }
+});
+
+test('a bounded listing and per-path lookups find the same paths in a partly pushed bucket', async () => {
+  const s3 = await startS3();
+  const bucket = await Bucket.open({ cache: s3.cache({ signingKeyFile: key.secretKeyFile }), credentials: s3.credentials });
+  try {
+    const ctl = new AbortController();
+    s3.onCreated = () => {
+      if (s3.created.filter((c) => c.key.endsWith('.narinfo')).length >= 2) ctl.abort();
+    };
+    await assert.rejects(push([toplevel], options(s3, { signal: ctl.signal, uploadConcurrency: 1 })));
+    s3.onCreated = undefined;
+    const infos = await closureOf([toplevel], { env: f.env });
+    const signal = new AbortController().signal;
+    const byLookups = await presentInBucket(bucket, infos, { listThreshold: Infinity }, signal);
+    assert.ok(byLookups.size >= 2 && byLookups.size < infos.length, `partly pushed (${byLookups.size} of ${infos.length})`);
+    // Pages of 2 keys; with checkConcurrency 1 the listing stops after ceil(n / 2) pages and looks the rest up.
+    for (const [pageSize, checkConcurrency] of [[1000, 16], [2, 1], [1, 1], [2, 100]] as const) {
+      const listed = await presentInBucket(bucket, infos, { listThreshold: 1, listPageSize: pageSize, checkConcurrency }, signal);
+      assert.deepEqual([...listed].sort(), [...byLookups].sort(), `pages of ${pageSize}, ${checkConcurrency} lookups at a time`);
+    }
+  } finally {
+    bucket.destroy();
+    await s3.stop();
+  }
+});
+
+test('largest first: references before the paths that use them, and among the ready paths the largest NAR', () => {
+  const p = (name: string, narSize: number, references: string[] = []): PathInfo => ({ path: `/nix/store/${name.padEnd(32, 'a')}-${name}`, narHash: '', narSize, references: references.map((r) => `/nix/store/${r.padEnd(32, 'a')}-${r}`), signatures: [] });
+  const paths = [p('top', 10, ['big', 'small', 'mid']), p('small', 1), p('mid', 50, ['lib']), p('big', 100, ['lib']), p('lib', 5), p('huge', 1000, [])];
+  assert.deepEqual(largestFirst(paths).map((i) => i.path.split('-').pop()), ['huge', 'lib', 'big', 'mid', 'small', 'top']);
+});

@@ -166,3 +166,103 @@ test('a program that ends before SSH answers is a finished run; any other payloa
   }
   assert.equal((await live('hetzner')).filter((m) => m.status === 'off').length, 0, 'nothing left powered off');
 });
+
+// Overlap (issue #16). Each stand-in below waits on what the overlap promises (keys generated while building, the
+// machine created while pushing); a sequential run never meets that condition, and the test fails at its timeout.
+const TOP = '/nix/store/11111111111111111111111111111111-nixos-system-overlap';
+const configuration = { kind: 'configuration', flakeRef: '/flake', name: 'overlap' } as const;
+
+function signalled(): { promise: Promise<void>; fire: () => void } {
+  let fire!: () => void;
+  const promise = new Promise<void>((r) => (fire = r));
+  return { promise, fire };
+}
+
+const hangUntilAbort = (signal: AbortSignal) => new Promise<never>((_, reject) => {
+  signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+});
+
+for (const provider of ['digitalocean', 'hetzner'] as const) {
+  test(`${provider}: keys are generated while building, and the machine is created while the closure is pushed`, { timeout: 60_000 }, async () => {
+    await baseImage(provider);
+    const keysStarted = signalled();
+    const created = signalled();
+    const order: string[] = [];
+    const base = await ports(provider);
+    const { p } = await ports(provider, {
+      newKeys: async (runId) => (keysStarted.fire(), base.p.newKeys(runId)),
+      build: async () => {
+        await keysStarted.promise;
+        order.push('build ends');
+        return TOP;
+      },
+      push: async () => {
+        await created.promise;
+        order.push('push ends');
+      },
+      followBoot: async () => (order.push('boot followed'), { ok: true }),
+    });
+    const events: RunEvent[] = [];
+    const result = await runToplevel(p, request(provider, { payload: configuration }), new AbortController().signal, (e) => {
+      events.push(e);
+      if (e.type === 'machine') {
+        order.push('machine');
+        created.fire();
+      }
+      if (e.type === 'stage' && e.stage === 'ready') order.push('ready');
+    });
+    const stages = events.flatMap((e) => (e.type === 'stage' ? [e.stage] : []));
+    assert.deepEqual(stages, ['build', 'sign', 'push', 'keys', 'create', 'wait-running', 'wait-ssh', 'boot', 'ready']);
+    assert.equal(order[0], 'build ends');
+    assert.ok(order.indexOf('machine') < order.indexOf('push ends'), `created before the push ended: ${order.join(', ')}`);
+    assert.ok(order.indexOf('push ends') < order.indexOf('ready'), 'ready only once the closure is in the cache');
+    assert.equal(result.storePath, TOP);
+    await p.provider.destroy(result.machine.id);
+  });
+
+  for (const at of ['build', 'create', 'wait-running', 'boot'] as const) {
+    test(`${provider}: cancelling during ${at} while the push runs leaves no machine and no keys, and stops the push`, { timeout: 60_000 }, async () => {
+      await baseImage(provider);
+      const ctl = new AbortController();
+      let pushSettled = false;
+      const { p, keysRoot } = await ports(provider, {
+        build: async (_i, signal) => (at === 'build' ? hangUntilAbort(signal) : TOP),
+        push: (_s, signal) => hangUntilAbort(signal).finally(() => (pushSettled = true)),
+        ...(at === 'boot' ? { followBoot: (_ip: string, _k: unknown, signal: AbortSignal) => hangUntilAbort(signal) } : {}),
+      });
+      const before = new Set((await live(provider)).map((m) => m.id));
+      const run = runToplevel(p, request(provider, { payload: configuration }), ctl.signal, (e) => {
+        if (e.type === 'stage' && e.stage === at) setTimeout(() => ctl.abort(new DOMException('cancelled', 'AbortError')), at === 'create' ? 0 : 5);
+      });
+      await assert.rejects(run, (err: Error) => err.name === 'AbortError');
+      if (at !== 'build') assert.ok(pushSettled, 'the push was stopped before the run returned');
+      assert.deepEqual((await live(provider)).filter((m) => !before.has(m.id)).map((m) => m.name), [], 'no machine left running');
+      assert.deepEqual(fs.readdirSync(keysRoot), [], 'keys removed');
+    });
+  }
+
+  test(`${provider}: a push that fails after the machine was created destroys it and says why`, { timeout: 60_000 }, async () => {
+    await baseImage(provider);
+    const created = signalled();
+    const { p, keysRoot } = await ports(provider, {
+      build: async () => TOP,
+      push: async () => {
+        await created.promise;
+        throw new Error('the bucket refused the upload');
+      },
+      followBoot: (_ip, _k, signal) => hangUntilAbort(signal), // the agent would wait for the narinfo
+    });
+    const before = new Set((await live(provider)).map((m) => m.id));
+    const stages: Stage[] = [];
+    await assert.rejects(
+      runToplevel(p, request(provider, { payload: configuration }), new AbortController().signal, (e) => {
+        if (e.type === 'machine') created.fire();
+        if (e.type === 'stage') stages.push(e.stage);
+      }),
+      /the bucket refused the upload/,
+    );
+    assert.equal(stages.at(-1), 'cleanup');
+    assert.deepEqual((await live(provider)).filter((m) => !before.has(m.id)).map((m) => m.name), [], 'the machine was destroyed');
+    assert.deepEqual(fs.readdirSync(keysRoot), [], 'keys removed');
+  });
+}

@@ -144,3 +144,20 @@ test('a server that hangs up before the handshake ends the attempt instead of le
   await assert.rejects(SshSession.connect(target, { timeoutMs: 30_000 }), (e: unknown) => e instanceof UserError && /closed the connection/.test(e.message));
   assert.ok(Date.now() - started < 5_000);
 });
+
+test('waitForSsh probes the port between handshakes: it connects once the port opens, not at its next handshake retry', { timeout: 30_000 }, async (t) => {
+  const port = await freePort();
+  const host = generateEd25519('probed-host');
+  const login = generateEd25519('probed-login');
+  const target = { host: '127.0.0.1', port, username: (await import('node:os')).userInfo().username, privateKey: login.privateKey, hostPublicKey: host.publicKey };
+  let firstFailure!: () => void;
+  const failed = new Promise<void>((r) => (firstFailure = r));
+  // A handshake retry interval far beyond the test's timeout: only the probes can notice the port opening.
+  const waiting = waitForSsh(target, { deadlineMs: 120_000, intervalMs: 60_000, onAttempt: () => firstFailure() });
+  await failed;
+  const sshd = await startSshd({ hostPrivateKey: host.privateKey, authorizedKeys: [login.publicKey], port });
+  t.after(() => sshd.close());
+  const session = await waiting;
+  t.after(() => session.close());
+  assert.equal((await session.run('echo up')).stdout, 'up\n');
+});
