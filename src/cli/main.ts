@@ -7,13 +7,14 @@ import { PROVIDERS, TOKEN_ENV } from '../core/tokens';
 import { UsageError, type CliCommand, type OptionSpec } from './command';
 import { CliContext, ENDPOINT_ENV, type CliIo } from './context';
 import { DESTROY_COMMANDS } from './destroy';
+import { DOCTOR_COMMANDS } from './doctor';
 import { MACHINE_COMMANDS } from './machines';
 import { NIX_COMMANDS } from './nix-commands';
 import { IMAGE_COMMANDS } from './image';
 import { RUN_COMMANDS } from './run';
 
 /** Add a family here to add its subcommands (a ProviderCommand, or a RawCommand wrapping `(argv, io) => exit code`). */
-const FAMILIES: CliCommand[][] = [MACHINE_COMMANDS, DESTROY_COMMANDS, NIX_COMMANDS, RUN_COMMANDS, IMAGE_COMMANDS];
+const FAMILIES: CliCommand[][] = [MACHINE_COMMANDS, DESTROY_COMMANDS, NIX_COMMANDS, RUN_COMMANDS, IMAGE_COMMANDS, DOCTOR_COMMANDS];
 const ALL: CliCommand[] = FAMILIES.flat();
 
 const GLOBAL: OptionSpec = {

@@ -19,6 +19,7 @@ import { eventLine } from '../run/stages';
 import type { Payload, RunEvent, RunRequest } from '../run/types';
 import { loadMachineKeys } from '../ssh/keys';
 import { sizeSummary } from '../workers/cost';
+import { checkSetup, firstMissing, missingError, needsOf } from '../setup/checks';
 import type { CliCommand } from './command';
 import { CliContext, type CliIo } from './context';
 import { cacheFromFlags } from './push';
@@ -149,6 +150,24 @@ export async function runCommand(argv: string[], io: CliIo): Promise<number> {
       ...(readCredentials ? { cacheReadCredentials: readCredentials } : {}),
       ...(values['boot-log-command'] ? { bootLogCommand: values['boot-log-command'] } : {}),
     });
+    // Every prerequisite this run needs, checked before anything is built or created (src/setup/checks.ts).
+    const first = firstMissing(
+      await checkSetup(
+        {
+          providerId: provider.id,
+          provider,
+          settings,
+          region: req.placement.region,
+          image: req.placement.image,
+          credentials: cacheCredentials ?? readCredentials,
+          nix: { env: io.env },
+          needs: needsOf(payload.kind, transfer),
+          secrets,
+        },
+        signal,
+      ),
+    );
+    if (first) throw missingError(first, 'cli');
     preflight({ settings, ...(cacheCredentials ? { cacheCredentials } : {}), ...(readCredentials ? { cacheReadCredentials: readCredentials } : {}) }, req);
 
     const size = (await provider.sizes(signal)).find((s) => s.slug === req.placement.size);

@@ -9,11 +9,13 @@ import * as nix from './nix';
 import * as workers from './workers';
 import { runToplevel } from './run';
 import * as ssh from './ssh';
+import { checkSetup } from './setup';
 
 export type Handler = (ctx: Ctx, ...args: unknown[]) => unknown;
 
 export const COMMANDS: Record<string, Handler> = {
   'thebacknd.runToplevel': (ctx, arg) => runToplevel(ctx, arg),
+  'thebacknd.checkSetup': (ctx, arg) => checkSetup(ctx, arg),
   'thebacknd.buildToplevel': (ctx) => nix.buildToplevel(ctx),
   'thebacknd.pushToCache': (ctx, storePath) => nix.pushToCache(ctx, typeof storePath === 'string' ? storePath : undefined),
   'thebacknd.generateSigningKey': (ctx) => nix.generateSigningKey(ctx),

@@ -24,6 +24,8 @@ import { PanelModel, stageMessage, type TimelineEntry } from '../views/panelMode
 import { AGENT_LOG_COMMAND, runsOf } from '../views/runs';
 import { cacheCredentials } from './nix';
 import { baseImage, checkPayload, pickPayload, pickPlacement } from './runPickers';
+import { requireSetup } from './setup';
+import { needsOf } from '../setup/checks';
 
 export interface RunArgs {
   payload: unknown;
@@ -63,6 +65,16 @@ export async function runToplevel(ctx: Ctx, arg?: unknown): Promise<RunOutcome |
   // A script is never prompted: preflight below says what is missing instead.
   const credentials = needsPush || cachePrivate ? await cacheCredentials(ctx, !scripted) : undefined;
   if ((needsPush || cachePrivate) && !credentials && !scripted) return undefined;
+  // Every prerequisite this run needs, checked before anything is built or created (src/setup/checks.ts).
+  await requireSetup(ctx, {
+    providerId: provider.id,
+    provider,
+    settings,
+    region: placement.region,
+    image: placement.image,
+    credentials,
+    needs: needsOf(payload.kind, transfer),
+  });
   const local = payload.kind === 'configuration' && fs.existsSync(payload.flakeRef) ? payload.flakeRef : undefined;
   const flakeDir = local ?? vscode.workspace.workspaceFolders?.find((f) => f.uri.scheme === 'file')?.uri.fsPath;
 
