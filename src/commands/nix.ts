@@ -24,7 +24,7 @@ import {
   type PushProgress,
 } from '../nix';
 
-const CREDENTIALS_SECRET = 'thebacknd.cache.credentials';
+export const CREDENTIALS_SECRET = 'thebacknd.cache.credentials';
 const LAST_BUILD_FILE = 'last-build.json';
 
 /** Builds a toplevel (or any installable) of a workspace flake; resolves with the store path, undefined if dismissed. */

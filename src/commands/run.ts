@@ -26,6 +26,7 @@ import { cacheCredentials } from './nix';
 import { baseImage, checkPayload, pickPayload, pickPlacement } from './runPickers';
 import { requireSetup } from './setup';
 import { needsOf } from '../setup/checks';
+import { WALKTHROUGH_KEYS } from '../setup/walkthrough';
 
 export interface RunArgs {
   payload: unknown;
@@ -120,6 +121,7 @@ export async function runToplevel(ctx: Ctx, arg?: unknown): Promise<RunOutcome |
     if (result.storePath && payload.kind !== 'binary') model.update({ storePath: result.storePath });
     model.finish('ready', readyText(result));
     outcome = { ok: true, runId, result, timeline: model.state.timeline };
+    void vscode.commands.executeCommand('setContext', WALKTHROUGH_KEYS.firstMachine, true);
   } catch (err) {
     const cancelled = isAbort(err);
     const message = cancelled ? 'Cancelled; nothing of this run is left running.' : messageOf(err, await ctx.tokens.all());

@@ -7,6 +7,7 @@
 import * as vscode from 'vscode';
 import type { Ctx } from './context';
 import { PROVIDERS } from '../core/tokens';
+import type { Settings } from '../core/settings';
 import type { CloudProvider, ProviderId } from '../providers/types';
 import { checkSetup as runChecks, firstMissing, missingError, ORDER, type CheckResult, type SetupInput } from '../setup/checks';
 import { machinesOf } from '../views/machines';
@@ -35,10 +36,23 @@ export async function inputFor(ctx: Ctx, over: Partial<SetupInput> & { providerI
   };
 }
 
-/** Sets `thebacknd.setup.<id>` (true when ready or not needed) and `thebacknd.setup.ready`. */
-async function publish(results: readonly CheckResult[]): Promise<void> {
-  for (const r of results) await vscode.commands.executeCommand('setContext', `thebacknd.setup.${r.id}`, r.status !== 'missing');
-  await vscode.commands.executeCommand('setContext', 'thebacknd.setup.ready', !firstMissing(results));
+/**
+ * Sets `thebacknd.setup.<id>`: true when ready, false when missing; a skipped step keeps its key, except the signing
+ * key without any cache (not needed at all). `thebacknd.setup.ready` only from a full check.
+ */
+async function publish(results: readonly CheckResult[], settings: Settings, full: boolean): Promise<void> {
+  for (const r of results) {
+    const value = r.status === 'skipped' ? (r.id === 'signingKey' && !(settings.cache.endpoint.trim() || settings.cache.publicUrl.trim()) ? true : undefined) : r.status === 'ok';
+    if (value !== undefined) await vscode.commands.executeCommand('setContext', `thebacknd.setup.${r.id}`, value);
+  }
+  if (full) await vscode.commands.executeCommand('setContext', 'thebacknd.setup.ready', !firstMissing(results));
+}
+
+/** After a token or an image changed: the token and image steps again (cheap reads), for the walkthrough. */
+export async function refreshSetupKeys(ctx: Ctx): Promise<void> {
+  const input = await inputFor(ctx, { needs: { cache: false, push: false, nix: false } });
+  const results = (await runChecks(input)).filter((r) => r.id === 'token' || r.id === 'image');
+  await publish(results, input.settings, false);
 }
 
 export async function checkSetup(ctx: Ctx, arg?: unknown): Promise<CheckResult[]> {
@@ -48,7 +62,7 @@ export async function checkSetup(ctx: Ctx, arg?: unknown): Promise<CheckResult[]
   const results = await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: 'Thebacknd: checking the setup' }, async () =>
     runChecks(await inputFor(ctx, providerId ? { providerId } : {})),
   );
-  await publish(results);
+  await publish(results, ctx.settings(), true);
   for (const r of results) await ctx.log(r.status === 'missing' ? 'warn' : 'info', `Check Setup: ${r.status} ${r.title}: ${r.detail}`);
   if (!quiet) void show(results);
   return results;
@@ -82,8 +96,9 @@ export async function applyFix(r: CheckResult): Promise<void> {
  * whose button runs the fix), before anything is built or created.
  */
 export async function requireSetup(ctx: Ctx, input: Partial<SetupInput> & { providerId: ProviderId; provider: CloudProvider }): Promise<void> {
-  const results = await runChecks(await inputFor(ctx, input));
-  await publish(results);
+  const full = await inputFor(ctx, input);
+  const results = await runChecks(full);
+  await publish(results, full.settings, false);
   const first = firstMissing(results);
   if (first) throw missingError(first);
 }
