@@ -26,7 +26,7 @@ export async function chooseCache(ctx: Ctx, arg?: unknown): Promise<string | und
     ...(hasDo ? [{ label: '$(cloud) Create a Spaces bucket on DigitalOcean', detail: 'A new bucket and a key limited to it, made with your DigitalOcean token.', id: 'spaces' }] : []),
     { label: '$(database) Use an existing S3-compatible bucket…', detail: 'Spaces, R2, B2, MinIO, AWS: endpoint, bucket and an access key.', id: 'existing' },
   ];
-  const id = scripted ?? (await vscode.window.showQuickPick(choices, { title: 'Thebacknd: where do machines get their closures?' }))?.id;
+  const id = scripted ?? (await vscode.window.showQuickPick(choices, { title: 'Thebacknd: where do machines get their closures?', ignoreFocusOut: true }))?.id;
   if (!id) return undefined;
   const c = vscode.workspace.getConfiguration('thebacknd');
   if (id === 'none') {
