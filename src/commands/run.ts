@@ -66,16 +66,23 @@ export async function runToplevel(ctx: Ctx, arg?: unknown): Promise<RunOutcome |
   // A script is never prompted: preflight below says what is missing instead.
   const credentials = needsPush || cachePrivate ? await cacheCredentials(ctx, !scripted) : undefined;
   if ((needsPush || cachePrivate) && !credentials && !scripted) return undefined;
-  // Every prerequisite this run needs, checked before anything is built or created (src/setup/checks.ts).
-  await requireSetup(ctx, {
-    providerId: provider.id,
-    provider,
-    settings,
-    region: placement.region,
-    image: placement.image,
-    credentials,
-    needs: needsOf(payload.kind, transfer),
-  });
+  // Every prerequisite this run needs, checked before anything is built or created (src/setup/checks.ts). A script
+  // gets the first missing step as its outcome; a person gets it as an error with a button that fixes it.
+  try {
+    await requireSetup(ctx, {
+      providerId: provider.id,
+      provider,
+      settings,
+      region: placement.region,
+      image: placement.image,
+      credentials,
+      needs: needsOf(payload.kind, transfer),
+    });
+  } catch (err) {
+    if (!scripted || !(err instanceof UserError)) throw err;
+    await ctx.log('error', `Run Toplevel: ${err.message}`);
+    return { ok: false, runId: newRunId(), cancelled: false, message: err.message, timeline: [] };
+  }
   const local = payload.kind === 'configuration' && fs.existsSync(payload.flakeRef) ? payload.flakeRef : undefined;
   const flakeDir = local ?? vscode.workspace.workspaceFolders?.find((f) => f.uri.scheme === 'file')?.uri.fsPath;
 
