@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startEmulator, type Emulator } from '../fixtures/emulator';
-import { mintSecret } from '../fixtures/secrets';
+import { artefact, assertNoSecrets, dirArtefacts, emulatorArtefacts, mintSecret } from '../fixtures/secrets';
 import { NIX_ENV, testHostHook, type TestHostHook } from '../fixtures/testhost';
 import { waitFor } from '../fixtures/wait';
 import { openWorkbench, type Workbench } from './workbench';
@@ -128,5 +128,12 @@ describe('the Get started walkthrough, from a fresh profile to a ready machine',
     await ticked('run');
     await wb.screenshot('walkthrough-7-done');
     assert.deepEqual(emu.violations, []);
+  }));
+
+  test('the token typed into the walkthrough shows nowhere: page, console, VS Code\'s files, what the cloud received', { timeout: 60_000 }, () => wb.step('walkthrough-secrets', async () => {
+    const userData = dirArtefacts('VS Code user data', wb.server.userDataDir, { exclude: /\/(CachedData|CachedExtensionVSIXs|CachedProfilesData|extensions)\// });
+    const all = [artefact('screen: walkthrough', await wb.page.locator('body').innerText()), artefact('workbench console', wb.console.join('\n')), ...userData, ...emulatorArtefacts(emu, 'cloud')];
+    assert.ok(userData.some((a) => /Thebacknd\.log$/.test(a.name) && a.text.includes('Check Setup')), 'the scan read the Thebacknd output channel\'s log');
+    assertNoSecrets(all);
   }));
 });
