@@ -8,6 +8,7 @@ import { GLOBAL_OPTIONS, UsageError, type CliCommand, type OptionSpec } from './
 import { CliContext, ENDPOINT_ENV, type CliIo } from './context';
 import { DEPLOY_COMMANDS } from './deploy';
 import { DESTROY_COMMANDS } from './destroy';
+import { DOCTOR_COMMANDS } from './doctor';
 import { MACHINE_COMMANDS } from './machines';
 import { NIX_COMMANDS } from './nix-commands';
 import { IMAGE_COMMANDS } from './image';
@@ -16,7 +17,7 @@ import { RUN_COMMANDS } from './run';
 import { SHELL_COMMANDS } from './shell';
 
 /** Add a family here to add its subcommands (each a ProviderCommand: main parses, the command runs). */
-const FAMILIES: CliCommand[][] = [MACHINE_COMMANDS, DESTROY_COMMANDS, NIX_COMMANDS, RUN_COMMANDS, IMAGE_COMMANDS, DEPLOY_COMMANDS, REAPER_COMMANDS, SHELL_COMMANDS];
+const FAMILIES: CliCommand[][] = [MACHINE_COMMANDS, DESTROY_COMMANDS, NIX_COMMANDS, RUN_COMMANDS, IMAGE_COMMANDS, DEPLOY_COMMANDS, REAPER_COMMANDS, SHELL_COMMANDS, DOCTOR_COMMANDS];
 export const COMMANDS: CliCommand[] = FAMILIES.flat();
 const ALL = COMMANDS;
 

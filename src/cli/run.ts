@@ -26,6 +26,7 @@ import { cancelOn } from './signals';
 import { cacheFlagsOf, cacheFromFlags } from './push';
 import { cliStateDir, IMAGE_ENV, PLACEMENT_OPTIONS } from './placement';
 import { loadReaperState } from '../cloud-reaper/local-state';
+import { checkSetup, firstMissing, missingError, needsOf } from '../setup/checks';
 
 const DETAILS = `run [options] [configuration-name | installable | store-path]
 
@@ -145,6 +146,24 @@ async function runCommand(cli: CliContext, { values, positionals }: { values: Va
       pushCredentialsReadToo: true, // documented: without THEBACKND_CACHE_READ_*, machines get the push key
       ...(bootLogCommand ? { bootLogCommand } : {}),
     });
+    // Every prerequisite this run needs, checked before anything is built or created (src/setup/checks.ts).
+    const first = firstMissing(
+      await checkSetup(
+        {
+          providerId: provider.id,
+          provider,
+          settings,
+          region: req.placement.region,
+          image: req.placement.image,
+          credentials: cacheCredentials ?? readCredentials,
+          nix: { env: io.env },
+          needs: needsOf(payload.kind, transfer),
+          secrets,
+        },
+        signal,
+      ),
+    );
+    if (first) throw missingError(first, 'cli');
     preflight({ settings, pushCredentialsReadToo: true, ...(cacheCredentials ? { cacheCredentials } : {}), ...(readCredentials ? { cacheReadCredentials: readCredentials } : {}) }, req);
 
     const size = (await provider.sizes(signal)).find((s) => s.slug === req.placement.size);

@@ -11,17 +11,28 @@ import { runToplevel } from './run';
 import * as ssh from './ssh';
 import * as deploy from './deploy';
 import { deployCloudReaper, installLocalReaper } from './cloudReaper';
+import { checkSetup, refreshSetupKeys } from './setup';
+import { chooseCache, createExampleFlake } from './walkthrough';
+import { createSpacesCache } from './spaces';
 
 export type Handler = (ctx: Ctx, ...args: unknown[]) => unknown;
 
 export const COMMANDS: Record<string, Handler> = {
   'thebacknd.runToplevel': (ctx, arg) => runToplevel(ctx, arg),
+  'thebacknd.checkSetup': (ctx, arg) => checkSetup(ctx, arg),
+  'thebacknd.chooseCache': (ctx, arg) => chooseCache(ctx, arg),
+  'thebacknd.createSpacesCache': (ctx, arg) => createSpacesCache(ctx, arg),
+  'thebacknd.createExampleFlake': (ctx, arg) => createExampleFlake(ctx, arg),
   'thebacknd.buildToplevel': (ctx) => nix.buildToplevel(ctx),
   'thebacknd.pushToCache': (ctx, storePath) => nix.pushToCache(ctx, typeof storePath === 'string' ? storePath : undefined),
   'thebacknd.generateSigningKey': (ctx) => nix.generateSigningKey(ctx),
   'thebacknd.buildOnWorkers': (ctx, arg) => workers.buildOnWorkers(ctx, arg),
   'thebacknd.openWorkerShell': (ctx, node) => workers.openWorkerShell(ctx, node),
-  'thebacknd.importImage': (ctx, provider, file, options) => image.importImage(ctx, provider, file, options),
+  'thebacknd.importImage': async (ctx, provider, file, options) => {
+    const r = await image.importImage(ctx, provider, file, options);
+    await refreshSetupKeys(ctx).catch(() => undefined); // the walkthrough's image step
+    return r;
+  },
   'thebacknd.refresh': (ctx) => machines.refresh(ctx),
   'thebacknd.destroyAll': (ctx) => machines.destroyAll(ctx),
   'thebacknd.destroyOld': (ctx) => machines.destroyOld(ctx),

@@ -24,7 +24,7 @@ import {
   type PushProgress,
 } from '../nix';
 
-const CREDENTIALS_SECRET = 'thebacknd.cache.credentials';
+export const CREDENTIALS_SECRET = 'thebacknd.cache.credentials';
 /** A read-only key for a private cache: the only cache key that ever goes to a machine. */
 const READ_CREDENTIALS_SECRET = 'thebacknd.cache.readCredentials';
 const LAST_BUILD_FILE = 'last-build.json';

@@ -24,9 +24,11 @@ async function report(ctx: Ctx, id: string, err: unknown): Promise<void> {
   const text = messageOf(err, secrets);
   await ctx.log('error', `${id}: ${text}${err instanceof UserError && err.detail ? `\n${err.detail}` : ''}`);
   const fix = err instanceof UserError ? err.fix : undefined;
-  const actions = fix?.kind === 'setToken' ? ['Set Token…'] : fix?.kind === 'openSettings' ? ['Open Settings'] : [];
+  const fixLabel = fix?.kind === 'runCommand' && fix.command ? (fix.label ?? 'Fix') : undefined;
+  const actions = fix?.kind === 'setToken' ? ['Set Token…'] : fix?.kind === 'openSettings' ? ['Open Settings'] : fixLabel ? [fixLabel] : [];
   const picked = await vscode.window.showErrorMessage(`Thebacknd: ${text}`, ...actions, 'Show Log');
-  if (picked === 'Set Token…') await vscode.commands.executeCommand(fix?.provider === 'hetzner' ? 'thebacknd.setHetznerToken' : 'thebacknd.setDigitalOceanToken');
+  if (picked !== undefined && picked === fixLabel) await vscode.commands.executeCommand(fix!.command!);
+  else if (picked === 'Set Token…') await vscode.commands.executeCommand(fix?.provider === 'hetzner' ? 'thebacknd.setHetznerToken' : 'thebacknd.setDigitalOceanToken');
   else if (picked === 'Open Settings') await vscode.commands.executeCommand('workbench.action.openSettings', fix?.setting ?? 'thebacknd');
   else if (picked === 'Show Log') ctx.output.show(true);
 }

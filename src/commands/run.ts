@@ -26,6 +26,9 @@ import { AGENT_LOG_COMMAND, runsOf } from '../views/runs';
 import { cacheCredentials, cacheReadCredentials } from './nix';
 import { reaperLinkOf } from './cloudReaper';
 import { baseImage, checkPayload, pickPayload, pickPlacement } from './runPickers';
+import { requireSetup } from './setup';
+import { needsOf } from '../setup/checks';
+import { WALKTHROUGH_KEYS } from '../setup/walkthrough';
 
 export interface RunArgs {
   payload: unknown;
@@ -68,6 +71,23 @@ export async function runToplevel(ctx: Ctx, arg?: unknown): Promise<RunOutcome |
   if (needsPush && !credentials && !scripted) return undefined;
   // Machines of a private cache get the read-only key, never the push key (preflight says when none is set).
   const readCredentials = cachePrivate ? await cacheReadCredentials(ctx) : undefined;
+  // Every prerequisite this run needs, checked before anything is built or created (src/setup/checks.ts). A script
+  // gets the first missing step as its outcome; a person gets it as an error with a button that fixes it.
+  try {
+    await requireSetup(ctx, {
+      providerId: provider.id,
+      provider,
+      settings,
+      region: placement.region,
+      image: placement.image,
+      credentials: credentials ?? readCredentials,
+      needs: needsOf(payload.kind, transfer),
+    });
+  } catch (err) {
+    if (!scripted || !(err instanceof UserError)) throw err;
+    await ctx.log('error', `Run Toplevel: ${err.message}`);
+    return { ok: false, runId: newRunId(), cancelled: false, message: err.message, timeline: [] };
+  }
   const local = payload.kind === 'configuration' && fs.existsSync(payload.flakeRef) ? payload.flakeRef : undefined;
   const flakeDir = local ?? vscode.workspace.workspaceFolders?.find((f) => f.uri.scheme === 'file')?.uri.fsPath;
 
@@ -117,6 +137,7 @@ export async function runToplevel(ctx: Ctx, arg?: unknown): Promise<RunOutcome |
     if (result.storePath && payload.kind !== 'binary') model.update({ storePath: result.storePath });
     model.finish('ready', readyText(result));
     outcome = { ok: true, runId, result, timeline: model.state.timeline };
+    void vscode.commands.executeCommand('setContext', WALKTHROUGH_KEYS.firstMachine, true);
   } catch (err) {
     const cancelled = isAbort(err);
     const message = cancelled ? 'Cancelled; nothing of this run is left running.' : messageOf(err, await ctx.tokens.all());

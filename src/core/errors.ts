@@ -1,12 +1,13 @@
 // Errors a user reads. Anything thrown across a layer boundary that a person will see is a UserError:
 // one actionable sentence, optionally with a fix the UI can offer as a button. Never a token or a stack.
 
-export type Fix = 'setToken' | 'openSettings' | 'installNix' | 'retry';
+export type Fix = 'setToken' | 'openSettings' | 'installNix' | 'retry' | 'runCommand';
 
 export class UserError extends Error {
   constructor(
     message: string,
-    readonly fix?: { kind: Fix; provider?: string; setting?: string },
+    /** runCommand: `command` is a command id, `label` its button. */
+    readonly fix?: { kind: Fix; provider?: string; setting?: string; command?: string; label?: string },
     readonly detail?: string,
   ) {
     super(message);

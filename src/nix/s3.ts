@@ -142,6 +142,15 @@ export class Bucket {
     }
   }
 
+  /** Removes one object (S3 answers success for a missing key too). */
+  async delete(key: string, signal?: AbortSignal): Promise<void> {
+    try {
+      await this.client.send(new this.sdk.DeleteObjectCommand({ Bucket: this.cache.bucket, Key: key }), { abortSignal: signal });
+    } catch (err) {
+      throw this.explain(err);
+    }
+  }
+
   /** Uploads a file: one PUT when small, multipart (lib-storage) when large. The key appears only once complete. */
   async putFile(key: string, file: string, contentType: string, o: UploadOptions): Promise<void> {
     const size = (await fs.promises.stat(file)).size;

@@ -82,6 +82,7 @@ export class DigitalOceanProvider extends ProviderBase<IDroplet> {
         name: i.distribution && i.type !== 'custom' && !i.name.includes(i.distribution) ? `${i.distribution} ${i.name}` : i.name,
         kind: i.type === 'custom' ? 'custom' : i.type === 'snapshot' ? 'snapshot' : i.type === 'base' || i.type === 'distribution' ? 'distribution' : 'other',
         status: i.status,
+        regions: i.regions ?? [],
       }));
     }, signal);
   }

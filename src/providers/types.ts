@@ -51,7 +51,14 @@ export interface Size {
   /** Hourly price per region when it differs between regions (Hetzner). */
   pricesByRegion?: Record<string, number>;
 }
-export interface Image { id: string; name: string; kind: 'custom' | 'snapshot' | 'distribution' | 'other'; status?: string }
+export interface Image {
+  id: string;
+  name: string;
+  kind: 'custom' | 'snapshot' | 'distribution' | 'other';
+  status?: string;
+  /** Regions the image can be created in (DigitalOcean); undefined = every region (Hetzner images are global). */
+  regions?: string[];
+}
 
 export interface CreateRequest {
   region: string;

@@ -435,6 +435,26 @@ suite('Run Toplevel end to end (emulator, test hosts, S3 cache, nix)', function 
     await waitFor('the powered-off server to be reaped with its keys', () => !emu.state.servers.has(Number(o.result.machine.id)) && !fs.existsSync(o.result.keys.dir));
   });
 
+  test('a missing prerequisite stops Run Toplevel before anything is created; Check Setup names it and its fix', async () => {
+    await set('digitalocean.image', '999999');
+    try {
+      const created = emu.requests.filter((r) => r.method === 'POST').length;
+      const o = (await vscode.commands.executeCommand('thebacknd.runToplevel', { payload: { kind: 'bare' }, placement: { provider: 'digitalocean' } })) as RunOutcome;
+      assert.ok(!o.ok && !o.cancelled, 'the run stopped before it started');
+      assert.match(o.message, /^Base image: The image 999999 \(thebacknd\.digitalocean\.image\) does not exist on DigitalOcean\. Import one, or fix thebacknd\.digitalocean\.image\.$/);
+      assert.deepEqual(o.timeline, []);
+      assert.equal(emu.requests.filter((r) => r.method === 'POST').length, created, 'nothing was created');
+      const results = (await vscode.commands.executeCommand('thebacknd.checkSetup', { quiet: true, provider: 'digitalocean' })) as { id: string; status: string; detail: string; fix?: { setting?: string; command?: string } }[];
+      const image = results.find((r) => r.id === 'image')!;
+      assert.equal(image.status, 'missing');
+      assert.match(image.detail, /The image 999999 \(thebacknd\.digitalocean\.image\) does not exist on DigitalOcean/);
+      assert.equal(image.fix?.setting, 'thebacknd.digitalocean.image');
+      assert.equal(image.fix?.command, 'thebacknd.importImage');
+    } finally {
+      await set('digitalocean.image', undefined);
+    }
+  });
+
   test('every request the extension sent was on-spec', () => {
     assert.deepEqual(emu.violations, []);
     assert.deepEqual(emu.errors, []);

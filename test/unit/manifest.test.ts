@@ -91,3 +91,36 @@ test('a workspace cannot say where credentials go or which key signs: those sett
   const needTrust = pkg.contributes.commands.filter((c: { enablement?: string }) => c.enablement === 'isWorkspaceTrusted').map((c: { command: string }) => c.command);
   for (const c of ['thebacknd.runToplevel', 'thebacknd.buildToplevel', 'thebacknd.buildOnWorkers']) assert.ok(needTrust.includes(c), `${c} needs a trusted folder`);
 });
+
+test('the walkthrough: every step has its media, and completes on a declared command, setting or a context key the code sets', async () => {
+  const { ORDER } = await import('../../src/setup/checks');
+  const { WALKTHROUGH_KEYS } = await import('../../src/setup/walkthrough');
+  const ids = new Set(pkg.contributes.commands.map((c: { command: string }) => c.command));
+  // Context keys: literal setContext calls, the per-check keys, and WALKTHROUGH_KEYS entries passed to setContext.
+  const contextKeys = new Set<string>(ORDER.map((id) => `thebacknd.setup.${id}`));
+  const walk = (dir: string): string[] =>
+    fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(path.join(dir, e.name)) : [path.join(dir, e.name)]));
+  for (const file of walk(path.join(root, 'src')).filter((f) => f.endsWith('.ts'))) {
+    const text = fs.readFileSync(file, 'utf8');
+    for (const m of text.matchAll(/'setContext',\s*'([^']+)'/g)) contextKeys.add(m[1]!);
+    for (const m of text.matchAll(/'setContext',\s*WALKTHROUGH_KEYS\.(\w+)/g)) contextKeys.add(WALKTHROUGH_KEYS[m[1] as keyof typeof WALKTHROUGH_KEYS]);
+  }
+  const [w] = pkg.contributes.walkthroughs as { title: string; steps: { id: string; description: string; media: { markdown?: string; image?: string }; completionEvents: string[] }[] }[];
+  assert.equal(w!.title, 'Get started with Thebacknd');
+  assert.deepEqual(w!.steps.map((s) => s.id), ['token', 'cache', 'signingKey', 'image', 'run']);
+  for (const step of w!.steps) {
+    const media = step.media.markdown ?? step.media.image;
+    assert.ok(media && fs.existsSync(path.join(root, media)), `${step.id}: media ${media}`);
+    assert.ok(step.completionEvents.length > 0, `${step.id} completes by itself`);
+    for (const ev of step.completionEvents) {
+      const [kind, arg] = [ev.slice(0, ev.indexOf(':')), ev.slice(ev.indexOf(':') + 1)];
+      if (kind === 'onCommand') assert.ok(ids.has(arg), `${step.id}: ${ev} names a declared command`);
+      else if (kind === 'onSettingChanged') assert.ok(arg in props, `${step.id}: ${ev} names a declared setting`);
+      else if (kind === 'onContext') for (const key of arg.match(/thebacknd\.[\w.]+/g) ?? []) assert.ok(contextKeys.has(key), `${step.id}: ${ev}: ${key} is set by the code`);
+      else assert.fail(`${step.id}: unexpected completion event ${ev}`);
+    }
+    for (const m of step.description.matchAll(/\(command:([\w.]+)/g)) {
+      assert.ok(ids.has(m[1]!) || m[1] === 'workbench.action.openSettings', `${step.id}: button ${m[1]} is a declared command`);
+    }
+  }
+});

@@ -117,13 +117,14 @@ test('wrong arguments exit 2 with a pointer to the help; settings that cannot wo
   assert.equal(help.code, 0);
   assert.match(help.stdout, /^Usage: thebacknd run \[options\]/);
 
-  // A cache without a signing key: refused before building or creating anything.
+  // A cache that does not answer and no signing key: refused before building or creating anything, at the first
+  // missing step (the checks of src/setup/checks.ts go token, image, cache, signing key, nix), with its CLI fix.
   const noKey = await cli(['-p', 'hetzner', '--endpoint', w.emu.hetznerUrl, '--flake', flake.dir, '--cache-endpoint', 'http://127.0.0.1:9', '--cache-bucket', 'b', 'e2e'], {
     AWS_ACCESS_KEY_ID: 'AKIAEXAMPLE',
     AWS_SECRET_ACCESS_KEY: 'secret-never-shown-0123',
   });
   assert.equal(noKey.code, 1);
-  assert.match(noKey.stderr, /No signing key is set/);
+  assert.match(noKey.stderr, /^thebacknd: Binary cache: Cannot reach the cache at http:\/\/127\.0\.0\.1:9 .* Fix: --cache-endpoint/);
   assert.doesNotMatch(noKey.stderr, /secret-never-shown/);
   assert.equal((await w.alive()).length, before, 'no machine was created');
 });
