@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { moduleStandIn } from '../../fixtures/nix-module-stand-in';
 
 const run = promisify(execFile);
 const root = path.resolve(__dirname, '../../../..');
@@ -86,21 +87,7 @@ test('the flake exports the module, both images and an example toplevel', async 
 test('the module runs the agent script in two units ordered around sshd', async () => {
   const out = (await evalJson(`
     let
-      lib = {
-        mkOption = o: o;
-        mkIf = c: v: if c then v else { };
-        types = { bool = "bool"; str = "str"; enum = e: e; ints.positive = "int"; };
-      };
-      pkgs = {
-        writeShellScriptBin = name: text: { inherit name text; outPath = "/stand-in/" + name; };
-        bash = "bash"; coreutils = "coreutils"; curl = "curl"; jq = "jq"; gnugrep = "gnugrep"; gnused = "gnused"; util-linux = "util-linux"; openssh = "openssh"; nftables = "nftables";
-      };
-      config = {
-        services.thebacknd = { enable = true; provider = "hetzner"; metadataUrl = "http://169.254.169.254"; credentialsTimeout = 900; };
-        nix.package = "nix";
-        systemd.package = "systemd";
-      };
-      m = import ${JSON.stringify(path.join(nixDir, 'module.nix'))} { inherit lib pkgs config; };
+${moduleStandIn(path.join(nixDir, 'module.nix'), 'hetzner')}
     in {
       services = m.config.systemd.services;
       timers = m.config.systemd.timers;

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { moduleStandIn } from '../../fixtures/nix-module-stand-in';
 
 const run = promisify(execFile);
 const nixDir = path.resolve(__dirname, '../../../../nix');
@@ -28,22 +29,7 @@ test('the module puts thebacknd-deploy on PATH: the script as is, after a PATH w
     fs.writeFileSync(
       file,
       `let
-        lib = {
-          mkOption = o: o;
-          mkIf = c: v: if c then v else { };
-          makeBinPath = ps: builtins.concatStringsSep ":" (map (p: p + "/bin") ps);
-          types = { bool = "bool"; str = "str"; enum = e: e; ints.positive = "int"; };
-        };
-        pkgs = {
-          writeShellScriptBin = name: text: { inherit name text; outPath = "/stand-in/" + name; };
-          bash = "bash"; coreutils = "coreutils"; curl = "curl"; jq = "jq"; gnugrep = "gnugrep"; gnused = "gnused"; util-linux = "util-linux"; openssh = "openssh"; nftables = "nftables";
-        };
-        config = {
-          services.thebacknd = { enable = true; provider = "auto"; metadataUrl = "http://169.254.169.254"; credentialsTimeout = 900; };
-          nix.package = "nix";
-          systemd.package = "systemd";
-        };
-        m = import ${JSON.stringify(path.join(nixDir, 'module.nix'))} { inherit lib pkgs config; };
+${moduleStandIn(path.join(nixDir, 'module.nix'))}
       in map (p: { inherit (p) name text; }) (builtins.filter (p: p.name == "thebacknd-deploy") m.config.environment.systemPackages)`,
     );
     const { stdout } = await run('nix', ['eval', '--json', '--file', file], { env: { ...process.env, NIX_CONFIG: 'experimental-features = nix-command' }, encoding: 'utf8' });
