@@ -44,7 +44,7 @@ export function snapshotPanel(label: string, panel: MachinePanel): void {
 }
 
 /**
- * The user's settings.json and every Thebacknd setting as VS Code resolves it at every level; taken while a suite
+ * The user's and the machine's settings.json and every Thebacknd setting as VS Code resolves it at every level; taken while a suite
  * has them set, as the suites put them back when they end.
  */
 export function snapshotSettings(label: string, userDataDir: string | undefined): void {
@@ -52,8 +52,11 @@ export function snapshotSettings(label: string, userDataDir: string | undefined)
   const props = (ext?.packageJSON as { contributes: { configuration: { properties: Record<string, unknown> } } }).contributes.configuration.properties;
   const config = vscode.workspace.getConfiguration();
   keepForScan(Object.keys(props).map((key) => artefact(`setting ${key} (${label})`, config.inspect(key))));
-  const file = userDataDir && path.join(userDataDir, 'User', 'settings.json');
-  if (file && fs.existsSync(file)) keepForScan([artefact(`user settings.json (${label})`, fs.readFileSync(file, 'utf8'))]);
+  // Machine-scoped settings (where credentials go) are written to the remote's Machine folder, the rest to User.
+  for (const scope of ['User', 'Machine']) {
+    const file = userDataDir && path.join(userDataDir, scope, 'settings.json');
+    if (file && fs.existsSync(file)) keepForScan([artefact(`${scope.toLowerCase()} settings.json (${label})`, fs.readFileSync(file, 'utf8'))]);
+  }
 }
 
 function textOf(t: string | vscode.MarkdownString | undefined): string | undefined {

@@ -32,7 +32,7 @@ suite('secrets scan (after every other suite)', () => {
     };
     some('the Thebacknd output channel\'s log', (a) => /Thebacknd\.log$/.test(a.name) && a.text.includes('activated'));
     some('the extension host\'s log', (a) => /exthost\.log$/.test(a.name));
-    some('the user settings, as the suites had set them', (a) => a.name.startsWith('user settings.json') && a.text.includes('thebacknd.digitalocean.endpoint'));
+    some('the settings files, as the suites had set them', (a) => /^(user|machine) settings\.json/.test(a.name) && a.text.includes('thebacknd.digitalocean.endpoint'));
     // (code-server keeps the workbench's state database in the browser; desktop VS Code's state.vscdb is read here.)
     some('the extension\'s global storage', (a) => a.name.includes('globalStorage/thebacknd.thebacknd/'));
     some('user-data sent to the clouds', (a) => /emulator #\d+ POST \/v[12]\/(droplets|servers)$/.test(a.name) && a.text.includes('authorizedKeys'));
