@@ -111,6 +111,8 @@ test('Ctrl-D ends the shell and destroys the worker', { timeout: TIMEOUT }, asyn
   const w = await workerWorld(t);
   const term = terminal(w);
   await ready(term);
+  // Ctrl-D only once the next prompt shows: readline has the terminal then, so the EOF is not lost in a mode switch.
+  await term.wait(/cli-pid=\d+[^]*[$#] $/);
   term.type('\x04');
   assert.equal(await term.exit, 0);
   await assertCleaned(w, term);
