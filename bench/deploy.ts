@@ -4,7 +4,7 @@
 // (b) a new Run Toplevel of the same configuration (build, push, create, boot, fetch the closure, switch). The
 // emulator creates machines in well under a second; a real cloud takes 30–90 s, so (b) is a floor.
 import path from 'node:path';
-import { DEFAULTS, type Settings } from '../src/core/settings';
+import { DEFAULTS, type Settings } from '../src/base/settings';
 import { deployToMachine } from '../src/deploy';
 import { createRunPorts, destroyRunMachine, runToplevel } from '../src/run';
 import type { Machine } from '../src/providers/types';

@@ -3,9 +3,9 @@
 // machine; it is created already tagged with its run id and deadline, so the reaper finds it whatever happens here.
 
 import path from 'node:path';
-import { isAbort, messageOf, redact, UserError } from '../core/errors';
-import { BOUNDS, DEFAULTS, type Settings } from '../core/settings';
-import { PROVIDER_LABEL } from '../core/tokens';
+import { isAbort, messageOf, redact, UserError } from '../base/errors';
+import { BOUNDS, DEFAULTS, type Settings } from '../base/settings';
+import { PROVIDER_LABEL } from '../base/tokens';
 import { findFlakes } from '../nix/flake';
 import { isExplicitInstallable, resolveTarget } from '../nix/installable';
 import { cacheCredentialsFromEnv, type CacheCredentials } from '../nix/s3';

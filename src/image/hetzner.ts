@@ -8,7 +8,7 @@
 // vscode-free: the command and the CLI (`thebacknd import-image`) both drive it.
 
 import fs from 'node:fs';
-import { UserError, isAbort, messageOf } from '../core/errors';
+import { UserError, isAbort, messageOf } from '../base/errors';
 import { toUserError } from '../providers/errors';
 import { ApiError, isLostAnswer, sleep } from '../providers/retry';
 import { LABEL_RUN, newRunId } from '../providers/tags';

@@ -2,8 +2,8 @@
 // the translation of what S3-compatible servers answer into sentences a user can act on.
 
 import fs from 'node:fs';
-import { UserError } from '../core/errors';
-import type { CacheSettings } from '../core/settings';
+import { UserError } from '../base/errors';
+import type { CacheSettings } from '../base/settings';
 import type { S3Client } from '@aws-sdk/client-s3';
 
 export interface CacheCredentials {

@@ -10,7 +10,7 @@ import type { operations, paths } from './hetzner/schema';
 import { apiBase, type ProviderOptions } from './options';
 import { hetznerCall, type Answer } from './hetzner-call';
 import { hetznerCreateProblem } from './hetzner-image-support';
-import { UserError } from '../core/errors';
+import { UserError } from '../base/errors';
 import { ApiError, withRetry } from './retry';
 import { hetznerStatus } from './status';
 import { HETZNER_SELECTOR, LABEL_DEADLINE, formatDeadline, hetznerLabels, hetznerRunSelector, readHetznerLabels } from './tags';

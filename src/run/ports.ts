@@ -1,5 +1,5 @@
 // The real ports of a run (src/run/orchestrate.ts): Nix builds, signs and pushes; per-machine keys live on disk;
-// the user-data follows the image's contract (src/core/user-data.ts); and everything that reaches the machine goes
+// the user-data follows the image's contract (src/agent/user-data.ts); and everything that reaches the machine goes
 // over SSH pinned to the host key generated here for it — ssh2 for the waits, the credentials and the boot log,
 // Nix's own ssh (with the key in the store URL) for the closure. vscode-free: the extension, the CLI and the
 // end-to-end tests plug the same ports in.
@@ -7,10 +7,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { describeAgentEvent, isTerminal, type AgentEvent } from '../core/agent-log';
-import { UserError } from '../core/errors';
-import type { Settings } from '../core/settings';
-import { buildUserData, serializeUserData, type BootTarget } from '../core/user-data';
+import { describeAgentEvent, isTerminal, type AgentEvent } from '../agent/log';
+import { UserError } from '../base/errors';
+import type { Settings } from '../base/settings';
+import { buildUserData, serializeUserData, type BootTarget } from '../agent/user-data';
 import { reaperUserData, type ReaperLink } from '../cloud-reaper/link';
 import { build } from '../nix/build';
 import { push, type PushProgress } from '../nix/push';

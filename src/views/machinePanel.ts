@@ -6,8 +6,8 @@
 import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
 import type { Machine } from '../providers/types';
-import { keyOf } from '../core/machine-service';
-import { messageOf } from '../core/errors';
+import { keyOf } from '../machines/service';
+import { messageOf } from '../base/errors';
 import { loadMachineKeys } from '../ssh/keys';
 import { sshTargetFor } from '../ssh/session';
 import { streamBootLog } from '../ssh/boot-log';

@@ -6,7 +6,7 @@
 import type { Machine } from '../providers/types';
 import type { RunEvent } from '../run/types';
 import { STAGE_TITLES, describeStage } from '../run/stages';
-import { describeAgentEvent, parseAgentLine, type AgentEvent } from '../core/agent-log';
+import { describeAgentEvent, parseAgentLine, type AgentEvent } from '../agent/log';
 import type { DeployEvent } from '../deploy/types';
 import type { DeployRecord } from '../deploy/history';
 import { parseDeployLine } from '../deploy/log';

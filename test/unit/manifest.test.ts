@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { DEFAULTS } from '../../src/core/settings';
+import { DEFAULTS } from '../../src/base/settings';
 
 const root = path.resolve(__dirname, '../../..');
 const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
@@ -63,7 +63,7 @@ test('the manifest defaults are the code\'s defaults', () => {
     assert.deepEqual(props[key]!.default, v, key);
   }
   // The other way round: every declared setting is read through the typed Settings, none straight from VS Code.
-  for (const key of Object.keys(props)) assert.ok(typed.has(key), `${key} is in the typed Settings (src/core/settings.ts)`);
+  for (const key of Object.keys(props)) assert.ok(typed.has(key), `${key} is in the typed Settings (src/base/settings.ts)`);
 });
 
 test('the welcome view offers both token buttons while no token is set', () => {

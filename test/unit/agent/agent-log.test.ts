@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { AgentLogParser, describeAgentEvent, isTerminal, parseAgentLine, parseFields } from '../../../src/core/agent-log';
+import { AgentLogParser, describeAgentEvent, isTerminal, parseAgentLine, parseFields } from '../../../src/agent/log';
 
 // Lines as the agent prints them (captured from a run on a test host), one with a journal prefix.
 const RUN = [

@@ -7,8 +7,8 @@ import {
   serializeUserData,
   USER_DATA_MAX_BYTES,
   type UserDataInput,
-} from '../../../src/core/user-data';
-import { UserError } from '../../../src/core/errors';
+} from '../../../src/agent/user-data';
+import { UserError } from '../../../src/base/errors';
 import { generateEd25519 } from '../../../src/ssh/keys';
 
 const TOPLEVEL = '/nix/store/kkrl8vi6hp1r4lq7i0fk7a620p0kljpc-nixos-system-thebacknd-test';

@@ -10,7 +10,7 @@ import { Readable, Writable } from 'node:stream';
 import { COMMANDS, main } from '../../../src/cli/main';
 import { GLOBAL_OPTIONS, type ProviderCommand } from '../../../src/cli/command';
 import type { Machine } from '../../../src/providers/types';
-import { bootTargetOf, parseUserData } from '../../../src/core/user-data';
+import { bootTargetOf, parseUserData } from '../../../src/agent/user-data';
 import { loadMachineKeys } from '../../../src/ssh/keys';
 import { assertClean, emulator, existing, seed, TOKEN } from '../providers/emu';
 import type { Emulator } from '../../fixtures/emulator';

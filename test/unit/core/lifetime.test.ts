@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { Lifetime } from '../../../src/core/lifetime';
+import { Lifetime } from '../../../src/base/lifetime';
 
 test('shutdown aborts every running job and resolves only once each has cleaned up', async () => {
   const life = new Lifetime();

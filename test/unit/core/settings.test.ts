@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DEFAULTS, normalise } from '../../../src/core/settings';
-import { messageOf, redact, UserError } from '../../../src/core/errors';
+import { DEFAULTS, normalise } from '../../../src/base/settings';
+import { messageOf, redact, UserError } from '../../../src/base/errors';
 
 test('blank settings fall back to the defaults', () => {
   assert.deepEqual(normalise({}), DEFAULTS);

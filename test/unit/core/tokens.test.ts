@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Tokens, checkToken, secretKey } from '../../../src/core/tokens';
+import { Tokens, checkToken, secretKey } from '../../../src/base/tokens';
 
 class MemorySecrets {
   readonly map = new Map<string, string>();

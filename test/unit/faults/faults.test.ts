@@ -11,7 +11,7 @@ import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { FaultKind, LoggedRequest } from '../../fixtures/emulator';
 import { scanForSecrets, artefact, emulatorArtefacts, type Finding } from '../../fixtures/secrets';
-import { isAbort, UserError } from '../../../src/core/errors';
+import { isAbort, UserError } from '../../../src/base/errors';
 import type { ProviderId } from '../../../src/providers/types';
 import { duplicates, leaked, machinesOf, untaggedTouched, type CloudMachine } from './audit';
 import { AGENT_FAILURE, CALL_PATHS, IDS, makeWorld, type CallPath, type Expect } from './world';

@@ -1,7 +1,7 @@
-// The reaper's decisions (src/core/reaper-policy.ts): what goes, why, and on whose clock.
+// The reaper's decisions (src/reaper/policy.ts): what goes, why, and on whose clock.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decideReaping, nextReapAt } from '../../../src/core/reaper-policy';
+import { decideReaping, nextReapAt } from '../../../src/reaper/policy';
 import type { Machine } from '../../../src/providers/types';
 
 const server = new Date('2026-11-23T12:00:00Z');

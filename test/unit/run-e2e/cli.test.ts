@@ -10,7 +10,7 @@ import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import { main } from '../../../src/cli/main';
 import type { CliIo } from '../../../src/cli/context';
-import { parseUserData } from '../../../src/core/user-data';
+import { parseUserData } from '../../../src/agent/user-data';
 import { destroyRunMachine } from '../../../src/run';
 import { assertGone, assertNoUnmarkedMachine, startWorld, TOKEN, writeFlake, type TestFlake, type World } from './world';
 

@@ -3,7 +3,7 @@
 // URL carrying user:pass@ is refused (it would sit in user-data).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DEFAULTS, type Settings } from '../../../src/core/settings';
+import { DEFAULTS, type Settings } from '../../../src/base/settings';
 import { preflight, type RunRequest } from '../../../src/run';
 
 const KEY = 'cache.example.org-1:' + 'A'.repeat(43) + '=';

@@ -6,8 +6,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { DEFAULTS, type Settings } from '../../../src/core/settings';
-import { parseUserData } from '../../../src/core/user-data';
+import { DEFAULTS, type Settings } from '../../../src/base/settings';
+import { parseUserData } from '../../../src/agent/user-data';
 import { deployReaper, REAPER_TRIGGER, type ReaperDeployment } from '../../../src/cloud-reaper/deploy';
 import { destroyCode } from '../../../src/cloud-reaper/destroy-code';
 import type { ReaperLink } from '../../../src/cloud-reaper/link';

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { startEmulator } from '../../fixtures/emulator';
 import { artefact, assertNoSecrets, dirArtefacts, emulatorArtefacts, functionsArtefacts, registerFunctionsSecrets, registerSecret, type Artefact } from '../../fixtures/secrets';
 import { randomBytes } from 'node:crypto';
-import { buildUserData, serializeUserData } from '../../../src/core/user-data';
+import { buildUserData, serializeUserData } from '../../../src/agent/user-data';
 import { reaperUserData } from '../../../src/cloud-reaper/link';
 import { destroyCode } from '../../../src/cloud-reaper/destroy-code';
 import { loadReaperState } from '../../../src/cloud-reaper/local-state';

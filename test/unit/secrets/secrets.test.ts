@@ -17,7 +17,7 @@ import { startEmulator, type Emulator } from '../../fixtures/emulator';
 import { DO_IMAGES, HZ_IMAGES } from '../../fixtures/emulator/seed';
 import { startS3 } from '../../fixtures/s3';
 import { artefact, assertNoSecrets, dirArtefacts, emulatorArtefacts, mintSecret, registerSecret, scanForSecrets, type Artefact } from '../../fixtures/secrets';
-import { buildUserData, serializeUserData } from '../../../src/core/user-data';
+import { buildUserData, serializeUserData } from '../../../src/agent/user-data';
 import { createProvider } from '../../../src/providers';
 import { runToplevel } from '../../../src/run/orchestrate';
 import { createMachineKeys, readLoginKey, removeMachineKeys } from '../../../src/ssh/keys';

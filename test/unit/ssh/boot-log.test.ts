@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { isTerminal } from '../../../src/core/agent-log';
+import { isTerminal } from '../../../src/agent/log';
 import { streamBootLog, type BootLogEvent } from '../../../src/ssh/boot-log';
 import { generateEd25519 } from '../../../src/ssh/keys';
 import { freePort, startSshd } from '../../fixtures/sshd';

@@ -18,7 +18,7 @@ import {
   removeMachineKeys,
   requireMachineKeys,
 } from '../../../src/ssh/keys';
-import { UserError } from '../../../src/core/errors';
+import { UserError } from '../../../src/base/errors';
 
 async function tempStorage(t: { after: (fn: () => Promise<void>) => void }): Promise<string> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'thebacknd-keys-'));

@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createProvider } from '../../../src/providers';
 import type { CloudProvider, ProviderId } from '../../../src/providers/types';
-import { buildUserData, serializeUserData } from '../../../src/core/user-data';
+import { buildUserData, serializeUserData } from '../../../src/agent/user-data';
 import { generateEd25519 } from '../../../src/ssh/keys';
 import { startEmulator, type Emulator } from '../../fixtures/emulator';
 import { buildTestClosures, startHostCache, testHostHook, type HostCache, type TestClosures, type TestHostHook } from '../../fixtures/testhost';

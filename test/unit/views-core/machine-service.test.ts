@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import { startEmulator, type Emulator } from '../../fixtures/emulator';
 import { createProvider } from '../../../src/providers';
 import { doTags, hetznerLabels, newRunId } from '../../../src/providers/tags';
-import { extendedDeadline, isLocal, MachineService } from '../../../src/core/machine-service';
-import { DEFAULTS, type Settings } from '../../../src/core/settings';
+import { extendedDeadline, isLocal, MachineService } from '../../../src/machines/service';
+import { DEFAULTS, type Settings } from '../../../src/base/settings';
 import type { ProviderId } from '../../../src/providers/types';
 
 const TOKEN = 'emulator-token-0123456789';

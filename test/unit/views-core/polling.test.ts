@@ -1,8 +1,8 @@
 // When the tree lists again, and the server clock it measures time left on.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { POLL, pollDelay } from '../../../src/core/polling';
-import { ServerClock } from '../../../src/core/server-clock';
+import { POLL, pollDelay } from '../../../src/machines/polling';
+import { ServerClock } from '../../../src/machines/server-clock';
 
 test('fast while something is in transition, slow while visible, paused while hidden and idle', () => {
   assert.equal(pollDelay({ inTransition: true, visible: false, failures: 0 }), POLL.fastMs);

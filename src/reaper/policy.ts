@@ -3,7 +3,7 @@
 // local clock only measures that interval, so a wrong local clock does not shift any decision).
 
 import type { Machine } from '../providers/types';
-import { BOUNDS } from './settings';
+import { BOUNDS } from '../base/settings';
 
 /** The longest Extend offered (the extension's "Other…" allows a week). */
 export const MAX_EXTEND_MINUTES = 7 * 24 * 60;

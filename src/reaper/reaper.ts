@@ -8,11 +8,11 @@
 // provider's clock, destroys, and logs each reaping with the machine's name and the reason.
 
 import type { Machine } from '../providers/types';
-import { decideReaping, type ReapDecision } from './reaper-policy';
+import { decideReaping, type ReapDecision } from './policy';
 import type { Lease } from './lease';
-import type { MachineService } from './machine-service';
-import { messageOf } from './errors';
-import { PROVIDER_LABEL, PROVIDERS } from './tokens';
+import type { MachineService } from '../machines/service';
+import { messageOf } from '../base/errors';
+import { PROVIDER_LABEL, PROVIDERS } from '../base/tokens';
 
 export type Log = (level: 'info' | 'warn' | 'error', message: string) => void;
 

@@ -5,7 +5,7 @@
 // locally for this one machine, so that the first SSH connection is already verified against a pinned key. It is
 // not a long-lived secret; cache read credentials, which are, never go in user-data (they arrive over SSH).
 
-import { UserError } from './errors';
+import { UserError } from '../base/errors';
 
 export const USER_DATA_VERSION = 1;
 

@@ -6,10 +6,10 @@
 // Provider clients are created on first use from the tokens and settings, and re-created when either changes.
 
 import type { CloudProvider, ListResult, Machine, MachineStatus, ProviderId } from '../providers/types';
-import type { Settings } from './settings';
-import { PROVIDERS } from './tokens';
+import type { Settings } from '../base/settings';
+import { PROVIDERS } from '../base/tokens';
 import { ServerClock } from './server-clock';
-import { messageOf, UserError } from './errors';
+import { messageOf, UserError } from '../base/errors';
 
 export type ProviderFactory = (id: ProviderId, opts: { token: string; endpoint?: string }) => CloudProvider | Promise<CloudProvider>;
 
