@@ -1,7 +1,7 @@
 // Typed settings, shared by the extension (from getConfiguration) and the CLI (from flags and environment).
 // The manifest's `contributes.configuration` declares the same keys; a unit test keeps the two in step.
 
-import type { ProviderId } from '../providers/types';
+import type { ProviderId } from './provider-id';
 
 export interface CacheSettings {
   endpoint: string;

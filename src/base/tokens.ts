@@ -1,7 +1,7 @@
 // Cloud tokens: SecretStorage first, then the environment variables the providers' own CLIs use.
 // vscode-free: the extension hands in its SecretStorage, the CLI a file or nothing.
 
-import type { ProviderId } from '../providers/types';
+import type { ProviderId } from './provider-id';
 
 export const PROVIDERS: readonly ProviderId[] = ['digitalocean', 'hetzner'];
 export const PROVIDER_LABEL: Record<ProviderId, string> = { digitalocean: 'DigitalOcean', hetzner: 'Hetzner' };

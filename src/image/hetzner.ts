@@ -16,7 +16,7 @@ import type { CloudProvider, Machine } from '../providers/types';
 import { checkZstd, findImageFile } from './files';
 import type { HetznerImageApi, HzAction } from './hetzner-api';
 import { connectRescue, writeImage, type RescueSession } from './rescue-ssh';
-import { generateEd25519 } from '../ssh/keys';
+import { generateEd25519 } from '../base/ed25519';
 
 export type HetznerImportPhase = 'server' | 'rescue' | 'connect' | 'write' | 'snapshot' | 'cleanup' | 'done';
 

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { generateEd25519 } from '../../../src/ssh/keys';
+import { generateEd25519 } from '../../../src/base/ed25519';
 import { HostKeyMismatchError, SshSession, waitForSsh } from '../../../src/ssh/session';
 import { UserError } from '../../../src/base/errors';
 import { freePort, startSshd, startSshdWithNewKeys } from '../../fixtures/sshd';

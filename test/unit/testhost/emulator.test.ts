@@ -8,7 +8,7 @@ import path from 'node:path';
 import { createProvider } from '../../../src/providers';
 import type { CloudProvider, ProviderId } from '../../../src/providers/types';
 import { buildUserData, serializeUserData } from '../../../src/agent/user-data';
-import { generateEd25519 } from '../../../src/ssh/keys';
+import { generateEd25519 } from '../../../src/base/ed25519';
 import { startEmulator, type Emulator } from '../../fixtures/emulator';
 import { buildTestClosures, startHostCache, testHostHook, type HostCache, type TestClosures, type TestHostHook } from '../../fixtures/testhost';
 import { ip } from '../../fixtures/testhost/net';
