@@ -22,7 +22,8 @@ import type { ProviderId } from '../providers/types';
 import type { Payload, Placement, RunEvent, RunRequest, RunResult } from '../run/types';
 import { machinesOf } from '../views/machines';
 import { PanelModel, stageMessage, type TimelineEntry } from '../views/panelModel';
-import { AGENT_LOG_COMMAND, runsOf } from '../views/runs';
+import { DEFAULT_BOOT_LOG_COMMAND } from '../ssh/boot-log';
+import { runsOf } from '../views/runs';
 import { cacheCredentials, cacheReadCredentials } from './nix';
 import { reaperLinkOf } from './cloudReaper';
 import { baseImage, checkPayload, pickPayload, pickPlacement } from './runPickers';
@@ -101,7 +102,7 @@ export async function runToplevel(ctx: Ctx, arg?: unknown): Promise<RunOutcome |
     ...(credentials ? { cacheCredentials: credentials } : {}),
     ...(readCredentials ? { cacheReadCredentials: readCredentials } : {}),
     ...(flakeDir ? { flakeDir } : {}),
-    bootLogCommand: AGENT_LOG_COMMAND,
+    bootLogCommand: DEFAULT_BOOT_LOG_COMMAND,
   });
   const req: RunRequest = {
     payload,

@@ -26,8 +26,7 @@ import { installableOf } from './orchestrate';
 import type { BootOutcome, MachineKeys, Payload, RunPorts, RunRequest } from './types';
 
 /** The agent writes its stage lines and the switch's output here, in both boot phases (nix/agent). */
-import { AGENT_LOG_FILE as AGENT_LOG, DEFAULT_BOOT_LOG_COMMAND as AGENT_LOG_TAIL_COMMAND } from '../ssh/boot-log';
-export { AGENT_LOG, AGENT_LOG_TAIL_COMMAND };
+import { DEFAULT_BOOT_LOG_COMMAND } from '../ssh/boot-log';
 /** Root-only (the agent makes /run/thebacknd 0700); on the image /run is a tmpfs, so nothing survives a power-off. */
 export const CREDENTIALS_FILE = '/run/thebacknd/cache-credentials';
 /** Written (with the store path) once a closure copied over SSH is complete; the agent waits for it. */
@@ -308,7 +307,7 @@ export function createRunPorts(o: PortsOptions): RunPorts {
         streamBootLog(
           {
             target: t,
-            command: o.bootLogCommand ?? AGENT_LOG_TAIL_COMMAND,
+            command: o.bootLogCommand ?? DEFAULT_BOOT_LOG_COMMAND,
             until: isTerminal,
             waitDeadlineMs: sshWait.deadlineMs,
             retryIntervalMs: sshWait.intervalMs,
