@@ -9,8 +9,8 @@ import { deployToMachine } from '../src/deploy';
 import { createRunPorts, destroyRunMachine, runToplevel } from '../src/run';
 import type { Machine } from '../src/providers/types';
 import { buildTestClosures, startHostCache } from '../test/fixtures/testhost';
-import { PLACEMENT, startWorld } from '../test/unit/run-e2e/world';
-import { writeDeployFlake } from '../test/unit/deploy-e2e/flake';
+import { PLACEMENT, startWorld } from '../test/unit/run/world';
+import { writeDeployFlake } from '../test/unit/deploy/flake';
 import { figure, ratio, type Figure } from './figures';
 
 const DEPLOY_SCRIPT = path.resolve(__dirname, '..', '..', 'nix', 'agent', 'thebacknd-deploy.sh');

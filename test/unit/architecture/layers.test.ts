@@ -114,6 +114,23 @@ test('every allow-list entry still names an import that exists (delete it once i
   assert.deepEqual(stale, []);
 });
 
+/** test/unit/ folders that are not a src folder, and what they test instead. */
+const TEST_FOLDERS_OF_THEIR_OWN: Record<string, string> = {
+  architecture: 'the rules of the whole src/ tree',
+  emulator: 'test/fixtures/emulator/, the cloud emulator',
+  testhost: 'test/fixtures/testhost/, the test hosts',
+};
+
+test('test/unit/ mirrors src/: each folder of tests is named after the src folder it tests', () => {
+  const unit = path.join(root, 'test', 'unit');
+  const srcFolders = new Set(files.filter((f) => f.includes('/')).map(folderOf));
+  const stray = fs
+    .readdirSync(unit, { withFileTypes: true })
+    .filter((e) => e.isDirectory() && !srcFolders.has(e.name) && !(e.name in TEST_FOLDERS_OF_THEIR_OWN))
+    .map((e) => e.name);
+  assert.deepEqual(stray, []);
+});
+
 /** Tarjan's algorithm: the strongly connected components, each a set of files that reach one another. */
 function stronglyConnected(graph: Map<string, string[]>): string[][] {
   let next = 0;

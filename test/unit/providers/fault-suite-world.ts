@@ -11,7 +11,7 @@ import { formatDeadline, newRunId } from '../../../src/providers/tags';
 import type { CloudProvider, Machine, ProviderId } from '../../../src/providers/types';
 import { runToplevel } from '../../../src/run/orchestrate';
 import type { RunPorts, RunRequest } from '../../../src/run/types';
-import type { Untagged } from './audit';
+import type { Untagged } from './fault-suite-audit';
 
 export const IDS: ProviderId[] = ['digitalocean', 'hetzner'];
 export const TOKENS: Record<ProviderId, string> = {

@@ -13,8 +13,8 @@ import type { FaultKind, LoggedRequest } from '../../fixtures/emulator';
 import { scanForSecrets, artefact, emulatorArtefacts, type Finding } from '../../fixtures/secrets';
 import { isAbort, UserError } from '../../../src/base/errors';
 import type { ProviderId } from '../../../src/providers/types';
-import { duplicates, leaked, machinesOf, untaggedTouched, type CloudMachine } from './audit';
-import { AGENT_FAILURE, CALL_PATHS, IDS, makeWorld, type CallPath, type Expect } from './world';
+import { duplicates, leaked, machinesOf, untaggedTouched, type CloudMachine } from './fault-suite-audit';
+import { AGENT_FAILURE, CALL_PATHS, IDS, makeWorld, type CallPath, type Expect } from './fault-suite-world';
 
 interface Step {
   method: string;

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startEmulator } from '../../fixtures/emulator';
 import { newRunId } from '../../../src/providers/tags';
-import { duplicates, leaked, machinesOf, untaggedTouched } from './audit';
+import { duplicates, leaked, machinesOf, untaggedTouched } from './fault-suite-audit';
 
 test('duplicates, leaked machines and touched untagged machines are counted from the cloud itself', async (t) => {
   const emu = await startEmulator({ delays: { deleteMs: 0 } });

@@ -19,7 +19,7 @@ import type { Machine } from '../../../src/providers/types';
 import { requireMachineKeys } from '../../../src/ssh/keys';
 import { SshSession, sshTargetFor } from '../../../src/ssh/session';
 import { buildTestClosures, SERVICE_PORT, startHostCache, type HostCache } from '../../fixtures/testhost';
-import { PLACEMENT, runIds, startWorld, TOKEN, until, type World } from '../run-e2e/world';
+import { PLACEMENT, runIds, startWorld, TOKEN, until, type World } from '../run/world';
 import { writeDeployFlake, type DeployFlake } from './flake';
 
 const TIMEOUT = 180_000;
