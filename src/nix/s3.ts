@@ -218,7 +218,7 @@ function statusOf(err: unknown): number | undefined {
 
 function networkCode(err: unknown): string | undefined {
   const e = err as { code?: string; errors?: unknown[]; cause?: unknown; name?: string };
-  if (e?.code && e.code in NETWORK_CODES) return e.code;
+  if (e?.code && Object.hasOwn(NETWORK_CODES, e.code)) return e.code;
   if (e?.name === 'TimeoutError') return 'ETIMEDOUT';
   for (const inner of [...(e?.errors ?? []), e?.cause]) {
     const c = inner ? networkCode(inner) : undefined;

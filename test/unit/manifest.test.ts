@@ -59,7 +59,7 @@ test('the manifest defaults are the code\'s defaults', () => {
   for (const [k, v] of flat(DEFAULTS, 'thebacknd.')) {
     const key = rename[k] ?? k;
     typed.add(key);
-    assert.ok(key in props, `${key} declared`);
+    assert.ok(Object.hasOwn(props, key), `${key} declared`);
     assert.deepEqual(props[key]!.default, v, key);
   }
   // The other way round: every declared setting is read through the typed Settings, none straight from VS Code.
@@ -115,7 +115,7 @@ test('the walkthrough: every step has its media, and completes on a declared com
     for (const ev of step.completionEvents) {
       const [kind, arg] = [ev.slice(0, ev.indexOf(':')), ev.slice(ev.indexOf(':') + 1)];
       if (kind === 'onCommand') assert.ok(ids.has(arg), `${step.id}: ${ev} names a declared command`);
-      else if (kind === 'onSettingChanged') assert.ok(arg in props, `${step.id}: ${ev} names a declared setting`);
+      else if (kind === 'onSettingChanged') assert.ok(Object.hasOwn(props, arg), `${step.id}: ${ev} names a declared setting`);
       else if (kind === 'onContext') for (const key of arg.match(/thebacknd\.[\w.]+/g) ?? []) assert.ok(contextKeys.has(key), `${step.id}: ${ev}: ${key} is set by the code`);
       else assert.fail(`${step.id}: unexpected completion event ${ev}`);
     }

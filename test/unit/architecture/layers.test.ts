@@ -126,7 +126,7 @@ test('test/unit/ mirrors src/: each folder of tests is named after the src folde
   const srcFolders = new Set(files.filter((f) => f.includes('/')).map(folderOf));
   const stray = fs
     .readdirSync(unit, { withFileTypes: true })
-    .filter((e) => e.isDirectory() && !srcFolders.has(e.name) && !(e.name in TEST_FOLDERS_OF_THEIR_OWN))
+    .filter((e) => e.isDirectory() && !srcFolders.has(e.name) && !Object.hasOwn(TEST_FOLDERS_OF_THEIR_OWN, e.name))
     .map((e) => e.name);
   assert.deepEqual(stray, []);
 });

@@ -2,7 +2,7 @@
 // time and its outcome) and the bounded log tail the webview receives.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LOG_TAIL, PanelModel } from '../../../src/views/panelModel';
+import { LOG_TAIL, PanelModel, parseFromWebview } from '../../../src/views/panelModel';
 import type { RunEvent, Stage } from '../../../src/run/types';
 
 const at = (s: number) => new Date(Date.UTC(2026, 10, 23, 12, 0, s));
@@ -87,4 +87,15 @@ test('listeners hear every change', () => {
   sub.dispose();
   m.update({ hasKeys: false });
   assert.equal(n, 3);
+});
+
+test('a webview message is read only when it has the shape the panel posts; an inherited key is no action', () => {
+  const report = { timeline: ['done keys'], logLines: 3, status: 'running', cost: '$0.01', countdown: '59 min', buttons: ['destroy'] };
+  assert.deepEqual(parseFromWebview({ type: 'ready' }), { type: 'ready' });
+  assert.deepEqual(parseFromWebview({ type: 'action', action: 'destroy' }), { type: 'action', action: 'destroy' });
+  assert.deepEqual(parseFromWebview({ type: 'rendered', report }), { type: 'rendered', report });
+  for (const action of ['constructor', 'toString', '__proto__', 'hasOwnProperty', 42, undefined])
+    assert.equal(parseFromWebview({ type: 'action', action }), undefined, String(action));
+  for (const bad of [null, 'ready', 7, [], { type: 'rendered', report: { ...report, buttons: 'destroy' } }, { type: 'rendered' }, { type: 'other' }])
+    assert.equal(parseFromWebview(bad), undefined, JSON.stringify(bad));
 });
