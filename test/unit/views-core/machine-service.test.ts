@@ -8,6 +8,12 @@ import { doTags, hetznerLabels, newRunId } from '../../../src/providers/tags';
 import { extendedDeadline, isLocal, MachineService } from '../../../src/core/machine-service';
 import { DEFAULTS, type Settings } from '../../../src/core/settings';
 import type { ProviderId } from '../../../src/providers/types';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Tokens } from '../../../src/core/tokens';
+import { runTokenCommand } from '../../../src/core/token-command';
+import { artefact, assertNoSecrets, mintSecret } from '../../fixtures/secrets';
 
 const TOKEN = 'emulator-token-0123456789';
 const min = 60_000;
@@ -156,6 +162,55 @@ test('a provider without a token shows as such, without counting as a failure', 
     assert.equal(svc.failures, 0);
     assert.equal(lists(emu), 1, 'no call without a token');
   }));
+
+test('tokens from commands (the real runner): one lists with its token; a failing one says so; Refresh runs it again', () => {
+  const rejected = mintSecret('rejected token from a command (machine service)', 'dop_v1_');
+  return withEmulator(
+    async (emu) => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'thebacknd-svc-'));
+      try {
+        emu.addServer({ name: 'thebacknd-1', labels: hetznerLabels(newRunId(), new Date(Date.now() + 30 * min)) });
+        const file = path.join(dir, 'do-token');
+        // DigitalOcean's command prints the file; without it, it fails after printing a secret on both streams.
+        const leaked = mintSecret('output of a failing token command (machine service)', 'dop_v1_');
+        const commands: Record<ProviderId, string> = {
+          digitalocean: `cat ${file} 2>/dev/null || { echo ${leaked}; echo ${leaked} >&2; exit 7; }`,
+          hetzner: `echo ${TOKEN}`,
+        };
+        const noSecrets = { get: async () => undefined, store: async () => {}, delete: async () => {} };
+        const tokens = new Tokens(noSecrets, {}, { command: (p) => commands[p], run: (p, c) => runTokenCommand(p, c, { env: { PATH: process.env.PATH } }) });
+        const settings: Settings = { ...DEFAULTS, digitalocean: { ...DEFAULTS.digitalocean, endpoint: emu.doUrl }, hetzner: { ...DEFAULTS.hetzner, endpoint: emu.hetznerUrl } };
+        const svc = new MachineService({ tokens, settings: () => settings, createProvider: (id, opts) => createProvider(id, { ...opts, retry: { retries: 0 } }) });
+        const byId = (id: ProviderId) => svc.snapshot().find((p) => p.id === id)!;
+
+        await svc.refresh();
+        assert.equal(byId('hetzner').tokenSource, 'token command');
+        assert.deepEqual(byId('hetzner').machines.map((m) => m.name), ['thebacknd-1'], 'listed with the token the command printed');
+        assert.equal(byId('digitalocean').tokenSource, 'token command');
+        assert.deepEqual(byId('digitalocean').error, { message: 'The DigitalOcean token command failed (exit status 7); its output is not shown.', auth: false, tokenCommand: true });
+        assert.equal(svc.failures, 0, 'no list was tried, so nothing to back off from');
+        await assert.rejects(svc.provider('digitalocean'), /token command failed \(exit status 7\)/);
+
+        // The token sent is the command's output: one the API rejects is reported as rejected.
+        fs.writeFileSync(file, `${rejected}\n`);
+        await svc.reconfigure();
+        assert.equal(byId('digitalocean').error?.auth, true);
+        // A good token in the password manager now; the rejected answer is kept until forgotten (as Refresh does).
+        fs.writeFileSync(file, `${TOKEN}\n`);
+        await svc.reconfigure();
+        assert.equal(byId('digitalocean').error?.auth, true, 'the command ran once: its answer is kept for the session');
+        tokens.forget('digitalocean');
+        await svc.reconfigure();
+        assert.equal(byId('digitalocean').error, undefined);
+        assert.equal(byId('digitalocean').loaded, true);
+        assertNoSecrets([artefact('snapshot', svc.snapshot())]);
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    },
+    { rejectTokens: [rejected] },
+  );
+});
 
 test('extendedDeadline and isLocal', () => {
   const now = Date.parse('2026-11-23T12:00:00Z');
