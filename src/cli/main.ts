@@ -44,7 +44,12 @@ function allOptions(commands: readonly CommandSpec[]): OptionSpec {
 /** Moves an old spelling's value to its new name, with a warning on stderr that names the new flag. */
 function renameDeprecated(command: CommandSpec, values: Record<string, Values[string]>, stderr: NodeJS.WritableStream): void {
   for (const a of command.deprecated ?? []) {
-    if (values[a.old] === undefined || (a.when && !a.when(values))) continue;
+    if (values[a.old] === undefined) continue;
+    if (a.when && !a.when(values)) {
+      // Parsed only for its old meaning: in this mode it is no option of the command (never silently dropped).
+      if (!(a.old in (command.options ?? {})) && !(a.old in GLOBAL)) throw new UsageError(`--${a.old} is not an option of ${command.name} here (did you mean --${a.now}?).`);
+      continue;
+    }
     if (values[a.now] !== undefined) throw new UsageError(`--${a.old} and --${a.now} name the same thing: use --${a.now} alone.`);
     values[a.now] = values[a.old];
     delete values[a.old];
