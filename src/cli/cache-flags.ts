@@ -35,7 +35,7 @@ export const CACHE_HELP = `Cache options (flag, else environment variable):
   --virtual-host-style      bucket.host URLs instead of host/bucket (path style is the default)
   --no-sign                 upload without signing (machines will refuse unsigned paths)
   --concurrency N           parallel uploads (default 4)
-(--endpoint, --bucket and --region still name the cache here until the next release, with a warning.)
+(push and build --push still take --endpoint, --bucket, --region for the first three until the next release, with a warning.)
 Credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN if needed).
 `;
 

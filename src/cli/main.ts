@@ -107,7 +107,7 @@ export async function main(argv: string[], io: CliIo = defaultIo(), commands: re
     const code = await command.run(ctx, { values, positionals });
     return cancel?.signal.aborted ? cancelled(io, command, cancel) : code;
   } catch (err) {
-    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    if (err instanceof UsageError || isParseError(err)) {
       io.stderr.write(`thebacknd: ${messageOf(err, secrets)} Run 'thebacknd ${command ? `${command.name} ` : ''}--help'.\n`);
       return 2;
     }
@@ -119,6 +119,12 @@ export async function main(argv: string[], io: CliIo = defaultIo(), commands: re
   } finally {
     cancel?.dispose();
   }
+}
+
+/** node:util's parseArgs errors (anything may be thrown: its `code` may be a number, or the error no object). */
+function isParseError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS');
 }
 
 function cancelled(io: CliIo, command: CommandSpec, cancel: Cancel): number {

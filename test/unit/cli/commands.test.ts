@@ -123,3 +123,11 @@ test('an old spelling reaches the command under its new name, with one warning t
   assert.equal(elsewhere.stderr, "thebacknd: --thing is not an option of renamed here (did you mean --cache-thing?). Run 'thebacknd renamed --help'.\n");
   assert.equal(seen, undefined);
 });
+
+test('any failure is exit 1 and one line, whatever was thrown (an errno code that is a number, not an Error at all)', async () => {
+  const thrower = (value: unknown): CommandSpec => ({ name: 'fail', summary: 'test', usage: 'fail', cancel: {}, run: () => Promise.reject(value) });
+  const numbered = await run(['fail'], { commands: [thrower(Object.assign(new Error('No space left on device'), { code: 28 }))] });
+  assert.deepEqual([numbered.code, numbered.stderr], [1, 'thebacknd: No space left on device.\n']);
+  const bare = await run(['fail'], { commands: [thrower(null)] });
+  assert.deepEqual([bare.code, bare.stderr], [1, 'thebacknd: null.\n']);
+});
