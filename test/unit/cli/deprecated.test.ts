@@ -12,14 +12,8 @@ import { tempFlake, type TempFlake } from '../nix/helpers';
 
 let f: TempFlake;
 let s3: S3Server;
-before(async () => {
-  f = tempFlake();
-  s3 = await startS3();
-});
-after(async () => {
-  await s3.stop();
-  f.cleanup();
-});
+before(async () => void ([f, s3] = [tempFlake(), await startS3()]));
+after(async () => (await s3.stop(), f.cleanup()));
 
 async function run(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = '';
