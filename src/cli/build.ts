@@ -7,9 +7,11 @@ import { build } from '../nix/build';
 import { findFlakes } from '../nix/flake';
 import { isExplicitInstallable, resolveTarget } from '../nix/installable';
 import { checkNix } from '../nix/version';
-import { CLOUD_OPTIONS, refuse, str, UsageError, type ProviderCommand } from './command';
+import { refuse, str, UsageError, type Values } from './args';
+import { CACHE_HELP, cacheFlagsOf, oldCacheSpellings } from './cache-flags';
+import { CLOUD_OPTIONS, type CommandSpec } from './command';
 import { PLACEMENT_OPTIONS } from './placement';
-import { CACHE_CLI_OPTIONS, CACHE_HELP, cacheFlagsOf, pushPaths, withCancel } from './push';
+import { PUSH_OPTIONS, pushPaths, RESUMABLE } from './push';
 import { buildOnWorkersCli, WORKER_HELP, WORKER_OPTIONS } from './workers';
 
 const DETAILS = `build [options] [installable | configuration-name]
@@ -28,14 +30,18 @@ Options:
 ${CACHE_HELP}
 ${WORKER_HELP}`;
 
-const LOCAL_ONLY = ['push', ...Object.keys(CACHE_CLI_OPTIONS)];
+const LOCAL_ONLY = ['push', ...Object.keys(PUSH_OPTIONS)];
+/** --endpoint, --bucket and --region named the cache with --push before #18 (with --workers they are the cloud's). */
+const pushingHere = (v: Values): boolean => v.push === true && v.workers === undefined;
 const WORKERS_ONLY = [...Object.keys(PLACEMENT_OPTIONS), ...Object.keys(WORKER_OPTIONS)].filter((k) => k !== 'flake' && k !== 'workers');
 
-export const BUILD_COMMAND: ProviderCommand = {
+export const BUILD_COMMAND: CommandSpec = {
   name: 'build',
   summary: 'build a nixosConfiguration or installable (here, or on --workers N); print its store path',
   usage: DETAILS,
-  options: { ...CACHE_CLI_OPTIONS, ...PLACEMENT_OPTIONS, ...WORKER_OPTIONS, push: { type: 'boolean' } },
+  options: { ...PUSH_OPTIONS, ...PLACEMENT_OPTIONS, ...WORKER_OPTIONS, push: { type: 'boolean' } },
+  deprecated: oldCacheSpellings(['endpoint', 'bucket', 'region'], pushingHere),
+  cancel: RESUMABLE,
   async run(ctx, { values, positionals }) {
     if (positionals.length > 1) throw new UsageError('build: one installable at a time.');
     if (values.workers !== undefined) {
@@ -49,15 +55,13 @@ export const BUILD_COMMAND: ProviderCommand = {
     if (!(arg && isExplicitInstallable(arg)) && findFlakes([dir]).length === 0) {
       throw new UsageError(`build: no flake.nix in ${dir}; use --flake DIR or name an installable.`);
     }
-    return withCancel(io, async (signal) => {
-      const nix = { env: io.env, signal, onLog: (l: string) => io.stderr.write(`${l}\n`) };
-      await checkNix(nix);
-      const target = await resolveTarget(arg, dir, nix);
-      io.stderr.write(`building ${target.installable}\n`);
-      const result = await build(target.installable, nix);
-      if (values.push) await pushPaths([result.path], cacheFlagsOf(values), io, signal);
-      io.stdout.write(`${result.path}\n`);
-      return 0;
-    });
+    const nix = { env: io.env, signal: ctx.signal, onLog: (l: string) => io.stderr.write(`${l}\n`) };
+    await checkNix(nix);
+    const target = await resolveTarget(arg, dir, nix);
+    io.stderr.write(`building ${target.installable}\n`);
+    const result = await build(target.installable, nix);
+    if (values.push) await pushPaths([result.path], cacheFlagsOf(values), io, ctx.signal);
+    io.stdout.write(`${result.path}\n`);
+    return 0;
   },
 };

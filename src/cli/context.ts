@@ -1,6 +1,8 @@
-// What every subcommand gets: output streams, the settings, and the providers chosen by the global options.
-// Tokens: --token-file (with --provider), else DIGITALOCEAN_ACCESS_TOKEN / HCLOUD_TOKEN. Endpoints: --endpoint (with
-// --provider), else THEBACKND_DO_ENDPOINT / THEBACKND_HCLOUD_ENDPOINT, else the real cloud.
+// What every subcommand gets: output streams, the settings, its cancel signal, and the providers chosen by the global
+// options. The one token reader: --token-file or --token-command (with --provider), else DIGITALOCEAN_ACCESS_TOKEN /
+// HCLOUD_TOKEN, else the token command of $THEBACKND_DO_TOKEN_COMMAND / $THEBACKND_HCLOUD_TOKEN_COMMAND (run when
+// that provider is first used). Endpoints: --endpoint (with --provider), else THEBACKND_DO_ENDPOINT /
+// THEBACKND_HCLOUD_ENDPOINT, else the real cloud.
 
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline/promises';
@@ -10,7 +12,7 @@ import { PROVIDER_LABEL, PROVIDERS, TOKEN_ENV } from '../base/tokens';
 import { createProvider, type ProviderOptions } from '../providers';
 import type { CloudProvider, ProviderId } from '../providers/types';
 import { providerProblem } from './placement';
-import { UsageError } from './command';
+import { UsageError } from './args';
 import { runTokenCommandSync, TOKEN_COMMAND_ENV } from '../base/token-command';
 
 export const ENDPOINT_ENV: Record<ProviderId, string> = {
@@ -23,7 +25,7 @@ export interface CliIo {
   stderr: NodeJS.WritableStream;
   stdin?: NodeJS.ReadableStream;
   env: NodeJS.ProcessEnv;
-  /** Cancels the command (raw commands use it; Ctrl-C otherwise). */
+  /** Cancels the command (tests, callers); without it, Ctrl-C, SIGTERM, SIGHUP and SIGQUIT do (see signals.ts). */
   signal?: AbortSignal;
   /** A person at a terminal: destructive commands ask first. */
   interactive: boolean;
@@ -39,10 +41,18 @@ export interface GlobalOptions {
   endpoint?: string;
 }
 
+/** Secrets of the environment that are not cloud tokens: redacted from every message as well. */
+const OTHER_SECRET_ENV = ['AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'THEBACKND_CACHE_READ_SECRET_ACCESS_KEY'];
+
+/** What main can redact before a context exists (a usage error in the global options). */
+export function environmentSecrets(env: NodeJS.ProcessEnv): string[] {
+  return [...PROVIDERS.map((p) => TOKEN_ENV[p]), ...OTHER_SECRET_ENV].map((k) => env[k]?.trim() ?? '').filter(Boolean);
+}
+
 export class CliContext {
   readonly settings: Settings = DEFAULTS;
-  /** Every token read, so error text can be redacted. */
-  readonly secrets: string[] = [];
+  /** Every token read and every secret of the environment, so error text can be redacted. */
+  readonly secrets: string[];
   private readonly explicit: ProviderId | undefined;
   private readonly tokens: Partial<Record<ProviderId, string>> = {};
   /** Token commands not run yet: run when that provider is first used, not for every provider up front. */
@@ -51,7 +61,10 @@ export class CliContext {
   constructor(
     readonly io: CliIo,
     readonly globals: GlobalOptions,
+    /** Aborted when the command is cancelled (main listens for commands that can be; see CommandSpec.cancel). */
+    readonly signal: AbortSignal = new AbortController().signal,
   ) {
+    this.secrets = OTHER_SECRET_ENV.map((k) => io.env[k]?.trim() ?? '').filter(Boolean);
     const problem = providerProblem(globals.provider);
     if (problem) throw new UsageError(problem);
     this.explicit = globals.provider as ProviderId | undefined;
@@ -125,7 +138,7 @@ export class CliContext {
   /** The raw token and endpoint of one provider, for commands that hand them on (the cloud reaper's deploy binds them). */
   credentials(id: ProviderId): { token?: string; endpoint?: string } {
     const token = this.tokenOf(id);
-    const endpoint = (this.explicit === id ? this.globals.endpoint : undefined) ?? this.io.env[ENDPOINT_ENV[id]];
+    const endpoint = this.endpoint(id);
     return { ...(token ? { token } : {}), ...(endpoint ? { endpoint } : {}) };
   }
 

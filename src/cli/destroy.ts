@@ -5,14 +5,15 @@ import { reapTargets } from '../reaper/policy';
 import { BOUNDS } from '../base/settings';
 import { PROVIDER_LABEL } from '../base/tokens';
 import type { CloudProvider, Machine } from '../providers/types';
-import { UsageError, type ProviderCommand } from './command';
+import { UsageError } from './args';
+import type { CommandSpec } from './command';
 import type { CliContext } from './context';
 import { findMachine, listAll } from './lookup';
 import { wholeNumber } from './numbers';
 import { cliStateDir } from './placement';
 import { knownMachines } from './run-state';
 
-const destroy: ProviderCommand = {
+const destroy: CommandSpec = {
   name: 'destroy',
   summary: 'destroy one machine by name or id',
   usage: 'destroy <name|id>',
@@ -26,7 +27,7 @@ const destroy: ProviderCommand = {
   },
 };
 
-const destroyAll: ProviderCommand = {
+const destroyAll: CommandSpec = {
   name: 'destroy-all',
   summary: 'destroy every thebacknd machine (asks first on a terminal)',
   usage: 'destroy-all [--yes]',
@@ -50,7 +51,7 @@ const destroyAll: ProviderCommand = {
   },
 };
 
-const destroyOld: ProviderCommand = {
+const destroyOld: CommandSpec = {
   name: 'destroy-old',
   summary: 'destroy machines past their deadline, powered off, duplicated, or (without a deadline) older than --max-age',
   usage: 'destroy-old [--max-age MINUTES] [--dry-run]',
@@ -75,7 +76,7 @@ const destroyOld: ProviderCommand = {
   },
 };
 
-export const DESTROY_COMMANDS: ProviderCommand[] = [destroy, destroyAll, destroyOld];
+export const DESTROY_COMMANDS: CommandSpec[] = [destroy, destroyAll, destroyOld];
 
 /** Destroys each target, reporting each outcome; one failure does not stop the others. */
 async function destroyEach(ctx: CliContext, targets: { provider: CloudProvider; machine: Machine; why: string }[]): Promise<boolean> {

@@ -1,45 +1,18 @@
 // `thebacknd doctor`: every prerequisite of a first machine, checked for real (src/setup/checks.ts), one line each
 // with the fix of what is missing. Creates and bills nothing. Exit status 0 when all is ready, 1 when a step is missing.
 
-import { DEFAULTS, type Settings } from '../base/settings';
 import { UserError } from '../base/errors';
 import { cacheCredentialsFromEnv } from '../nix/s3';
 import type { CloudProvider, ProviderId } from '../providers/types';
 import { checkSetup, type CheckResult } from '../setup/checks';
-import { UsageError, type CliCommand } from './command';
+import { str, strings, UsageError, type Args } from './args';
+import { CACHE_OPTIONS, MACHINE_CACHE_OPTIONS, settingsFromFlags } from './cache-flags';
+import type { CommandSpec } from './command';
 import type { CliContext } from './context';
 import { IMAGE_ENV } from './placement';
-import { cacheFromFlags } from './push';
 
-const OPTIONS = {
-  region: { type: 'string' },
-  image: { type: 'string' },
-  'cache-endpoint': { type: 'string' },
-  'cache-bucket': { type: 'string' },
-  'cache-region': { type: 'string' },
-  'cache-url': { type: 'string' },
-  'trusted-public-key': { type: 'string' },
-  'signing-key-file': { type: 'string' },
-  'private-cache': { type: 'boolean' },
-  'no-cache': { type: 'boolean' },
-} as const;
-
-type Values = Record<string, string | boolean | (string | boolean)[] | undefined>;
-const str = (v: Values, k: string): string | undefined => (typeof v[k] === 'string' ? (v[k] as string) : undefined);
-
-/** The same flags and environment variables as `thebacknd run`. */
-function settingsOf(v: Values, env: NodeJS.ProcessEnv): Settings {
-  const flag = (k: string, as: string) => (str(v, k) !== undefined ? { [as]: str(v, k) } : {});
-  const cache = cacheFromFlags({ ...flag('cache-endpoint', 'endpoint'), ...flag('cache-bucket', 'bucket'), ...flag('cache-region', 'region'), ...flag('signing-key-file', 'signing-key-file') }, env);
-  cache.publicUrl = str(v, 'cache-url') ?? env.THEBACKND_CACHE_PUBLIC_URL ?? '';
-  cache.trustedPublicKey = str(v, 'trusted-public-key') ?? env.THEBACKND_CACHE_TRUSTED_PUBLIC_KEY ?? '';
-  cache.private = v['private-cache'] === true;
-  if (v['no-cache']) {
-    cache.endpoint = '';
-    cache.publicUrl = '';
-  }
-  return { ...DEFAULTS, cache };
-}
+/** The same cache flags and environment variables as `thebacknd run`. */
+const OPTIONS = { ...strings('region', 'image'), ...CACHE_OPTIONS, ...MACHINE_CACHE_OPTIONS };
 
 const MARK = { ok: 'ok  ', missing: 'MISS', skipped: 'skip' } as const;
 
@@ -53,8 +26,8 @@ export function formatResults(results: readonly CheckResult[]): string {
     .join('\n');
 }
 
-async function doctor(ctx: CliContext, { values }: { values: Values }): Promise<number> {
-  const settings = settingsOf(values, ctx.io.env);
+async function doctor(ctx: CliContext, { values }: Args): Promise<number> {
+  const settings = settingsFromFlags(values, ctx.io.env);
   let provider: CloudProvider | undefined;
   let providerId: ProviderId = (str(values, 'provider') as ProviderId | undefined) ?? settings.defaultProvider;
   try {
@@ -84,7 +57,7 @@ async function doctor(ctx: CliContext, { values }: { values: Values }): Promise<
   return missing.length ? 1 : 0;
 }
 
-export const DOCTOR_COMMANDS: CliCommand[] = [
+export const DOCTOR_COMMANDS: CommandSpec[] = [
   {
     name: 'doctor',
     summary: 'check every prerequisite (token, base image, cache, signing key, nix) and say how to fix what is missing',

@@ -5,7 +5,8 @@ import { readFileSync } from 'node:fs';
 import { UserError } from '../base/errors';
 import { BOUNDS } from '../base/settings';
 import { PROVIDER_LABEL } from '../base/tokens';
-import { UsageError, type ProviderCommand } from './command';
+import { UsageError } from './args';
+import type { CommandSpec } from './command';
 import { duration, MACHINE_HEADER, machineRows, price, table, toJson } from './format';
 import type { CloudProvider } from '../providers/types';
 import { findMachine, listAll } from './lookup';
@@ -18,7 +19,7 @@ import { cliStateDir } from './placement';
 
 const json = { json: { type: 'boolean' as const } };
 
-const list: ProviderCommand = {
+const list: CommandSpec = {
   name: 'list',
   summary: 'list thebacknd machines (all providers with a token, or --provider)',
   usage: 'list [--json]',
@@ -38,7 +39,7 @@ const list: ProviderCommand = {
   },
 };
 
-const create: ProviderCommand = {
+const create: CommandSpec = {
   name: 'create',
   summary: 'create a machine thebacknd-N (the smallest free N) from the base image, reachable over SSH (to run a toplevel: thebacknd run)',
   usage:
@@ -97,7 +98,7 @@ const create: ProviderCommand = {
   },
 };
 
-const extend: ProviderCommand = {
+const extend: CommandSpec = {
   name: 'extend',
   summary: "push a machine's deadline back by some minutes",
   usage: 'extend <name|id> <minutes>',
@@ -118,7 +119,7 @@ const extend: ProviderCommand = {
 };
 
 /** A read-only listing of one provider's catalog: a table, or the model objects with --json. */
-function catalog<T>(name: string, summary: string, fetch: (p: CloudProvider) => Promise<T[]>, header: string[], row: (item: T) => string[]): ProviderCommand {
+function catalog<T>(name: string, summary: string, fetch: (p: CloudProvider) => Promise<T[]>, header: string[], row: (item: T) => string[]): CommandSpec {
   return {
     name,
     summary,
@@ -154,7 +155,7 @@ const images = catalog('images', 'list the images a machine can be created from'
   i.name,
 ]);
 
-export const MACHINE_COMMANDS: ProviderCommand[] = [list, create, extend, regions, sizes, images];
+export const MACHINE_COMMANDS: CommandSpec[] = [list, create, extend, regions, sizes, images];
 
 function parseMinutes(value: string | undefined, fallback: number): number {
   return value === undefined ? fallback : wholeNumber(value, 'minutes', 1, BOUNDS.maxAgeMinutes.max);

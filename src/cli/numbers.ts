@@ -1,7 +1,7 @@
 // Numbers from the command line: plain decimal digits only. `Number()` alone reads `0x10` as 16, `1e3` as 1000 and
 // `" 7 "` as 7, so a typo could give a machine hours more than asked.
 
-import { UsageError } from './command';
+import { UsageError } from './args';
 
 /** A whole decimal number within [min, max], or a UsageError that names the bounds. */
 export function wholeNumber(text: string, what: string, min: number, max: number): number {

@@ -11,7 +11,7 @@ import { timerPaths } from '../cloud-reaper/local-timer';
 import { BOUNDS } from '../base/settings';
 import { PROVIDERS } from '../base/tokens';
 import type { ProviderId } from '../providers/types';
-import { UsageError, type OptionSpec } from './command';
+import { UsageError, type OptionSpec, type Values } from './args';
 import { ENDPOINT_ENV, type CliContext } from './context';
 
 export const INSTALL_OPTIONS: OptionSpec = {
@@ -37,7 +37,6 @@ function currentProcess(): Self {
   return { node: process.execPath, script: process.argv[1], platform: process.platform, cwd: process.cwd(), uid: process.getuid?.() };
 }
 
-type Values = Record<string, string | boolean | (string | boolean)[] | undefined>;
 
 export async function reaperInstall(ctx: CliContext, values: Values, self: Self = currentProcess()): Promise<number> {
   if (!values.local) throw new UsageError('reaper install needs --local: it installs a timer on this computer (the cloud reaper is `thebacknd reaper deploy`).');

@@ -11,7 +11,8 @@ import { deployReaper, reaperStatus, removeReaper, REAPER_LABEL } from '../cloud
 import { forgetReaperState, reaperStatePath, saveReaperState } from '../cloud-reaper/local-state';
 import { cronFor } from '../cloud-reaper/schedule';
 import type { ProviderId } from '../providers/types';
-import { UsageError, type ProviderCommand } from './command';
+import { UsageError } from './args';
+import type { CommandSpec } from './command';
 import type { CliContext } from './context';
 import { duration } from './format';
 import { cliStateDir } from './placement';
@@ -19,7 +20,7 @@ import { INSTALL_OPTIONS, INSTALL_USAGE, reaperInstall } from './reaper-local';
 
 const VERBS = ['deploy', 'status', 'remove', 'install'] as const;
 
-const reaper: ProviderCommand = {
+const reaper: CommandSpec = {
   name: 'reaper',
   summary: 'deploy, inspect or remove the cloud reaper (DigitalOcean Functions), which reaps while nothing else runs',
   usage: `reaper deploy [--interval MIN] [--max-age MIN] [--region R] [--state-dir DIR]
@@ -73,7 +74,7 @@ install  --local: without DigitalOcean Functions, a systemd user timer (Linux), 
   },
 };
 
-export const REAPER_COMMANDS: ProviderCommand[] = [reaper];
+export const REAPER_COMMANDS: CommandSpec[] = [reaper];
 
 function doToken(ctx: CliContext): { token: string; endpoint?: string } {
   const { token, endpoint } = ctx.credentials('digitalocean');

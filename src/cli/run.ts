@@ -3,8 +3,8 @@
 // machine; it is created already tagged with its run id and deadline, so the reaper finds it whatever happens here.
 
 import path from 'node:path';
-import { isAbort, messageOf, redact, UserError } from '../base/errors';
-import { BOUNDS, DEFAULTS, type Settings } from '../base/settings';
+import { UserError } from '../base/errors';
+import { BOUNDS, DEFAULTS } from '../base/settings';
 import { PROVIDER_LABEL } from '../base/tokens';
 import { findFlakes } from '../nix/flake';
 import { isExplicitInstallable, resolveTarget } from '../nix/installable';
@@ -19,12 +19,12 @@ import type { Payload, RunEvent, RunRequest } from '../run/types';
 import { DEFAULT_BOOT_LOG_COMMAND } from '../ssh/boot-log';
 import { loadMachineKeys } from '../ssh/keys';
 import { sizeSummary } from '../workers/cost';
-import { str, UsageError, type CliCommand, type ProviderCommand } from './command';
-import type { CliContext, CliIo } from './context';
+import { flags, str, strings, UsageError, type Args, type Values } from './args';
+import { CACHE_OPTIONS, MACHINE_CACHE_OPTIONS, settingsFromFlags } from './cache-flags';
+import type { CommandSpec } from './command';
+import type { CliContext } from './context';
 import { wholeNumber } from './numbers';
 import { rememberMachine } from './run-state';
-import { cancelOn } from './signals';
-import { cacheFlagsOf, cacheFromFlags } from './push';
 import { cliStateDir, IMAGE_ENV, PLACEMENT_OPTIONS } from './placement';
 import { loadReaperState } from '../cloud-reaper/local-state';
 import { checkSetup, firstMissing, missingError, needsOf } from '../setup/checks';
@@ -73,33 +73,18 @@ Push credentials: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY. Read credentials of 
 THEBACKND_CACHE_READ_ACCESS_KEY_ID and THEBACKND_CACHE_READ_SECRET_ACCESS_KEY, else the push credentials.
 `;
 
-const OPTIONS = {
-  ...PLACEMENT_OPTIONS,
-  minutes: { type: 'string' },
-  binary: { type: 'string' },
-  bare: { type: 'boolean' },
-  'boot-log-command': { type: 'string' },
-  'cache-endpoint': { type: 'string' },
-  'cache-bucket': { type: 'string' },
-  'cache-region': { type: 'string' },
-  'cache-url': { type: 'string' },
-  'trusted-public-key': { type: 'string' },
-  'signing-key-file': { type: 'string' },
-  'private-cache': { type: 'boolean' },
-  'no-cache': { type: 'boolean' },
-} as const;
+const OPTIONS = { ...PLACEMENT_OPTIONS, ...strings('minutes', 'binary', 'boot-log-command'), ...flags('bare'), ...CACHE_OPTIONS, ...MACHINE_CACHE_OPTIONS };
 
-type Values = Readonly<Record<string, unknown>>;
-
-export const RUN_COMMAND: ProviderCommand = {
+export const RUN_COMMAND: CommandSpec = {
   name: 'run',
   summary: 'run a nixosConfiguration, store path or binary on a new machine; print its name and IP',
   usage: DETAILS,
   options: OPTIONS,
+  cancel: { said: 'cancelled.' },
   run: runCommand,
 };
 
-async function runCommand(cli: CliContext, { values, positionals }: { values: Values; positionals: string[] }): Promise<number> {
+async function runCommand(cli: CliContext, { values, positionals }: Args): Promise<number> {
   const io = cli.io;
   if (positionals.length > 1) throw new UsageError('run: one thing to run at a time.');
   if (values.bare && (positionals.length || values.binary !== undefined)) throw new UsageError('run: --bare runs the base image as it is: name nothing else.');
@@ -107,103 +92,90 @@ async function runCommand(cli: CliContext, { values, positionals }: { values: Va
   const { min, max } = BOUNDS.maxAgeMinutes;
   const minutes = minutesText === undefined ? DEFAULTS.maxAgeMinutes : wholeNumber(minutesText, '--minutes', min, max);
 
-  const settings = settingsFrom(values, io.env, minutes);
+  const settings = { ...settingsFromFlags(values, io.env), maxAgeMinutes: minutes };
   const cacheCredentials = cacheCredentialsFromEnv(io.env);
   const readCredentials = readCredentialsFromEnv(io.env);
-  const secrets = [...cli.secrets, cacheCredentials?.secretAccessKey, cacheCredentials?.sessionToken, readCredentials?.secretAccessKey].filter((s): s is string => !!s);
-  return withRunCancel(io, secrets, async (signal) => {
-    const provider = cli.oneProvider();
-    const flakeDir = path.resolve(str(values, 'flake') ?? process.cwd());
-    const nix = { env: io.env, cwd: flakeDir, signal };
-    const payload = await payloadOf(values, positionals[0], flakeDir, nix);
-    if (payload.kind === 'configuration' || payload.kind === 'installable') await checkNix(nix);
-    const transfer = transferOf(settings);
-    const req: RunRequest = {
-      payload,
-      placement: {
-        provider: provider.id,
-        region: str(values, 'region') ?? settings[provider.id].region,
-        size: str(values, 'size') ?? settings[provider.id].size,
-        image: str(values, 'image') ?? io.env[IMAGE_ENV[provider.id]] ?? (await baseImage(provider, signal)),
-      },
-      maxAgeMinutes: minutes,
-      transfer,
-      cachePrivate: transfer === 'cache' && (Boolean(values['private-cache']) || isS3Url(settings.cache.publicUrl)),
-      onFailure: values['keep-on-failure'] ? 'keep' : 'destroy',
-    };
-    const keysRoot = cliStateDir(io.env, str(values, 'state-dir'));
-    // A cloud reaper deployed from here: the machine gets its destroy-self code (see `thebacknd reaper deploy`).
-    const reaper = loadReaperState(keysRoot);
-    const bootLogCommand = str(values, 'boot-log-command');
-    const ports = createRunPorts({
-      ...(reaper ? { reaper } : {}),
-      provider,
-      settings,
-      keysRoot,
-      flakeDir,
-      nix: { env: io.env },
-      ...(cacheCredentials ? { cacheCredentials } : {}),
-      ...(readCredentials ? { cacheReadCredentials: readCredentials } : {}),
-      pushCredentialsReadToo: true, // documented: without THEBACKND_CACHE_READ_*, machines get the push key
-      ...(bootLogCommand ? { bootLogCommand } : {}),
-    });
-    // Every prerequisite this run needs, checked before anything is built or created (src/setup/checks.ts).
-    const first = firstMissing(
-      await checkSetup(
-        {
-          providerId: provider.id,
-          provider,
-          settings,
-          region: req.placement.region,
-          image: req.placement.image,
-          credentials: cacheCredentials ?? readCredentials,
-          nix: { env: io.env },
-          needs: needsOf(payload.kind, transfer),
-          secrets,
-        },
-        signal,
-      ),
-    );
-    if (first) throw missingError(first, 'cli');
-    preflight({ settings, pushCredentialsReadToo: true, ...(cacheCredentials ? { cacheCredentials } : {}), ...(readCredentials ? { cacheReadCredentials: readCredentials } : {}) }, req);
-
-    const size = (await provider.sizes(signal)).find((s) => s.slug === req.placement.size);
-    io.stderr.write(
-      `${PROVIDER_LABEL[provider.id]} ${req.placement.size} in ${req.placement.region}${size ? `: ${sizeSummary(size, req.placement.region)}` : ''}; ` +
-        `destroyed after ${minutes} min. ${transfer === 'cache' ? `Machines substitute from the binary cache${req.cachePrivate ? ' (private)' : ''}.` : 'No binary cache: the closure goes over SSH.'}\n`,
-    );
-    const print = printer(io.stderr);
-    const result = await runToplevel(ports, req, signal, (e) => {
-      if (e.type === 'machine') rememberMachine(keysRoot, e.machine);
-      print(e);
-    });
-    const ip = result.machine.ipv4 ?? result.machine.ipv6 ?? '';
-    const keys = await loadMachineKeys(keysRoot, result.machine.runId ?? '');
-    if (result.outcome.poweredOff) {
-      io.stderr.write(`${result.machine.name} ran the program and powered itself off; the reaper destroys it.\n`);
-    } else if (keys) {
-      io.stderr.write(
-        `Connect: ssh -i ${keys.loginKeyPath} -o UserKnownHostsFile=${keys.knownHostsPath} -o StrictHostKeyChecking=yes root@${ip}\n` +
-          `Destroy: thebacknd destroy ${result.machine.name} (or wait for its deadline, ${result.machine.deadline ?? `${minutes} min`})\n`,
-      );
-    }
-    io.stdout.write(`${result.machine.name} ${ip}\n`);
-    return 0;
+  const { secrets, signal } = cli;
+  const provider = cli.oneProvider();
+  const flakeDir = path.resolve(str(values, 'flake') ?? process.cwd());
+  const nix = { env: io.env, cwd: flakeDir, signal };
+  const payload = await payloadOf(values, positionals[0], flakeDir, nix);
+  if (payload.kind === 'configuration' || payload.kind === 'installable') await checkNix(nix);
+  const transfer = transferOf(settings);
+  const req: RunRequest = {
+    payload,
+    placement: {
+      provider: provider.id,
+      region: str(values, 'region') ?? settings[provider.id].region,
+      size: str(values, 'size') ?? settings[provider.id].size,
+      image: str(values, 'image') ?? io.env[IMAGE_ENV[provider.id]] ?? (await baseImage(provider, signal)),
+    },
+    maxAgeMinutes: minutes,
+    transfer,
+    cachePrivate: transfer === 'cache' && (Boolean(values['private-cache']) || isS3Url(settings.cache.publicUrl)),
+    onFailure: values['keep-on-failure'] ? 'keep' : 'destroy',
+  };
+  const keysRoot = cliStateDir(io.env, str(values, 'state-dir'));
+  // A cloud reaper deployed from here: the machine gets its destroy-self code (see `thebacknd reaper deploy`).
+  const reaper = loadReaperState(keysRoot);
+  const bootLogCommand = str(values, 'boot-log-command');
+  const ports = createRunPorts({
+    ...(reaper ? { reaper } : {}),
+    provider,
+    settings,
+    keysRoot,
+    flakeDir,
+    nix: { env: io.env },
+    ...(cacheCredentials ? { cacheCredentials } : {}),
+    ...(readCredentials ? { cacheReadCredentials: readCredentials } : {}),
+    pushCredentialsReadToo: true, // documented: without THEBACKND_CACHE_READ_*, machines get the push key
+    ...(bootLogCommand ? { bootLogCommand } : {}),
   });
-}
+  // Every prerequisite this run needs, checked before anything is built or created (src/setup/checks.ts).
+  const first = firstMissing(
+    await checkSetup(
+      {
+        providerId: provider.id,
+        provider,
+        settings,
+        region: req.placement.region,
+        image: req.placement.image,
+        credentials: cacheCredentials ?? readCredentials,
+        nix: { env: io.env },
+        needs: needsOf(payload.kind, transfer),
+        secrets,
+      },
+      signal,
+    ),
+  );
+  if (first) throw missingError(first, 'cli');
+  preflight({ settings, pushCredentialsReadToo: true, ...(cacheCredentials ? { cacheCredentials } : {}), ...(readCredentials ? { cacheReadCredentials: readCredentials } : {}) }, req);
 
-export const RUN_COMMANDS: CliCommand[] = [RUN_COMMAND];
-
-function settingsFrom(values: Values, env: NodeJS.ProcessEnv, minutes: number): Settings {
-  const cache = cacheFromFlags(cacheFlagsOf(values), env);
-  cache.publicUrl = str(values, 'cache-url') ?? env.THEBACKND_CACHE_PUBLIC_URL ?? '';
-  cache.trustedPublicKey = str(values, 'trusted-public-key') ?? env.THEBACKND_CACHE_TRUSTED_PUBLIC_KEY ?? '';
-  if (values['no-cache']) {
-    cache.endpoint = '';
-    cache.publicUrl = '';
+  const size = (await provider.sizes(signal)).find((s) => s.slug === req.placement.size);
+  io.stderr.write(
+    `${PROVIDER_LABEL[provider.id]} ${req.placement.size} in ${req.placement.region}${size ? `: ${sizeSummary(size, req.placement.region)}` : ''}; ` +
+      `destroyed after ${minutes} min. ${transfer === 'cache' ? `Machines substitute from the binary cache${req.cachePrivate ? ' (private)' : ''}.` : 'No binary cache: the closure goes over SSH.'}\n`,
+  );
+  const print = printer(io.stderr);
+  const result = await runToplevel(ports, req, signal, (e) => {
+    if (e.type === 'machine') rememberMachine(keysRoot, e.machine);
+    print(e);
+  });
+  const ip = result.machine.ipv4 ?? result.machine.ipv6 ?? '';
+  const keys = await loadMachineKeys(keysRoot, result.machine.runId ?? '');
+  if (result.outcome.poweredOff) {
+    io.stderr.write(`${result.machine.name} ran the program and powered itself off; the reaper destroys it.\n`);
+  } else if (keys) {
+    io.stderr.write(
+      `Connect: ssh -i ${keys.loginKeyPath} -o UserKnownHostsFile=${keys.knownHostsPath} -o StrictHostKeyChecking=yes root@${ip}\n` +
+        `Destroy: thebacknd destroy ${result.machine.name} (or wait for its deadline, ${result.machine.deadline ?? `${minutes} min`})\n`,
+    );
   }
-  return { ...DEFAULTS, maxAgeMinutes: minutes, cache };
+  io.stdout.write(`${result.machine.name} ${ip}\n`);
+  return 0;
 }
+
+export const RUN_COMMANDS: CommandSpec[] = [RUN_COMMAND];
 
 function readCredentialsFromEnv(env: NodeJS.ProcessEnv): CacheCredentials | undefined {
   const accessKeyId = env.THEBACKND_CACHE_READ_ACCESS_KEY_ID?.trim();
@@ -263,26 +235,4 @@ function printer(out: NodeJS.WritableStream): (e: RunEvent) => void {
     const line = eventLine(e);
     if (line !== undefined) out.write(`${line}\n`);
   };
-}
-
-/**
- * Runs the command with Ctrl-C (or io.signal) as its cancel. Exit codes: 0 ok, 1 failure, 130 cancelled. A failure
- * prints one sentence (and the lines that matter), with every secret redacted.
- */
-async function withRunCancel(io: CliIo, secrets: string[], body: (signal: AbortSignal) => Promise<number>): Promise<number> {
-  const cancel = cancelOn(io.signal);
-  try {
-    return await body(cancel.signal);
-  } catch (err) {
-    if (err instanceof UsageError) throw err; // main prints it, exit 2
-    if (isAbort(err)) {
-      io.stderr.write('thebacknd: cancelled.\n');
-      return cancel.exitCode();
-    }
-    io.stderr.write(`thebacknd: ${messageOf(err, secrets)}\n`);
-    if (err instanceof UserError && err.detail) io.stderr.write(`${redact(err.detail, secrets).replace(/^/gm, '  ')}\n`);
-    return 1;
-  } finally {
-    cancel.dispose();
-  }
 }

@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { isAbort, UserError } from '../base/errors';
+import { UserError } from '../base/errors';
 import { BOUNDS } from '../base/settings';
 import { PROVIDER_LABEL } from '../base/tokens';
 import { buildersValue, systemsFor, workerBuilderLine } from '../workers/builders';
@@ -19,12 +19,11 @@ import { builderFlags } from '../workers/remote-build';
 import { workerShell } from '../workers/shell-env';
 import { MAX_WORKERS, type ReadyWorker, type WorkersRequest } from '../workers/types';
 import { baseImage } from './base-image';
-import { UsageError, type ProviderCommand } from './command';
+import { str, UsageError } from './args';
+import type { CommandSpec } from './command';
 import type { CliContext } from './context';
-import { cliStateDir } from './placement';
-
-const SIGNALS = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGTERM: 15 } as const;
-type Sig = keyof typeof SIGNALS;
+import { cliStateDir, PLACEMENT_OPTIONS } from './placement';
+import { WORKER_OPTIONS } from './workers';
 
 /** The shell's own rc file: the user's ~/.bashrc, then what vps-worker's init file adds. */
 export function shellRc(workers: string): string {
@@ -41,7 +40,7 @@ export function shellRc(workers: string): string {
   ].join('\n');
 }
 
-const shell: ProviderCommand = {
+const shell: CommandSpec = {
   name: 'shell',
   summary: 'create N workers and open a shell with them as Nix builders ($builder, $store, $ssh, remote); destroyed when it ends',
   usage: `shell --workers N [--size S] [--region R] [--image I] [--hours H] [--max-jobs N] [--state-dir DIR]
@@ -53,14 +52,16 @@ const shell: ProviderCommand = {
   --max-jobs N   parallel builds per worker (default: its number of cores)
 In the shell: $ip $ssh $store (first worker), $ips, $builder (all workers), and \`remote build .#pkg\`.`,
   options: {
-    workers: { type: 'string' },
-    size: { type: 'string' },
-    region: { type: 'string' },
-    image: { type: 'string' },
-    hours: { type: 'string' },
-    'max-jobs': { type: 'string' },
-    'state-dir': { type: 'string' },
+    workers: WORKER_OPTIONS.workers,
+    hours: WORKER_OPTIONS.hours,
+    'max-jobs': WORKER_OPTIONS['max-jobs'],
+    size: PLACEMENT_OPTIONS.size,
+    region: PLACEMENT_OPTIONS.region,
+    image: PLACEMENT_OPTIONS.image,
+    'state-dir': PLACEMENT_OPTIONS['state-dir'],
   },
+  // Cancelled, the shell and what runs in it end as on a closed terminal; the workers go once it has.
+  cancel: {},
   async run(ctx, { values, positionals }) {
     if (positionals.length) throw new UsageError('shell takes no arguments.');
     const count = Number(values.workers);
@@ -75,10 +76,10 @@ In the shell: $ip $ssh $store (first worker), $ips, $builder (all workers), and 
       count,
       hours,
       maxJobs,
-      size: values.size as string | undefined,
-      region: values.region as string | undefined,
-      image: values.image as string | undefined,
-      stateDir: values['state-dir'] as string | undefined,
+      size: str(values, 'size'),
+      region: str(values, 'region'),
+      image: str(values, 'image'),
+      stateDir: str(values, 'state-dir'),
     });
   },
 };
@@ -99,27 +100,20 @@ async function runShell(ctx: CliContext, o: ShellOptions): Promise<number> {
   for (const s of [io.stdout, io.stderr]) s.on('error', () => undefined);
   const say = (line: string) => io.stderr.write(`${line}\n`);
 
-  const ctl = new AbortController();
-  let got: Sig | undefined;
+  const { signal } = ctx;
   let child: ChildProcess | undefined;
-  const onSignal = (sig: Sig) => {
-    got ??= sig;
-    ctl.abort();
-    // The shell and what runs in it end as on a closed terminal; the workers go once it has.
+  const onCancel = (): void => {
     if (child && child.exitCode === null) child.kill('SIGHUP');
   };
-  const handlers = (Object.keys(SIGNALS) as Sig[]).map((sig) => [sig, () => onSignal(sig)] as const);
-  for (const [sig, h] of handlers) process.on(sig, h);
+  signal.addEventListener('abort', onCancel, { once: true });
 
   const provider = ctx.oneProvider();
   const defaults = ctx.settings[provider.id];
   let pool: WorkerPool | undefined;
   let rcDir: string | undefined;
-  let failure: unknown;
   let code = 1;
   let pricing: { pricePerHour: number; currency: 'USD' | 'EUR' } | undefined;
   try {
-    const signal = ctl.signal;
     const placement = {
       provider: provider.id,
       region: o.region ?? defaults.region,
@@ -158,8 +152,6 @@ async function runShell(ctx: CliContext, o: ShellOptions): Promise<number> {
       started.once('error', (e) => reject(new UserError(`Cannot start bash (${(e as NodeJS.ErrnoException).code ?? e.message}).`)));
       started.once('exit', (c, s) => resolve(c ?? 128 + (s ? (os.constants.signals[s] ?? 1) : 1)));
     });
-  } catch (err) {
-    failure = err;
   } finally {
     if (pool) {
       say('Destroying the workers…');
@@ -167,12 +159,7 @@ async function runShell(ctx: CliContext, o: ShellOptions): Promise<number> {
       if (pricing) say(`Cost: ${costReport(provider.id, pricing.pricePerHour, pricing.currency, pool.lifetimes()).text}`);
     }
     if (rcDir) await fs.rm(rcDir, { recursive: true, force: true });
-    for (const [sig, h] of handlers) process.removeListener(sig, h);
-  }
-  if (got) return 128 + SIGNALS[got];
-  if (failure !== undefined) {
-    if (isAbort(failure)) return 130;
-    throw failure;
+    signal.removeEventListener('abort', onCancel);
   }
   return code;
 }
@@ -195,4 +182,4 @@ function banner(ready: ReadyWorker[]): string {
   ].join('\n');
 }
 
-export const SHELL_COMMANDS: ProviderCommand[] = [shell];
+export const SHELL_COMMANDS: CommandSpec[] = [shell];

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { COMMANDS, main } from '../../../src/cli/main';
-import { GLOBAL_OPTIONS, type ProviderCommand } from '../../../src/cli/command';
+import { GLOBAL_OPTIONS, type CommandSpec } from '../../../src/cli/command';
 import type { Machine } from '../../../src/providers/types';
 import { bootTargetOf, parseUserData } from '../../../src/agent/user-data';
 import { loadMachineKeys } from '../../../src/ssh/keys';
@@ -281,7 +281,7 @@ test('a rejected token: exit 1, one line naming the provider, no token; the othe
 
 test('a command gets its parsed options and positionals wherever they stand, and its exit code is the exit code', async () => {
   let seen: unknown;
-  const echo: ProviderCommand = {
+  const echo: CommandSpec = {
     name: 'echo',
     summary: 'test',
     usage: 'echo …',

@@ -8,7 +8,7 @@ import { errorLines, nixFailure } from '../../../src/nix/run';
 import { parseNarInfo, placeholderNarInfo } from '../../../src/nix/narinfo';
 import { isExplicitInstallable } from '../../../src/nix/installable';
 import { attrName, toplevelInstallable } from '../../../src/nix/flake';
-import { cacheFromFlags } from '../../../src/cli/push';
+import { cacheFromFlags } from '../../../src/cli/cache-flags';
 import { substituterUrl } from '../../../src/nix/s3';
 import { DEFAULTS } from '../../../src/base/settings';
 import { UserError } from '../../../src/base/errors';
