@@ -333,3 +333,31 @@ test('largest first: references before the paths that use them, and among the re
   const paths = [p('top', 10, ['big', 'small', 'mid']), p('small', 1), p('mid', 50, ['lib']), p('big', 100, ['lib']), p('lib', 5), p('huge', 1000, [])];
   assert.deepEqual(largestFirst(paths).map((i) => i.path.split('-').pop()), ['huge', 'lib', 'big', 'mid', 'small', 'top']);
 });
+
+test('a resumed push with many NARs to send finds those left by the cancel in one nar/ listing, not a HEAD each', async () => {
+  const s3 = await startS3();
+  try {
+    const ctl = new AbortController();
+    s3.onCreated = (o) => {
+      const narinfos = s3.created.filter((c) => c.key.endsWith('.narinfo')).length;
+      if (o.key.startsWith('nar/') && narinfos >= 2) ctl.abort();
+    };
+    await assert.rejects(push([toplevel], options(s3, { signal: ctl.signal, uploadConcurrency: 1 })), (e: unknown) => (e as Error).name === 'AbortError');
+    s3.onCreated = undefined;
+    const narinfos = s3.created.filter((o) => o.key.endsWith('.narinfo')).length;
+    const before = s3.requests.length;
+    const resumed = await push([toplevel], options(s3, { listThreshold: 1 }));
+    assert.equal(resumed.uploadedPaths, closure.length - narinfos);
+    assert.ok(resumed.reusedNars >= 1, 'the NAR stored before the cancel was not sent again');
+    const requests = s3.requests.slice(before);
+    assert.deepEqual(requests.filter((q) => q.method === 'HEAD'), [], 'no HEAD, for narinfos or NARs');
+    assert.equal(requests.filter((q) => q.method === 'GET' && /prefix=nar%2F/.test(q.url)).length, 1, 'one listing of nar/');
+    const narKeys = s3.created.filter((o) => o.key.startsWith('nar/')).map((o) => o.key);
+    assert.equal(new Set(narKeys).size, narKeys.length, 'no NAR stored twice');
+    await assertOrdered(s3);
+    const fresh = await fetchInto(s3.httpUrl, key.publicKey, [toplevel]);
+    fresh.cleanup();
+  } finally {
+    await s3.stop();
+  }
+});
