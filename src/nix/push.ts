@@ -3,8 +3,8 @@
 // Four parts, each in its own file: what the bucket holds (pushLookup.ts), staging, where Nix compresses the missing
 // paths into a local file:// cache (pushStage.ts), and the bucket side, where NARs go up as they appear and
 // narinfos are committed in an order that keeps the bucket valid at every moment, including after a cancel or a
-// crash (pushUpload.ts). This file runs them: the bucket and the closure at once, the lookups, signing, then
-// staging, uploads and commits all overlapping.
+// crash (pushUpload.ts). This file runs them: the bucket and the closure at once, the lookups, then staging (Nix
+// signs as it compresses), uploads and commits all overlapping.
 
 import { setMaxListeners } from 'node:events';
 import fs from 'node:fs';
@@ -19,10 +19,11 @@ import { Backlog, stage } from './pushStage';
 import { NarinfoCommits, NarUploads } from './pushUpload';
 import { abortError, type NixOptions } from './run';
 import { Bucket, checkCacheSettings, type BucketOptions } from './s3';
-import { checkSigningKeyFile, signPaths } from './sign';
+import { checkSigningKeyFile } from './sign';
 import { isStorePath } from './storePath';
 
 export interface PushProgress {
+  /** 'signing' is no longer reported (Nix signs while staging, within 'uploading'); kept for callers' switches. */
   phase: 'preparing' | 'signing' | 'checking' | 'uploading' | 'done';
   /** Paths in the closure. */
   pathsTotal: number;
@@ -48,7 +49,7 @@ export interface PushOptions extends BucketOptions {
   signal?: AbortSignal;
   onProgress?: (p: Readonly<PushProgress>) => void;
   onLog?: (line: string) => void;
-  /** Sign the paths the bucket lacks with cache.signingKeyFile before uploading them (default true). */
+  /** Sign the narinfos of the paths the bucket lacks with cache.signingKeyFile, as Nix stages them (default true). */
   sign?: boolean;
   /** narinfo lookups in flight (default 16). */
   checkConcurrency?: number;
@@ -167,17 +168,13 @@ export async function push(roots: readonly string[], opts: PushOptions): Promise
       result.uploadedBytes += n;
       report({ bytesUploaded: progress.bytesUploaded + n });
     };
-    // nix-cache-info goes up while Nix signs and compresses; only the first narinfo waits for it.
+    // nix-cache-info goes up while Nix compresses; only the first narinfo waits for it.
     const cacheInfo = prepared.cacheInfo !== undefined ? Promise.resolve() : putCacheInfo(bucket, signal, result, sent);
     cacheInfo.catch(stop.fail);
-    if (missing.length > 0 && sign) {
-      report({ phase: 'signing' });
-      await signPaths(missing.map((m) => m.path), opts.cache.signingKeyFile, nix);
-    }
     if (missing.length > 0) {
       report({ phase: 'uploading' });
       staging = fs.mkdtempSync(path.join(opts.tmpDir ?? os.tmpdir(), 'thebacknd-push-'));
-      await uploadMissing({ bucket, closure, missing, present, staging, opts, nix, stop, cacheInfo, reporter: { progress, report }, sent, result });
+      await uploadMissing({ bucket, closure, missing, present, staging, opts, nix, signingKeyFile: sign ? opts.cache.signingKeyFile : undefined, stop, cacheInfo, reporter: { progress, report }, sent, result });
     }
     await cacheInfo;
     report({ phase: 'done' });
@@ -231,6 +228,8 @@ interface UploadContext {
   staging: string;
   opts: PushOptions;
   nix: NixOptions;
+  /** Nix signs each narinfo it stages with this key (the local store is left as it is). */
+  signingKeyFile: string | undefined;
   stop: Stop;
   /** nix-cache-info is in the bucket. */
   cacheInfo: Promise<void>;
@@ -269,6 +268,7 @@ async function uploadMissing(c: UploadContext): Promise<void> {
       signal,
       batchSize: opts.batchSize,
       compression: opts.compression,
+      signingKeyFile: c.signingKeyFile,
       backlog,
       fail: stop.fail,
       onStaged: (info, nar, text, file) => {

@@ -24,6 +24,11 @@ export interface StageOptions {
   /** Paths per `nix copy` run (default 100); also about how many compressed NARs wait on disk for upload. */
   batchSize?: number;
   compression?: 'zstd' | 'xz';
+  /**
+   * Nix signs each narinfo it writes with this secret key file (the store URL's `secret-key`), so signing costs
+   * no separate `nix store sign` run before the first upload, and the local store is left as it is.
+   */
+  signingKeyFile?: string;
   /** NARs staged and not uploaded yet: the next batch starts only when this is back to a batch or less. */
   backlog: Backlog;
   /** Called once per missing path, as soon as its narinfo is complete in the staging cache. */
@@ -56,7 +61,7 @@ export async function stage(o: StageOptions): Promise<void> {
   const { staging, signal } = o;
   writeStagingCache(staging, o.closure, o.missing, o.present);
   const watch = new StagingWatch(o);
-  const url = `file://${staging}?compression=${o.compression ?? 'zstd'}`;
+  const url = `file://${staging}?compression=${o.compression ?? 'zstd'}${o.signingKeyFile ? `&secret-key=${encodeURIComponent(o.signingKeyFile)}` : ''}`;
   // Largest first: the longest uploads start early and the small ones fill in around them. Only narinfos wait for
   // their references (see pushUpload.ts); Nix itself still needs a path's references in the staging cache before
   // the path, so the order is topological, choosing the largest path whose references are already placed.
