@@ -158,7 +158,11 @@ export async function push(roots: readonly string[], opts: PushOptions): Promise
     bucket = prepared.bucket;
     const { closure } = prepared;
     report({ phase: 'checking', pathsTotal: closure.length });
-    const present = await presentInBucket(bucket, closure, opts, signal, (n) => report({ pathsChecked: progress.pathsChecked + n }));
+    // A bucket without nix-cache-info holds no narinfo (every push writes it before the first one): nothing to ask.
+    const present =
+      prepared.cacheInfo === undefined
+        ? (report({ pathsChecked: closure.length }), new Set<string>())
+        : await presentInBucket(bucket, closure, opts, signal, (n) => report({ pathsChecked: progress.pathsChecked + n }));
     const missing = closure.filter((i) => !present.has(i.path));
     report({ pathsMissing: missing.length, narBytesMissing: missing.reduce((n, i) => n + i.narSize, 0) });
     opts.onLog?.(`${closure.length} paths in the closure, ${present.size} already in the cache, ${missing.length} to upload.`);

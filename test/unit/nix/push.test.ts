@@ -102,6 +102,8 @@ test('push, fetch back into an empty store with signatures checked, reject a wro
     assert.equal(r.uploadedNars, closure.length);
     assert.equal(r.cacheInfoUploaded, true);
     for (const p of closure) assert.ok(s3.created.some((o) => o.key === `${hashPart(p)}.narinfo`), `${p} has a narinfo`);
+    // The bucket had no nix-cache-info, so no narinfo: none was looked up.
+    assert.deepEqual(s3.requests.filter((q) => /\.narinfo/.test(q.url) && q.method !== 'PUT').map((q) => `${q.method} ${q.url}`), []);
     await assertOrdered(s3);
 
     // The 12 MiB blob went up in parts; everything else in one PUT each.
