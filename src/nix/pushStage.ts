@@ -147,6 +147,7 @@ class StagingWatch {
   }
 
   private staged(info: PathInfo, text: string): void {
+    if (this.o.signal.aborted) return; // read as the push stopped: nothing more starts
     const nar = parseNarInfo(text);
     if (!nar || nar.storePath !== info.path || nar.url.includes('..') || !nar.url.startsWith('nar/')) {
       this.fail(new UserError(`Nix wrote an unexpected narinfo for ${info.path}.`, undefined, text.slice(0, 1000)));
