@@ -137,14 +137,19 @@ function progressReporter(onProgress: PushOptions['onProgress']) {
 
 type Reporter = ReturnType<typeof progressReporter>;
 
-export async function push(roots: readonly string[], opts: PushOptions): Promise<PushResult> {
-  const started = Date.now();
+/** Refuses what cannot work before any traffic. */
+function checkArguments(roots: readonly string[], opts: PushOptions, sign: boolean): void {
   for (const r of roots) if (!isStorePath(r)) throw new UserError(`"${r}" is not a Nix store path.`);
   if (roots.length === 0) throw new UserError('Nothing to push: no store path given.');
   checkCacheSettings(opts.cache);
-  const sign = opts.sign ?? true;
   if (sign) checkSigningKeyFile(opts.cache.signingKeyFile);
   if (opts.signal?.aborted) throw abortError();
+}
+
+export async function push(roots: readonly string[], opts: PushOptions): Promise<PushResult> {
+  const started = Date.now();
+  const sign = opts.sign ?? true;
+  checkArguments(roots, opts, sign);
 
   const stop = stopper(opts.signal);
   const { signal } = stop;
@@ -158,11 +163,7 @@ export async function push(roots: readonly string[], opts: PushOptions): Promise
     bucket = prepared.bucket;
     const { closure } = prepared;
     report({ phase: 'checking', pathsTotal: closure.length });
-    // A bucket without nix-cache-info holds no narinfo (every push writes it before the first one): nothing to ask.
-    const present =
-      prepared.cacheInfo === undefined
-        ? (report({ pathsChecked: closure.length }), new Set<string>())
-        : await presentInBucket(bucket, closure, opts, signal, (n) => report({ pathsChecked: progress.pathsChecked + n }));
+    const present = await alreadyPresent(prepared, opts, signal, { progress, report });
     const missing = closure.filter((i) => !present.has(i.path));
     report({ pathsMissing: missing.length, narBytesMissing: missing.reduce((n, i) => n + i.narSize, 0) });
     opts.onLog?.(`${closure.length} paths in the closure, ${present.size} already in the cache, ${missing.length} to upload.`);
@@ -194,11 +195,18 @@ export async function push(roots: readonly string[], opts: PushOptions): Promise
   }
 }
 
+interface Prepared {
+  bucket: Bucket;
+  /** The bucket's nix-cache-info, undefined when it has none. */
+  cacheInfo: string | undefined;
+  closure: PathInfo[];
+}
+
 /**
  * The bucket side (loading the SDK, reading nix-cache-info) and the local side (the closure) at once. Only the
- * paths the bucket lacks are signed, later: a warm push runs one Nix command, not two.
+ * paths the bucket lacks are signed, later, by Nix as it stages them: a warm push runs one Nix command.
  */
-async function prepare(roots: readonly string[], opts: PushOptions, nix: NixOptions, stop: Stop): Promise<{ bucket: Bucket; cacheInfo: string | undefined; closure: PathInfo[] }> {
+async function prepare(roots: readonly string[], opts: PushOptions, nix: NixOptions, stop: Stop): Promise<Prepared> {
   let opened: Bucket | undefined;
   const remote = (async () => {
     const bucket = (opened = await Bucket.open(opts));
@@ -216,6 +224,15 @@ async function prepare(roots: readonly string[], opts: PushOptions, nix: NixOpti
     throw r.status === 'rejected' ? r.reason : (l as PromiseRejectedResult).reason;
   }
   return { bucket: r.value.bucket, cacheInfo: r.value.info, closure: l.value };
+}
+
+/** The closure paths the bucket holds. A bucket without nix-cache-info holds no narinfo (a push writes it before any). */
+async function alreadyPresent(p: Prepared, opts: PushOptions, signal: AbortSignal, { progress, report }: Reporter): Promise<Set<string>> {
+  if (p.cacheInfo === undefined) {
+    report({ pathsChecked: p.closure.length });
+    return new Set();
+  }
+  return presentInBucket(p.bucket, p.closure, opts, signal, (n) => report({ pathsChecked: progress.pathsChecked + n }));
 }
 
 async function putCacheInfo(b: Bucket, signal: AbortSignal, result: PushResult, sent: (n: number) => void): Promise<void> {
