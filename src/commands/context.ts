@@ -1,11 +1,11 @@
 // The one object every command receives: services built once by extension.ts. Commands stay functions of
 // (ctx, vscode arguments); nothing here holds UI state.
 
-import { Lifetime } from '../core/lifetime';
+import { Lifetime } from '../base/lifetime';
 import * as vscode from 'vscode';
-import { normalise, type Settings } from '../core/settings';
-import { Tokens } from '../core/tokens';
-import { redact } from '../core/errors';
+import { normalise, type Settings } from '../base/settings';
+import { Tokens } from '../base/tokens';
+import { redact } from '../base/errors';
 
 export interface Ctx {
   readonly extension: vscode.ExtensionContext;

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import * as vscode from 'vscode';
 import type { Ctx } from './context';
-import { UserError } from '../core/errors';
+import { UserError } from '../base/errors';
 import {
   build,
   cacheCredentialsFromEnv,

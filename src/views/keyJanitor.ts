@@ -3,7 +3,7 @@
 // missing from a successful list of the same provider counts as gone, so a failed list, a removed token or a run
 // still creating its machine never costs anyone their keys.
 
-import type { MachineService } from '../core/machine-service';
+import type { MachineService } from '../machines/service';
 import type { Machine, ProviderId } from '../providers/types';
 import { removeMachineKeys } from '../ssh/keys';
 import { removeHostEntry } from '../ssh/remote-ssh-config';

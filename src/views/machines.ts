@@ -5,9 +5,9 @@
 import * as vscode from 'vscode';
 import * as path from 'node:path';
 import type { Ctx } from '../commands/context';
-import { MachineService } from '../core/machine-service';
-import { Lease } from '../core/lease';
-import { DEFAULT_TICK_MS, Reaper } from '../core/reaper';
+import { MachineService } from '../machines/service';
+import { Lease } from '../reaper/lease';
+import { DEFAULT_TICK_MS, Reaper } from '../reaper/reaper';
 import { MachinesTree, type Node } from './machinesTree';
 import { RefreshManager } from './refreshManager';
 import { CountdownStatusBar } from './statusBar';

@@ -4,8 +4,8 @@
 
 import * as os from 'node:os';
 import type { Ctx } from '../commands/context';
-import type { MachineService } from '../core/machine-service';
-import { PROVIDERS } from '../core/tokens';
+import type { MachineService } from '../machines/service';
+import { PROVIDERS } from '../base/tokens';
 import type { ProviderId } from '../providers/types';
 import { installedTimer } from '../cloud-reaper/local-install';
 import { timerPaths } from '../cloud-reaper/local-timer';

@@ -15,8 +15,7 @@ import type { PanelModel } from './panelModel';
  * of the switch or the program, and which the test hosts (no journald) have too. Replayed from the start, so a
  * reconnect skips what was shown.
  */
-import { DEFAULT_BOOT_LOG_COMMAND as AGENT_LOG_COMMAND } from '../ssh/boot-log';
-export { AGENT_LOG_COMMAND };
+import { DEFAULT_BOOT_LOG_COMMAND } from '../ssh/boot-log';
 
 export interface Runs {
   readonly models: Map<string, PanelModel>;
@@ -37,13 +36,13 @@ export function runsOf(ctx: Ctx): Runs {
   const machines = machinesOf(ctx);
   const models = new Map<string, PanelModel>();
   const active = new Set<string>();
-  const bootLogs = new BootLogViews({ command: AGENT_LOG_COMMAND });
+  const bootLogs = new BootLogViews({ command: DEFAULT_BOOT_LOG_COMMAND });
   const panels = new MachinePanels({
     extensionUri: ctx.extension.extensionUri,
     machines,
     storageDir: ctx.storageDir,
     runModel: (m) => (m.runId ? models.get(m.runId) : undefined),
-    bootLogCommand: AGENT_LOG_COMMAND,
+    bootLogCommand: DEFAULT_BOOT_LOG_COMMAND,
   });
   const runs: Runs = {
     models,
