@@ -64,13 +64,26 @@ export async function benchPush(fixture: PushClosure = 'bench'): Promise<Record<
     t = performance.now();
     const put = async (k: string) => bucket.put(k, await fs.promises.readFile(path.join(files, k)), 'application/octet-stream');
     const small = keys.filter((k) => fs.statSync(path.join(files, k)).size < SMALL);
-    await Promise.all([mapLimit(keys.filter((k) => !small.includes(k)), UPLOADS, put), mapLimit(small, SMALL_UPLOADS, put)]);
+    await Promise.all([
+      mapLimit(
+        keys.filter((k) => !small.includes(k)),
+        UPLOADS,
+        put,
+      ),
+      mapLimit(small, SMALL_UPLOADS, put),
+    ]);
     const rawSeconds = (performance.now() - t) / 1000;
 
     // Cold push into an empty bucket: sign, closure, lookups, compression and upload.
     const s3 = await startS3Process('cold');
     cleanups.push(() => s3.stop());
-    const opts: PushOptions = { cache: s3.cache({ signingKeyFile: key.secretKeyFile }), credentials: s3.credentials, nix: { env }, uploadConcurrency: UPLOADS, smallUploadConcurrency: SMALL_UPLOADS };
+    const opts: PushOptions = {
+      cache: s3.cache({ signingKeyFile: key.secretKeyFile }),
+      credentials: s3.credentials,
+      nix: { env },
+      uploadConcurrency: UPLOADS,
+      smallUploadConcurrency: SMALL_UPLOADS,
+    };
     // Where the cold push's time goes: when Nix handed on the first and the last staged NAR (compression and
     // signing overlap the uploads in between), and the upload tail after the last one.
     let firstStaged = 0;
@@ -150,9 +163,9 @@ function awsSync(dir: string, endpoint: string, bucket: string, c: { accessKeyId
 }
 
 function listFiles(dir: string, prefix = ''): string[] {
-  return fs.readdirSync(path.join(dir, prefix), { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? listFiles(dir, path.posix.join(prefix, e.name)) : [path.posix.join(prefix, e.name)],
-  );
+  return fs
+    .readdirSync(path.join(dir, prefix), { withFileTypes: true })
+    .flatMap((e) => (e.isDirectory() ? listFiles(dir, path.posix.join(prefix, e.name)) : [path.posix.join(prefix, e.name)]));
 }
 
 function round(n: number): number {

@@ -168,7 +168,16 @@ export async function push(roots: readonly string[], opts: PushOptions): Promise
     report({ pathsMissing: missing.length, narBytesMissing: missing.reduce((n, i) => n + i.narSize, 0) });
     opts.onLog?.(`${closure.length} paths in the closure, ${present.size} already in the cache, ${missing.length} to upload.`);
 
-    const result: PushResult = { closure: closure.length, alreadyPresent: present.size, uploadedPaths: 0, uploadedNars: 0, reusedNars: 0, uploadedBytes: 0, cacheInfoUploaded: false, seconds: 0 };
+    const result: PushResult = {
+      closure: closure.length,
+      alreadyPresent: present.size,
+      uploadedPaths: 0,
+      uploadedNars: 0,
+      reusedNars: 0,
+      uploadedBytes: 0,
+      cacheInfoUploaded: false,
+      seconds: 0,
+    };
     const sent = (n: number) => {
       result.uploadedBytes += n;
       report({ bytesUploaded: progress.bytesUploaded + n });
@@ -179,7 +188,21 @@ export async function push(roots: readonly string[], opts: PushOptions): Promise
     if (missing.length > 0) {
       report({ phase: 'uploading' });
       staging = fs.mkdtempSync(path.join(opts.tmpDir ?? os.tmpdir(), 'thebacknd-push-'));
-      await uploadMissing({ bucket, closure, missing, present, staging, opts, nix, signingKeyFile: sign ? opts.cache.signingKeyFile : undefined, stop, cacheInfo, reporter: { progress, report }, sent, result });
+      await uploadMissing({
+        bucket,
+        closure,
+        missing,
+        present,
+        staging,
+        opts,
+        nix,
+        signingKeyFile: sign ? opts.cache.signingKeyFile : undefined,
+        stop,
+        cacheInfo,
+        reporter: { progress, report },
+        sent,
+        result,
+      });
     }
     await cacheInfo;
     report({ phase: 'done' });
@@ -264,7 +287,13 @@ async function uploadMissing(c: UploadContext): Promise<void> {
   const { bucket, opts, stop, result } = c;
   const { signal } = stop;
   const { progress, report } = c.reporter;
-  const nars = new NarUploads(bucket, new NarIndex(bucket, c.missing.length, opts, signal), opts, { sent: c.sent, stored: (reused) => (reused ? result.reusedNars++ : result.uploadedNars++) }, signal);
+  const nars = new NarUploads(
+    bucket,
+    new NarIndex(bucket, c.missing.length, opts, signal),
+    opts,
+    { sent: c.sent, stored: (reused) => (reused ? result.reusedNars++ : result.uploadedNars++) },
+    signal,
+  );
   const narinfoPuts = limit(16);
   const commits = new NarinfoCommits(
     c.missing.map((m) => m.path),

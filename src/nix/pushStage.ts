@@ -5,7 +5,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { UserError } from '../core/errors';
+import { UserError } from '../base/errors';
 import type { PathInfo } from './closure';
 import { parseNarInfo, placeholderNarInfo, type NarInfo } from './narinfo';
 import { abortError, runNix, type NixOptions } from './run';
@@ -138,7 +138,8 @@ class StagingWatch {
     const p = fs.promises.readFile(file, 'utf8').then(
       (text) => this.staged(info, text),
       (err: NodeJS.ErrnoException) => {
-        if (err.code === 'ENOENT') this.seen.delete(hash); // an event for a name not in place yet: a later one reads it
+        if (err.code === 'ENOENT')
+          this.seen.delete(hash); // an event for a name not in place yet: a later one reads it
         else this.fail(err);
       },
     );

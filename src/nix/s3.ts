@@ -135,10 +135,9 @@ export class Bucket {
   async put(key: string, body: Buffer | string, contentType: string, signal?: AbortSignal): Promise<void> {
     const data = typeof body === 'string' ? Buffer.from(body) : body;
     try {
-      await this.client.send(
-        new this.sdk.PutObjectCommand({ Bucket: this.cache.bucket, Key: key, Body: data, ContentLength: data.length, ContentType: contentType }),
-        { abortSignal: signal },
-      );
+      await this.client.send(new this.sdk.PutObjectCommand({ Bucket: this.cache.bucket, Key: key, Body: data, ContentLength: data.length, ContentType: contentType }), {
+        abortSignal: signal,
+      });
     } catch (err) {
       throw this.explain(err);
     }

@@ -28,7 +28,15 @@ const all = [lib, data, app, top];
 
 const narKey = (i: PathInfo) => `nar/${hashPart(i.path)}.nar`;
 const narinfo = (i: PathInfo) =>
-  [`StorePath: ${i.path}`, `URL: ${narKey(i)}`, 'Compression: none', `NarHash: ${i.narHash}`, `NarSize: ${i.narSize}`, `References: ${i.references.map((r) => r.slice(11)).join(' ')}`, ''].join('\n');
+  [
+    `StorePath: ${i.path}`,
+    `URL: ${narKey(i)}`,
+    'Compression: none',
+    `NarHash: ${i.narHash}`,
+    `NarSize: ${i.narSize}`,
+    `References: ${i.references.map((r) => r.slice(11)).join(' ')}`,
+    '',
+  ].join('\n');
 
 interface Gate {
   open: () => void;
@@ -96,7 +104,11 @@ test('narinfos are committed after their NAR, their references and nix-cache-inf
     // data's NAR first, while nix-cache-info is not there yet; then the rest, top first and lib last.
     gates.get(data.path)!.open();
     await gates.get(data.path)!.upload;
-    assert.deepEqual(s3.created.filter((o) => o.key.endsWith('.narinfo')), [], 'no narinfo while nix-cache-info is not there');
+    assert.deepEqual(
+      s3.created.filter((o) => o.key.endsWith('.narinfo')),
+      [],
+      'no narinfo while nix-cache-info is not there',
+    );
     openCacheInfo();
     for (const i of [top, app, lib]) {
       gates.get(i.path)!.open();
@@ -120,13 +132,18 @@ test('narinfos are committed after their NAR, their references and nix-cache-inf
   }
 });
 
-test('a NAR that fails to upload keeps its narinfo and its dependents\' narinfos out of the bucket; the others go in', async () => {
+test("a NAR that fails to upload keeps its narinfo and its dependents' narinfos out of the bucket; the others go in", async () => {
   const s3 = await startS3();
   const { b, stored, violations, openCacheInfo, commits } = await setup(s3);
   try {
     openCacheInfo();
     const gates = new Map(all.map((i) => [i.path, gate(b, i, stored)]));
-    const results = all.map((i) => commits.commit(i, narinfo(i), gates.get(i.path)!.upload).then(() => 'ok', (e: Error) => e.message));
+    const results = all.map((i) =>
+      commits.commit(i, narinfo(i), gates.get(i.path)!.upload).then(
+        () => 'ok',
+        (e: Error) => e.message,
+      ),
+    );
     gates.get(lib.path)!.fail(new Error('lib upload failed'));
     for (const i of [data, app, top]) gates.get(i.path)!.open();
     assert.deepEqual(await Promise.all(results), ['lib upload failed', 'ok', 'lib upload failed', 'lib upload failed']);
@@ -147,13 +164,21 @@ test('paths that were never staged stop their dependents from waiting, and are n
     openCacheInfo();
     // Nix produced lib and top only (app and data never appeared), then stopped.
     const gates = new Map(all.map((i) => [i.path, gate(b, i, stored)]));
-    const results = [lib, top].map((i) => commits.commit(i, narinfo(i), gates.get(i.path)!.upload).then(() => 'ok', (e: Error) => e.message));
+    const results = [lib, top].map((i) =>
+      commits.commit(i, narinfo(i), gates.get(i.path)!.upload).then(
+        () => 'ok',
+        (e: Error) => e.message,
+      ),
+    );
     gates.get(lib.path)!.open();
     gates.get(top.path)!.open();
     commits.abandonRest(new Error('not produced'));
     assert.deepEqual(await Promise.all(results), ['ok', 'not produced']);
     assert.deepEqual(violations, []);
-    assert.deepEqual(s3.created.filter((o) => o.key.endsWith('.narinfo')).map((o) => o.key), [`${hashPart(lib.path)}.narinfo`]);
+    assert.deepEqual(
+      s3.created.filter((o) => o.key.endsWith('.narinfo')).map((o) => o.key),
+      [`${hashPart(lib.path)}.narinfo`],
+    );
     await assert.rejects(commits.commit(lib, narinfo(lib), Promise.resolve()), /committed twice/);
   } finally {
     b.destroy();
