@@ -6,6 +6,7 @@ import * as vscode from 'vscode';
 import { normalise, type Settings } from '../base/settings';
 import { Tokens } from '../base/tokens';
 import { redact } from '../base/errors';
+import { runTokenCommand } from '../base/token-command';
 
 export interface Ctx {
   readonly extension: vscode.ExtensionContext;
@@ -28,7 +29,11 @@ export interface Ctx {
 export function createCtx(extension: vscode.ExtensionContext): Ctx {
   const output = vscode.window.createOutputChannel('Thebacknd', { log: true });
   const changed = new vscode.EventEmitter<void>();
-  const tokens = new Tokens(extension.secrets);
+  const tokens = new Tokens(extension.secrets, process.env, {
+    command: (p) => readSettings()[p].tokenCommand,
+    // The extension has no terminal to show the command's stderr on (and it may hold secrets): say where to look.
+    run: (p, command) => runTokenCommand(p, command, { env: process.env, hint: `Run it in a terminal to see why (setting thebacknd.${p}.tokenCommand).` }),
+  });
   extension.subscriptions.push(output, changed);
   return {
     extension,
@@ -55,6 +60,7 @@ export function readSettings(): Settings {
     size: c.get<string>(`${p}.size`),
     image: c.get<string>(`${p}.image`),
     endpoint: c.get<string>(`${p}.endpoint`),
+    tokenCommand: c.get<string>(`${p}.tokenCommand`),
   });
   return normalise({
     defaultProvider: c.get('defaultProvider'),
