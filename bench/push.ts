@@ -1,4 +1,4 @@
-// Push benchmark against a real S3 server (s3rver on 127.0.0.1), in one run, for one closure:
+// Push benchmark against a real S3 server (s3rver on 127.0.0.1, in a process of its own), in one run, for one closure:
 // - cold push (sign, closure, lookups, Nix compression, uploads) vs raw PutObject of the very same files;
 // - warm re-push of the same closure: its time, the bytes it sends and how it looked the closure up;
 // - the same cold and warm pushes done the usual way: `nix copy --to file://` then `aws s3 sync` (the AWS CLI).
@@ -16,7 +16,7 @@ import { runNix } from '../src/nix/run';
 import { Bucket } from '../src/nix/s3';
 import { mapLimit } from '../src/nix/pool';
 import { generateSigningKey } from '../src/nix/sign';
-import { startS3 } from '../test/fixtures/s3';
+import { startS3Process } from './s3-process';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const MiB = 1024 * 1024;
@@ -54,7 +54,7 @@ export async function benchPush(fixture: PushClosure = 'bench'): Promise<Record<
     await runNix(['copy', '--to', `file://${files}?compression=zstd`, top], { env }, 'Preparing the raw upload');
     const keys = listFiles(files);
     const rawBytes = keys.reduce((n, k) => n + fs.statSync(path.join(files, k)).size, 0);
-    const raw = await startS3('raw');
+    const raw = await startS3Process('raw');
     cleanups.push(() => raw.stop());
     let t = performance.now();
     const bucket = await Bucket.open({ cache: raw.cache(), credentials: raw.credentials });
@@ -64,27 +64,50 @@ export async function benchPush(fixture: PushClosure = 'bench'): Promise<Record<
     t = performance.now();
     const put = async (k: string) => bucket.put(k, await fs.promises.readFile(path.join(files, k)), 'application/octet-stream');
     const small = keys.filter((k) => fs.statSync(path.join(files, k)).size < SMALL);
-    await Promise.all([mapLimit(keys.filter((k) => !small.includes(k)), UPLOADS, put), mapLimit(small, SMALL_UPLOADS, put)]);
+    await Promise.all([
+      mapLimit(
+        keys.filter((k) => !small.includes(k)),
+        UPLOADS,
+        put,
+      ),
+      mapLimit(small, SMALL_UPLOADS, put),
+    ]);
     const rawSeconds = (performance.now() - t) / 1000;
 
     // Cold push into an empty bucket: sign, closure, lookups, compression and upload.
-    const s3 = await startS3('cold');
+    const s3 = await startS3Process('cold');
     cleanups.push(() => s3.stop());
-    const opts: PushOptions = { cache: s3.cache({ signingKeyFile: key.secretKeyFile }), credentials: s3.credentials, nix: { env }, uploadConcurrency: UPLOADS, smallUploadConcurrency: SMALL_UPLOADS };
+    const opts: PushOptions = {
+      cache: s3.cache({ signingKeyFile: key.secretKeyFile }),
+      credentials: s3.credentials,
+      nix: { env },
+      uploadConcurrency: UPLOADS,
+      smallUploadConcurrency: SMALL_UPLOADS,
+    };
+    // Where the cold push's time goes: when Nix handed on the first and the last staged NAR (compression and
+    // signing overlap the uploads in between), and the upload tail after the last one.
+    let firstStaged = 0;
+    let lastStaged = 0;
     t = performance.now();
-    const cold = await push([top], opts);
+    const cold = await push([top], {
+      ...opts,
+      onProgress: (p) => {
+        if (p.pathsCompressed === 1 && !firstStaged) firstStaged = performance.now() - t;
+        if (p.pathsCompressed === p.pathsMissing && p.pathsMissing > 0 && !lastStaged) lastStaged = performance.now() - t;
+      },
+    });
     const coldSeconds = (performance.now() - t) / 1000;
 
     // Warm re-push: everything is there already.
-    const before = s3.requests.length;
+    const before = (await s3.requests()).length;
     t = performance.now();
     const warm = await push([top], opts);
     const warmSeconds = (performance.now() - t) / 1000;
-    const warmRequests = s3.requests.slice(before);
+    const warmRequests = (await s3.requests()).slice(before);
     const warmWrites = warmRequests.filter((q) => q.method === 'PUT' || q.method === 'POST').length;
 
     // The usual way: Nix writes a file:// cache (signing with the same key), the AWS CLI syncs it to the bucket.
-    const viaCli = await startS3('cli');
+    const viaCli = await startS3Process('cli');
     cleanups.push(() => viaCli.stop());
     const staging = path.join(tmp, 'cli-staging');
     const copyAndSync = async () => {
@@ -105,6 +128,9 @@ export async function benchPush(fixture: PushClosure = 'bench'): Promise<Record<
       rawPutSeconds: round(rawSeconds),
       coldVsRawTimeRatio: round(coldSeconds / rawSeconds),
       coldPushMiBps: round(cold.uploadedBytes / MiB / coldSeconds),
+      coldFirstStagedSeconds: round(firstStaged / 1000),
+      coldLastStagedSeconds: round(lastStaged / 1000),
+      coldTailSeconds: round(coldSeconds - lastStaged / 1000),
       rawPutMiBps: round(rawBytes / MiB / rawSeconds),
       sdkLoadSeconds: round(sdkLoadSeconds),
       warmPushSeconds: round(warmSeconds),
@@ -137,9 +163,9 @@ function awsSync(dir: string, endpoint: string, bucket: string, c: { accessKeyId
 }
 
 function listFiles(dir: string, prefix = ''): string[] {
-  return fs.readdirSync(path.join(dir, prefix), { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? listFiles(dir, path.posix.join(prefix, e.name)) : [path.posix.join(prefix, e.name)],
-  );
+  return fs
+    .readdirSync(path.join(dir, prefix), { withFileTypes: true })
+    .flatMap((e) => (e.isDirectory() ? listFiles(dir, path.posix.join(prefix, e.name)) : [path.posix.join(prefix, e.name)]));
 }
 
 function round(n: number): number {

@@ -1,10 +1,10 @@
 // Push a closure to an S3-compatible binary cache, uploading only what the bucket lacks.
 //
-// Nix 2.8 cannot write s3:// stores, so Nix compresses the missing paths into a local file:// staging cache
-// (`nix copy --no-recursive`, only those paths; placeholder narinfos stand for the references the bucket already
-// has) and this module uploads the result as it appears. Ordering is what keeps the bucket valid at every moment,
-// including after a cancel or a crash: a path's NAR is uploaded before its narinfo, and a narinfo only after the
-// narinfos of its references. A later push finds NARs whose narinfo never made it and does not upload them again.
+// Four parts, each in its own file: what the bucket holds (pushLookup.ts), staging, where Nix compresses the missing
+// paths into a local file:// cache (pushStage.ts), and the bucket side, where NARs go up as they appear and
+// narinfos are committed in an order that keeps the bucket valid at every moment, including after a cancel or a
+// crash (pushUpload.ts). This file runs them: the bucket and the closure at once, the lookups, then staging (Nix
+// signs as it compresses), uploads and commits all overlapping.
 
 import { setMaxListeners } from 'node:events';
 import fs from 'node:fs';
@@ -12,14 +12,18 @@ import os from 'node:os';
 import path from 'node:path';
 import { UserError } from '../base/errors';
 import { closureOf, type PathInfo } from './closure';
-import { NIX_CACHE_INFO, parseNarInfo, placeholderNarInfo, type NarInfo } from './narinfo';
-import { mapLimit, limit } from './pool';
-import { abortError, runNix, type NixOptions } from './run';
+import { NIX_CACHE_INFO } from './narinfo';
+import { limit } from './pool';
+import { NarIndex, presentInBucket } from './pushLookup';
+import { Backlog, stage } from './pushStage';
+import { NarinfoCommits, NarUploads } from './pushUpload';
+import { abortError, type NixOptions } from './run';
 import { Bucket, checkCacheSettings, type BucketOptions } from './s3';
-import { checkSigningKeyFile, signPaths } from './sign';
-import { hashPart, isStorePath } from './storePath';
+import { checkSigningKeyFile } from './sign';
+import { isStorePath } from './storePath';
 
 export interface PushProgress {
+  /** 'signing' is no longer reported (Nix signs while staging, within 'uploading'); kept for callers' switches. */
   phase: 'preparing' | 'signing' | 'checking' | 'uploading' | 'done';
   /** Paths in the closure. */
   pathsTotal: number;
@@ -45,7 +49,7 @@ export interface PushOptions extends BucketOptions {
   signal?: AbortSignal;
   onProgress?: (p: Readonly<PushProgress>) => void;
   onLog?: (line: string) => void;
-  /** Sign the paths the bucket lacks with cache.signingKeyFile before uploading them (default true). */
+  /** Sign the narinfos of the paths the bucket lacks with cache.signingKeyFile, as Nix stages them (default true). */
   sign?: boolean;
   /** narinfo lookups in flight (default 16). */
   checkConcurrency?: number;
@@ -82,28 +86,37 @@ export interface PushResult {
   seconds: number;
 }
 
-const MiB = 1024 * 1024;
-/** NARs below this go up many at a time (their cost is round trips, not bytes). */
-const SMALL_NAR = 256 * 1024;
+/** One controller for the whole push: the caller's cancel and our own first failure both stop everything. */
+interface Stop {
+  signal: AbortSignal;
+  /** Records the first error and stops the rest. */
+  fail: (err: unknown) => void;
+  firstError: () => unknown;
+  dispose: () => void;
+}
 
-export async function push(roots: readonly string[], opts: PushOptions): Promise<PushResult> {
-  const started = Date.now();
-  for (const r of roots) if (!isStorePath(r)) throw new UserError(`"${r}" is not a Nix store path.`);
-  if (roots.length === 0) throw new UserError('Nothing to push: no store path given.');
-  checkCacheSettings(opts.cache);
-  const sign = opts.sign ?? true;
-  if (sign) checkSigningKeyFile(opts.cache.signingKeyFile);
-
-  // One controller for the whole push: the caller's cancel and our own first failure both stop everything.
+function stopper(outer: AbortSignal | undefined): Stop {
   const ctl = new AbortController();
   const onOuterAbort = () => ctl.abort();
-  if (opts.signal?.aborted) throw abortError();
-  opts.signal?.addEventListener('abort', onOuterAbort, { once: true });
-  const signal = ctl.signal;
-  setMaxListeners(256, signal); // every request in flight listens to it (lookups and uploads, 16 at a time each)
-  const nix: NixOptions = { ...opts.nix, signal, onLog: opts.onLog };
-  const log = (line: string) => opts.onLog?.(line);
+  outer?.addEventListener('abort', onOuterAbort, { once: true });
+  setMaxListeners(256, ctl.signal); // every request in flight listens to it (lookups and uploads, 16 at a time each)
+  let first: unknown;
+  return {
+    signal: ctl.signal,
+    fail: (err) => {
+      first ??= err;
+      ctl.abort();
+    },
+    firstError: () => first,
+    dispose: () => {
+      outer?.removeEventListener('abort', onOuterAbort);
+      ctl.abort();
+    },
+  };
+}
 
+/** Progress as a value the caller gets a copy of at every change. */
+function progressReporter(onProgress: PushOptions['onProgress']) {
   const progress: PushProgress = {
     phase: 'preparing',
     pathsTotal: 0,
@@ -117,38 +130,43 @@ export async function push(roots: readonly string[], opts: PushOptions): Promise
   };
   const report = (patch: Partial<PushProgress> = {}) => {
     Object.assign(progress, patch);
-    opts.onProgress?.({ ...progress });
+    onProgress?.({ ...progress });
   };
+  return { progress, report };
+}
 
+type Reporter = ReturnType<typeof progressReporter>;
+
+/** Refuses what cannot work before any traffic. */
+function checkArguments(roots: readonly string[], opts: PushOptions, sign: boolean): void {
+  for (const r of roots) if (!isStorePath(r)) throw new UserError(`"${r}" is not a Nix store path.`);
+  if (roots.length === 0) throw new UserError('Nothing to push: no store path given.');
+  checkCacheSettings(opts.cache);
+  if (sign) checkSigningKeyFile(opts.cache.signingKeyFile);
+  if (opts.signal?.aborted) throw abortError();
+}
+
+export async function push(roots: readonly string[], opts: PushOptions): Promise<PushResult> {
+  const started = Date.now();
+  const sign = opts.sign ?? true;
+  checkArguments(roots, opts, sign);
+
+  const stop = stopper(opts.signal);
+  const { signal } = stop;
+  const nix: NixOptions = { ...opts.nix, signal, onLog: opts.onLog };
+  const { progress, report } = progressReporter(opts.onProgress);
   let bucket: Bucket | undefined;
   let staging: string | undefined;
   try {
     report();
-    // The bucket side (loading the SDK, a first request) and the local side (the closure) overlap.
-    const remote = (async () => {
-      bucket = await Bucket.open(opts);
-      // A GET first: unlike HEAD, its error body says *why* (wrong key, wrong secret, no bucket).
-      const info = await bucket.getText('nix-cache-info', signal);
-      if (info !== undefined && !/^StoreDir: \/nix\/store\s*$/m.test(info)) {
-        throw new UserError(`Bucket "${opts.cache.bucket}" holds a Nix cache for another store directory (nix-cache-info: ${info.trim().split('\n')[0]}).`);
-      }
-      return { bucket, info };
-    })();
-    // Only the paths the bucket lacks are signed (below): a warm push runs one Nix command, not two.
-    const local = closureOf(roots, nix);
-    remote.catch(() => ctl.abort());
-    const [r, l] = await Promise.allSettled([remote, local]);
-    if (r.status === 'rejected') throw r.reason;
-    if (l.status === 'rejected') throw l.reason;
-    const cacheInfo = r.value.info;
-    const closure = l.value;
+    const prepared = await prepare(roots, opts, nix, stop);
+    bucket = prepared.bucket;
+    const { closure } = prepared;
     report({ phase: 'checking', pathsTotal: closure.length });
-
-    const b = r.value.bucket;
-    const present = await presentInBucket(b, closure, opts, signal, (n) => report({ pathsChecked: progress.pathsChecked + n }));
+    const present = await alreadyPresent(prepared, opts, signal, { progress, report });
     const missing = closure.filter((i) => !present.has(i.path));
     report({ pathsMissing: missing.length, narBytesMissing: missing.reduce((n, i) => n + i.narSize, 0) });
-    log(`${closure.length} paths in the closure, ${present.size} already in the cache, ${missing.length} to upload.`);
+    opts.onLog?.(`${closure.length} paths in the closure, ${present.size} already in the cache, ${missing.length} to upload.`);
 
     const result: PushResult = {
       closure: closure.length,
@@ -164,94 +182,89 @@ export async function push(roots: readonly string[], opts: PushOptions): Promise
       result.uploadedBytes += n;
       report({ bytesUploaded: progress.bytesUploaded + n });
     };
-
-    if (cacheInfo === undefined) {
-      await b.put('nix-cache-info', NIX_CACHE_INFO, 'text/x-nix-cache-info', signal);
-      result.cacheInfoUploaded = true;
-      sent(NIX_CACHE_INFO.length);
-    }
-    if (missing.length > 0 && sign) {
-      report({ phase: 'signing' });
-      await signPaths(missing.map((m) => m.path), opts.cache.signingKeyFile, nix);
-    }
+    // nix-cache-info goes up while Nix compresses; only the first narinfo waits for it.
+    const cacheInfo = prepared.cacheInfo !== undefined ? Promise.resolve() : putCacheInfo(bucket, signal, result, sent);
+    cacheInfo.catch(stop.fail);
     if (missing.length > 0) {
       report({ phase: 'uploading' });
       staging = fs.mkdtempSync(path.join(opts.tmpDir ?? os.tmpdir(), 'thebacknd-push-'));
-      await uploadMissing({ bucket: b, closure, missing, present, staging, opts, nix, signal, ctl, progress, report, sent, result });
+      await uploadMissing({
+        bucket,
+        closure,
+        missing,
+        present,
+        staging,
+        opts,
+        nix,
+        signingKeyFile: sign ? opts.cache.signingKeyFile : undefined,
+        stop,
+        cacheInfo,
+        reporter: { progress, report },
+        sent,
+        result,
+      });
     }
+    await cacheInfo;
     report({ phase: 'done' });
     result.seconds = (Date.now() - started) / 1000;
     return result;
   } catch (err) {
     if (opts.signal?.aborted) throw abortError();
-    throw err;
+    throw stop.firstError() ?? err;
   } finally {
-    opts.signal?.removeEventListener('abort', onOuterAbort);
-    ctl.abort();
+    stop.dispose();
     bucket?.destroy();
     if (staging) fs.rmSync(staging, { recursive: true, force: true });
   }
 }
 
-/**
- * Which closure paths the bucket already holds (their narinfo exists: the push writes it last, so the path is
- * complete). A small closure asks for each narinfo (16 at a time); a large one reads the bucket's listing, one
- * page of 1,000 keys per request, which beats one request per path when the closure is large and the bucket not
- * much larger. The listing is bounded: after `maxPages`, the paths beyond the last key listed are asked for one by
- * one. Paths are ordered by hash in both, so everything up to the last listed key is known exactly.
- */
-export async function presentInBucket(
-  b: Bucket,
-  closure: readonly PathInfo[],
-  opts: Pick<PushOptions, 'listThreshold' | 'checkConcurrency' | 'listPageSize'>,
-  outer: AbortSignal,
-  checked: (n: number) => void = () => undefined,
-): Promise<Set<string>> {
-  const ctl = new AbortController(); // the first failed lookup stops the others
-  const signal = AbortSignal.any([outer, ctl.signal]);
-  setMaxListeners(256, signal);
-  const present = new Set<string>();
-  const narinfo = (p: string) => `${hashPart(p)}.narinfo`;
-  let unknown: readonly PathInfo[] = closure;
-  const threshold = opts.listThreshold ?? 128;
-  if (closure.length >= threshold) {
-    // A page costs about one wave of parallel lookups: list while that stays cheaper than looking up the rest.
-    const maxPages = Math.max(1, Math.ceil(closure.length / (opts.checkConcurrency ?? 16) / 2));
-    const wanted = new Map(closure.map((i) => [narinfo(i.path), i.path]));
-    let marker: string | undefined;
-    let pages = 0;
-    let last = '';
-    do {
-      const page = await b.listPage('', marker, signal, opts.listPageSize ?? 1000);
-      pages++;
-      for (const k of page.keys) {
-        const p = wanted.get(k);
-        if (p) present.add(p);
-      }
-      marker = page.next;
-      last = marker ?? '\uffff';
-    } while (marker && pages < maxPages);
-    unknown = closure.filter((i) => narinfo(i.path) > last);
-    checked(closure.length - unknown.length);
-  }
-  let checkError: unknown;
-  await mapLimit(unknown, opts.checkConcurrency ?? 16, async (info) => {
-    if (signal.aborted) throw abortError();
-    try {
-      if ((await b.head(narinfo(info.path), signal)) !== undefined) present.add(info.path);
-    } catch (err) {
-      checkError ??= err;
-      ctl.abort();
-      throw err;
-    }
-    checked(1);
-  }).catch((err: unknown) => {
-    throw checkError ?? err;
-  });
-  return present;
+interface Prepared {
+  bucket: Bucket;
+  /** The bucket's nix-cache-info, undefined when it has none. */
+  cacheInfo: string | undefined;
+  closure: PathInfo[];
 }
 
-interface UploadState {
+/**
+ * The bucket side (loading the SDK, reading nix-cache-info) and the local side (the closure) at once. Only the
+ * paths the bucket lacks are signed, later, by Nix as it stages them: a warm push runs one Nix command.
+ */
+async function prepare(roots: readonly string[], opts: PushOptions, nix: NixOptions, stop: Stop): Promise<Prepared> {
+  let opened: Bucket | undefined;
+  const remote = (async () => {
+    const bucket = (opened = await Bucket.open(opts));
+    // A GET first: unlike HEAD, its error body says *why* (wrong key, wrong secret, no bucket).
+    const info = await bucket.getText('nix-cache-info', stop.signal);
+    if (info !== undefined && !/^StoreDir: \/nix\/store\s*$/m.test(info)) {
+      throw new UserError(`Bucket "${opts.cache.bucket}" holds a Nix cache for another store directory (nix-cache-info: ${info.trim().split('\n')[0]}).`);
+    }
+    return { bucket, info };
+  })();
+  remote.catch(stop.fail);
+  const [r, l] = await Promise.allSettled([remote, closureOf(roots, nix)]);
+  if (r.status === 'rejected' || l.status === 'rejected') {
+    opened?.destroy();
+    throw r.status === 'rejected' ? r.reason : (l as PromiseRejectedResult).reason;
+  }
+  return { bucket: r.value.bucket, cacheInfo: r.value.info, closure: l.value };
+}
+
+/** The closure paths the bucket holds. A bucket without nix-cache-info holds no narinfo (a push writes it before any). */
+async function alreadyPresent(p: Prepared, opts: PushOptions, signal: AbortSignal, { progress, report }: Reporter): Promise<Set<string>> {
+  if (p.cacheInfo === undefined) {
+    report({ pathsChecked: p.closure.length });
+    return new Set();
+  }
+  return presentInBucket(p.bucket, p.closure, opts, signal, (n) => report({ pathsChecked: progress.pathsChecked + n }));
+}
+
+async function putCacheInfo(b: Bucket, signal: AbortSignal, result: PushResult, sent: (n: number) => void): Promise<void> {
+  await b.put('nix-cache-info', NIX_CACHE_INFO, 'text/x-nix-cache-info', signal);
+  result.cacheInfoUploaded = true;
+  sent(NIX_CACHE_INFO.length);
+}
+
+interface UploadContext {
   bucket: Bucket;
   closure: PathInfo[];
   missing: PathInfo[];
@@ -259,241 +272,72 @@ interface UploadState {
   staging: string;
   opts: PushOptions;
   nix: NixOptions;
-  signal: AbortSignal;
-  ctl: AbortController;
-  progress: PushProgress;
-  report: (patch?: Partial<PushProgress>) => void;
+  /** Nix signs each narinfo it stages with this key (the local store is left as it is). */
+  signingKeyFile: string | undefined;
+  stop: Stop;
+  /** nix-cache-info is in the bucket. */
+  cacheInfo: Promise<void>;
+  reporter: Reporter;
   sent: (bytes: number) => void;
   result: PushResult;
 }
 
-async function uploadMissing(s: UploadState): Promise<void> {
-  const { bucket, missing, staging, opts, signal } = s;
-  const missingByHash = new Map(s.missing.map((i) => [hashPart(i.path), i]));
-  const byPath = new Map(s.closure.map((i) => [i.path, i]));
-
-  // The staging cache "has" every reference the bucket already holds, so Nix compresses only the missing paths.
-  fs.writeFileSync(path.join(staging, 'nix-cache-info'), 'StoreDir: /nix/store\n');
-  const stubs = new Set<string>();
-  for (const m of missing) {
-    for (const r of m.references) {
-      const info = byPath.get(r);
-      if (info && s.present.has(r) && !stubs.has(r)) {
-        stubs.add(r);
-        fs.writeFileSync(path.join(staging, `${hashPart(r)}.narinfo`), placeholderNarInfo(info));
-      }
-    }
-  }
-
-  // Large NARs are bandwidth-bound (a few at a time), small ones latency-bound (many at a time).
-  const uploads = limit(opts.uploadConcurrency ?? 4);
-  const smallUploads = limit(opts.smallUploadConcurrency ?? (opts.uploadConcurrency === undefined ? 16 : opts.uploadConcurrency));
+/** Stage (Nix compresses), upload NARs (as they appear) and commit narinfos (in order), all at once. */
+async function uploadMissing(c: UploadContext): Promise<void> {
+  const { bucket, opts, stop, result } = c;
+  const { signal } = stop;
+  const { progress, report } = c.reporter;
+  const nars = new NarUploads(
+    bucket,
+    new NarIndex(bucket, c.missing.length, opts, signal),
+    opts,
+    { sent: c.sent, stored: (reused) => (reused ? result.reusedNars++ : result.uploadedNars++) },
+    signal,
+  );
   const narinfoPuts = limit(16);
-  const narUploads = new Map<string, Promise<void>>();
-  const committed = new Map<string, Deferred>();
-  for (const m of missing) committed.set(m.path, deferred());
+  const commits = new NarinfoCommits(
+    c.missing.map((m) => m.path),
+    (key, text) => narinfoPuts(() => bucket.put(key, text, 'text/x-nix-narinfo', signal)),
+    c.cacheInfo,
+    signal,
+    (_path, bytes) => {
+      c.sent(bytes);
+      result.uploadedPaths++;
+      report({ pathsUploaded: progress.pathsUploaded + 1 });
+    },
+  );
+  const backlog = new Backlog();
   const tasks: Promise<void>[] = [];
-  let firstError: unknown;
-  const fail = (err: unknown) => {
-    if (firstError === undefined) firstError = err;
-    s.ctl.abort();
-  };
-
-  const uploadNar = (nar: NarInfo): Promise<void> => {
-    let p = narUploads.get(nar.url);
-    if (!p) {
-      const small = (nar.fileSize ?? Infinity) < SMALL_NAR;
-      p = (small ? smallUploads : uploads)(async () => {
-        if (signal.aborted) throw abortError();
-        const file = path.join(staging, nar.url);
-        const size = (await fs.promises.stat(file)).size;
-        // A NAR left by an interrupted push is not sent again.
-        const existing = await bucket.head(nar.url, signal);
-        if (existing === size) {
-          s.result.reusedNars++;
-        } else {
-          let last = 0;
-          await bucket.putFile(nar.url, file, 'application/x-nix-nar', {
-            signal,
-            multipartThreshold: opts.multipartThreshold ?? 32 * MiB,
-            partSize: opts.partSize ?? 8 * MiB,
-            partConcurrency: 4,
-            onBytes: (n) => {
-              s.sent(n - last);
-              last = n;
-            },
-          });
-          s.result.uploadedNars++;
-        }
-        await fs.promises.rm(file, { force: true });
-      });
-      narUploads.set(nar.url, p);
-    }
-    return p;
-  };
-
-  const handle = async (info: PathInfo, narinfoFile: string) => {
-    const text = await fs.promises.readFile(narinfoFile, 'utf8');
-    const nar = parseNarInfo(text);
-    if (!nar || nar.storePath !== info.path || nar.url.includes('..') || !nar.url.startsWith('nar/')) {
-      throw new UserError(`Nix wrote an unexpected narinfo for ${info.path}.`, undefined, text.slice(0, 1000));
-    }
-    s.report({ pathsCompressed: s.progress.pathsCompressed + 1, bytesToUpload: s.progress.bytesToUpload + (nar.fileSize ?? 0) });
-    try {
-      await uploadNar(nar);
-    } finally {
-      staged--;
-      drained.wake();
-    }
-    // The narinfo goes last, and only once its references are complete in the bucket.
-    const deps = info.references.filter((r) => r !== info.path && committed.has(r)).map((r) => committed.get(r)!.promise);
-    await Promise.all(deps);
-    if (signal.aborted) throw abortError();
-    await narinfoPuts(() => bucket.put(`${hashPart(info.path)}.narinfo`, text, 'text/x-nix-narinfo', signal));
-    s.sent(Buffer.byteLength(text));
-    s.result.uploadedPaths++;
-    s.report({ pathsUploaded: s.progress.pathsUploaded + 1 });
-    committed.get(info.path)!.resolve();
-  };
-
-  // Upload whatever narinfos Nix has finished (it writes each one atomically, after its NAR).
-  const seen = new Set<string>();
-  let inFlight = 0;
-  /** NARs in the staging folder not uploaded yet: what the backpressure bounds (narinfos waiting hold no disk). */
-  let staged = 0;
-  const drained = new Wakeup();
-  const scan = async () => {
-    const names = await fs.promises.readdir(staging);
-    for (const n of names) {
-      if (!n.endsWith('.narinfo')) continue;
-      const hash = n.slice(0, -'.narinfo'.length);
-      const info = missingByHash.get(hash);
-      if (!info || seen.has(hash)) continue;
-      seen.add(hash);
-      inFlight++;
-      staged++;
-      const t = handle(info, path.join(staging, n));
-      t.catch((err) => {
-        committed.get(info.path)?.reject(err);
-        fail(err);
-      }).finally(() => {
-        inFlight--;
-        drained.wake();
-      });
-      tasks.push(t);
-    }
-  };
-
-  const url = `file://${staging}?compression=${opts.compression ?? 'zstd'}`;
-  // Largest first: the longest uploads start early and the small ones fill in around them. Only narinfos wait for
-  // their references (handle() above); Nix itself still needs a path's references in the staging cache before
-  // the path, so the order is topological, choosing the largest path whose references are already placed.
-  const bySize = largestFirst(missing);
-  const batchSize = Math.max(1, opts.batchSize ?? 100);
-  // Nix renames each narinfo into place: a directory event wakes the scanner at once, the timer is a fallback.
-  const ticker = new Wakeup();
-  const watcher = fs.watch(staging, () => ticker.wake());
-  watcher.on('error', () => undefined);
-  let copying = true;
-  const poller = (async () => {
-    while (copying && !signal.aborted) {
-      await scan().catch(fail);
-      await ticker.wait(500);
-    }
-  })();
   try {
-    for (let i = 0; i < missing.length && !signal.aborted; i += batchSize) {
-      // Backpressure: the staging folder holds about one batch of compressed NARs waiting for upload, not the closure.
-      while (staged > batchSize && !signal.aborted) await drained.wait(1000);
-      const batch = bySize.slice(i, i + batchSize).map((m) => m.path);
-      await runNix(['copy', '--no-recursive', '--to', url, ...batch], s.nix, 'Compressing paths for the cache');
-    }
-  } catch (err) {
-    fail(err);
-  } finally {
-    copying = false;
-    ticker.wake();
-    await poller;
-    watcher.close();
-  }
-  if (!signal.aborted) await scan().catch(fail);
-  for (const [p, d] of committed) if (!seen.has(hashPart(p)) && firstError === undefined && !signal.aborted) {
-    d.reject(new Error('not produced'));
-    fail(new UserError(`Nix did not produce ${p} in the staging cache.`));
-  }
-  await Promise.allSettled(tasks);
-  for (const d of committed.values()) d.promise.catch(() => undefined);
-  if (firstError !== undefined) throw firstError;
-  if (signal.aborted) throw abortError();
-}
-
-/** A topological order (references first) that, among the paths ready at each step, takes the largest NAR. */
-export function largestFirst(paths: readonly PathInfo[]): PathInfo[] {
-  const byPath = new Map(paths.map((p) => [p.path, p]));
-  const waiting = new Map<string, number>();
-  const dependents = new Map<string, string[]>();
-  for (const p of paths) {
-    const refs = p.references.filter((r) => r !== p.path && byPath.has(r));
-    waiting.set(p.path, refs.length);
-    for (const r of refs) dependents.set(r, [...(dependents.get(r) ?? []), p.path]);
-  }
-  const ready = paths.filter((p) => waiting.get(p.path) === 0);
-  const out: PathInfo[] = [];
-  while (ready.length) {
-    // Closures are hundreds to a few thousand paths: a linear pick of the largest is fast enough.
-    let best = 0;
-    for (let i = 1; i < ready.length; i++) if (ready[i]!.narSize > ready[best]!.narSize) best = i;
-    const [next] = ready.splice(best, 1);
-    out.push(next!);
-    for (const d of dependents.get(next!.path) ?? []) {
-      const n = waiting.get(d)! - 1;
-      waiting.set(d, n);
-      if (n === 0) ready.push(byPath.get(d)!);
-    }
-  }
-  if (out.length !== paths.length) throw new UserError('The closure has a reference cycle between store paths; Nix cannot have produced it.');
-  return out;
-}
-
-interface Deferred {
-  promise: Promise<void>;
-  resolve: () => void;
-  reject: (err: unknown) => void;
-}
-
-function deferred(): Deferred {
-  let resolve!: () => void;
-  let reject!: (err: unknown) => void;
-  const promise = new Promise<void>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  promise.catch(() => undefined);
-  return { promise, resolve, reject };
-}
-
-/** A wait that ends after `ms` or at the next wake(), whichever comes first; a wake with no waiter is kept. */
-class Wakeup {
-  private pending = false;
-  private resolve: (() => void) | undefined;
-  wake(): void {
-    if (this.resolve) this.resolve();
-    else this.pending = true;
-  }
-  wait(ms: number): Promise<void> {
-    if (this.pending) {
-      this.pending = false;
-      return Promise.resolve();
-    }
-    return new Promise((r) => {
-      const timer = setTimeout(done, ms);
-      const self = this;
-      function done() {
-        clearTimeout(timer);
-        self.resolve = undefined;
-        r();
-      }
-      this.resolve = done;
+    await stage({
+      staging: c.staging,
+      closure: c.closure,
+      missing: c.missing,
+      present: c.present,
+      nix: c.nix,
+      signal,
+      batchSize: opts.batchSize,
+      compression: opts.compression,
+      signingKeyFile: c.signingKeyFile,
+      backlog,
+      fail: stop.fail,
+      onStaged: (info, nar, text, file) => {
+        report({ pathsCompressed: progress.pathsCompressed + 1, bytesToUpload: progress.bytesToUpload + (nar.fileSize ?? 0) });
+        const uploaded = nars.upload(nar, file);
+        void uploaded.then(
+          () => backlog.release(),
+          () => backlog.release(),
+        );
+        const t = commits.commit(info, text, uploaded);
+        t.catch(stop.fail);
+        tasks.push(t);
+      },
     });
+  } catch (err) {
+    stop.fail(err);
   }
+  commits.abandonRest(stop.firstError() ?? abortError());
+  await Promise.allSettled(tasks);
+  if (stop.firstError() !== undefined) throw stop.firstError();
+  if (signal.aborted) throw abortError();
 }

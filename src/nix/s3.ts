@@ -102,18 +102,20 @@ export class Bucket {
 
   /**
    * One page of the keys directly under `prefix` (S3's ListObjects with a `/` delimiter, so `nar/` is one entry,
-   * not every NAR), after `marker`, in key order. Version 1 with a marker: every S3-compatible server has it,
-   * and its continuation is the last key, nothing server-encrypted.
+   * not every NAR), after `marker`, in key order, with each key's size (sizes[i] is keys[i]'s). Version 1 with a
+   * marker: every S3-compatible server has it, and its continuation is the last key, nothing server-encrypted.
    */
-  async listPage(prefix: string, marker: string | undefined, signal?: AbortSignal, maxKeys = 1000): Promise<{ keys: string[]; next: string | undefined }> {
+  async listPage(prefix: string, marker: string | undefined, signal?: AbortSignal, maxKeys = 1000): Promise<{ keys: string[]; sizes: number[]; next: string | undefined }> {
     try {
       const r = await this.client.send(
         new this.sdk.ListObjectsCommand({ Bucket: this.cache.bucket, Prefix: prefix, Delimiter: '/', MaxKeys: maxKeys, ...(marker ? { Marker: marker } : {}) }),
         { abortSignal: signal },
       );
-      const keys = (r.Contents ?? []).flatMap((o) => (o.Key ? [o.Key] : []));
+      const objects = (r.Contents ?? []).filter((o) => o.Key);
+      const keys = objects.map((o) => o.Key!);
+      const sizes = objects.map((o) => o.Size ?? 0);
       const last = [...keys, ...(r.CommonPrefixes ?? []).flatMap((p) => (p.Prefix ? [p.Prefix] : []))].sort().at(-1);
-      return { keys, next: r.IsTruncated ? (r.NextMarker ?? last) : undefined };
+      return { keys, sizes, next: r.IsTruncated ? (r.NextMarker ?? last) : undefined };
     } catch (err) {
       throw this.explain(err);
     }
@@ -133,10 +135,9 @@ export class Bucket {
   async put(key: string, body: Buffer | string, contentType: string, signal?: AbortSignal): Promise<void> {
     const data = typeof body === 'string' ? Buffer.from(body) : body;
     try {
-      await this.client.send(
-        new this.sdk.PutObjectCommand({ Bucket: this.cache.bucket, Key: key, Body: data, ContentLength: data.length, ContentType: contentType }),
-        { abortSignal: signal },
-      );
+      await this.client.send(new this.sdk.PutObjectCommand({ Bucket: this.cache.bucket, Key: key, Body: data, ContentLength: data.length, ContentType: contentType }), {
+        abortSignal: signal,
+      });
     } catch (err) {
       throw this.explain(err);
     }

@@ -11,7 +11,9 @@ import { DEFAULTS, type CacheSettings } from '../../../src/base/settings';
 import { build } from '../../../src/nix/build';
 import { closureOf, type PathInfo } from '../../../src/nix/closure';
 import { parseNarInfo } from '../../../src/nix/narinfo';
-import { largestFirst, presentInBucket, push, type PushOptions, type PushProgress } from '../../../src/nix/push';
+import { push, type PushOptions, type PushProgress } from '../../../src/nix/push';
+import { presentInBucket } from '../../../src/nix/pushLookup';
+import { largestFirst } from '../../../src/nix/pushStage';
 import { Bucket } from '../../../src/nix/s3';
 import { generateSigningKey, type GeneratedKey } from '../../../src/nix/sign';
 import { hashPart } from '../../../src/nix/storePath';
@@ -99,23 +101,39 @@ test('push, fetch back into an empty store with signatures checked, reject a wro
     assert.equal(r.uploadedPaths, closure.length);
     assert.equal(r.uploadedNars, closure.length);
     assert.equal(r.cacheInfoUploaded, true);
-    for (const p of closure) assert.ok(s3.created.some((o) => o.key === `${hashPart(p)}.narinfo`), `${p} has a narinfo`);
+    for (const p of closure)
+      assert.ok(
+        s3.created.some((o) => o.key === `${hashPart(p)}.narinfo`),
+        `${p} has a narinfo`,
+      );
+    // The bucket had no nix-cache-info, so no narinfo: none was looked up.
+    assert.deepEqual(
+      s3.requests.filter((q) => /\.narinfo/.test(q.url) && q.method !== 'PUT').map((q) => `${q.method} ${q.url}`),
+      [],
+    );
     await assertOrdered(s3);
 
     // The 12 MiB blob went up in parts; everything else in one PUT each.
-    assert.ok(s3.requests.some((q) => q.method === 'POST' && /\?uploads/.test(q.url)), 'a multipart upload was started');
+    assert.ok(
+      s3.requests.some((q) => q.method === 'POST' && /\?uploads/.test(q.url)),
+      'a multipart upload was started',
+    );
     assert.ok(s3.requests.filter((q) => q.method === 'PUT' && /partNumber=/.test(q.url)).length >= 3, 'in several parts');
 
     // Progress: phases in order, counts that end at the totals, bytes that match what was sent.
     const phases = [...new Set(seen.map((p) => p.phase))];
-    assert.deepEqual(phases, ['preparing', 'checking', 'signing', 'uploading', 'done']);
+    // No separate signing phase: Nix signs each narinfo as it stages the path.
+    assert.deepEqual(phases, ['preparing', 'checking', 'uploading', 'done']);
     const last = seen[seen.length - 1]!;
     assert.equal(last.pathsUploaded, closure.length);
     assert.equal(last.pathsChecked, closure.length);
     assert.equal(last.bytesUploaded, r.uploadedBytes);
     const stored = s3.created.reduce((n, o) => n + (o.size ?? 0), 0);
     assert.equal(r.uploadedBytes, stored, 'bytes reported = bytes the server stored');
-    assert.ok(seen.some((p) => p.phase === 'uploading' && p.bytesUploaded > 0 && p.bytesUploaded < r.uploadedBytes), 'progress in between');
+    assert.ok(
+      seen.some((p) => p.phase === 'uploading' && p.bytesUploaded > 0 && p.bytesUploaded < r.uploadedBytes),
+      'progress in between',
+    );
 
     // A fresh store gets the whole closure over HTTP, signatures required.
     const fresh = await fetchInto(s3.httpUrl, key.publicKey, [toplevel]);
@@ -211,19 +229,32 @@ test('an unreachable endpoint says so', async () => {
   const port = await closedPort();
   const cache = { ...dummyCache(), endpoint: `http://127.0.0.1:${port}`, signingKeyFile: key.secretKeyFile };
   // The cause is in the message (refused, not a timeout after retries); no stopwatch.
-  await assert.rejects(push([toplevel], { cache, credentials: { accessKeyId: 'AKIAEXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY' }, nix: { env: f.env } }), (e: unknown) => {
-    assert.ok(e instanceof UserError);
-    assert.equal(e.message, `Cannot reach the cache at http://127.0.0.1:${port} (connection refused). Check thebacknd.cache.endpoint and your network connection.`);
-    assert.equal(e.fix?.setting, 'thebacknd.cache.endpoint');
-    return true;
-  });
+  await assert.rejects(
+    push([toplevel], { cache, credentials: { accessKeyId: 'AKIAEXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY' }, nix: { env: f.env } }),
+    (e: unknown) => {
+      assert.ok(e instanceof UserError);
+      assert.equal(e.message, `Cannot reach the cache at http://127.0.0.1:${port} (connection refused). Check thebacknd.cache.endpoint and your network connection.`);
+      assert.equal(e.fix?.setting, 'thebacknd.cache.endpoint');
+      return true;
+    },
+  );
 });
 
 test('wrong credentials and missing buckets, as S3 reports them, become clear messages', async () => {
   const secret = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
   const cases: [string, string, number, RegExp][] = [
-    ['InvalidAccessKeyId', 'The AWS Access Key Id you provided does not exist in our records.', 403, /^The cache at http:\/\/127\.0\.0\.1:\d+ does not know this access key ID: set the cache credentials again\.$/],
-    ['SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided. Check your key and signing method.', 403, /rejected the secret access key \(the signature does not match\): set the cache credentials again\.$/],
+    [
+      'InvalidAccessKeyId',
+      'The AWS Access Key Id you provided does not exist in our records.',
+      403,
+      /^The cache at http:\/\/127\.0\.0\.1:\d+ does not know this access key ID: set the cache credentials again\.$/,
+    ],
+    [
+      'SignatureDoesNotMatch',
+      'The request signature we calculated does not match the signature you provided. Check your key and signing method.',
+      403,
+      /rejected the secret access key \(the signature does not match\): set the cache credentials again\.$/,
+    ],
     ['AccessDenied', 'Access Denied', 403, /^Access denied to bucket "cache" at .*: the cache key needs read and write access to it\.$/],
     ['NoSuchBucket', 'The specified bucket does not exist', 404, /^Bucket "cache" does not exist at http:\/\/127\.0\.0\.1:\d+: create it or fix thebacknd\.cache\.bucket\.$/],
   ];
@@ -240,7 +271,11 @@ test('wrong credentials and missing buckets, as S3 reports them, become clear me
         return true;
       });
       assert.ok(srv.requests.length > 0, 'the real client talked to the server');
-      assert.deepEqual(srv.requests.filter((q) => q.method !== 'GET'), [], 'stopped at the first answer, nothing written');
+      assert.deepEqual(
+        srv.requests.filter((q) => q.method !== 'GET'),
+        [],
+        'stopped at the first answer, nothing written',
+      );
     } finally {
       await srv.stop();
     }
@@ -293,9 +328,17 @@ test('a large closure is looked up by listing the bucket: a warm re-push sends o
     assert.equal(again.alreadyPresent, closure.length);
     assert.equal(again.uploadedPaths, 0);
     const requests = s3.requests.slice(before);
-    assert.deepEqual(requests.filter((q) => q.method === 'HEAD').map((q) => q.url), [], 'no narinfo looked up one by one');
+    assert.deepEqual(
+      requests.filter((q) => q.method === 'HEAD').map((q) => q.url),
+      [],
+      'no narinfo looked up one by one',
+    );
     assert.equal(requests.filter((q) => q.method === 'GET' && /delimiter=/.test(q.url)).length, 1, 'one listing page');
-    assert.deepEqual(requests.filter((q) => q.method !== 'HEAD' && q.method !== 'GET'), [], 'no writes');
+    assert.deepEqual(
+      requests.filter((q) => q.method !== 'HEAD' && q.method !== 'GET'),
+      [],
+      'no writes',
+    );
   } finally {
     await s3.stop();
   }
@@ -316,7 +359,12 @@ test('a bounded listing and per-path lookups find the same paths in a partly pus
     const byLookups = await presentInBucket(bucket, infos, { listThreshold: Infinity }, signal);
     assert.ok(byLookups.size >= 2 && byLookups.size < infos.length, `partly pushed (${byLookups.size} of ${infos.length})`);
     // Pages of 2 keys; with checkConcurrency 1 the listing stops after ceil(n / 2) pages and looks the rest up.
-    for (const [pageSize, checkConcurrency] of [[1000, 16], [2, 1], [1, 1], [2, 100]] as const) {
+    for (const [pageSize, checkConcurrency] of [
+      [1000, 16],
+      [2, 1],
+      [1, 1],
+      [2, 100],
+    ] as const) {
       const listed = await presentInBucket(bucket, infos, { listThreshold: 1, listPageSize: pageSize, checkConcurrency }, signal);
       assert.deepEqual([...listed].sort(), [...byLookups].sort(), `pages of ${pageSize}, ${checkConcurrency} lookups at a time`);
     }
@@ -327,7 +375,48 @@ test('a bounded listing and per-path lookups find the same paths in a partly pus
 });
 
 test('largest first: references before the paths that use them, and among the ready paths the largest NAR', () => {
-  const p = (name: string, narSize: number, references: string[] = []): PathInfo => ({ path: `/nix/store/${name.padEnd(32, 'a')}-${name}`, narHash: '', narSize, references: references.map((r) => `/nix/store/${r.padEnd(32, 'a')}-${r}`), signatures: [] });
+  const p = (name: string, narSize: number, references: string[] = []): PathInfo => ({
+    path: `/nix/store/${name.padEnd(32, 'a')}-${name}`,
+    narHash: '',
+    narSize,
+    references: references.map((r) => `/nix/store/${r.padEnd(32, 'a')}-${r}`),
+    signatures: [],
+  });
   const paths = [p('top', 10, ['big', 'small', 'mid']), p('small', 1), p('mid', 50, ['lib']), p('big', 100, ['lib']), p('lib', 5), p('huge', 1000, [])];
-  assert.deepEqual(largestFirst(paths).map((i) => i.path.split('-').pop()), ['huge', 'lib', 'big', 'mid', 'small', 'top']);
+  assert.deepEqual(
+    largestFirst(paths).map((i) => i.path.split('-').pop()),
+    ['huge', 'lib', 'big', 'mid', 'small', 'top'],
+  );
+});
+
+test('a resumed push with many NARs to send finds those left by the cancel in one nar/ listing, not a HEAD each', async () => {
+  const s3 = await startS3();
+  try {
+    const ctl = new AbortController();
+    s3.onCreated = (o) => {
+      const narinfos = s3.created.filter((c) => c.key.endsWith('.narinfo')).length;
+      if (o.key.startsWith('nar/') && narinfos >= 2) ctl.abort();
+    };
+    await assert.rejects(push([toplevel], options(s3, { signal: ctl.signal, uploadConcurrency: 1 })), (e: unknown) => (e as Error).name === 'AbortError');
+    s3.onCreated = undefined;
+    const narinfos = s3.created.filter((o) => o.key.endsWith('.narinfo')).length;
+    const before = s3.requests.length;
+    const resumed = await push([toplevel], options(s3, { listThreshold: 1 }));
+    assert.equal(resumed.uploadedPaths, closure.length - narinfos);
+    assert.ok(resumed.reusedNars >= 1, 'the NAR stored before the cancel was not sent again');
+    const requests = s3.requests.slice(before);
+    assert.deepEqual(
+      requests.filter((q) => q.method === 'HEAD'),
+      [],
+      'no HEAD, for narinfos or NARs',
+    );
+    assert.equal(requests.filter((q) => q.method === 'GET' && /prefix=nar%2F/.test(q.url)).length, 1, 'one listing of nar/');
+    const narKeys = s3.created.filter((o) => o.key.startsWith('nar/')).map((o) => o.key);
+    assert.equal(new Set(narKeys).size, narKeys.length, 'no NAR stored twice');
+    await assertOrdered(s3);
+    const fresh = await fetchInto(s3.httpUrl, key.publicKey, [toplevel]);
+    fresh.cleanup();
+  } finally {
+    await s3.stop();
+  }
 });
