@@ -5,7 +5,8 @@ import path from 'node:path';
 import { UserError, isAbort, messageOf, redact } from '../core/errors';
 import { DEFAULTS } from '../core/settings';
 import { PROVIDERS, TOKEN_ENV } from '../core/tokens';
-import { DEFAULT_IMAGE_FILE, defaultImagePath, importImage } from '../image';
+import fs from 'node:fs';
+import { DEFAULT_IMAGE_FILE, defaultImagePath, importImage, localImageBuild, shippedFlakeDir } from '../image';
 import { str, UsageError, type CliCommand } from './command';
 import { cancelOn } from './signals';
 import { ENDPOINT_ENV, type CliContext } from './context';
@@ -30,6 +31,9 @@ Options:
       --token-file F      read the token from F (default ${TOKEN_ENV.digitalocean} / ${TOKEN_ENV.hetzner})
       --endpoint URL      API base URL, e.g. the local emulator (default ${ENDPOINT_ENV.digitalocean} / ${ENDPOINT_ENV.hetzner})
       --json              print {"provider","imageId","name","setting"} instead of the id
+      --build-on-worker   build the image on a temporary server (stock Debian) and import it from there, for a
+                          computer whose Nix cannot build x86_64-linux; offered when there is no image file
+      --image-flake DIR   the image flake built there (default: the nix/ folder shipped with Thebacknd)
   -h, --help              show this help
 
 DigitalOcean cache bucket (flag, else environment variable):
@@ -49,6 +53,8 @@ const OPTIONS = {
   size: { type: 'string' },
   device: { type: 'string' },
   json: { type: 'boolean' },
+  'build-on-worker': { type: 'boolean' },
+  'image-flake': { type: 'string' },
   'cache-endpoint': { type: 'string' },
   bucket: { type: 'string' },
   'cache-region': { type: 'string' },
@@ -75,12 +81,15 @@ async function importImageCommand(cli: CliContext, { values: v, positionals }: {
     'virtual-host-style': v['virtual-host-style'] === true,
   };
   const secrets = [io.env.AWS_SECRET_ACCESS_KEY ?? '', io.env.AWS_SESSION_TOKEN ?? '', ...cli.secrets];
+  const file = values.file ? path.resolve(values.file) : defaultImagePath(process.cwd(), provider);
   const cancel = cancelOn(io.signal);
   try {
     const token = cli.token(provider);
+    const flakeDir = await workerFlake(cli, v, file, values.file !== undefined);
     const r = await importImage({
       provider,
-      file: values.file ? path.resolve(values.file) : defaultImagePath(process.cwd(), provider),
+      file,
+      ...(flakeDir ? { buildOnWorker: { flakeDir } } : {}),
       ...(values.name ? { name: values.name } : {}),
       token,
       endpoint: cli.endpoint(provider),
@@ -121,6 +130,27 @@ async function importImageCommand(cli: CliContext, { values: v, positionals }: {
   } finally {
     cancel.dispose();
   }
+}
+
+/**
+ * The image flake to build on a worker: with --build-on-worker, or when there is no image file and this computer's
+ * Nix cannot build x86_64-linux (a person at a terminal is asked; a script is told the flag).
+ */
+async function workerFlake(cli: CliContext, v: Readonly<Record<string, unknown>>, file: string, fileGiven: boolean): Promise<string | undefined> {
+  let wanted = v['build-on-worker'] === true;
+  if (!wanted && !fileGiven && !fs.existsSync(file)) {
+    const local = await localImageBuild({ env: cli.io.env });
+    if (!local.ok) {
+      const offer = `No image at ${file}, and ${local.reason}: Thebacknd can build it on a temporary server and import it from there (the server is destroyed afterwards).`;
+      if (!cli.io.interactive) throw new UserError(`${offer} Run again with --build-on-worker.`);
+      wanted = await cli.confirm(`${offer} Build it on a temporary server?`);
+      if (!wanted) throw new UserError(`No image to import: build it (nix build ./nix#${cli.chosen}-image) or pass --build-on-worker.`);
+    }
+  }
+  if (!wanted) return undefined;
+  const dir = str(v, 'image-flake') ?? shippedFlakeDir();
+  if (!dir || !fs.existsSync(path.join(dir, 'flake.nix'))) throw new UserError(`No image flake at ${dir ?? 'the nix/ folder shipped with Thebacknd'}: pass --image-flake DIR.`);
+  return path.resolve(dir);
 }
 
 /** A line per step, and transfer progress at most every 2 s. */
