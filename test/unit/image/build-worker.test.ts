@@ -21,6 +21,8 @@ import { DEFAULTS } from '../../../src/core/settings';
 import { importImage, localImageBuild, type ImportImageRequest } from '../../../src/image';
 import { HostKeyMismatchError } from '../../../src/ssh/session';
 import { startEmulator, type Emulator, type HostHookMachine } from '../../fixtures/emulator';
+import { startS3 } from '../../fixtures/s3';
+import { exposeToHosts } from '../../fixtures/testhost';
 import { RESCUE_DISK, rescueHostHook, type RescueHostHook } from '../../fixtures/testhost/rescue';
 
 const WORKER_NIX_CONF = 'build-users-group =\nsandbox = false\nsubstituters =\nexperimental-features = nix-command flakes\n';
@@ -38,15 +40,16 @@ function standInFlake(name: string, script: string): string {
   fs.mkdirSync(d);
   fs.writeFileSync(
     path.join(d, 'flake.nix'),
-    `{ outputs = { self }: { packages.x86_64-linux.hetzner-image = derivation {
-      name = "stand-in-hetzner-image"; system = "x86_64-linux"; builder = "/bin/sh"; PATH = "/bin:/usr/bin";
-      args = [ "-c" ${JSON.stringify(script)} ]; nonce = "${name}-${Date.now()}"; }; }; }\n`,
+    `{ outputs = { self }: let mk = out: derivation {
+      name = "stand-in-image"; system = "x86_64-linux"; builder = "/bin/sh"; PATH = "/bin:/usr/bin";
+      args = [ "-c" (builtins.replaceStrings [ "OUT" ] [ out ] ${JSON.stringify(script)}) ]; nonce = "${name}-${Date.now()}"; };
+      in { packages.x86_64-linux = { hetzner-image = mk "nixos.img.zst"; digitalocean-image = mk "nixos.qcow2.gz"; }; }; }\n`,
   );
   return d;
 }
 
 before(async () => {
-  emu = await startEmulator({ delays: { hetznerStartingMs: 50, hetznerRunningMs: 50, actionMs: 100, deleteMs: 50 } });
+  emu = await startEmulator({ delays: { doActiveMs: 50, hetznerStartingMs: 50, hetznerRunningMs: 50, actionMs: 100, deleteMs: 50 } });
   hook = rescueHostHook();
   const inner = hook.onCreate;
   hook.onCreate = async (m: HostHookMachine) => {
@@ -69,7 +72,7 @@ before(async () => {
   };
   emu.setHostHook(hook);
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'thebacknd-build-worker-'));
-  flake = standInFlake('flake', 'mkdir $out && seq 1 300000 > img && /usr/bin/zstd -q img -o $out/nixos.img.zst');
+  flake = standInFlake('flake', 'mkdir $out && seq 1 300000 > img && /usr/bin/zstd -q img -o $out/OUT');
   failing = standInFlake('failing', 'echo the stand-in image build fails on purpose >&2; exit 3');
   expected = execFileSync('seq', ['1', '300000'], { maxBuffer: 16 * 1024 * 1024 });
 });
@@ -210,4 +213,39 @@ test('thebacknd import-image offers the worker when there is no image and the lo
   assert.ok(fs.readFileSync(hook.snapshots.get(Number(printed.imageId))!).equals(expected));
   assert.doesNotMatch(built.err, /secret-hcloud-token-1234/);
   await assertNoServer();
+});
+
+test('DigitalOcean: the worker uploads the image to a presigned link of the cache bucket, DigitalOcean imports it; the worker is destroyed', { timeout: 240_000 }, async () => {
+  const s3 = await startS3('cache');
+  const exposed = await exposeToHosts(s3.port);
+  try {
+    const log: string[] = [];
+    const res = await importImage({
+      ...request({ log: (l) => log.push(l) }),
+      provider: 'digitalocean',
+      endpoint: emu.doUrl,
+      region: 'ams3',
+      size: 's-2vcpu-2gb',
+      settings: { ...DEFAULTS, cache: s3.cache({ endpoint: exposed.url }) },
+      credentials: s3.credentials,
+      digitalocean: { pollIntervalMs: 50 },
+    });
+    const image = emu.state.doImages.get(Number(res.imageId));
+    assert.equal(image?.status, 'available');
+    // The worker PUT the object with the presigned link (no key of the bucket on the worker), DigitalOcean GET it.
+    assert.ok(s3.requests.some((r) => r.method === 'PUT' && r.url.startsWith('/cache/images/thebacknd-base-worker.qcow2.gz?')), 'uploaded by link');
+    const create = emu.requests.find((r) => r.method === 'POST' && r.path === '/v2/droplets');
+    const body = create?.body as { image: string; user_data: string };
+    assert.equal(body.image, 'debian-12-x64');
+    assert.doesNotMatch(body.user_data, new RegExp(s3.credentials.secretAccessKey));
+    assert.ok(!log.some((l) => l.includes(s3.credentials.secretAccessKey) || /X-Amz-Signature/.test(l)), 'no secret or link in the log');
+    const end = Date.now() + 30_000;
+    while ([...emu.state.droplets.values()].some((d) => !d.deleting) || hook.hosts.size > 0) {
+      if (Date.now() > end) assert.fail('the DigitalOcean worker is left');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  } finally {
+    await exposed.close();
+    await s3.stop();
+  }
 });
