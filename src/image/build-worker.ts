@@ -178,7 +178,9 @@ async function remote(s: SshSession, what: string, command: string, o: Pick<Buil
   const r = await s.exec(command, { onStdout: take, onStderr: take, ...(stdin !== undefined ? { stdin } : {}), ...(o.signal ? { signal: o.signal } : {}) });
   o.signal?.throwIfAborted();
   if (r.code !== 0) {
-    const last = tail.trim().split('\n').slice(-1)[0] ?? '';
+    // Nix ends with a hint (`--show-trace`); its reason is the last `error:` line.
+    const lines = tail.trim().split('\n');
+    const last = [...lines].reverse().find((l) => /^\s*error:/.test(l))?.trim() ?? lines[lines.length - 1] ?? '';
     throw new UserError(`${what} failed (${r.code === null ? 'the connection dropped' : `exit ${r.code}`})${last ? `: ${last}` : ''}.`, undefined, tail.trim() || undefined);
   }
 }
