@@ -66,9 +66,7 @@ export interface DigitalOceanImportOptions {
 
 export async function importDigitalOceanImage(o: DigitalOceanImportOptions): Promise<{ imageId: string; name: string }> {
   const file = typeof o.image === 'string' ? findImageFile(o.image, 'digitalocean') : o.image.fileName;
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(o.name)) {
-    throw new UserError(`"${o.name}" is not a valid image name: use letters, digits, dots, dashes and underscores.`);
-  }
+  checkDigitalOceanImageName(o.name);
   const key = `images/${o.name}${path.basename(file).replace(/^[^.]*/, '')}`;
   const bucket = await Bucket.open({ cache: o.cache, credentials: o.credentials });
   const objects = await bucketObjects(o.cache, o.credentials);
@@ -108,6 +106,12 @@ export async function importDigitalOceanImage(o: DigitalOceanImportOptions): Pro
   } finally {
     bucket.destroy();
     objects.destroy();
+  }
+}
+
+export function checkDigitalOceanImageName(name: string): void {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(name)) {
+    throw new UserError(`"${name}" is not a valid image name: use letters, digits, dots, dashes and underscores.`);
   }
 }
 

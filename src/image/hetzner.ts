@@ -147,10 +147,15 @@ function checkedSource(o: HetznerImportOptions): ImageSource {
   } else {
     source = o.image;
   }
-  if (!LABEL_VALUE.test(o.name)) {
-    throw new UserError(`"${o.name}" is not a valid image name: up to 63 letters, digits, dots, dashes and underscores, starting and ending with a letter or digit.`);
-  }
+  checkHetznerImageName(o.name);
   return source;
+}
+
+/** The snapshot's name is a label value. */
+export function checkHetznerImageName(name: string): void {
+  if (!LABEL_VALUE.test(name)) {
+    throw new UserError(`"${name}" is not a valid image name: up to 63 letters, digits, dots, dashes and underscores, starting and ending with a letter or digit.`);
+  }
 }
 
 /** The image onto the rescue system's disk, its progress at most every 250 ms. */

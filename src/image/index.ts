@@ -7,9 +7,9 @@ import type { Settings } from '../core/settings';
 import { checkCacheSettings, type CacheCredentials } from '../nix/s3';
 import { createProvider, type ProviderOptions } from '../providers';
 import type { ProviderId } from '../providers/types';
-import { dotsImageApi, importDigitalOceanImage, type DigitalOceanImportOptions, type ImportProgress } from './digitalocean';
+import { checkDigitalOceanImageName, dotsImageApi, importDigitalOceanImage, type DigitalOceanImportOptions, type ImportProgress } from './digitalocean';
 import { HetznerImageApi } from './hetzner-api';
-import { importHetznerImage, type HetznerImportOptions, type HetznerImportProgress } from './hetzner';
+import { checkHetznerImageName, importHetznerImage, type HetznerImportOptions, type HetznerImportProgress } from './hetzner';
 import { withBuildWorker, type BuildWorkerOptions, type BuiltImage } from './build-worker';
 
 export { DEFAULT_IMAGE_FILE, defaultImagePath, findImageFile } from './files';
@@ -76,6 +76,10 @@ export function defaultImageName(now = new Date()): string {
 export async function importImage(req: ImportImageRequest): Promise<ImportImageResult> {
   const worker = req.buildOnWorker;
   if (!worker) return importFrom(req);
+  // What would fail the import is checked before a worker builds for it.
+  const named = { ...req, name: req.name ?? defaultImageName() };
+  if (req.provider === 'digitalocean') checkDigitalOceanImageName(named.name);
+  else checkHetznerImageName(named.name);
   const endpoint = req.endpoint || req.settings[req.provider].endpoint || undefined;
   const provider = createProvider(req.provider, { ...req.providerOptions, token: req.token, ...(endpoint ? { endpoint } : {}) });
   if (req.provider === 'digitalocean') checkDigitalOcean(req);
@@ -89,7 +93,7 @@ export async function importImage(req: ImportImageRequest): Promise<ImportImageR
       log: req.log ?? (() => undefined),
       onStatus: (message) => req.onStatus?.({ message }),
     },
-    (built) => importFrom(req, built),
+    (built) => importFrom(named, built),
   );
 }
 

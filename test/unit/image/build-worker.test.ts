@@ -249,3 +249,9 @@ test('DigitalOcean: the worker uploads the image to a presigned link of the cach
     await s3.stop();
   }
 });
+
+test('a bad image name is refused before a worker is created', async () => {
+  const before = emu.requests.length;
+  await assert.rejects(importImage(request({ name: '-bad name' })), /"-bad name" is not a valid image name/);
+  assert.equal(emu.requests.length, before, 'no API request was sent');
+});
