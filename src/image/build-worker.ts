@@ -116,19 +116,7 @@ export async function withBuildWorker<T>(o: BuildWorkerOptions, use: (image: Bui
     o.log(`Connected to ${m.name} (${ip}) with its pinned host key.`);
     const s = session;
 
-    o.onStatus(`installing Nix on ${m.name} (if missing)`);
-    await remote(s, 'Installing Nix on the build worker', `bash -c ${shellQuote(INSTALL_NIX)}`, o);
-    o.onStatus(`copying the image flake to ${m.name}`);
-    await remote(s, 'Copying the image flake', `rm -rf ${REMOTE_FLAKE} && mkdir -p ${REMOTE_FLAKE} && tar -xzf - -C ${REMOTE_FLAKE}`, o, await tarFlake(o.flakeDir));
-    o.onStatus(`building ${IMAGE_OUTPUT[p]} on ${m.name}`);
-    await remote(
-      s,
-      `Building ${IMAGE_OUTPUT[p]} on ${m.name}`,
-      `${NIX_PATH}; nix --extra-experimental-features 'nix-command flakes' build -L --out-link ${REMOTE_RESULT} path:${REMOTE_FLAKE}#${IMAGE_OUTPUT[p]}`,
-      o,
-    );
-    const file = await builtFile(s, p, o);
-    o.log(`Built ${file.path} (${file.size} bytes) on ${m.name}.`);
+    const file = await buildImage(s, m, o);
     return await use({
       worker: m,
       path: file.path,
@@ -140,18 +128,38 @@ export async function withBuildWorker<T>(o: BuildWorkerOptions, use: (image: Bui
   } finally {
     if (lease) clearInterval(lease);
     session?.close();
-    if (createRequested) {
-      const name = machine?.name ?? 'the build worker';
-      o.onStatus(`deleting ${name}`);
-      try {
-        // By run id: also finds a worker whose create answer was lost. A fresh signal: a cancelled import cleans up.
-        await o.provider.destroyByRunId(runId, AbortSignal.timeout(120_000));
-        o.log(`Build worker ${name} deleted.`);
-      } catch (e) {
-        o.log(`Could not delete ${name} now (${messageOf(e)}); the reaper destroys it at its deadline.`);
-      }
-    }
+    if (createRequested) await destroyWorker(o, runId, machine?.name ?? 'the build worker');
   }
+}
+
+/** By run id: also finds a worker whose create answer was lost. A fresh signal: a cancelled import cleans up. */
+async function destroyWorker(o: BuildWorkerOptions, runId: string, name: string): Promise<void> {
+  o.onStatus(`deleting ${name}`);
+  try {
+    await o.provider.destroyByRunId(runId, AbortSignal.timeout(120_000));
+    o.log(`Build worker ${name} deleted.`);
+  } catch (e) {
+    o.log(`Could not delete ${name} now (${messageOf(e)}); the reaper destroys it at its deadline.`);
+  }
+}
+
+/** On the worker: Nix if missing, the flake copied over, its image output built; the one image file it made. */
+async function buildImage(s: SshSession, m: Machine, o: BuildWorkerOptions): Promise<{ path: string; size: number }> {
+  const p = o.provider.id;
+  o.onStatus(`installing Nix on ${m.name} (if missing)`);
+  await remote(s, 'Installing Nix on the build worker', `bash -c ${shellQuote(INSTALL_NIX)}`, o);
+  o.onStatus(`copying the image flake to ${m.name}`);
+  await remote(s, 'Copying the image flake', `rm -rf ${REMOTE_FLAKE} && mkdir -p ${REMOTE_FLAKE} && tar -xzf - -C ${REMOTE_FLAKE}`, o, await tarFlake(o.flakeDir));
+  o.onStatus(`building ${IMAGE_OUTPUT[p]} on ${m.name}`);
+  await remote(
+    s,
+    `Building ${IMAGE_OUTPUT[p]} on ${m.name}`,
+    `${NIX_PATH}; nix --extra-experimental-features 'nix-command flakes' build -L --out-link ${REMOTE_RESULT} path:${REMOTE_FLAKE}#${IMAGE_OUTPUT[p]}`,
+    o,
+  );
+  const file = await builtFile(s, p, o);
+  o.log(`Built ${file.path} (${file.size} bytes) on ${m.name}.`);
+  return file;
 }
 
 async function runningAddress(o: BuildWorkerOptions, first: Machine): Promise<string> {

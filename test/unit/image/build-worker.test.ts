@@ -118,7 +118,8 @@ function workerCreate(): { image: string; user_data: string; labels: Record<stri
 test('the image is built on a stock Debian worker and imported from it; the worker is destroyed', { timeout: 240_000 }, async () => {
   const statuses: string[] = [];
   const log: string[] = [];
-  const res = await importImage(request({ onStatus: (s) => statuses.push(s.message), log: (l) => log.push(l) }));
+  const debug = process.env.THEBACKND_TEST_DEBUG ? (l: string) => console.error(l) : () => undefined;
+  const res = await importImage(request({ onStatus: (s) => (statuses.push(s.message), debug(s.message)), log: (l) => (log.push(l), debug(l)) }));
 
   // Imported in the emulator account: a snapshot holding exactly what the worker built.
   const image = emu.state.hetznerImages.get(Number(res.imageId));
