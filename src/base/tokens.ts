@@ -21,7 +21,7 @@ export interface SecretBackend {
 export type TokenSource = 'secret storage' | 'environment' | 'token command';
 export interface ResolvedToken { token: string; source: TokenSource }
 
-/** Where a provider's token command comes from and how it runs (core/token-command.ts runs it; injected, not imported). */
+/** Where a provider's token command comes from and how it runs (base/token-command.ts runs it; injected, not imported). */
 export interface TokenCommands {
   /** The configured command; empty or undefined for none. Read at each use, so a changed setting applies. */
   command(p: ProviderId): string | undefined;

@@ -1,11 +1,12 @@
 // `thebacknd import-image --provider P [--file F]`: imports the Thebacknd base image into a cloud and prints its id
 // on stdout (progress on stderr), for thebacknd.<provider>.image or `thebacknd create --image`.
 
+import fs from 'node:fs';
 import path from 'node:path';
-import { redact } from '../base/errors';
+import { redact, UserError } from '../base/errors';
 import { DEFAULTS } from '../base/settings';
 import { PROVIDERS, TOKEN_ENV } from '../base/tokens';
-import { DEFAULT_IMAGE_FILE, defaultImagePath, importImage } from '../image';
+import { DEFAULT_IMAGE_FILE, defaultImagePath, importImage, localImageBuild, shippedFlakeDir } from '../image';
 import { flags, str, strings, UsageError, type Args } from './args';
 import { CACHE_OPTIONS, cacheFlagsOf, cacheFromFlags, credentialsFromEnv, oldCacheSpellings, S3_STYLE_OPTIONS } from './cache-flags';
 import type { CommandSpec } from './command';
@@ -29,6 +30,9 @@ Options:
       --device D          Hetzner: the disk in the rescue system (default /dev/sda)
       --token-file F      read the token from F (default ${TOKEN_ENV.digitalocean} / ${TOKEN_ENV.hetzner})
       --endpoint URL      API base URL, e.g. the local emulator (default ${ENDPOINT_ENV.digitalocean} / ${ENDPOINT_ENV.hetzner})
+      --build-on-worker   build the image on a temporary server (stock Debian) and import it from there, for a
+                          computer whose Nix cannot build x86_64-linux; offered when there is no image file
+      --image-flake DIR   the image flake built there (default: the nix/ folder shipped with Thebacknd)
       --json              print {"provider","imageId","name","setting"} instead of the id
   -h, --help              show this help
 
@@ -45,7 +49,8 @@ Credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.
 const OPTIONS = {
   file: { type: 'string', short: 'f' },
   ...strings('name', 'region', 'size', 'device'),
-  ...flags('json'),
+  ...flags('json', 'build-on-worker'),
+  ...strings('image-flake'),
   ...CACHE_OPTIONS,
   ...S3_STYLE_OPTIONS,
 } as const;
@@ -55,14 +60,17 @@ async function importImageCommand(cli: CliContext, { values, positionals }: Args
   if (positionals.length) throw new UsageError(`import-image takes options only (got "${positionals[0]}").`);
   const provider = cli.chosen;
   if (!provider) throw new UsageError(`import-image: --provider must be ${PROVIDERS.join(' or ')}.`);
-  const file = str(values, 'file');
+  const given = str(values, 'file');
+  const file = given ? path.resolve(given) : defaultImagePath(process.cwd(), provider);
   const name = str(values, 'name');
   const device = str(values, 'device');
   const secrets = cli.secrets;
   const token = cli.token(provider);
+  const flakeDir = await workerFlake(cli, values, file, given !== undefined);
   const r = await importImage({
     provider,
-    file: file ? path.resolve(file) : defaultImagePath(process.cwd(), provider),
+    file,
+    ...(flakeDir ? { buildOnWorker: { flakeDir } } : {}),
     ...(name ? { name } : {}),
     token,
     endpoint: cli.endpoint(provider),
@@ -80,6 +88,27 @@ async function importImageCommand(cli: CliContext, { values, positionals }: Args
   for (const w of r.warnings) io.stderr.write(`warning: ${redact(w, secrets)}\n`);
   io.stdout.write(values.json ? `${JSON.stringify({ provider, imageId: r.imageId, name: r.name, setting: r.setting })}\n` : `${r.imageId}\n`);
   return 0;
+}
+
+/**
+ * The image flake to build on a worker: with --build-on-worker, or when there is no image file and this computer's
+ * Nix cannot build x86_64-linux (a person at a terminal is asked; a script is told the flag).
+ */
+async function workerFlake(cli: CliContext, v: Args['values'], file: string, fileGiven: boolean): Promise<string | undefined> {
+  let wanted = v['build-on-worker'] === true;
+  if (!wanted && !fileGiven && !fs.existsSync(file)) {
+    const local = await localImageBuild({ env: cli.io.env });
+    if (!local.ok) {
+      const offer = `No image at ${file}, and ${local.reason}: Thebacknd can build it on a temporary server and import it from there (the server is destroyed afterwards).`;
+      if (!cli.io.interactive) throw new UserError(`${offer} Run again with --build-on-worker.`);
+      wanted = await cli.confirm(`${offer} Build it on a temporary server?`);
+      if (!wanted) throw new UserError(`No image to import: build it (nix build ./nix#${cli.chosen}-image) or pass --build-on-worker.`);
+    }
+  }
+  if (!wanted) return undefined;
+  const dir = str(v, 'image-flake') ?? shippedFlakeDir();
+  if (!dir || !fs.existsSync(path.join(dir, 'flake.nix'))) throw new UserError(`No image flake at ${dir ?? 'the nix/ folder shipped with Thebacknd'}: pass --image-flake DIR.`);
+  return path.resolve(dir);
 }
 
 /** A line per step, and transfer progress at most every 2 s. */

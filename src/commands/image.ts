@@ -33,13 +33,16 @@ export async function importImage(ctx: Ctx, provider?: unknown, file?: unknown, 
   const label = PROVIDER_LABEL[p];
   const token = (await ctx.tokens.get(p))?.token;
   if (!token) throw new UserError(`No ${label} token: set one first (or ${TOKEN_ENV[p]}).`, { kind: 'setToken', provider: p });
-  const image = typeof file === 'string' ? file : await pickFile(p);
-  if (!image) return undefined;
+  // No image file passed and this computer's Nix cannot build x86_64-linux: offer to build it on a temporary server.
+  const onWorker = typeof file === 'string' ? undefined : await offerWorker(ctx, p);
+  if (onWorker === 'dismissed') return undefined;
+  const image = onWorker ? '' : typeof file === 'string' ? file : await pickFile(p);
+  if (!onWorker && !image) return undefined;
   const credentials = p === 'digitalocean' ? await cacheCredentials(ctx) : undefined;
   if (p === 'digitalocean' && !credentials) return undefined;
 
   const { importImage: run } = await import('../image');
-  await ctx.log('info', `Importing ${image} into ${label}.`);
+  await ctx.log('info', `Importing ${onWorker ? 'the image built on a temporary server' : image} into ${label}.`);
   const result = await vscode.window.withProgress(
     { location: vscode.ProgressLocation.Notification, title: `Thebacknd: importing the base image into ${label}`, cancellable: true },
     (progress, cancel) => {
@@ -48,9 +51,10 @@ export async function importImage(ctx: Ctx, provider?: unknown, file?: unknown, 
       let shown = 0;
       return run({
         provider: p,
-        file: image,
+        file: image ?? '',
         ...(typeof extra.name === 'string' ? { name: extra.name } : {}),
         ...(extra.hetzner ? { hetzner: extra.hetzner } : {}),
+        ...(onWorker ? { buildOnWorker: { flakeDir: onWorker } } : {}),
         token,
         settings: ctx.settings(),
         credentials,
@@ -73,6 +77,25 @@ export async function importImage(ctx: Ctx, provider?: unknown, file?: unknown, 
   }
   void vscode.window.showInformationMessage(`Thebacknd: ${result.summary} New ${label} machines now start from it (${result.setting}).`);
   return result.imageId;
+}
+
+/** The image flake to build on a worker, undefined to pick a file, or 'dismissed'. */
+async function offerWorker(ctx: Ctx, p: ProviderId): Promise<string | undefined | 'dismissed'> {
+  const { localImageBuild } = await import('../image/local-build');
+  const local = await localImageBuild();
+  if (local.ok) return undefined;
+  const build = 'Build on a Temporary Server';
+  const pick = 'Choose an Image File…';
+  const answer = await vscode.window.showInformationMessage(
+    `Thebacknd: ${local.reason}, so the ${PROVIDER_LABEL[p]} base image cannot be built here. Build it on a temporary ${PROVIDER_LABEL[p]} server (stock Debian, destroyed afterwards) and import it from there?`,
+    { modal: true },
+    build,
+    pick,
+  );
+  if (answer === pick) return undefined;
+  if (answer !== build) return 'dismissed';
+  await ctx.log('info', `Building the base image on a temporary server: ${local.reason}.`);
+  return path.join(ctx.extension.extensionPath, 'nix');
 }
 
 function isProvider(v: unknown): v is ProviderId {

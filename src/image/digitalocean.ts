@@ -38,9 +38,16 @@ export interface DoImage {
   regions: string[];
 }
 
+/** An image that is not here (on the build worker): it uploads itself to a presigned PUT URL. */
+export interface RemoteImage {
+  /** Its file name, for the object key's extension. */
+  fileName: string;
+  upload(url: string, signal?: AbortSignal): Promise<void>;
+}
+
 export interface DigitalOceanImportOptions {
-  /** The image file, or a build output directory holding one (*.qcow2.gz, *.qcow2.bz2, *.qcow2). */
-  image: string;
+  /** The image file, or a build output directory holding one (*.qcow2.gz, *.qcow2.bz2, *.qcow2), or a remote image. */
+  image: string | RemoteImage;
   /** Image name shown in DigitalOcean, e.g. `thebacknd-base-2026-11-23`. */
   name: string;
   region: string;
@@ -58,24 +65,28 @@ export interface DigitalOceanImportOptions {
 }
 
 export async function importDigitalOceanImage(o: DigitalOceanImportOptions): Promise<{ imageId: string; name: string }> {
-  const file = findImageFile(o.image, 'digitalocean');
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(o.name)) {
-    throw new UserError(`"${o.name}" is not a valid image name: use letters, digits, dots, dashes and underscores.`);
-  }
+  const file = typeof o.image === 'string' ? findImageFile(o.image, 'digitalocean') : o.image.fileName;
+  checkDigitalOceanImageName(o.name);
   const key = `images/${o.name}${path.basename(file).replace(/^[^.]*/, '')}`;
-  const total = fs.statSync(file).size;
   const bucket = await Bucket.open({ cache: o.cache, credentials: o.credentials });
   const objects = await bucketObjects(o.cache, o.credentials);
   try {
-    o.onProgress?.({ phase: 'upload', sent: 0, total });
-    const partSize = Math.max(o.partSize ?? 64 * 1024 * 1024, 5 * 1024 * 1024);
-    await bucket.putFile(key, file, 'application/octet-stream', {
-      signal: o.signal,
-      multipartThreshold: partSize,
-      partSize,
-      partConcurrency: 4,
-      onBytes: (sent) => o.onProgress?.({ phase: 'upload', sent, total }),
-    });
+    if (typeof o.image === 'string') {
+      const total = fs.statSync(file).size;
+      o.onProgress?.({ phase: 'upload', sent: 0, total });
+      const partSize = Math.max(o.partSize ?? 64 * 1024 * 1024, 5 * 1024 * 1024);
+      await bucket.putFile(key, file, 'application/octet-stream', {
+        signal: o.signal,
+        multipartThreshold: partSize,
+        partSize,
+        partConcurrency: 4,
+        onBytes: (sent) => o.onProgress?.({ phase: 'upload', sent, total }),
+      });
+    } else {
+      // From the worker: a link to write this one object for an hour; no key of the bucket leaves this computer.
+      o.onProgress?.({ phase: 'upload' });
+      await o.image.upload(await objects.presignPut(key, 3600), o.signal);
+    }
     // DigitalOcean fetches the link itself, possibly after queueing: let it live as long as we are willing to wait.
     const timeoutMs = o.timeoutMs ?? 60 * 60_000;
     const url = await objects.presignGet(key, Math.min(7 * 24 * 3600, Math.ceil(timeoutMs / 1000) + 600));
@@ -95,6 +106,12 @@ export async function importDigitalOceanImage(o: DigitalOceanImportOptions): Pro
   } finally {
     bucket.destroy();
     objects.destroy();
+  }
+}
+
+export function checkDigitalOceanImageName(name: string): void {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(name)) {
+    throw new UserError(`"${name}" is not a valid image name: use letters, digits, dots, dashes and underscores.`);
   }
 }
 

@@ -72,3 +72,8 @@ export function checkZstd(file: string): void {
   }
   if (!head.equals(ZSTD_MAGIC)) throw new UserError(`${path.basename(file)} is not zstd-compressed (wrong magic number): rebuild it or rename it.`);
 }
+
+/** Whether a file name is an image of that cloud (a build output's file, on a worker for instance). */
+export function isImageFileName(name: string, provider: ProviderId): boolean {
+  return KINDS[provider].pattern.test(name);
+}

@@ -2,21 +2,20 @@
 // so, as usual there: a temporary server is booted into the rescue system, the image is written to its disk over
 // SSH, the disk is snapshotted, and the server is deleted. The snapshot id is the setting thebacknd.hetzner.image.
 //
-// The temporary server is made by the provider like any machine: named thebacknd-N, labelled, with a deadline
-// (renewed while the import runs), so a crash leaves a machine the reaper destroys. Whatever happens, the server
-// and the SSH key are deleted before this returns, and a snapshot of a failed import is removed.
+// The temporary server is made by the provider like any machine (hetzner-rescue-server.ts), the disk is snapshotted
+// by hetzner-snapshot.ts. Whatever happens, the server and the SSH key are deleted before this returns, and a
+// snapshot of a failed import is removed.
 // vscode-free: the command and the CLI (`thebacknd import-image`) both drive it.
 
-import fs from 'node:fs';
 import { UserError, isAbort, messageOf } from '../base/errors';
-import { toUserError } from '../providers/errors';
-import { ApiError, isLostAnswer, sleep } from '../providers/retry';
-import { LABEL_RUN, newRunId } from '../providers/tags';
-import type { CloudProvider, Machine } from '../providers/types';
 import { checkZstd, findImageFile } from './files';
-import type { HetznerImageApi, HzAction } from './hetzner-api';
-import { connectRescue, writeImage, type RescueSession } from './rescue-ssh';
-import { generateEd25519 } from '../base/ed25519';
+import { RescueServer, type RescueServerOptions } from './hetzner-rescue-server';
+import { snapshotDisk } from './hetzner-snapshot';
+import { explain } from './hetzner-wait';
+import { writeImage, type RescueSession } from './rescue-ssh';
+import { fileSource, type ImageSource } from './source';
+
+export { LABEL_IMAGE } from './hetzner-snapshot';
 
 export type HetznerImportPhase = 'server' | 'rescue' | 'connect' | 'write' | 'snapshot' | 'cleanup' | 'done';
 
@@ -33,37 +32,18 @@ export interface HetznerImportProgress {
   hostKey?: string;
 }
 
-export interface HetznerImportOptions {
-  /** The image file, or a build output directory holding one (*.img.zst, or a raw *.img). */
-  image: string;
+export interface HetznerImportOptions extends RescueServerOptions {
+  /** The image file, or a build output directory holding one (*.img.zst, or a raw *.img), or a stream of it. */
+  image: string | ImageSource;
   /** The snapshot's description and its `thebacknd-image` label, e.g. `thebacknd-base-20261123-1743`. */
   name: string;
-  /** Location and server type of the temporary server. The snapshot then boots on types with at least its disk. */
-  location: string;
-  serverType: string;
-  /** What the temporary server is created with before it boots the rescue system; default debian-12. */
-  systemImage?: string;
-  /** The Hetzner provider: creates and destroys the temporary server. */
-  provider: CloudProvider;
-  api: HetznerImageApi;
   /** The disk as the rescue system sees it; default /dev/sda. */
   device?: string;
-  /** SSH port of the rescue system; default 22. */
-  sshPort?: number;
-  signal?: AbortSignal;
   onProgress?: (p: HetznerImportProgress) => void;
   /** Lines for the log (each step, rescue host key, cleanup problems). */
   log?: (line: string) => void;
-  /** Default 2 s. */
-  pollIntervalMs?: number;
-  /** Until the new server runs; default 10 min. */
-  serverTimeoutMs?: number;
-  /** Until the rescue system accepts the key; default 10 min. */
-  sshTimeoutMs?: number;
   /** Until the snapshot is made; default 60 min. */
   snapshotTimeoutMs?: number;
-  /** The temporary server's deadline is this far ahead, renewed every third of it; default 30 min. */
-  leaseMinutes?: number;
 }
 
 export interface HetznerImportResult {
@@ -79,117 +59,46 @@ export interface HetznerImportResult {
 
 /** Hetzner label values: ≤ 63 characters, alphanumeric at both ends. */
 const LABEL_VALUE = /^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$/;
-export const LABEL_IMAGE = 'thebacknd-image';
 
+/** Server → rescue → write → snapshot; the server, the key and an unfinished snapshot are removed whatever happens. */
 export async function importHetznerImage(o: HetznerImportOptions): Promise<HetznerImportResult> {
   if (o.provider.id !== 'hetzner') throw new Error('importHetznerImage needs the Hetzner provider');
-  const file = findImageFile(o.image, 'hetzner');
-  const compressed = file.endsWith('.zst');
-  if (compressed) checkZstd(file);
-  if (!LABEL_VALUE.test(o.name)) {
-    throw new UserError(`"${o.name}" is not a valid image name: up to 63 letters, digits, dots, dashes and underscores, starting and ending with a letter or digit.`);
-  }
-  const total = fs.statSync(file).size;
+  const source = checkedSource(o);
   const log = o.log ?? (() => undefined);
-  const runId = newRunId();
-  const keyName = `${runId}-import`;
-  const login = generateEd25519(keyName);
-  const leaseMs = (o.leaseMinutes ?? 30) * 60_000;
-  const poll = o.pollIntervalMs ?? 2000;
-
-  let keyId: number | undefined;
-  let keyRequested = false;
-  let machine: Machine | undefined;
-  let createRequested = false;
-  let session: RescueSession | undefined;
-  let hostKey = '';
+  const server = new RescueServer(o, log);
+  const progress = (p: HetznerImportProgress) => o.onProgress?.({ ...(server.name ? { server: server.name } : {}), ...p });
   let snapshotId: number | undefined;
-  let lease: ReturnType<typeof setInterval> | undefined;
   let done = false;
-  const progress = (p: HetznerImportProgress) => o.onProgress?.({ ...(machine ? { server: machine.name } : {}), ...p });
 
   try {
     progress({ phase: 'server' });
-    keyRequested = true;
-    keyId = await createKey(o, keyName, login.publicKey, { [LABEL_RUN]: runId });
-    createRequested = true;
-    machine = await o.provider.create(
-      // With the import key, Hetzner e-mails no root password (and the provider makes no project key for it).
-      { region: o.location, size: o.serverType, image: o.systemImage ?? 'debian-12', userData: '', deadline: new Date(Date.now() + leaseMs), runId, ipv4: true, sshKeys: [String(keyId)] },
-      o.signal,
-    );
-    log(`Temporary server ${machine.name} (id ${machine.id}) created; it is destroyed when the import ends, or by the reaper at its deadline.`);
+    await server.create();
     progress({ phase: 'server' });
-    // Keep the deadline ahead of the import, so that no reaper takes the server away mid-way.
-    const m = machine;
-    lease = setInterval(() => {
-      o.provider.setDeadline(m.id, new Date(Date.now() + leaseMs)).catch((e: unknown) => log(`Could not extend ${m.name}'s deadline: ${messageOf(e)}`));
-    }, leaseMs / 3);
-    lease.unref?.();
-    const id = Number(machine.id);
-    const server = await until(
-      `${machine.name} to start`,
-      async () => {
-        const s = await o.api.server(id, o.signal);
-        if (!s) throw new UserError(`The temporary server ${m.name} disappeared before the import could use it.`);
-        return s.status === 'running' && !s.locked ? s : undefined;
-      },
-      o.serverTimeoutMs ?? 10 * 60_000,
-      poll,
-      o.signal,
-    );
-    const address = server.ipv4 ?? machine.ipv4;
-    if (!address) throw new UserError(`${machine.name} has no IPv4 address to reach its rescue system.`);
+    const { id, address } = await server.running();
 
     progress({ phase: 'rescue' });
-    await waitAction(o, await o.api.enableRescue(id, keyId, o.signal), 'enable the rescue system', 5 * 60_000);
-    await waitAction(o, await o.api.reset(id, o.signal), 'reset the server into the rescue system', 5 * 60_000);
-    log(`${machine.name} is booting the rescue system; connecting to ${address}.`);
-
+    await server.bootRescue(id, address);
     progress({ phase: 'connect' });
-    session = await connectRescue(
-      { host: address, port: o.sshPort, privateKey: login.privateKey },
-      { timeoutMs: o.sshTimeoutMs, signal: o.signal, onAttempt: log },
-    );
-    log(`Connected to the rescue system of ${machine.name}; its host key ${session.fingerprint} was accepted on first use (rescue host keys cannot be known in advance).`);
-    hostKey = session.fingerprint;
+    const session = await server.connect(address);
+    const hostKey = session.fingerprint;
     progress({ phase: 'connect', hostKey });
 
-    progress({ phase: 'write', sent: 0, total });
-    let last = 0;
-    await writeImage(session, file, {
-      device: o.device ?? '/dev/sda',
-      compressed,
-      signal: o.signal,
-      onBytes: (sent) => {
-        const now = Date.now();
-        if (now - last < 250 && sent < total) return;
-        last = now;
-        progress({ phase: 'write', sent, total });
-      },
-    });
-    progress({ phase: 'write', sent: total, total });
-    log(`Wrote ${file} to ${o.device ?? '/dev/sda'} of ${machine.name}.`);
-    session.end();
-    session = undefined;
+    await writeToDisk(o, session, source, progress);
+    log(`Wrote ${source.label} to ${o.device ?? '/dev/sda'} of ${server.name}.`);
+    server.disconnect();
 
     progress({ phase: 'snapshot', percent: 0 });
-    const labels = { [LABEL_IMAGE]: o.name, [LABEL_RUN]: runId };
-    const snap = await createSnapshot(o, id, labels);
-    snapshotId = snap.imageId;
-    if (snap.action) await waitAction(o, snap.action, 'snapshot the disk', o.snapshotTimeoutMs ?? 60 * 60_000, (percent) => progress({ phase: 'snapshot', percent }));
-    const image = await until(
-      `snapshot ${snapshotId} to be available`,
-      async () => {
-        const i = await o.api.image(snapshotId!, o.signal);
-        if (!i) throw new UserError(`Hetzner lost snapshot ${snapshotId} while making it.`);
-        if (i.status === 'unavailable') throw new UserError(`Hetzner could not make snapshot ${snapshotId} (status unavailable).`);
-        return i.status === 'available' ? i : undefined;
-      },
-      o.snapshotTimeoutMs ?? 60 * 60_000,
-      poll,
-      o.signal,
-    );
+    const image = await snapshotDisk({
+      api: o.api,
+      signal: o.signal,
+      pollIntervalMs: o.pollIntervalMs,
+      serverId: id,
+      name: o.name,
+      runId: server.runId,
+      timeoutMs: o.snapshotTimeoutMs,
+      onId: (s) => (snapshotId = s),
+      onPercent: (percent) => progress({ phase: 'snapshot', percent }),
+    });
     log(`Snapshot ${image.id} (${o.name}) is available; servers need a disk of at least ${image.diskSize} GB to boot it.`);
     done = true;
     progress({ phase: 'cleanup' });
@@ -210,8 +119,6 @@ export async function importHetznerImage(o: HetznerImportOptions): Promise<Hetzn
   async function cleanup(): Promise<string[]> {
     const problems: string[] = [];
     const signal = AbortSignal.timeout(3 * 60_000);
-    if (lease) clearInterval(lease);
-    session?.end();
     const step = async (what: string, fn: () => Promise<unknown>) => {
       try {
         await fn();
@@ -221,22 +128,7 @@ export async function importHetznerImage(o: HetznerImportOptions): Promise<Hetzn
         log(text);
       }
     };
-    if (machine) {
-      const m = machine;
-      await step(`Could not delete the temporary server ${m.name} (id ${m.id}); the reaper destroys it at its deadline`, async () => {
-        await o.provider.destroy(m.id, signal);
-        log(`Temporary server ${m.name} deleted.`);
-      });
-    } else if (createRequested) {
-      // The create may have gone through although its answer never came.
-      await step('Could not look for the temporary server', () => o.provider.destroyByRunId(runId, signal));
-    }
-    if (keyRequested) {
-      await step(`Could not delete the SSH key ${keyName}`, async () => {
-        const id = keyId ?? (await o.api.findSshKey(keyName, signal));
-        if (id !== undefined) await o.api.deleteSshKey(id, signal);
-      });
-    }
+    await server.cleanup(signal, step);
     if (!done && snapshotId !== undefined) {
       const s = snapshotId;
       await step(`Could not delete the unfinished snapshot ${s}; delete it in the Hetzner console`, () => o.api.deleteImage(s, signal));
@@ -245,75 +137,41 @@ export async function importHetznerImage(o: HetznerImportOptions): Promise<Hetzn
   }
 }
 
-/** POST /ssh_keys once; a lost answer or a clash on the name is resolved by looking the name up. */
-async function createKey(o: HetznerImportOptions, name: string, publicKey: string, labels: Record<string, string>): Promise<number> {
-  try {
-    return await o.api.createSshKey(name, publicKey, labels, o.signal);
-  } catch (e) {
-    if (o.signal?.aborted) throw o.signal.reason;
-    const clash = e instanceof ApiError && e.status === 409;
-    if (!(clash || isLostAnswer(e))) throw explain(e);
-    const id = await o.api.findSshKey(name, o.signal);
-    if (id === undefined) throw explain(e);
-    return id;
+/** The file (or stream) and the name, checked before anything is created. */
+function checkedSource(o: HetznerImportOptions): ImageSource {
+  let source: ImageSource;
+  if (typeof o.image === 'string') {
+    const file = findImageFile(o.image, 'hetzner');
+    if (file.endsWith('.zst')) checkZstd(file);
+    source = fileSource(file);
+  } else {
+    source = o.image;
+  }
+  checkHetznerImageName(o.name);
+  return source;
+}
+
+/** The snapshot's name is a label value. */
+export function checkHetznerImageName(name: string): void {
+  if (!LABEL_VALUE.test(name)) {
+    throw new UserError(`"${name}" is not a valid image name: up to 63 letters, digits, dots, dashes and underscores, starting and ending with a letter or digit.`);
   }
 }
 
-/** create_image once; after a lost answer, the snapshot is found by the run id label. */
-async function createSnapshot(o: HetznerImportOptions, serverId: number, labels: Record<string, string>): Promise<{ imageId: number; action?: HzAction }> {
-  try {
-    return await o.api.createSnapshot(serverId, o.name, labels, o.signal);
-  } catch (e) {
-    if (o.signal?.aborted) throw o.signal.reason;
-    if (!isLostAnswer(e)) throw explain(e);
-    const found = await o.api.snapshots({ [LABEL_RUN]: labels[LABEL_RUN]! }, o.signal);
-    if (!found[0]) throw explain(e);
-    return { imageId: found[0].id };
-  }
-}
-
-async function waitAction(
-  o: HetznerImportOptions,
-  action: HzAction,
-  what: string,
-  timeoutMs: number,
-  onPercent?: (p: number) => void,
-): Promise<void> {
-  let shown = -1;
-  await until(
-    `Hetzner to ${what}`,
-    async () => {
-      const a = action.status === 'running' ? await o.api.action(action.id, o.signal) : action;
-      action = a;
-      if (a.progress !== shown) onPercent?.((shown = a.progress));
-      if (a.status === 'error') throw new UserError(`Hetzner could not ${what}: ${a.error?.message ?? 'the action failed'}.`);
-      return a.status === 'success' ? a : undefined;
+/** The image onto the rescue system's disk, its progress at most every 250 ms. */
+async function writeToDisk(o: HetznerImportOptions, session: RescueSession, source: ImageSource, progress: (p: HetznerImportProgress) => void): Promise<void> {
+  const total = source.size;
+  progress({ phase: 'write', sent: 0, total });
+  let last = 0;
+  await writeImage(session, source, {
+    device: o.device ?? '/dev/sda',
+    signal: o.signal,
+    onBytes: (sent) => {
+      const now = Date.now();
+      if (now - last < 250 && sent < total) return;
+      last = now;
+      progress({ phase: 'write', sent, total });
     },
-    timeoutMs,
-    o.pollIntervalMs ?? 2000,
-    o.signal,
-  );
-}
-
-/** Polls quickly at first (short actions end in well under a second), then every `pollMs`. */
-async function until<T>(what: string, get: () => Promise<T | undefined>, timeoutMs: number, pollMs: number, signal?: AbortSignal): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let delay = Math.min(250, pollMs);
-  for (;;) {
-    signal?.throwIfAborted();
-    let v: T | undefined;
-    try {
-      v = await get();
-    } catch (e) {
-      throw explain(e);
-    }
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new UserError(`Gave up waiting for ${what} after ${Math.round(timeoutMs / 1000)} s.`, { kind: 'retry' });
-    await sleep(delay, signal);
-    delay = Math.min(pollMs, delay * 2);
-  }
-}
-
-function explain(e: unknown): unknown {
-  return e instanceof UserError || isAbort(e) ? e : toUserError('hetzner', e);
+  });
+  progress({ phase: 'write', sent: total, total });
 }

@@ -7,16 +7,24 @@ import type { Settings } from '../base/settings';
 import { checkCacheSettings, type CacheCredentials } from '../nix/s3';
 import { createProvider, type ProviderOptions } from '../providers';
 import type { ProviderId } from '../providers/types';
-import { dotsImageApi, importDigitalOceanImage, type DigitalOceanImportOptions, type ImportProgress } from './digitalocean';
+import { checkDigitalOceanImageName, dotsImageApi, importDigitalOceanImage, type DigitalOceanImportOptions, type ImportProgress } from './digitalocean';
 import { HetznerImageApi } from './hetzner-api';
-import { importHetznerImage, type HetznerImportOptions, type HetznerImportProgress } from './hetzner';
+import { checkHetznerImageName, importHetznerImage, type HetznerImportOptions, type HetznerImportProgress } from './hetzner';
+import { withBuildWorker, type BuildWorkerOptions, type BuiltImage } from './build-worker';
 
 export { DEFAULT_IMAGE_FILE, defaultImagePath, findImageFile } from './files';
+export { localImageBuild, type LocalImageBuild } from './local-build';
+export { shippedFlakeDir } from './flake-dir';
 
 export interface ImportImageRequest {
   provider: ProviderId;
-  /** The image file or its build output directory. */
+  /** The image file or its build output directory (unused with buildOnWorker). */
   file: string;
+  /**
+   * Build the image on a temporary server first (build-worker.ts), for a computer that cannot build x86_64-linux:
+   * `flakeDir` is the image flake (the extension's nix/ folder); the worker's type is `size` or the settings'.
+   */
+  buildOnWorker?: { flakeDir: string } & Partial<Pick<BuildWorkerOptions, 'systemImage' | 'pollMs' | 'runningTimeoutMs' | 'sshTimeoutMs' | 'leaseMinutes'>>;
   /** Default: defaultImageName(). */
   name?: string;
   token: string;
@@ -66,22 +74,53 @@ export function defaultImageName(now = new Date()): string {
 }
 
 export async function importImage(req: ImportImageRequest): Promise<ImportImageResult> {
+  const worker = req.buildOnWorker;
+  if (!worker) return importFrom(req);
+  // What would fail the import is checked before a worker builds for it.
+  const named = { ...req, name: req.name ?? defaultImageName() };
+  if (req.provider === 'digitalocean') checkDigitalOceanImageName(named.name);
+  else checkHetznerImageName(named.name);
+  const endpoint = req.endpoint || req.settings[req.provider].endpoint || undefined;
+  const provider = createProvider(req.provider, { ...req.providerOptions, token: req.token, ...(endpoint ? { endpoint } : {}) });
+  if (req.provider === 'digitalocean') checkDigitalOcean(req);
+  return withBuildWorker(
+    {
+      ...worker,
+      provider,
+      region: req.region || req.settings[req.provider].region,
+      size: req.size || req.settings[req.provider].size,
+      signal: req.signal,
+      log: req.log ?? (() => undefined),
+      onStatus: (message) => req.onStatus?.({ message }),
+    },
+    (built) => importFrom(named, built),
+  );
+}
+
+/** DigitalOcean imports from the cache bucket: its settings and keys are checked before anything is made. */
+function checkDigitalOcean(req: ImportImageRequest): CacheCredentials {
+  checkCacheSettings(req.settings.cache);
+  if (!req.credentials) throw new UserError('The image is uploaded to the cache bucket first: set the cache credentials.', { kind: 'setToken', provider: 'cache' });
+  return req.credentials;
+}
+
+/** The import proper, of a local file or of the image a build worker holds. */
+async function importFrom(req: ImportImageRequest, built?: BuiltImage): Promise<ImportImageResult> {
   const name = req.name ?? defaultImageName();
   const setting = `thebacknd.${req.provider}.image`;
   const status = req.onStatus ?? (() => undefined);
   const endpoint = req.endpoint || req.settings[req.provider].endpoint || undefined;
   if (req.provider === 'digitalocean') {
     const cache = req.settings.cache;
-    checkCacheSettings(cache);
-    if (!req.credentials) throw new UserError('The image is uploaded to the cache bucket first: set the cache credentials.', { kind: 'setToken', provider: 'cache' });
+    const credentials = checkDigitalOcean(req);
     const region = req.region || req.settings.digitalocean.region;
     const r = await importDigitalOceanImage({
-      image: req.file,
+      image: built ? { fileName: built.path.split('/').pop()!, upload: built.upload } : req.file,
       name,
       region,
       api: dotsImageApi(req.token, endpoint),
       cache,
-      credentials: req.credentials,
+      credentials,
       signal: req.signal,
       onProgress: (p) => status(describeDigitalOcean(p)),
       ...req.digitalocean,
@@ -99,7 +138,7 @@ export async function importImage(req: ImportImageRequest): Promise<ImportImageR
   const provider = createProvider('hetzner', { ...req.providerOptions, token: req.token, ...(endpoint ? { endpoint } : {}) });
   const api = new HetznerImageApi({ token: req.token, endpoint, ...(req.providerOptions?.retry ? { retry: req.providerOptions.retry } : {}) });
   const r = await importHetznerImage({
-    image: req.file,
+    image: built ? built.source : req.file,
     name,
     location,
     serverType: req.size || req.settings.hetzner.size,

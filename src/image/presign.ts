@@ -7,6 +7,8 @@ import type { CacheCredentials } from '../nix/s3';
 export interface BucketObjects {
   /** A GET URL for the key, valid for `expiresInSeconds`. */
   presignGet(key: string, expiresInSeconds: number): Promise<string>;
+  /** A PUT URL for the key, valid for `expiresInSeconds`: whoever holds it can write that one object, nothing else. */
+  presignPut(key: string, expiresInSeconds: number): Promise<string>;
   delete(key: string, signal?: AbortSignal): Promise<void>;
   destroy(): void;
 }
@@ -25,6 +27,7 @@ export async function bucketObjects(cache: CacheSettings, credentials: CacheCred
   });
   return {
     presignGet: (key, expiresIn) => getSignedUrl(client, new sdk.GetObjectCommand({ Bucket: cache.bucket, Key: key }), { expiresIn }),
+    presignPut: (key, expiresIn) => getSignedUrl(client, new sdk.PutObjectCommand({ Bucket: cache.bucket, Key: key }), { expiresIn }),
     async delete(key, signal) {
       await client.send(new sdk.DeleteObjectCommand({ Bucket: cache.bucket, Key: key }), { abortSignal: signal });
     },

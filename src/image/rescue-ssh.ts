@@ -6,10 +6,10 @@
 // system that answers before the reset completes never lets us in and its key is never the one accepted.
 
 import { createHash } from 'node:crypto';
-import fs from 'node:fs';
 import type { Client, ClientChannel } from 'ssh2';
 import { UserError } from '../base/errors';
 import { sleep } from '../providers/retry';
+import type { ImageSource } from './source';
 
 export interface RescueTarget {
   host: string;
@@ -112,8 +112,6 @@ async function connectOnce(target: RescueTarget, readyTimeout: number, signal?: 
 export interface WriteImageOptions {
   /** The rescue system's disk; `/dev/sda` on Hetzner Cloud. */
   device: string;
-  /** zstd-compressed (decompressed on the rescue system) or raw. */
-  compressed: boolean;
   signal?: AbortSignal;
   onBytes?: (sent: number) => void;
 }
@@ -137,21 +135,21 @@ export function writeScript(device: string, compressed: boolean): string {
     .join('\n');
 }
 
-/** Streams the local image file into the script on the rescue system; resolves with the bytes sent. */
-export async function writeImage(session: RescueSession, file: string, o: WriteImageOptions): Promise<number> {
+/** Streams the image into the script on the rescue system; resolves with the bytes sent. */
+export async function writeImage(session: RescueSession, image: ImageSource, o: WriteImageOptions): Promise<number> {
   o.signal?.throwIfAborted();
   const channel = await new Promise<ClientChannel>((resolve, reject) =>
-    session.client.exec(`bash -c ${shellQuote(writeScript(o.device, o.compressed))}`, (err, ch) => (err ? reject(err) : resolve(ch))),
+    session.client.exec(`bash -c ${shellQuote(writeScript(o.device, image.compressed))}`, (err, ch) => (err ? reject(err) : resolve(ch))),
   );
-  const source = fs.createReadStream(file, { highWaterMark: 1024 * 1024 });
+  const source = image.open();
   let sent = 0;
   let stderr = '';
   let readError: Error | undefined;
-  source.on('data', (chunk) => {
+  source.on('data', (chunk: Buffer) => {
     sent += chunk.length;
     o.onBytes?.(sent);
   });
-  source.on('error', (e) => {
+  source.on('error', (e: Error) => {
     readError = e;
     channel.close();
   });
@@ -173,7 +171,7 @@ export async function writeImage(session: RescueSession, file: string, o: WriteI
     });
     source.destroy();
     o.signal?.throwIfAborted();
-    if (readError) throw new UserError(`Cannot read ${file}: ${readError.message}.`);
+    if (readError) throw new UserError(`Cannot read ${image.label}: ${readError.message}.`);
     const said = stderr.trim().split('\n').pop() ?? '';
     if (code === 0) return sent;
     if (code === NO_DISK) throw new UserError(`The rescue system has no disk at ${o.device}.`);

@@ -176,6 +176,24 @@ export class SshSession {
     });
   }
 
+  /**
+   * Runs a command and hands over its stdout as a stream, flow-controlled (the command waits while the reader does:
+   * a large file is relayed without piling up here). A non-zero exit destroys the stream with an error.
+   */
+  async stream(command: string): Promise<ClientChannel> {
+    const channel = await new Promise<ClientChannel>((resolve, reject) =>
+      this.client.exec(command, (err, ch) => (err ? reject(connectionLost(this.target, err)) : resolve(ch))),
+    );
+    let said = '';
+    channel.stderr.on('data', (d: Buffer) => (said = (said + d.toString()).slice(-500)));
+    channel.on('exit', (code: number | null) => {
+      if (code === 0) return;
+      channel.emit('error', new Error(`${command.split(' ')[0]} exited with ${code ?? 'a signal'}${said.trim() ? `: ${said.trim()}` : ''}`));
+      channel.destroy();
+    });
+    return channel;
+  }
+
   /** Runs a command and collects its output (for short commands). */
   async run(command: string, opts: Omit<ExecOptions, 'onStdout' | 'onStderr'> = {}): Promise<ExecResult & { stdout: string; stderr: string }> {
     const out: Buffer[] = [];
