@@ -45,6 +45,10 @@ export async function runToplevel(
   clockP.catch(() => undefined);
 
   let storePath: string | undefined = req.payload.kind === 'toplevel' || req.payload.kind === 'binary' ? req.payload.storePath : undefined;
+  // A path this run does not push must already be where machines substitute from: asked now, answered before create.
+  const given = req.transfer === 'cache' ? storePath : undefined;
+  const givenProblemP = given && ports.narinfoProblem ? ports.narinfoProblem(given, req.cachePrivate, signal) : undefined;
+  givenProblemP?.catch(() => undefined);
   let pushing: Promise<void> | undefined;
   let machine: Machine | undefined;
   let createAttempted = false;
@@ -63,6 +67,9 @@ export async function runToplevel(
         pushing = (async () => {
           await ports.sign(top, signal);
           await ports.push(top, signal, (message, fraction) => emit({ type: 'progress', message, ...(fraction === undefined ? {} : { fraction }) }));
+          // Pushed to the bucket; a public URL serving another bucket would still leave the machine waiting.
+          const problem = await ports.narinfoProblem?.(top, req.cachePrivate, signal);
+          if (problem) throw new UserError(`The push finished, but machines would not find ${top}: ${problem}. Check thebacknd.cache.publicUrl (it must serve the bucket pushed to).`);
         })();
         pushing.catch((error: unknown) => {
           if (signal.aborted) return;
@@ -75,6 +82,12 @@ export async function runToplevel(
 
     stage('keys');
     const keys = await keysP;
+    const givenProblem = await givenProblemP;
+    if (given && givenProblem) {
+      throw new UserError(
+        `${given} is not in the binary cache, so a machine would wait for it in vain: ${givenProblem}. Push it first (thebacknd push ${given}), or run its configuration, which builds and pushes it. No machine was created.`,
+      );
+    }
     stage('create', `${req.placement.provider} ${req.placement.region} ${req.placement.size}`);
     const deadline = new Date(Date.now() + (await clockP) + req.maxAgeMinutes * 60_000);
     signal.throwIfAborted();

@@ -2,10 +2,12 @@
 // and pushes (nix-ports.ts); per-machine keys live on disk (key-ports.ts); the user-data follows the image's
 // contract (user-data-port.ts); and everything that reaches the machine goes over SSH pinned to the host key
 // generated here for it (machine-ports.ts, boot-port.ts), watched for the machine powering itself off
-// (power-watch.ts). vscode-free: the extension, the CLI and the end-to-end tests plug the same ports in.
+// (power-watch.ts); the cache is asked for the toplevel's narinfo before a machine waits on it (cache-check-port.ts).
+// vscode-free: the extension, the CLI and the end-to-end tests plug the same ports in.
 
 import { setTimeout as delay } from 'node:timers/promises';
 import { bootPort } from './boot-port';
+import { cacheCheckPort } from './cache-check-port';
 import { keyPorts } from './key-ports';
 import { machinePorts } from './machine-ports';
 import { nixPorts } from './nix-ports';
@@ -31,6 +33,7 @@ export function createRunPorts(o: PortsOptions): RunPorts {
     ...keyPorts(o.keysRoot),
     userData: userDataPort(o),
     ...machinePorts(o, power),
+    narinfoProblem: cacheCheckPort(o),
     followBoot: bootPort(o, power),
     sleep: (ms, signal) => delay(ms, undefined, { signal }),
   };
