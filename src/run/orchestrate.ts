@@ -38,11 +38,13 @@ export async function runToplevel(
   else outer.addEventListener('abort', onOuterAbort, { once: true });
   const signal = ctl.signal;
 
-  // Nothing in the keys or the cloud's clock depends on the build: both are ready by the time it ends.
+  // Nothing in the keys, the cloud's clock, the names taken or the create's prerequisites (Hetzner's project key)
+  // depends on the build: all are ready by the time it ends, and the create is one request.
   const keysP = ports.newKeys(runId);
   keysP.catch(() => undefined);
-  const clockP = ports.provider.list(signal).then(({ serverTime }) => serverTime.getTime() - Date.now());
-  clockP.catch(() => undefined);
+  const listedP = ports.provider.list(signal).then(({ serverTime, machines }) => ({ offsetMs: serverTime.getTime() - Date.now(), names: machines.map((m) => m.name) }));
+  listedP.catch(() => undefined);
+  ports.provider.prepareCreate?.(signal).catch(() => undefined); // on failure the create looks it up again and says why
 
   let storePath: string | undefined = req.payload.kind === 'toplevel' || req.payload.kind === 'binary' ? req.payload.storePath : undefined;
   // A path this run does not push must already be where machines substitute from: asked now, answered before create.
@@ -89,7 +91,8 @@ export async function runToplevel(
       );
     }
     stage('create', `${req.placement.provider} ${req.placement.region} ${req.placement.size}`);
-    const deadline = new Date(Date.now() + (await clockP) + req.maxAgeMinutes * 60_000);
+    const listed = await listedP;
+    const deadline = new Date(Date.now() + listed.offsetMs + req.maxAgeMinutes * 60_000);
     signal.throwIfAborted();
     const userData = ports.userData({ payload: req.payload, keys, cachePrivate: req.cachePrivate, transfer: req.transfer, runId, ...(storePath ? { storePath } : {}) });
     createAttempted = true;
@@ -100,6 +103,7 @@ export async function runToplevel(
       userData,
       deadline,
       runId,
+      knownNames: listed.names,
       ...(storePath ? { toplevel: storePath } : {}),
     }); // not aborted mid-request: a create the cloud is still processing could escape the cleanup's lookup
     emit({ type: 'machine', machine });
