@@ -59,6 +59,7 @@ function instrument(p: RunPorts, t0: () => number, out: Interval[]): RunPorts {
   let listed = false;
   const provider: CloudProvider = Object.create(p.provider) as CloudProvider;
   provider.create = timed('create', p.provider.create.bind(p.provider));
+  if (p.provider.prepareCreate) provider.prepareCreate = p.provider.prepareCreate.bind(p.provider); // its cache is the client's
   provider.list = (signal) => {
     if (listed) return p.provider.list(signal);
     listed = true;
