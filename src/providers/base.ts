@@ -70,8 +70,13 @@ export abstract class ProviderBase<R> implements CloudProvider {
   async create(req: CreateRequest, signal?: AbortSignal): Promise<Machine> {
     const runId = req.runId !== undefined ? checkRunId(req.runId) : newRunId();
     const ofRun = async (s?: AbortSignal) => (await this.listRaw(runId, s)).items.map((r) => this.toMachine(r)).filter((m) => m.tagged);
+    let known = req.knownNames;
     const steps: CreateSteps = {
-      takenNames: async (s) => (await this.listRaw(undefined, s)).items.map((r) => this.nameOf(r)),
+      takenNames: async (s) => {
+        const names = known;
+        known = undefined; // only the first attempt: after a clash the listing is fresh
+        return names ? [...names] : (await this.listRaw(undefined, s)).items.map((r) => this.nameOf(r));
+      },
       post: (name, s) => this.postCreate(req, name, runId, s),
       findRun: ofRun,
       isNameClash: (e) => this.isNameClash(e),

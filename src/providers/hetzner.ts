@@ -61,6 +61,11 @@ export class HetznerProvider extends ProviderBase<Server> {
     return super.create({ ...req, sshKeys: [key] }, signal);
   }
 
+  /** The project key, looked up (or made) ahead of the create it is needed by. */
+  prepareCreate(signal?: AbortSignal): Promise<void> {
+    return this.guard(async () => void (await this.projectKeyId(signal)), signal);
+  }
+
   /** The id of the key named PROJECT_KEY_NAME, made when missing; looked up once per client. */
   private projectKeyId(signal?: AbortSignal): Promise<string> {
     this.projectKey ??= this.findOrMakeProjectKey(signal).catch((e: unknown) => {

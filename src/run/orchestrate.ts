@@ -38,13 +38,19 @@ export async function runToplevel(
   else outer.addEventListener('abort', onOuterAbort, { once: true });
   const signal = ctl.signal;
 
-  // Nothing in the keys or the cloud's clock depends on the build: both are ready by the time it ends.
+  // Nothing in the keys, the cloud's clock, the names taken or the create's prerequisites (Hetzner's project key)
+  // depends on the build: all are ready by the time it ends, and the create is one request.
   const keysP = ports.newKeys(runId);
   keysP.catch(() => undefined);
-  const clockP = ports.provider.list(signal).then(({ serverTime }) => serverTime.getTime() - Date.now());
-  clockP.catch(() => undefined);
+  const listedP = ports.provider.list(signal).then(({ serverTime, machines }) => ({ offsetMs: serverTime.getTime() - Date.now(), names: machines.map((m) => m.name) }));
+  listedP.catch(() => undefined);
+  ports.provider.prepareCreate?.(signal).catch(() => undefined); // on failure the create looks it up again and says why
 
   let storePath: string | undefined = req.payload.kind === 'toplevel' || req.payload.kind === 'binary' ? req.payload.storePath : undefined;
+  // A path this run does not push must already be where machines substitute from: asked now, answered before create.
+  const given = req.transfer === 'cache' ? storePath : undefined;
+  const givenProblemP = given && ports.narinfoProblem ? ports.narinfoProblem(given, req.cachePrivate, signal) : undefined;
+  givenProblemP?.catch(() => undefined);
   let pushing: Promise<void> | undefined;
   let machine: Machine | undefined;
   let createAttempted = false;
@@ -63,6 +69,9 @@ export async function runToplevel(
         pushing = (async () => {
           await ports.sign(top, signal);
           await ports.push(top, signal, (message, fraction) => emit({ type: 'progress', message, ...(fraction === undefined ? {} : { fraction }) }));
+          // Pushed to the bucket; a public URL serving another bucket would still leave the machine waiting.
+          const problem = await ports.narinfoProblem?.(top, req.cachePrivate, signal);
+          if (problem) throw new UserError(`The push finished, but machines would not find ${top}: ${problem}. Check thebacknd.cache.publicUrl (it must serve the bucket pushed to).`);
         })();
         pushing.catch((error: unknown) => {
           if (signal.aborted) return;
@@ -75,8 +84,15 @@ export async function runToplevel(
 
     stage('keys');
     const keys = await keysP;
+    const givenProblem = await givenProblemP;
+    if (given && givenProblem) {
+      throw new UserError(
+        `${given} is not in the binary cache, so a machine would wait for it in vain: ${givenProblem}. Push it first (thebacknd push ${given}), or run its configuration, which builds and pushes it. No machine was created.`,
+      );
+    }
     stage('create', `${req.placement.provider} ${req.placement.region} ${req.placement.size}`);
-    const deadline = new Date(Date.now() + (await clockP) + req.maxAgeMinutes * 60_000);
+    const listed = await listedP;
+    const deadline = new Date(Date.now() + listed.offsetMs + req.maxAgeMinutes * 60_000);
     signal.throwIfAborted();
     const userData = ports.userData({ payload: req.payload, keys, cachePrivate: req.cachePrivate, transfer: req.transfer, runId, ...(storePath ? { storePath } : {}) });
     createAttempted = true;
@@ -87,6 +103,7 @@ export async function runToplevel(
       userData,
       deadline,
       runId,
+      knownNames: listed.names,
       ...(storePath ? { toplevel: storePath } : {}),
     }); // not aborted mid-request: a create the cloud is still processing could escape the cleanup's lookup
     emit({ type: 'machine', machine });

@@ -47,6 +47,12 @@ export interface RunPorts {
   deliverCredentials?(ip: string, keys: MachineKeys, signal: AbortSignal): Promise<void>;
   /** No cache configured: the closure goes straight over SSH. */
   copyClosure?(ip: string, keys: MachineKeys, storePath: string, signal: AbortSignal, onLine: (l: string) => void): Promise<void>;
+  /**
+   * Where machines substitute from, is the store path's narinfo there? undefined when it is, else why not (a
+   * clause naming what was asked). The agent would wait for it for half an hour: the run asks before creating a
+   * machine for a path it does not push, and after its push.
+   */
+  narinfoProblem?(storePath: string, cachePrivate: boolean, signal: AbortSignal): Promise<string | undefined>;
   /** Follows the agent until it reports done or failed. */
   followBoot(ip: string, keys: MachineKeys, signal: AbortSignal, onLine: (l: string) => void): Promise<BootOutcome>;
   sleep(ms: number, signal: AbortSignal): Promise<void>;

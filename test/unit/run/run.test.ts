@@ -243,6 +243,7 @@ test('cancelling at each stage leaves no machine and no keys (and never an unmar
   const reader = { accessKeyId: 'reader', secretAccessKey: 'cancel-test-password' };
   const priv = await startHostCache({ bucket: 'cancel', basicAuth: { user: reader.accessKeyId, password: reader.secretAccessKey } });
   t.after(() => priv.close());
+  await priv.upload(closures.cacheDir); // a path not in the cache is refused before create (no stage to cancel in)
   const privateSettings: Settings = { ...DEFAULTS, cache: { ...priv.s3.cache({ signingKeyFile }), publicUrl: priv.url, trustedPublicKey: closures.publicKey } };
   // [stage, ms after it starts, variant]: the build, sign and push stages are cancelled as they start (the flake is
   // already built by then), the others while their port is at work.
