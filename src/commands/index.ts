@@ -1,7 +1,7 @@
 // The table of every command the manifest declares, id → handler. extension.ts registers it in one loop, and a
 // test checks it against package.json so that no declared command is left without a handler.
 
-import type { Ctx } from './context';
+import type { Ctx } from '../views/app';
 import { setToken } from './tokens';
 import * as machines from './machines';
 import * as image from './image';

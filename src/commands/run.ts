@@ -14,15 +14,14 @@
 import { ALLOW, scriptedConsentQuestion } from '../run/consent';
 import * as fs from 'node:fs';
 import * as vscode from 'vscode';
-import type { Ctx } from './context';
+import type { Ctx } from '../views/app';
 import { isAbort, messageOf, UserError } from '../core/errors';
 import { describeAgentEvent, parseAgentLine } from '../core/agent-log';
 import { PROVIDER_LABEL } from '../core/tokens';
 import type { ProviderId } from '../providers/types';
 import type { Payload, Placement, RunEvent, RunRequest, RunResult } from '../run/types';
-import { machinesOf } from '../views/machines';
 import { PanelModel, stageMessage, type TimelineEntry } from '../views/panelModel';
-import { AGENT_LOG_COMMAND, runsOf } from '../views/runs';
+import { AGENT_LOG_COMMAND } from '../views/runs';
 import { cacheCredentials, cacheReadCredentials } from './nix';
 import { reaperLinkOf } from './cloudReaper';
 import { baseImage, checkPayload, pickPayload, pickPlacement } from './runPickers';
@@ -49,7 +48,7 @@ function isRunArgs(a: unknown): a is RunArgs {
 }
 
 export async function runToplevel(ctx: Ctx, arg?: unknown): Promise<RunOutcome | undefined> {
-  const machines = machinesOf(ctx);
+  const machines = ctx.machines;
   const settings = ctx.settings();
   const { transferOf, isS3Url, createRunPorts, preflight } = await import('../run/ports');
   const { runToplevel: run, newRunId } = await import('../run/orchestrate');
@@ -114,7 +113,7 @@ export async function runToplevel(ctx: Ctx, arg?: unknown): Promise<RunOutcome |
 
   preflight({ settings, ...(credentials ? { cacheCredentials: credentials } : {}), ...(readCredentials ? { cacheReadCredentials: readCredentials } : {}) }, req);
 
-  const runs = runsOf(ctx);
+  const runs = ctx.runs;
   const runId = newRunId();
   const model = new PanelModel(`new machine (${what(payload)})`, runId);
   if (payload.kind === 'toplevel' || payload.kind === 'binary') model.update({ storePath: payload.kind === 'binary' ? payload.binary : payload.storePath });
@@ -184,7 +183,7 @@ function onEvent(ctx: Ctx, model: PanelModel, e: RunEvent, report: (message: str
       return;
     case 'machine':
       // The tree shows it at once, not at the next periodic refresh.
-      void machinesOf(ctx).refresh.refreshNow();
+      void ctx.machines.refresh.refreshNow();
       return;
   }
 }

@@ -4,14 +4,13 @@
 
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import type { Ctx } from './context';
+import type { Ctx } from '../views/app';
 import { UserError } from '../core/errors';
 import { PROVIDER_LABEL } from '../core/tokens';
 import { checkNix, findFlakes, flakeRef, listNixosConfigurations, parseStorePath } from '../nix';
 import type { CloudProvider, ProviderId } from '../providers/types';
 import type { Payload, Placement } from '../run/types';
 import { availableSizes, money, priceIn, sizeSummary } from '../workers/cost';
-import { machinesOf } from '../views/machines';
 
 const LAST_PLACEMENT = 'thebacknd.run.lastPlacement';
 const LAST_STORE_PATH = 'thebacknd.run.lastStorePath';
@@ -143,7 +142,7 @@ interface LastPlacement { provider: ProviderId; region: string; size: string }
 
 /** Provider (only those with a token), then region and size with the price per hour. */
 export async function pickPlacement(ctx: Ctx): Promise<Omit<Placement, 'image'> | undefined> {
-  const machines = machinesOf(ctx);
+  const machines = ctx.machines;
   const last = ctx.extension.globalState.get<LastPlacement>(LAST_PLACEMENT);
   const withToken = machines.service.snapshot().filter((p) => p.tokenSource).map((p) => p.id);
   if (!withToken.length) {

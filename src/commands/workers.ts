@@ -12,14 +12,13 @@
 import { scriptedConsent } from './run';
 import path from 'node:path';
 import * as vscode from 'vscode';
-import type { Ctx } from './context';
+import type { Ctx } from '../views/app';
 import { isAbort, messageOf, UserError } from '../core/errors';
 import { PROVIDER_LABEL } from '../core/tokens';
 import { checkNix, findFlakes, flakeRef, listNixosConfigurations, toplevelInstallable } from '../nix';
 import type { CloudProvider, Machine, ProviderId, Size } from '../providers/types';
 import { keyOf } from '../core/machine-service';
 import { loadMachineKeys } from '../ssh/keys';
-import { machinesOf } from '../views/machines';
 import { byDeadline, machinePickRow } from '../views/present';
 import {
   availableSizes,
@@ -66,7 +65,7 @@ export async function buildOnWorkers(ctx: Ctx, arg?: unknown): Promise<WorkersRe
     if (!(await scriptedConsent(ctx, `${arg.count ?? 1} build worker(s) on ${arg.placement.provider} for ${arg.installable}`))) return undefined;
     return scriptedBuild(ctx, arg);
   }
-  const machines = machinesOf(ctx);
+  const machines = ctx.machines;
   const flakeDir = await pickFlake();
   if (!flakeDir) return undefined;
   const installable = await pickInstallable(flakeDir);
@@ -153,7 +152,7 @@ async function scriptedRun(ctx: Ctx, a: WorkersArgs): Promise<WorkersResult> {
     ...(a.sshTimeoutMs !== undefined ? { sshTimeoutMs: a.sshTimeoutMs } : {}),
   };
   checkRequest(req);
-  const provider = await machinesOf(ctx).service.provider(p);
+  const provider = await ctx.machines.service.provider(p);
   ctx.output.info(`Build on workers: ${req.installable} on ${count} × ${req.placement.size} (${PROVIDER_LABEL[p]}, ${req.placement.region}).`);
   return runWithProgress(ctx, provider, req, a.cwd, a);
 }
@@ -166,7 +165,7 @@ async function runWithProgress(
   cwd: string | undefined,
   scripted?: Pick<WorkersArgs, 'onEvent' | 'signal'>,
 ): Promise<WorkersResult> {
-  const machines = machinesOf(ctx);
+  const machines = ctx.machines;
   const count = req.count;
   let costText = '';
   const outcome = await vscode.window.withProgress(
@@ -215,7 +214,7 @@ async function runWithProgress(
 
 /** A local terminal whose environment holds the worker's `$store`, `$builder` and `$ssh` (vps-worker's shell-<name>). */
 export async function openWorkerShell(ctx: Ctx, node?: unknown): Promise<vscode.Terminal | undefined> {
-  const machines = machinesOf(ctx);
+  const machines = ctx.machines;
   const machine = fromNode(machines.service.machines(), node) ?? (await pickWorker(ctx));
   if (!machine) return undefined;
   let cpus: number | undefined;
@@ -246,7 +245,7 @@ function fromNode(known: Machine[], node: unknown): Machine | undefined {
 
 /** Running machines whose keys are on this computer. */
 async function pickWorker(ctx: Ctx): Promise<Machine | undefined> {
-  const service = machinesOf(ctx).service;
+  const service = ctx.machines.service;
   const running = service.machines().filter((m) => m.status === 'running' && m.runId && (m.ipv4 ?? m.ipv6));
   const withKeys: Machine[] = [];
   for (const m of running) if (await loadMachineKeys(ctx.storageDir, m.runId!)) withKeys.push(m);
@@ -292,7 +291,7 @@ async function pickInstallable(flakeDir: string): Promise<string | undefined> {
 }
 
 async function pickProvider(ctx: Ctx): Promise<ProviderId | undefined> {
-  const withToken = machinesOf(ctx).service.snapshot().filter((p) => p.tokenSource);
+  const withToken = ctx.machines.service.snapshot().filter((p) => p.tokenSource);
   if (!withToken.length) {
     const p = ctx.settings().defaultProvider;
     throw new UserError(`No cloud token is set: workers need a ${PROVIDER_LABEL[p]} or another provider's token.`, { kind: 'setToken', provider: p });

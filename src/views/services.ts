@@ -1,35 +1,17 @@
-// The one object every command receives: services built once by extension.ts. Commands stay functions of
-// (ctx, vscode arguments); nothing here holds UI state.
+// The ground floor of the app object (src/views/app.ts): the output channel, tokens, settings, the accounts event and
+// the window's lifetime. Holds no UI state.
 
-import { Lifetime } from '../core/lifetime';
 import * as vscode from 'vscode';
+import { redact } from '../core/errors';
+import { Lifetime } from '../core/lifetime';
 import { normalise, type Settings } from '../core/settings';
 import { Tokens } from '../core/tokens';
-import { redact } from '../core/errors';
+import type { Owner, Services } from './app';
 
-export interface Ctx {
-  readonly extension: vscode.ExtensionContext;
-  readonly output: vscode.LogOutputChannel;
-  readonly tokens: Tokens;
-  /** Generic secrets (cache credentials); cloud tokens go through `tokens`. */
-  readonly secrets: vscode.SecretStorage;
-  /** Per-machine keys and other private state; created with mode 0700 on first use. */
-  readonly storageDir: string;
-  settings(): Settings;
-  /** Fires when a token or a setting that changes what the tree shows has changed. */
-  readonly onDidChangeAccounts: vscode.Event<void>;
-  accountsChanged(): void;
-  /** Writes to the Output channel with every known secret removed. */
-  log(level: 'info' | 'warn' | 'error', message: string): Promise<void>;
-  /** Cancelled on deactivation: runs and worker builds clean up (destroy their machines) and deactivate waits. */
-  readonly lifetime: Lifetime;
-}
-
-export function createCtx(extension: vscode.ExtensionContext): Ctx {
-  const output = vscode.window.createOutputChannel('Thebacknd', { log: true });
-  const changed = new vscode.EventEmitter<void>();
+export function createServices(extension: vscode.ExtensionContext, owner: Owner): Services {
+  const output = owner.own(vscode.window.createOutputChannel('Thebacknd', { log: true }));
+  const changed = owner.own(new vscode.EventEmitter<void>());
   const tokens = new Tokens(extension.secrets);
-  extension.subscriptions.push(output, changed);
   return {
     extension,
     output,
@@ -40,6 +22,7 @@ export function createCtx(extension: vscode.ExtensionContext): Ctx {
     onDidChangeAccounts: changed.event,
     accountsChanged: () => changed.fire(),
     lifetime: new Lifetime(),
+    own: (d) => owner.own(d),
     async log(level, message) {
       const clean = redact(message, await tokens.all());
       output[level](clean);
