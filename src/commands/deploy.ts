@@ -19,6 +19,7 @@ import { PanelModel } from '../views/panelModel';
 import type { DeployState } from '../views/deploys';
 import { byDeadline, machinePickRow } from '../views/present';
 import { cacheCredentials } from './nix';
+import { withAbort } from './wizard';
 
 export interface DeployArgs {
   payload: DeployPayload;
@@ -144,11 +145,8 @@ async function runDeploy(ctx: Ctx, ui: DeployState, machine: Machine, payload: D
   try {
     const result = await vscode.window.withProgress(
       { location: vscode.ProgressLocation.Notification, title: `Thebacknd: deploy ${name} to ${machine.name}`, cancellable: true },
-      (progress, token) => {
-        const ctl = new AbortController();
-        token.onCancellationRequested(() => ctl.abort());
-        const signal = scripted?.signal ? AbortSignal.any([ctl.signal, scripted.signal]) : ctl.signal;
-        return deploy(
+      (progress, token) =>
+        withAbort(token, (signal) => deploy(
           {
             settings,
             keysRoot: ctx.storageDir,
@@ -167,8 +165,7 @@ async function runDeploy(ctx: Ctx, ui: DeployState, machine: Machine, payload: D
             } else progress.report({ message: e.message });
             scripted?.onEvent?.(e);
           },
-        );
-      },
+        ), { signal: scripted?.signal }),
     );
     await remember(ctx, ui, machine, recordOf(result), models, result.outcome === 'confirmed' || result.outcome === 'switched' ? result.storePath : undefined);
     const sent = `sent ${bytes(result.uploadedBytes)}, the machine fetched ${bytes(result.fetchedBytes)}`;

@@ -15,6 +15,7 @@ import { ALLOW, scriptedConsentQuestion } from '../run/consent';
 import * as fs from 'node:fs';
 import * as vscode from 'vscode';
 import type { Ctx } from '../views/app';
+import { withAbort } from './wizard';
 import { isAbort, messageOf, UserError } from '../core/errors';
 import { describeAgentEvent, parseAgentLine } from '../core/agent-log';
 import { PROVIDER_LABEL } from '../core/tokens';
@@ -126,11 +127,14 @@ export async function runToplevel(ctx: Ctx, arg?: unknown): Promise<RunOutcome |
     const result = await vscode.window.withProgress(
       { location: vscode.ProgressLocation.Notification, title: `Thebacknd: ${what(payload)}`, cancellable: true },
       (progress, token) =>
-        withAbort(ctx, token, scripted?.signal, (signal) =>
-          run(ports, req, signal, (e) => {
-            onEvent(ctx, model, e, (message) => progress.report({ message }));
-            scripted?.onEvent?.(e);
-          }, runId),
+        withAbort(
+          token,
+          (signal) =>
+            run(ports, req, signal, (e) => {
+              onEvent(ctx, model, e, (message) => progress.report({ message }));
+              scripted?.onEvent?.(e);
+            }, runId),
+          { lifetime: ctx.lifetime, signal: scripted?.signal },
         ),
     );
     if (result.storePath && payload.kind !== 'binary') model.update({ storePath: result.storePath });
@@ -225,20 +229,6 @@ async function offer(ctx: Ctx, o: RunOutcome, model: PanelModel): Promise<void> 
   if (a === 'Open Terminal') await vscode.commands.executeCommand('thebacknd.machine.openTerminal', m);
   if (a === 'Show Boot Log') await vscode.commands.executeCommand('thebacknd.machine.showBootLog', m);
   if (a === 'Open Panel') await panelFor();
-}
-
-/** Runs `fn` with an AbortSignal that follows the progress notification's Cancel button (and a script's signal). */
-async function withAbort<T>(ctx: Ctx, token: vscode.CancellationToken, extra: AbortSignal | undefined, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
-  const ctl = new AbortController();
-  if (token.isCancellationRequested) ctl.abort();
-  const sub = token.onCancellationRequested(() => ctl.abort());
-  const signal = extra ? AbortSignal.any([ctl.signal, extra]) : ctl.signal;
-  try {
-    // Deactivation cancels it too, and waits for its cleanup.
-    return await ctx.lifetime.run(signal, fn);
-  } finally {
-    sub.dispose();
-  }
 }
 
 /** A call with arguments (another extension) creates paid machines: the user says yes first, except in our tests. */

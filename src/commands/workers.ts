@@ -13,15 +13,15 @@ import { scriptedConsent } from './run';
 import path from 'node:path';
 import * as vscode from 'vscode';
 import type { Ctx } from '../views/app';
+import { pickFlake, pickSize, withAbort } from './wizard';
 import { isAbort, messageOf, UserError } from '../core/errors';
 import { PROVIDER_LABEL } from '../core/tokens';
-import { checkNix, findFlakes, flakeRef, listNixosConfigurations, toplevelInstallable } from '../nix';
+import { checkNix, flakeRef, listNixosConfigurations, toplevelInstallable } from '../nix';
 import type { CloudProvider, Machine, ProviderId, Size } from '../providers/types';
 import { keyOf } from '../core/machine-service';
 import { loadMachineKeys } from '../ssh/keys';
 import { byDeadline, machinePickRow } from '../views/present';
 import {
-  availableSizes,
   buildOnWorkers as runWorkers,
   checkRequest,
   estimate,
@@ -66,7 +66,7 @@ export async function buildOnWorkers(ctx: Ctx, arg?: unknown): Promise<WorkersRe
     return scriptedBuild(ctx, arg);
   }
   const machines = ctx.machines;
-  const flakeDir = await pickFlake();
+  const flakeDir = await pickFlake({ title: 'Thebacknd: which flake?', required: true });
   if (!flakeDir) return undefined;
   const installable = await pickInstallable(flakeDir);
   if (!installable) return undefined;
@@ -79,11 +79,15 @@ export async function buildOnWorkers(ctx: Ctx, arg?: unknown): Promise<WorkersRe
   // Fail on a missing image now, not after every question.
   checkRequest({ installable, placement: { ...placementBase, size: ps.size }, count: 1, maxAgeMinutes: 60, outLink: 'result', keepOnFailure: false });
   const provider = await machines.service.provider(providerId);
-  const sizes = await vscode.window.withProgress(
-    { location: vscode.ProgressLocation.Window, title: `Thebacknd: reading ${PROVIDER_LABEL[providerId]} server types` },
-    () => provider.sizes(),
-  );
-  const size = await pickSize(sizes, ps.region, ps.size, providerId);
+  const size = await pickSize({
+    title: `Thebacknd: Build on Ephemeral Workers (3/5): server type in ${ps.region} (price per hour)`,
+    provider: providerId,
+    region: ps.region,
+    prefer: ps.size,
+    why: 'the setting',
+    sizes: () => provider.sizes(),
+    regionFromSetting: true,
+  });
   if (!size) return undefined;
   const count = await askCount();
   if (!count) return undefined;
@@ -171,7 +175,7 @@ async function runWithProgress(
   const outcome = await vscode.window.withProgress(
     { location: vscode.ProgressLocation.Notification, title: 'Thebacknd: build on workers', cancellable: true },
     (progress, token) =>
-      withAbort(ctx, token, scripted?.signal, async (signal) => {
+      withAbort(token, async (signal) => {
         const report = throttled((message: string) => progress.report({ message }));
         const onEvent = (e: WorkersEvent): void => {
           if (e.type === 'log') {
@@ -192,7 +196,7 @@ async function runWithProgress(
         } finally {
           void machines.refresh.refreshNow();
         }
-      }),
+      }, { lifetime: ctx.lifetime, signal: scripted?.signal }),
   );
 
   if ('err' in outcome) {
@@ -257,15 +261,6 @@ async function pickWorker(ctx: Ctx): Promise<Machine | undefined> {
   return (await vscode.window.showQuickPick(items, { title: 'Thebacknd: Open Worker Shell on which machine?', matchOnDescription: true }))?.machine;
 }
 
-async function pickFlake(): Promise<string | undefined> {
-  const folders = (vscode.workspace.workspaceFolders ?? []).filter((f) => f.uri.scheme === 'file').map((f) => f.uri.fsPath);
-  const flakes = findFlakes(folders);
-  if (flakes.length === 0) throw new UserError('No flake.nix at the root of the open folders: open the folder of your flake.');
-  if (flakes.length === 1) return flakes[0];
-  const pick = await vscode.window.showQuickPick(flakes.map((f) => ({ label: path.basename(f), description: f, f })), { title: 'Thebacknd: which flake?' });
-  return pick?.f;
-}
-
 async function pickInstallable(flakeDir: string): Promise<string | undefined> {
   const flake = flakeRef(flakeDir);
   const nix = { cwd: flakeDir };
@@ -300,14 +295,6 @@ async function pickProvider(ctx: Ctx): Promise<ProviderId | undefined> {
   const def = ctx.settings().defaultProvider;
   const items = [...withToken].sort((a, b) => (a.id === def ? -1 : b.id === def ? 1 : 0)).map((p) => ({ label: PROVIDER_LABEL[p.id], id: p.id }));
   return (await vscode.window.showQuickPick(items, { title: 'Thebacknd: Build on Ephemeral Workers (2/5): which cloud?' }))?.id;
-}
-
-async function pickSize(sizes: Size[], region: string, preferred: string, provider: ProviderId): Promise<Size | undefined> {
-  const here = availableSizes(sizes, region);
-  if (!here.length) throw new UserError(`${PROVIDER_LABEL[provider]} offers no server type in ${region}: change thebacknd.${provider}.region.`, { kind: 'openSettings', setting: `thebacknd.${provider}.region` });
-  const items = here.map((s) => ({ label: s.slug, description: sizeSummary(s, region), picked: s.slug === preferred, size: s }));
-  items.sort((a, b) => Number(b.picked) - Number(a.picked));
-  return (await vscode.window.showQuickPick(items, { title: `Thebacknd: Build on Ephemeral Workers (3/5): server type in ${region}`, matchOnDescription: true }))?.size;
 }
 
 async function askCount(): Promise<number | undefined> {
@@ -359,20 +346,4 @@ function throttled(fn: (message: string) => void): (message: string, urgent?: bo
     last = now;
     fn(message);
   };
-}
-
-/** Runs `fn` with an AbortSignal that follows the progress notification's Cancel button (and a script's signal). */
-async function withAbort<T>(ctx: Ctx, token: vscode.CancellationToken, outer: AbortSignal | undefined, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
-  const ctl = new AbortController();
-  const abort = () => ctl.abort();
-  if (token.isCancellationRequested || outer?.aborted) ctl.abort();
-  const sub = token.onCancellationRequested(abort);
-  outer?.addEventListener('abort', abort, { once: true });
-  try {
-    // Deactivation cancels it too, and waits for its cleanup.
-    return await ctx.lifetime.run(ctl.signal, fn);
-  } finally {
-    sub.dispose();
-    outer?.removeEventListener('abort', abort);
-  }
 }
