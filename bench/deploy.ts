@@ -4,13 +4,13 @@
 // (b) a new Run Toplevel of the same configuration (build, push, create, boot, fetch the closure, switch). The
 // emulator creates machines in well under a second; a real cloud takes 30–90 s, so (b) is a floor.
 import path from 'node:path';
-import { DEFAULTS, type Settings } from '../src/core/settings';
+import { DEFAULTS, type Settings } from '../src/base/settings';
 import { deployToMachine } from '../src/deploy';
 import { createRunPorts, destroyRunMachine, runToplevel } from '../src/run';
 import type { Machine } from '../src/providers/types';
 import { buildTestClosures, startHostCache } from '../test/fixtures/testhost';
-import { PLACEMENT, startWorld } from '../test/unit/run-e2e/world';
-import { writeDeployFlake } from '../test/unit/deploy-e2e/flake';
+import { PLACEMENT, startWorld } from '../test/unit/run/world';
+import { writeDeployFlake } from '../test/unit/deploy/flake';
 import { figure, ratio, type Figure } from './figures';
 
 const DEPLOY_SCRIPT = path.resolve(__dirname, '..', '..', 'nix', 'agent', 'thebacknd-deploy.sh');

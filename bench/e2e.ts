@@ -17,7 +17,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { DEFAULTS, type Settings } from '../src/core/settings';
+import { DEFAULTS, type Settings } from '../src/base/settings';
 import { generateSigningKey } from '../src/nix/sign';
 import { createProvider } from '../src/providers';
 import type { CloudProvider, Machine, ProviderId } from '../src/providers/types';

@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort, startSshd, startSshdWithNewKeys } from '../test/fixtures/sshd';
-import { generateEd25519 } from '../src/ssh/keys';
+import { generateEd25519 } from '../src/base/ed25519';
 import { SshSession, waitForSsh, type SshTarget } from '../src/ssh/session';
 import { ShellBridge } from '../src/ssh/shell';
 import { figure, ratio, repeat, type Figure } from './figures';

@@ -3,8 +3,8 @@
 // with spec validation off, so the emulator's checks are not counted), then every row's presentation
 // (src/views/present.ts: effective deadline, description, icon, contextValue, Markdown tooltip) and the status bar.
 import { startEmulator } from '../test/fixtures/emulator';
-import { MachineService } from '../src/core/machine-service';
-import { DEFAULTS, type Settings } from '../src/core/settings';
+import { MachineService } from '../src/machines/service';
+import { DEFAULTS, type Settings } from '../src/base/settings';
 import { createProvider } from '../src/providers';
 import { formatDeadline, newRunId } from '../src/providers/tags';
 import type { ProviderId } from '../src/providers/types';

@@ -4,7 +4,8 @@
 import * as vscode from 'vscode';
 import { registerCommands } from './commands/register';
 import { trackAccounts } from './views/accounts';
-import { Owner, type Ctx } from './views/app';
+import type { Ctx } from './views/app';
+import { Owner } from './views/owner';
 import { createDeployState } from './views/deploys';
 import { createMachines } from './views/machines';
 import type { MachinesTree } from './views/machinesTree';

@@ -8,7 +8,7 @@ import '@vscode-elements/elements/dist/vscode-divider/index.js';
 import '@vscode-elements/elements/dist/vscode-progress-ring/index.js';
 import { LOG_TAIL, type FromWebview, type PanelAction, type PanelState, type ToWebview } from '../../src/views/panelModel';
 import { costSoFar, formatPrice, timeLeftText } from '../../src/views/present';
-import { PROVIDER_LABEL } from '../../src/core/tokens';
+import { PROVIDER_LABEL } from '../../src/base/tokens';
 
 declare function acquireVsCodeApi(): { postMessage(message: FromWebview): void };
 

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # thebacknd-agent: the boot agent of the Thebacknd base image.
 #
-# Reads the machine's user-data (JSON, see src/core/user-data.ts) from the cloud's metadata service, installs the
+# Reads the machine's user-data (JSON, see src/agent/user-data.ts) from the cloud's metadata service, installs the
 # pinned SSH host key and the login keys, then realises the toplevel named there from the binary cache and switches
 # to it — or realises a binary, runs it and powers the machine off. Every step prints one line
-# `thebacknd: stage=NAME key=value…` that the extension parses (src/core/agent-log.ts); failures print
+# `thebacknd: stage=NAME key=value…` that the extension parses (src/agent/log.ts); failures print
 # `thebacknd: stage=failed reason=CODE message="…"` and exit non-zero.
 #
 # Usage: thebacknd-agent [keys|boot|all|checkin]

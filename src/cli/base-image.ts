@@ -1,9 +1,9 @@
 // Which Thebacknd base image a CLI machine boots when --image is not given: $THEBACKND_DO_IMAGE /
 // $THEBACKND_HCLOUD_IMAGE, else the setting, else the account's only Thebacknd image (an imported custom image or
 // snapshot whose name starts with "thebacknd"). Several, or none, is a clear error that lists what there is.
-import { UserError } from '../core/errors';
-import type { Settings } from '../core/settings';
-import { PROVIDER_LABEL } from '../core/tokens';
+import { UserError } from '../base/errors';
+import type { Settings } from '../base/settings';
+import { PROVIDER_LABEL } from '../base/tokens';
 import type { CloudProvider, Image } from '../providers/types';
 import { IMAGE_ENV } from './placement';
 

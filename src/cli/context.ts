@@ -4,9 +4,9 @@
 
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline/promises';
-import { UserError } from '../core/errors';
-import { DEFAULTS, type Settings } from '../core/settings';
-import { PROVIDER_LABEL, PROVIDERS, TOKEN_ENV } from '../core/tokens';
+import { UserError } from '../base/errors';
+import { DEFAULTS, type Settings } from '../base/settings';
+import { PROVIDER_LABEL, PROVIDERS, TOKEN_ENV } from '../base/tokens';
 import { createProvider, type ProviderOptions } from '../providers';
 import type { CloudProvider, ProviderId } from '../providers/types';
 import { providerProblem } from './placement';

@@ -3,8 +3,8 @@
 // new toplevel, 1 when it rolled back or failed, 130 when cancelled (the machine then switches back by itself).
 
 import path from 'node:path';
-import { isAbort, UserError } from '../core/errors';
-import { DEFAULTS, type Settings } from '../core/settings';
+import { isAbort, UserError } from '../base/errors';
+import { DEFAULTS, type Settings } from '../base/settings';
 import { appendDeployHistory, bytes, DEFAULT_CONFIRM_TIMEOUT_SECONDS, deployToMachine, recordOf, type DeployEvent, type DeployPayload } from '../deploy';
 import { findFlakes } from '../nix/flake';
 import { isExplicitInstallable, resolveTarget } from '../nix/installable';

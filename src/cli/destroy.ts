@@ -1,9 +1,9 @@
 // Destroying subcommands. All of them act on tagged machines only: the providers refuse anything else.
 
-import { messageOf } from '../core/errors';
-import { reapTargets } from '../core/reaper-policy';
-import { BOUNDS } from '../core/settings';
-import { PROVIDER_LABEL } from '../core/tokens';
+import { messageOf } from '../base/errors';
+import { reapTargets } from '../reaper/policy';
+import { BOUNDS } from '../base/settings';
+import { PROVIDER_LABEL } from '../base/tokens';
 import type { CloudProvider, Machine } from '../providers/types';
 import { UsageError, type ProviderCommand } from './command';
 import type { CliContext } from './context';

@@ -1,8 +1,8 @@
 // `thebacknd doctor`: every prerequisite of a first machine, checked for real (src/setup/checks.ts), one line each
 // with the fix of what is missing. Creates and bills nothing. Exit status 0 when all is ready, 1 when a step is missing.
 
-import { DEFAULTS, type Settings } from '../core/settings';
-import { UserError } from '../core/errors';
+import { DEFAULTS, type Settings } from '../base/settings';
+import { UserError } from '../base/errors';
 import { cacheCredentialsFromEnv } from '../nix/s3';
 import type { CloudProvider, ProviderId } from '../providers/types';
 import { checkSetup, type CheckResult } from '../setup/checks';

@@ -1,7 +1,7 @@
 // Plain-text tables and durations for the terminal. `--json` output bypasses all of this.
 
-import { honouredDeadline } from '../core/reaper-policy';
-import { PROVIDER_LABEL } from '../core/tokens';
+import { honouredDeadline } from '../reaper/policy';
+import { PROVIDER_LABEL } from '../base/tokens';
 import type { Machine } from '../providers/types';
 
 export function table(header: string[], rows: string[][]): string {

@@ -2,9 +2,9 @@
 // on stdout (progress on stderr), for thebacknd.<provider>.image or `thebacknd create --image`.
 
 import path from 'node:path';
-import { UserError, isAbort, messageOf, redact } from '../core/errors';
-import { DEFAULTS } from '../core/settings';
-import { PROVIDERS, TOKEN_ENV } from '../core/tokens';
+import { UserError, isAbort, messageOf, redact } from '../base/errors';
+import { DEFAULTS } from '../base/settings';
+import { PROVIDERS, TOKEN_ENV } from '../base/tokens';
 import { DEFAULT_IMAGE_FILE, defaultImagePath, importImage } from '../image';
 import { str, UsageError, type CliCommand } from './command';
 import { cancelOn } from './signals';

@@ -1,7 +1,7 @@
 // Listing across the chosen providers, and finding one machine by name or id. Shared by the subcommand families.
 
-import { UserError, messageOf } from '../core/errors';
-import { PROVIDER_LABEL } from '../core/tokens';
+import { UserError, messageOf } from '../base/errors';
+import { PROVIDER_LABEL } from '../base/tokens';
 import type { CloudProvider, ListResult, Machine } from '../providers/types';
 import type { CliContext } from './context';
 

@@ -2,15 +2,15 @@
 
 import { hetznerCreateProblem } from '../providers/hetzner-image-support';
 import { readFileSync } from 'node:fs';
-import { UserError } from '../core/errors';
-import { BOUNDS } from '../core/settings';
-import { PROVIDER_LABEL } from '../core/tokens';
+import { UserError } from '../base/errors';
+import { BOUNDS } from '../base/settings';
+import { PROVIDER_LABEL } from '../base/tokens';
 import { UsageError, type ProviderCommand } from './command';
 import { duration, MACHINE_HEADER, machineRows, price, table, toJson } from './format';
 import type { CloudProvider } from '../providers/types';
 import { findMachine, listAll } from './lookup';
 import { wholeNumber } from './numbers';
-import { buildUserData, serializeUserData } from '../core/user-data';
+import { buildUserData, serializeUserData } from '../agent/user-data';
 import { newRunId } from '../providers/tags';
 import { createMachineKeys, removeMachineKeys } from '../ssh/keys';
 import { baseImage } from './base-image';

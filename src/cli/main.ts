@@ -2,8 +2,8 @@
 // Dispatch only: each family of subcommands lives in its own file and exports a CliCommand[] (see command.ts).
 import { parseArgs } from 'node:util';
 import { version } from '../../package.json';
-import { UserError, messageOf } from '../core/errors';
-import { PROVIDERS, TOKEN_ENV } from '../core/tokens';
+import { UserError, messageOf } from '../base/errors';
+import { PROVIDERS, TOKEN_ENV } from '../base/tokens';
 import { GLOBAL_OPTIONS, UsageError, type CliCommand, type OptionSpec } from './command';
 import { CliContext, ENDPOINT_ENV, type CliIo } from './context';
 import { DEPLOY_COMMANDS } from './deploy';

@@ -2,7 +2,7 @@
 // option table, one provider check, one state folder, so that both commands parse them alike.
 import os from 'node:os';
 import path from 'node:path';
-import { PROVIDERS } from '../core/tokens';
+import { PROVIDERS } from '../base/tokens';
 import type { ProviderId } from '../providers/types';
 
 /** The base image, when --image is not given. */

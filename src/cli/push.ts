@@ -1,8 +1,8 @@
 // `thebacknd push <store-path>…`: sign a closure and upload what the binary cache lacks. Cache settings come from
 // flags, else from THEBACKND_CACHE_* variables; credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY.
 
-import { isAbort, messageOf, redact, UserError } from '../core/errors';
-import { DEFAULTS, type CacheSettings } from '../core/settings';
+import { isAbort, messageOf, redact, UserError } from '../base/errors';
+import { DEFAULTS, type CacheSettings } from '../base/settings';
 import { push, type PushProgress, type PushResult } from '../nix/push';
 import { cacheCredentialsFromEnv, type CacheCredentials } from '../nix/s3';
 import { requireStorePath } from '../nix/storePath';

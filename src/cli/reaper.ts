@@ -3,9 +3,9 @@
 // the actions (never printed, never in a process argument) and keeps the destroy-self secret in a 0600 file in the
 // state folder, from which `thebacknd run` gives each machine its own destroy-self code.
 
-import { UserError } from '../core/errors';
-import { BOUNDS } from '../core/settings';
-import { PROVIDER_LABEL, PROVIDERS, TOKEN_ENV } from '../core/tokens';
+import { UserError } from '../base/errors';
+import { BOUNDS } from '../base/settings';
+import { PROVIDER_LABEL, PROVIDERS, TOKEN_ENV } from '../base/tokens';
 import { describeCost } from '../cloud-reaper/cost';
 import { deployReaper, reaperStatus, removeReaper, REAPER_LABEL } from '../cloud-reaper/deploy';
 import { forgetReaperState, reaperStatePath, saveReaperState } from '../cloud-reaper/local-state';

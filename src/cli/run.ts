@@ -3,9 +3,9 @@
 // machine; it is created already tagged with its run id and deadline, so the reaper finds it whatever happens here.
 
 import path from 'node:path';
-import { isAbort, messageOf, redact, UserError } from '../core/errors';
-import { BOUNDS, DEFAULTS, type Settings } from '../core/settings';
-import { PROVIDER_LABEL } from '../core/tokens';
+import { isAbort, messageOf, redact, UserError } from '../base/errors';
+import { BOUNDS, DEFAULTS, type Settings } from '../base/settings';
+import { PROVIDER_LABEL } from '../base/tokens';
 import { findFlakes } from '../nix/flake';
 import { isExplicitInstallable, resolveTarget } from '../nix/installable';
 import { cacheCredentialsFromEnv, type CacheCredentials } from '../nix/s3';
@@ -13,9 +13,10 @@ import { requireStorePath } from '../nix/storePath';
 import { checkNix } from '../nix/version';
 import type { CloudProvider } from '../providers/types';
 import { runToplevel } from '../run/orchestrate';
-import { AGENT_LOG_TAIL_COMMAND, createRunPorts, isS3Url, preflight, transferOf } from '../run/ports';
+import { createRunPorts, isS3Url, preflight, transferOf } from '../run/ports';
 import { eventLine } from '../run/stages';
 import type { Payload, RunEvent, RunRequest } from '../run/types';
+import { DEFAULT_BOOT_LOG_COMMAND } from '../ssh/boot-log';
 import { loadMachineKeys } from '../ssh/keys';
 import { sizeSummary } from '../workers/cost';
 import { str, UsageError, type CliCommand, type ProviderCommand } from './command';
@@ -53,7 +54,7 @@ Options:
   --bare                    the bare base image
   --flake DIR               the flake folder (default: the current folder)
   --state-dir DIR           where machine keys live (default: $THEBACKND_STATE_DIR, else ~/.local/state/thebacknd)
-  --boot-log-command CMD    remote command that prints the boot log (default: ${AGENT_LOG_TAIL_COMMAND})
+  --boot-log-command CMD    remote command that prints the boot log (default: ${DEFAULT_BOOT_LOG_COMMAND})
   --token-file F            read the token of --provider from F (default: DIGITALOCEAN_ACCESS_TOKEN / HCLOUD_TOKEN)
   --endpoint URL            API base URL of --provider, e.g. the local emulator
   -h, --help                show this help

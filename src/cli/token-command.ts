@@ -3,8 +3,8 @@
 // token's own variable is unset. The command runs through /bin/sh with this terminal as its stdin and stderr (so it
 // can ask for a passphrase); its stdout is the token, which is never printed, logged or put in an error message.
 import { execFileSync } from 'node:child_process';
-import { UserError } from '../core/errors';
-import { PROVIDER_LABEL } from '../core/tokens';
+import { UserError } from '../base/errors';
+import { PROVIDER_LABEL } from '../base/tokens';
 import type { ProviderId } from '../providers/types';
 
 export const TOKEN_COMMAND_ENV: Record<ProviderId, string> = {

@@ -4,9 +4,9 @@
 // here when `--workers` is given.
 
 import path from 'node:path';
-import { UserError } from '../core/errors';
-import { DEFAULTS } from '../core/settings';
-import { PROVIDER_LABEL } from '../core/tokens';
+import { UserError } from '../base/errors';
+import { DEFAULTS } from '../base/settings';
+import { PROVIDER_LABEL } from '../base/tokens';
 import { findFlakes } from '../nix/flake';
 import { isExplicitInstallable, resolveTarget } from '../nix/installable';
 import { checkNix } from '../nix/version';

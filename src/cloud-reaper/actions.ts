@@ -3,9 +3,9 @@
 // Results name the machines and say why; errors go through messageOf with every bound secret redacted, so no
 // token or secret ever reaches an activation result.
 
-import { messageOf } from '../core/errors';
-import { decideReaping, reapTargets } from '../core/reaper-policy';
-import { PROVIDER_LABEL } from '../core/tokens';
+import { messageOf } from '../base/errors';
+import { decideReaping, reapTargets } from '../reaper/policy';
+import { PROVIDER_LABEL } from '../base/tokens';
 import { isRunId } from '../providers/tags';
 import type { CloudProvider, Machine, ProviderId } from '../providers/types';
 import { codeMatches } from './destroy-code';

@@ -3,7 +3,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { UserError } from '../core/errors';
+import { UserError } from '../base/errors';
 
 export const REAPER_ACTIONS = ['list', 'destroy-old', 'destroy-all', 'destroy-self'] as const;
 export type ReaperActionName = (typeof REAPER_ACTIONS)[number];

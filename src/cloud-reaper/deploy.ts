@@ -10,7 +10,7 @@
 // codes of machines already running stay valid.
 
 import { randomBytes } from 'node:crypto';
-import { UserError } from '../core/errors';
+import { UserError } from '../base/errors';
 import type { ProviderId } from '../providers/types';
 import type { RetryOptions } from '../providers/retry';
 import { loadReaperCode, REAPER_ACTIONS, type ReaperActionName, type ReaperCode } from './bundles';

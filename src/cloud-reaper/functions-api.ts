@@ -3,7 +3,7 @@
 // Both retry 429 / 5xx / network failures as the providers do (src/providers/retry.ts) and fail with a UserError
 // whose text never holds a token or key.
 
-import { UserError } from '../core/errors';
+import { UserError } from '../base/errors';
 import { apiBase, headerRecord } from '../providers/options';
 import { toUserError } from '../providers/errors';
 import { ApiError, retryOptions, withRetry, type RetryOptions } from '../providers/retry';

@@ -1,7 +1,7 @@
 // What a run needs from a deployed cloud reaper to let its machine destroy itself, and what goes in user-data:
 // the URL, the web action's auth string, the run id and that run's code, never the secret the code comes from.
 
-import type { UserDataReaper } from '../core/user-data';
+import type { UserDataReaper } from '../agent/user-data';
 import { destroyCode } from './destroy-code';
 
 export interface ReaperLink {

@@ -6,8 +6,8 @@
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { UserError } from '../core/errors';
-import { PROVIDER_LABEL } from '../core/tokens';
+import { UserError } from '../base/errors';
+import { PROVIDER_LABEL } from '../base/tokens';
 import type { ProviderId } from '../providers/types';
 import {
   crontabLine,

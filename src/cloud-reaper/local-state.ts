@@ -7,7 +7,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { UserError } from '../core/errors';
+import { UserError } from '../base/errors';
 import type { ReaperDeployment } from './deploy';
 import type { ReaperLink } from './link';
 

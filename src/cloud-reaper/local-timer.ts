@@ -6,8 +6,8 @@
 // The token never appears in what is generated: the command reads it from a file of mode 0600 (--token-file).
 
 import path from 'node:path';
-import { UserError } from '../core/errors';
-import { PROVIDER_LABEL } from '../core/tokens';
+import { UserError } from '../base/errors';
+import { PROVIDER_LABEL } from '../base/tokens';
 import type { ProviderId } from '../providers/types';
 
 export type TimerKind = 'systemd' | 'launchd' | 'crontab';

@@ -5,8 +5,8 @@
 
 import { createProvider } from '../providers';
 import type { CloudProvider, ProviderId } from '../providers/types';
-import { PROVIDERS } from '../core/tokens';
-import { BOUNDS, DEFAULTS } from '../core/settings';
+import { PROVIDERS } from '../base/tokens';
+import { BOUNDS, DEFAULTS } from '../base/settings';
 
 export const PARAM = {
   token: { digitalocean: 'digitaloceanToken', hetzner: 'hetznerToken' } as Record<ProviderId, string>,

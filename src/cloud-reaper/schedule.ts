@@ -2,7 +2,7 @@
 // when such a schedule fires next. Only intervals that divide the hour (or the day, in whole hours) keep an even
 // period: `*/25` would fire at :00, :25, :50 and again at :00, ten minutes later.
 
-import { UserError } from '../core/errors';
+import { UserError } from '../base/errors';
 
 const MINUTE_STEPS = [1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30];
 const HOUR_STEPS = [1, 2, 3, 4, 6, 8, 12];

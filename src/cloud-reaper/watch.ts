@@ -4,8 +4,8 @@
 // is retried after a minute); a tree refresh only reads the cached snapshot. invalidate() after a deploy, a remove,
 // a token change or the Refresh command.
 
-import { messageOf } from '../core/errors';
-import { PROVIDERS } from '../core/tokens';
+import { messageOf } from '../base/errors';
+import { PROVIDERS } from '../base/tokens';
 import type { ProviderId } from '../providers/types';
 import type { RetryOptions } from '../providers/retry';
 // Types only at the top: the extension builds a watch at activation, and the Functions clients (with the cloud

@@ -9,8 +9,8 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { Ctx } from '../views/app';
-import { keyOf } from '../core/machine-service';
-import { isAbort, messageOf, UserError } from '../core/errors';
+import { keyOf } from '../machines/service';
+import { isAbort, messageOf, UserError } from '../base/errors';
 import type { Machine } from '../providers/types';
 import { appendDeployHistory, bytes, currentToplevel, DeployOnSave, readDeployHistory, recordOf, type DeployEvent, type DeployPayload, type DeployRecord, type DeployResult } from '../deploy';
 import { findFlakes, flakeRef, listNixosConfigurations, parseStorePath } from '../nix';

@@ -9,9 +9,9 @@ import path from 'node:path';
 import * as vscode from 'vscode';
 import type { Ctx } from '../views/app';
 import { cacheCredentials } from './nix';
-import { UserError } from '../core/errors';
+import { UserError } from '../base/errors';
 import { defaultImagePath } from '../image/files';
-import { PROVIDER_LABEL, PROVIDERS, TOKEN_ENV } from '../core/tokens';
+import { PROVIDER_LABEL, PROVIDERS, TOKEN_ENV } from '../base/tokens';
 import type { ProviderId } from '../providers/types';
 import type { ImportImageRequest } from '../image';
 

@@ -4,10 +4,10 @@
 import * as vscode from 'vscode';
 import type { Ctx } from '../views/app';
 import type { Machine } from '../providers/types';
-import { keyOf } from '../core/machine-service';
-import { PROVIDER_LABEL } from '../core/tokens';
-import { UserError, messageOf } from '../core/errors';
-import { reasonText } from '../core/reaper';
+import { keyOf } from '../machines/service';
+import { PROVIDER_LABEL } from '../base/tokens';
+import { UserError, messageOf } from '../base/errors';
+import { reasonText } from '../reaper/reaper';
 import type { Machines } from '../views/machines';
 import { byDeadline, formatDuration, ipOf, machinePickRow, msLeft, type Clocked } from '../views/present';
 

@@ -7,7 +7,7 @@ import path from 'node:path';
 import * as vscode from 'vscode';
 import type { Ctx } from '../views/app';
 import { pickFlake, withAbort } from './wizard';
-import { UserError } from '../core/errors';
+import { UserError } from '../base/errors';
 import {
   build,
   cacheCredentialsFromEnv,

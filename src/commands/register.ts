@@ -3,7 +3,7 @@
 import * as vscode from 'vscode';
 import type { Ctx } from '../views/app';
 import { COMMANDS } from './index';
-import { messageOf, UserError, isAbort } from '../core/errors';
+import { messageOf, UserError, isAbort } from '../base/errors';
 
 export function registerCommands(ctx: Ctx): vscode.Disposable[] {
   return Object.entries(COMMANDS).map(([id, handler]) =>

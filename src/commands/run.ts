@@ -16,13 +16,13 @@ import * as fs from 'node:fs';
 import * as vscode from 'vscode';
 import type { Ctx } from '../views/app';
 import { withAbort } from './wizard';
-import { isAbort, messageOf, UserError } from '../core/errors';
-import { describeAgentEvent, parseAgentLine } from '../core/agent-log';
-import { PROVIDER_LABEL } from '../core/tokens';
+import { isAbort, messageOf, UserError } from '../base/errors';
+import { describeAgentEvent, parseAgentLine } from '../agent/log';
+import { PROVIDER_LABEL } from '../base/tokens';
 import type { ProviderId } from '../providers/types';
 import type { Payload, Placement, RunEvent, RunRequest, RunResult } from '../run/types';
 import { PanelModel, stageMessage, type TimelineEntry } from '../views/panelModel';
-import { AGENT_LOG_COMMAND } from '../views/runs';
+import { DEFAULT_BOOT_LOG_COMMAND } from '../ssh/boot-log';
 import { cacheCredentials, cacheReadCredentials } from './nix';
 import { reaperLinkOf } from './cloudReaper';
 import { baseImage, checkPayload, pickPayload, pickPlacement } from './runPickers';
@@ -101,7 +101,7 @@ export async function runToplevel(ctx: Ctx, arg?: unknown): Promise<RunOutcome |
     ...(credentials ? { cacheCredentials: credentials } : {}),
     ...(readCredentials ? { cacheReadCredentials: readCredentials } : {}),
     ...(flakeDir ? { flakeDir } : {}),
-    bootLogCommand: AGENT_LOG_COMMAND,
+    bootLogCommand: DEFAULT_BOOT_LOG_COMMAND,
   });
   const req: RunRequest = {
     payload,

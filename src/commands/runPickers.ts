@@ -5,8 +5,8 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { Ctx } from '../views/app';
-import { UserError } from '../core/errors';
-import { PROVIDER_LABEL } from '../core/tokens';
+import { UserError } from '../base/errors';
+import { PROVIDER_LABEL } from '../base/tokens';
 import { checkNix, flakeRef, listNixosConfigurations, parseStorePath } from '../nix';
 import type { CloudProvider, ProviderId } from '../providers/types';
 import type { Payload, Placement } from '../run/types';

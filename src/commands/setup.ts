@@ -6,8 +6,8 @@
 
 import * as vscode from 'vscode';
 import type { Ctx } from '../views/app';
-import { PROVIDERS } from '../core/tokens';
-import type { Settings } from '../core/settings';
+import { PROVIDERS } from '../base/tokens';
+import type { Settings } from '../base/settings';
 import type { CloudProvider, ProviderId } from '../providers/types';
 import { checkSetup as runChecks, firstMissing, missingError, ORDER, type CheckResult, type SetupInput } from '../setup/checks';
 import { cacheCredentials } from './nix';

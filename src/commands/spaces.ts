@@ -4,7 +4,7 @@
 
 import * as vscode from 'vscode';
 import type { Ctx } from '../views/app';
-import { UserError } from '../core/errors';
+import { UserError } from '../base/errors';
 import { bucketProblem, SPACES_REGIONS } from '../setup/cache-form';
 import { createSpacesCache as create } from '../setup/spaces';
 import { CREDENTIALS_SECRET } from './nix';

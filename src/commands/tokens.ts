@@ -3,7 +3,7 @@
 import * as vscode from 'vscode';
 import type { Ctx } from '../views/app';
 import type { ProviderId } from '../providers/types';
-import { checkToken, PROVIDER_LABEL, PROVIDERS, TOKEN_ENV } from '../core/tokens';
+import { checkToken, PROVIDER_LABEL, PROVIDERS, TOKEN_ENV } from '../base/tokens';
 
 export async function setToken(ctx: Ctx, provider?: ProviderId): Promise<void> {
   const p = provider ?? (await pickProvider(ctx));

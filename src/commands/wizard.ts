@@ -3,9 +3,9 @@
 
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { UserError } from '../core/errors';
-import type { Lifetime } from '../core/lifetime';
-import { PROVIDER_LABEL } from '../core/tokens';
+import { UserError } from '../base/errors';
+import type { Lifetime } from '../base/lifetime';
+import { PROVIDER_LABEL } from '../base/tokens';
 import { findFlakes } from '../nix';
 import type { ProviderId, Size } from '../providers/types';
 import { availableSizes, money, priceIn, sizeSummary } from '../workers/cost';

@@ -14,11 +14,11 @@ import path from 'node:path';
 import * as vscode from 'vscode';
 import type { Ctx } from '../views/app';
 import { pickFlake, pickSize, withAbort } from './wizard';
-import { isAbort, messageOf, UserError } from '../core/errors';
-import { PROVIDER_LABEL } from '../core/tokens';
+import { isAbort, messageOf, UserError } from '../base/errors';
+import { PROVIDER_LABEL } from '../base/tokens';
 import { checkNix, flakeRef, listNixosConfigurations, toplevelInstallable } from '../nix';
 import type { CloudProvider, Machine, ProviderId, Size } from '../providers/types';
-import { keyOf } from '../core/machine-service';
+import { keyOf } from '../machines/service';
 import { loadMachineKeys } from '../ssh/keys';
 import { byDeadline, machinePickRow } from '../views/present';
 import {

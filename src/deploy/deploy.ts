@@ -5,9 +5,9 @@
 // touched. Every connection is pinned to the host key generated for the machine.
 
 import { randomBytes } from 'node:crypto';
-import type { AgentEvent } from '../core/agent-log';
-import { isAbort, UserError } from '../core/errors';
-import type { Settings } from '../core/settings';
+import type { AgentEvent } from '../agent/log';
+import { isAbort, UserError } from '../base/errors';
+import type { Settings } from '../base/settings';
 import { build } from '../nix/build';
 import { closureOf } from '../nix/closure';
 import { push } from '../nix/push';

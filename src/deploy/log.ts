@@ -1,7 +1,7 @@
 // The machine-side deploy's stage lines (nix/agent/thebacknd-deploy.sh), in the agent's `thebacknd: stage=…`
 // format, read with the agent's own field parser.
 
-import { parseFields } from '../core/agent-log';
+import { parseFields } from '../agent/log';
 
 export type DeployLine =
   | { stage: 'started'; id: string; log: string }

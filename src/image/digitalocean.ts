@@ -5,8 +5,8 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { isAbort, UserError } from '../core/errors';
-import type { CacheSettings } from '../core/settings';
+import { isAbort, UserError } from '../base/errors';
+import type { CacheSettings } from '../base/settings';
 import { Bucket, type CacheCredentials } from '../nix/s3';
 import { apiBase } from '../providers/options';
 import { TAG } from '../providers/types';

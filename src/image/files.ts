@@ -2,7 +2,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { UserError } from '../core/errors';
+import { UserError } from '../base/errors';
 import type { ProviderId } from '../providers/types';
 
 const KINDS: Record<ProviderId, { pattern: RegExp; what: string; build: string }> = {

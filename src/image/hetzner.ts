@@ -8,7 +8,7 @@
 // vscode-free: the command and the CLI (`thebacknd import-image`) both drive it.
 
 import fs from 'node:fs';
-import { UserError, isAbort, messageOf } from '../core/errors';
+import { UserError, isAbort, messageOf } from '../base/errors';
 import { toUserError } from '../providers/errors';
 import { ApiError, isLostAnswer, sleep } from '../providers/retry';
 import { LABEL_RUN, newRunId } from '../providers/tags';
@@ -16,7 +16,7 @@ import type { CloudProvider, Machine } from '../providers/types';
 import { checkZstd, findImageFile } from './files';
 import type { HetznerImageApi, HzAction } from './hetzner-api';
 import { connectRescue, writeImage, type RescueSession } from './rescue-ssh';
-import { generateEd25519 } from '../ssh/keys';
+import { generateEd25519 } from '../base/ed25519';
 
 export type HetznerImportPhase = 'server' | 'rescue' | 'connect' | 'write' | 'snapshot' | 'cleanup' | 'done';
 

@@ -2,8 +2,8 @@
 // token, the settings and (DigitalOcean) the cache credentials; this picks the import, names the image and turns
 // each cloud's progress into one status line.
 
-import { UserError } from '../core/errors';
-import type { Settings } from '../core/settings';
+import { UserError } from '../base/errors';
+import type { Settings } from '../base/settings';
 import { checkCacheSettings, type CacheCredentials } from '../nix/s3';
 import { createProvider, type ProviderOptions } from '../providers';
 import type { ProviderId } from '../providers/types';

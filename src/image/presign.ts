@@ -1,7 +1,7 @@
 // Time-limited download links to objects of the cache bucket, so that a cloud can fetch an image from a private
 // bucket (DigitalOcean imports custom images from a URL). Signing is local: no request is sent here.
 
-import type { CacheSettings } from '../core/settings';
+import type { CacheSettings } from '../base/settings';
 import type { CacheCredentials } from '../nix/s3';
 
 export interface BucketObjects {

@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import type { Client, ClientChannel } from 'ssh2';
-import { UserError } from '../core/errors';
+import { UserError } from '../base/errors';
 import { sleep } from '../providers/retry';
 
 export interface RescueTarget {

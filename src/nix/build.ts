@@ -1,7 +1,7 @@
 // `nix build` of any installable, its log streamed as it comes. The output paths are read from `--json`, which
 // Nix 2.4+ all print (`--print-out-paths` only exists in newer Nix).
 
-import { UserError } from '../core/errors';
+import { UserError } from '../base/errors';
 import { runNix, type NixOptions } from './run';
 import { isStorePath } from './storePath';
 

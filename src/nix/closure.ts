@@ -1,7 +1,7 @@
 // Closure queries through `nix path-info --json`, which is an array in Nix 2.8 and an object keyed by path in newer
 // Nix; both are read. The result is sorted so that every path comes after its references.
 
-import { UserError } from '../core/errors';
+import { UserError } from '../base/errors';
 import { runNix, type NixOptions } from './run';
 import { isStorePath } from './storePath';
 

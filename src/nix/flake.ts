@@ -2,7 +2,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { UserError } from '../core/errors';
+import { UserError } from '../base/errors';
 import { runNix, type NixOptions } from './run';
 
 /** The folders (of those given) that hold a flake.nix at their root, in the order given. */

@@ -1,6 +1,6 @@
 // What to build when the user names something (or nothing): a nixosConfigurations entry, or any installable.
 
-import { UserError } from '../core/errors';
+import { UserError } from '../base/errors';
 import { flakeRef, listNixosConfigurations, toplevelInstallable } from './flake';
 import type { NixOptions } from './run';
 

@@ -10,7 +10,7 @@ import { setMaxListeners } from 'node:events';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { UserError } from '../core/errors';
+import { UserError } from '../base/errors';
 import { closureOf, type PathInfo } from './closure';
 import { NIX_CACHE_INFO, parseNarInfo, placeholderNarInfo, type NarInfo } from './narinfo';
 import { mapLimit, limit } from './pool';

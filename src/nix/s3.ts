@@ -2,8 +2,8 @@
 // the translation of what S3-compatible servers answer into sentences a user can act on.
 
 import fs from 'node:fs';
-import { UserError } from '../core/errors';
-import type { CacheSettings } from '../core/settings';
+import { UserError } from '../base/errors';
+import type { CacheSettings } from '../base/settings';
 import type { S3Client } from '@aws-sdk/client-s3';
 
 export interface CacheCredentials {
@@ -218,7 +218,7 @@ function statusOf(err: unknown): number | undefined {
 
 function networkCode(err: unknown): string | undefined {
   const e = err as { code?: string; errors?: unknown[]; cause?: unknown; name?: string };
-  if (e?.code && e.code in NETWORK_CODES) return e.code;
+  if (e?.code && Object.hasOwn(NETWORK_CODES, e.code)) return e.code;
   if (e?.name === 'TimeoutError') return 'ETIMEDOUT';
   for (const inner of [...(e?.errors ?? []), e?.cause]) {
     const c = inner ? networkCode(inner) : undefined;

@@ -3,7 +3,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { UserError } from '../core/errors';
+import { UserError } from '../base/errors';
 import { runNix, runNixStore, type NixOptions } from './run';
 
 const KEY_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;

@@ -2,7 +2,7 @@
 // inside a store path (run on the base image), the same split the seed's `thebacknd-run.sh` made with sed; here
 // anything that is not exactly `/nix/store/<32-char hash>-<name>[/sub/path]` is refused before it reaches a VM.
 
-import { UserError } from '../core/errors';
+import { UserError } from '../base/errors';
 
 export const STORE_DIR = '/nix/store';
 

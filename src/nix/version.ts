@@ -1,6 +1,6 @@
 // Is a usable Nix there? `nix build --json`, `nix store sign` and flakes arrived with the 2.4 command line.
 
-import { UserError } from '../core/errors';
+import { UserError } from '../base/errors';
 import { INSTALL_HINT, runNixPlain, type NixOptions } from './run';
 
 export const MIN_NIX = { major: 2, minor: 4 } as const;

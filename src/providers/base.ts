@@ -2,8 +2,8 @@
 // one machine, deleting it. The rules live here once: only tagged machines are touched, a machine already gone is
 // a success, every failure reaches the caller as a UserError (or as their own abort), creates are exactly-once.
 
-import { UserError } from '../core/errors';
-import { PROVIDER_LABEL } from '../core/tokens';
+import { UserError } from '../base/errors';
+import { PROVIDER_LABEL } from '../base/tokens';
 import { createOnce, NameReservations, type CreateSteps } from './create';
 import { explainInvalidCreate, isAuthError, isLimitError, toUserError } from './errors';
 import { serverDate, type ProviderOptions } from './options';

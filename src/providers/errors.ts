@@ -1,8 +1,8 @@
 // Cloud failures turned into sentences a user can act on. Nothing here echoes a token: messages are built from the
 // status, the cloud's error code and message, and are redacted with the token once more on the way out.
 
-import { UserError, isAbort, redact } from '../core/errors';
-import { PROVIDER_LABEL, TOKEN_ENV } from '../core/tokens';
+import { UserError, isAbort, redact } from '../base/errors';
+import { PROVIDER_LABEL, TOKEN_ENV } from '../base/tokens';
 import { ApiError, RateLimited } from './retry';
 import type { CreateRequest, Image, ProviderId, Region, Size } from './types';
 

@@ -10,12 +10,12 @@ import type { operations, paths } from './hetzner/schema';
 import { apiBase, type ProviderOptions } from './options';
 import { hetznerCall, type Answer } from './hetzner-call';
 import { hetznerCreateProblem } from './hetzner-image-support';
-import { UserError } from '../core/errors';
+import { UserError } from '../base/errors';
 import { ApiError, withRetry } from './retry';
 import { hetznerStatus } from './status';
 import { HETZNER_SELECTOR, LABEL_DEADLINE, formatDeadline, hetznerLabels, hetznerRunSelector, readHetznerLabels } from './tags';
 import type { CreateRequest, Image, Machine, Region, Size } from './types';
-import { generateEd25519 } from '../ssh/keys';
+import { generateEd25519 } from '../base/ed25519';
 
 /**
  * The project SSH key every create carries when the caller names none. Hetzner e-mails a root password for every

@@ -6,7 +6,7 @@
 // <time> is ISO 8601 basic format (20261123T174300Z): valid in both alphabets and still readable in a console.
 
 import { randomUUID } from 'node:crypto';
-import { UserError } from '../core/errors';
+import { UserError } from '../base/errors';
 import { TAG } from './types';
 
 export const DO_DEADLINE = `${TAG}-deadline:`;

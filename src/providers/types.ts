@@ -1,6 +1,9 @@
 // The provider-neutral model every layer above src/providers/ speaks. vscode-free.
 
-export type ProviderId = 'digitalocean' | 'hetzner';
+import type { ProviderId } from '../base/provider-id';
+
+// The id itself lives on the ground floor (tokens and settings are keyed by it); re-exported for the model's users.
+export type { ProviderId };
 
 /** Normalised lifecycle: DigitalOcean new/active/off/archive and Hetzner initializing/starting/running/... map here. */
 export type MachineStatus = 'creating' | 'running' | 'off' | 'destroying';

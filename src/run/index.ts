@@ -3,8 +3,6 @@
 
 export { installableOf, newRunId, runToplevel } from './orchestrate';
 export {
-  AGENT_LOG,
-  AGENT_LOG_TAIL_COMMAND,
   binaryPathOf,
   CLOSURE_READY_FILE,
   createRunPorts,

@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Machine } from '../providers/types';
 import type { BootOutcome, MachineKeys, RunEvent, RunPorts, RunRequest, RunResult, Stage } from './types';
-import { UserError } from '../core/errors';
+import { UserError } from '../base/errors';
 import { pollDelayMs, RUNNING_PACE } from './pace';
 
 export const newRunId = (): string => `thebacknd-${randomUUID()}`;

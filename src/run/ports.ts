@@ -1,5 +1,5 @@
 // The real ports of a run (src/run/orchestrate.ts): Nix builds, signs and pushes; per-machine keys live on disk;
-// the user-data follows the image's contract (src/core/user-data.ts); and everything that reaches the machine goes
+// the user-data follows the image's contract (src/agent/user-data.ts); and everything that reaches the machine goes
 // over SSH pinned to the host key generated here for it — ssh2 for the waits, the credentials and the boot log,
 // Nix's own ssh (with the key in the store URL) for the closure. vscode-free: the extension, the CLI and the
 // end-to-end tests plug the same ports in.
@@ -7,10 +7,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { describeAgentEvent, isTerminal, type AgentEvent } from '../core/agent-log';
-import { UserError } from '../core/errors';
-import type { Settings } from '../core/settings';
-import { buildUserData, serializeUserData, type BootTarget } from '../core/user-data';
+import { describeAgentEvent, isTerminal, type AgentEvent } from '../agent/log';
+import { UserError } from '../base/errors';
+import type { Settings } from '../base/settings';
+import { buildUserData, serializeUserData, type BootTarget } from '../agent/user-data';
 import { reaperUserData, type ReaperLink } from '../cloud-reaper/link';
 import { build } from '../nix/build';
 import { push, type PushProgress } from '../nix/push';
@@ -26,8 +26,7 @@ import { installableOf } from './orchestrate';
 import type { BootOutcome, MachineKeys, Payload, RunPorts, RunRequest } from './types';
 
 /** The agent writes its stage lines and the switch's output here, in both boot phases (nix/agent). */
-import { AGENT_LOG_FILE as AGENT_LOG, DEFAULT_BOOT_LOG_COMMAND as AGENT_LOG_TAIL_COMMAND } from '../ssh/boot-log';
-export { AGENT_LOG, AGENT_LOG_TAIL_COMMAND };
+import { DEFAULT_BOOT_LOG_COMMAND } from '../ssh/boot-log';
 /** Root-only (the agent makes /run/thebacknd 0700); on the image /run is a tmpfs, so nothing survives a power-off. */
 export const CREDENTIALS_FILE = '/run/thebacknd/cache-credentials';
 /** Written (with the store path) once a closure copied over SSH is complete; the agent waits for it. */
@@ -308,7 +307,7 @@ export function createRunPorts(o: PortsOptions): RunPorts {
         streamBootLog(
           {
             target: t,
-            command: o.bootLogCommand ?? AGENT_LOG_TAIL_COMMAND,
+            command: o.bootLogCommand ?? DEFAULT_BOOT_LOG_COMMAND,
             until: isTerminal,
             waitDeadlineMs: sshWait.deadlineMs,
             retryIntervalMs: sshWait.intervalMs,

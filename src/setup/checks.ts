@@ -5,9 +5,9 @@
 
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
-import { messageOf, redact, UserError } from '../core/errors';
-import type { Settings } from '../core/settings';
-import { PROVIDER_LABEL, TOKEN_ENV } from '../core/tokens';
+import { messageOf, redact, UserError } from '../base/errors';
+import type { Settings } from '../base/settings';
+import { PROVIDER_LABEL, TOKEN_ENV } from '../base/tokens';
 import { runNix, INSTALL_HINT, type NixOptions } from '../nix/run';
 import { Bucket, checkCacheSettings, substituterUrl, type CacheCredentials } from '../nix/s3';
 import { checkSigningKeyFile } from '../nix/sign';

@@ -4,8 +4,8 @@
 // however this ends. The cache is private (an s3:// URL): machines get the key over the pinned SSH connection.
 // vscode-free: the extension stores the result in SecretStorage and the settings.
 
-import { UserError } from '../core/errors';
-import type { CacheSettings } from '../core/settings';
+import { UserError } from '../base/errors';
+import type { CacheSettings } from '../base/settings';
 import { apiBase } from '../providers/options';
 import type { CacheCredentials } from '../nix/s3';
 import { bucketProblem, spacesEndpoint } from './cache-form';

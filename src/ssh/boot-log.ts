@@ -3,8 +3,8 @@
 // line twice. vscode-free: the run and the Show Boot Log view both consume its events.
 
 import { setTimeout as delay } from 'node:timers/promises';
-import { parseAgentLine, type AgentEvent } from '../core/agent-log';
-import { isAbort } from '../core/errors';
+import { parseAgentLine, type AgentEvent } from '../agent/log';
+import { isAbort } from '../base/errors';
 import { LineSplitter } from './lines';
 import { waitForSsh, type SshSession, type SshTarget, type WaitOptions } from './session';
 
@@ -29,7 +29,7 @@ export interface BootLogOptions {
   command?: string;
   /** Recognises stage lines; default parseAgentLine (`thebacknd: stage=…`). A stage event follows its line. */
   parseLine?: (line: string) => AgentEvent | undefined;
-  /** Stop following after a stage for which this is true (e.g. core/agent-log's isTerminal, for a run). */
+  /** Stop following after a stage for which this is true (e.g. agent/log.ts's isTerminal, for a run). */
   until?: (stage: AgentEvent) => boolean;
   /** How long to wait for SSH, first and after each drop; default 10 min. */
   waitDeadlineMs?: number;

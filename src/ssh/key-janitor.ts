@@ -7,7 +7,7 @@ import type { Machine, ProviderId } from '../providers/types';
 import { removeMachineKeys } from './keys';
 import { removeHostEntry } from './remote-ssh-config';
 
-/** What the janitor reads of the machine listing (the core's MachineService has it). */
+/** What the janitor reads of the machine listing (src/machines/service.ts's MachineService). */
 export interface MachineListing {
   onDidChange(listener: () => void): { dispose(): void };
   snapshot(): readonly { id: ProviderId; loaded: boolean; error: unknown; tokenSource: string | undefined; machines: readonly Machine[] }[];

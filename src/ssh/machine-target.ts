@@ -1,7 +1,7 @@
 // From a machine in the tree to an SSH target: its stored keys (by run id) and its address. vscode-free, so the
 // commands, the run and the CLI all take the same path, with the same messages when SSH is not possible.
 
-import { UserError } from '../core/errors';
+import { UserError } from '../base/errors';
 import type { Machine } from '../providers/types';
 import { requireMachineKeys, type MachineKeys } from './keys';
 import { sshTargetFor, type SshTarget } from './session';

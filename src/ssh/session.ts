@@ -3,7 +3,7 @@
 
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Client, ClientChannel, ConnectConfig } from 'ssh2';
-import { UserError } from '../core/errors';
+import { UserError } from '../base/errors';
 import { publicKeyBlob, readLoginKey, type MachineKeys } from './keys';
 import { untilAccepting, type ProbeResult } from './probe';
 

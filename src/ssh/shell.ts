@@ -3,7 +3,7 @@
 
 import { StringDecoder } from 'node:string_decoder';
 import type { ClientChannel } from 'ssh2';
-import { messageOf } from '../core/errors';
+import { messageOf } from '../base/errors';
 import type { SshSession } from './session';
 
 export interface TerminalIo {

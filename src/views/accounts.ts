@@ -2,7 +2,7 @@
 // Machines view between its welcome content and the machine list.
 
 import * as vscode from 'vscode';
-import type { Services } from './app';
+import type { Services } from './services';
 
 export function trackAccounts(ctx: Services): vscode.Disposable {
   const update = async () => {

@@ -2,7 +2,7 @@
 // answers, marks reconnects, and stops when the channel is replaced or the window closes.
 
 import * as vscode from 'vscode';
-import { messageOf } from '../core/errors';
+import { messageOf } from '../base/errors';
 import { streamBootLog, type BootLogEvent, type BootLogOptions } from '../ssh/boot-log';
 import type { SshTarget } from '../ssh/session';
 

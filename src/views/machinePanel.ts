@@ -6,14 +6,14 @@
 import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
 import type { Machine } from '../providers/types';
-import { keyOf } from '../core/machine-service';
-import { messageOf } from '../core/errors';
+import { keyOf } from '../machines/service';
+import { messageOf } from '../base/errors';
 import { loadMachineKeys } from '../ssh/keys';
 import { sshTargetFor } from '../ssh/session';
 import { streamBootLog } from '../ssh/boot-log';
 import { readDeployHistory } from '../deploy/history';
 import type { Machines } from './machines';
-import { PanelModel, toPanelMachine, type FromWebview, type PanelAction, type RenderedReport, type ToWebview } from './panelModel';
+import { PanelModel, parseFromWebview, toPanelMachine, type PanelAction, type RenderedReport, type ToWebview } from './panelModel';
 
 export interface MachinePanelsDeps {
   extensionUri: vscode.Uri;
@@ -97,7 +97,9 @@ export class MachinePanel implements vscode.Disposable {
     this.subs.push(
       this.rendered,
       this.webviewPanel.onDidDispose(() => this.dispose()),
-      this.webviewPanel.webview.onDidReceiveMessage((m: FromWebview) => void this.receive(m)),
+      // Fire-and-forget: the listener is synchronous, and receive() only runs our own commands, which report their
+      // errors themselves (commands/register.ts).
+      this.webviewPanel.webview.onDidReceiveMessage((m: unknown) => void this.receive(m)),
       this.model.onDidChange(() => this.schedule()),
       deps.machines.service.onDidChange(() => this.refreshMachine()),
     );
@@ -125,7 +127,9 @@ export class MachinePanel implements vscode.Disposable {
     });
   }
 
-  private async receive(m: FromWebview): Promise<void> {
+  private async receive(raw: unknown): Promise<void> {
+    const m = parseFromWebview(raw);
+    if (!m) return;
     if (m.type === 'ready') {
       this.post({ type: 'state', state: this.model.state });
       this.model.takeNewLines();
@@ -133,7 +137,7 @@ export class MachinePanel implements vscode.Disposable {
     } else if (m.type === 'rendered') {
       this.lastRendered = m.report;
       this.rendered.fire(m.report);
-    } else if (m.type === 'action' && m.action in ACTION_COMMAND) {
+    } else if (m.type === 'action') {
       await vscode.commands.executeCommand(ACTION_COMMAND[m.action], this.machine);
     }
   }

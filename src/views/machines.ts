@@ -4,14 +4,14 @@
 
 import * as vscode from 'vscode';
 import * as path from 'node:path';
-import { MachineService } from '../core/machine-service';
-import { Lease } from '../core/lease';
-import { DEFAULT_TICK_MS, Reaper } from '../core/reaper';
+import { MachineService } from '../machines/service';
+import { Lease } from '../reaper/lease';
+import { DEFAULT_TICK_MS, Reaper } from '../reaper/reaper';
 import { MachinesTree, type Node } from './machinesTree';
 import { RefreshManager } from './refreshManager';
 import { CountdownStatusBar } from './statusBar';
 import { createReaperView, type ReaperView } from './reaperRows';
-import type { Services } from './app';
+import type { Services } from './services';
 
 export interface Machines {
   readonly service: MachineService;

@@ -4,8 +4,8 @@
 
 import * as vscode from 'vscode';
 import type { Machine, ProviderId } from '../providers/types';
-import type { MachineService, ProviderSnapshot } from '../core/machine-service';
-import { PROVIDER_LABEL } from '../core/tokens';
+import type { MachineService, ProviderSnapshot } from '../machines/service';
+import { PROVIDER_LABEL } from '../base/tokens';
 import {
   machineContextValue,
   machineDescription,

@@ -6,7 +6,7 @@
 import type { Machine } from '../providers/types';
 import type { RunEvent } from '../run/types';
 import { STAGE_TITLES, describeStage } from '../run/stages';
-import { describeAgentEvent, parseAgentLine, type AgentEvent } from '../core/agent-log';
+import { describeAgentEvent, parseAgentLine, type AgentEvent } from '../agent/log';
 import type { DeployEvent } from '../deploy/types';
 import type { DeployRecord } from '../deploy/history';
 import { parseDeployLine } from '../deploy/log';
@@ -56,7 +56,8 @@ export type ToWebview =
   | { type: 'state'; state: PanelState }
   | { type: 'log'; lines: string[]; reset: boolean };
 
-export type PanelAction = 'openTerminal' | 'extend' | 'destroy' | 'showBootLog' | 'deploy' | 'toggleDeployOnSave';
+export const PANEL_ACTIONS = ['openTerminal', 'extend', 'destroy', 'showBootLog', 'deploy', 'toggleDeployOnSave'] as const;
+export type PanelAction = (typeof PANEL_ACTIONS)[number];
 
 /** What the webview rendered, read back by the integration tests (and nothing else). */
 export interface RenderedReport {
@@ -72,6 +73,38 @@ export interface RenderedReport {
 
 /** Webview → extension. */
 export type FromWebview = { type: 'ready' } | { type: 'action'; action: PanelAction } | { type: 'rendered'; report: RenderedReport };
+
+/**
+ * A message from the webview as the type it claims to be, or undefined. The webview's page posts whatever it likes
+ * (a stale script, a bug, injected content), so nothing of it is read before its shape is checked: an action must be
+ * one of PANEL_ACTIONS, not merely a key the command table inherits (`constructor`, `toString`).
+ */
+export function parseFromWebview(m: unknown): FromWebview | undefined {
+  if (!m || typeof m !== 'object') return undefined;
+  const o = m as Record<string, unknown>;
+  if (o.type === 'ready') return { type: 'ready' };
+  if (o.type === 'action') {
+    const action = PANEL_ACTIONS.find((a) => a === o.action);
+    return action ? { type: 'action', action } : undefined;
+  }
+  if (o.type === 'rendered' && isRenderedReport(o.report)) return { type: 'rendered', report: o.report };
+  return undefined;
+}
+
+function isRenderedReport(r: unknown): r is RenderedReport {
+  if (!r || typeof r !== 'object') return false;
+  const o = r as Record<string, unknown>;
+  const strings = (v: unknown) => Array.isArray(v) && v.every((x) => typeof x === 'string');
+  return (
+    strings(o.timeline) &&
+    typeof o.logLines === 'number' &&
+    typeof o.status === 'string' &&
+    typeof o.cost === 'string' &&
+    typeof o.countdown === 'string' &&
+    strings(o.buttons) &&
+    (o.deploys === undefined || strings(o.deploys))
+  );
+}
 
 export const LOG_TAIL = 1000;
 

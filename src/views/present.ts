@@ -3,8 +3,8 @@
 // Every "now" here is the provider's now (MachineService.serverNow), never the local clock alone.
 
 import type { Machine, MachineStatus, ProviderId } from '../providers/types';
-import { PROVIDER_LABEL } from '../core/tokens';
-import { honouredDeadline } from '../core/reaper-policy';
+import { PROVIDER_LABEL } from '../base/tokens';
+import { honouredDeadline } from '../reaper/policy';
 
 /** Under this much time left the countdown turns to the warning colour and offers Extend. */
 export const WARN_MS = 5 * 60_000;

@@ -4,7 +4,7 @@
 
 import type { ReaperActivation } from '../cloud-reaper/deploy';
 import type { ReaperSnapshot } from '../cloud-reaper/watch';
-import { PROVIDER_LABEL } from '../core/tokens';
+import { PROVIDER_LABEL } from '../base/tokens';
 import type { ProviderId } from '../providers/types';
 import { formatDuration, md, type IconSpec } from './present';
 

@@ -3,9 +3,9 @@
 // Reading a row never fetches; it only asks the watch to refresh a snapshot older than a period.
 
 import * as os from 'node:os';
-import type { Services } from './app';
-import type { MachineService } from '../core/machine-service';
-import { PROVIDERS } from '../core/tokens';
+import type { Services } from './services';
+import type { MachineService } from '../machines/service';
+import { PROVIDERS } from '../base/tokens';
 import type { ProviderId } from '../providers/types';
 import { installedTimer } from '../cloud-reaper/local-install';
 import { timerPaths } from '../cloud-reaper/local-timer';

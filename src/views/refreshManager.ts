@@ -1,10 +1,10 @@
-// Decides when the machine service lists again (core/polling.ts holds the policy): fast while something is in
+// Decides when the machine service lists again (machines/polling.ts holds the policy): fast while something is in
 // transition, slowly while the view is visible, paused while it is hidden and nothing changes, backing off on
 // errors. One timer at a time; the manager is itself the Disposable that stops it.
 
 import * as vscode from 'vscode';
-import type { MachineService } from '../core/machine-service';
-import { POLL, pollDelay } from '../core/polling';
+import type { MachineService } from '../machines/service';
+import { POLL, pollDelay } from '../machines/polling';
 
 export class RefreshManager implements vscode.Disposable {
   private timer: NodeJS.Timeout | undefined;

@@ -3,7 +3,7 @@
 // machine leaves open. Built at activation, owned by the app.
 
 import { KeyJanitor } from '../ssh/key-janitor';
-import type { Services } from './app';
+import type { Services } from './services';
 import { BootLogViews } from './bootLog';
 import { MachinePanels } from './machinePanel';
 import type { Machines } from './machines';
@@ -14,8 +14,7 @@ import type { PanelModel } from './panelModel';
  * of the switch or the program, and which the test hosts (no journald) have too. Replayed from the start, so a
  * reconnect skips what was shown.
  */
-import { DEFAULT_BOOT_LOG_COMMAND as AGENT_LOG_COMMAND } from '../ssh/boot-log';
-export { AGENT_LOG_COMMAND };
+import { DEFAULT_BOOT_LOG_COMMAND } from '../ssh/boot-log';
 
 export interface Runs {
   readonly models: Map<string, PanelModel>;
@@ -29,14 +28,14 @@ export interface Runs {
 
 export function createRuns(ctx: Services, machines: Machines): Runs {
   const models = new Map<string, PanelModel>();
-  const bootLogs = ctx.own(new BootLogViews({ command: AGENT_LOG_COMMAND }));
+  const bootLogs = ctx.own(new BootLogViews({ command: DEFAULT_BOOT_LOG_COMMAND }));
   const panels = ctx.own(
     new MachinePanels({
       extensionUri: ctx.extension.extensionUri,
       machines,
       storageDir: ctx.storageDir,
       runModel: (m) => (m.runId ? models.get(m.runId) : undefined),
-      bootLogCommand: AGENT_LOG_COMMAND,
+      bootLogCommand: DEFAULT_BOOT_LOG_COMMAND,
     }),
   );
   return { models, active: new Set(), bootLogs, panels, sshEntries: new Map() };

@@ -2,11 +2,32 @@
 // the window's lifetime. Holds no UI state.
 
 import * as vscode from 'vscode';
-import { redact } from '../core/errors';
-import { Lifetime } from '../core/lifetime';
-import { normalise, type Settings } from '../core/settings';
-import { Tokens } from '../core/tokens';
-import type { Owner, Services } from './app';
+import { redact } from '../base/errors';
+import { Lifetime } from '../base/lifetime';
+import { normalise, type Settings } from '../base/settings';
+import { Tokens } from '../base/tokens';
+import type { Disposable, Owner } from './owner';
+
+/** What every part needs: settings, secrets, the log, the window's lifetime. Built first. */
+export interface Services {
+  readonly extension: vscode.ExtensionContext;
+  readonly output: vscode.LogOutputChannel;
+  readonly tokens: Tokens;
+  /** Generic secrets (cache credentials); cloud tokens go through `tokens`. */
+  readonly secrets: vscode.SecretStorage;
+  /** Per-machine keys and other private state; created with mode 0700 on first use. */
+  readonly storageDir: string;
+  settings(): Settings;
+  /** Fires when a token or a setting that changes what the tree shows has changed. */
+  readonly onDidChangeAccounts: vscode.Event<void>;
+  accountsChanged(): void;
+  /** Writes to the Output channel with every known secret removed. */
+  log(level: 'info' | 'warn' | 'error', message: string): Promise<void>;
+  /** Cancelled on deactivation: runs and worker builds clean up (destroy their machines) and deactivate waits. */
+  readonly lifetime: Lifetime;
+  /** Hands a disposable to the app: disposed with it, after everything owned later. */
+  own<T extends Disposable>(d: T): T;
+}
 
 export function createServices(extension: vscode.ExtensionContext, owner: Owner): Services {
   const output = owner.own(vscode.window.createOutputChannel('Thebacknd', { log: true }));

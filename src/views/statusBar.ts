@@ -4,8 +4,8 @@
 
 import * as vscode from 'vscode';
 import type { Machine } from '../providers/types';
-import type { MachineService } from '../core/machine-service';
-import { keyOf } from '../core/machine-service';
+import type { MachineService } from '../machines/service';
+import { keyOf } from '../machines/service';
 import { REAPER_TOOLTIP_COMMANDS } from './reaperPresent';
 import { byDeadline, formatDuration, machineIcon, machinePickRow, md, msLeft, statusBarModel, WARN_MS, withEffectiveDeadline, type Clocked } from './present';
 

@@ -4,7 +4,7 @@
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { UserError } from '../core/errors';
+import { UserError } from '../base/errors';
 import { builderLine, storeUrl, urlAuthority } from '../ssh/known-hosts';
 import type { MachineKeys } from '../ssh/keys';
 import type { ProviderId } from '../providers/types';

@@ -1,7 +1,7 @@
 // What a flake offers to build on workers, for the picker: its packages for the workers' system (the NixOS
 // configurations come from src/nix/flake.ts).
 
-import { UserError } from '../core/errors';
+import { UserError } from '../base/errors';
 import { runNix, type NixOptions } from '../nix/run';
 
 /** Names under `packages.<system>`, sorted; [] when the flake has none for that system. */

@@ -2,8 +2,8 @@
 // key → `nix build` here with the workers as the only builders → destroy every worker, whether the build succeeded,
 // failed or was cancelled (or keep them after a failure when asked; they still carry their deadline) → the bill.
 
-import { isAbort, UserError } from '../core/errors';
-import { PROVIDER_LABEL } from '../core/tokens';
+import { isAbort, UserError } from '../base/errors';
+import { PROVIDER_LABEL } from '../base/tokens';
 import type { Size } from '../providers/types';
 import { buildersValue, systemsFor, workerBuilderLine } from './builders';
 import { availableSizes, costReport, estimate, priceIn, type Estimate } from './cost';

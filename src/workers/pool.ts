@@ -5,10 +5,10 @@
 // (which also finds a machine whose create answer was lost), with a fresh signal: a cancelled run still cleans up.
 
 import { setTimeout as delay } from 'node:timers/promises';
-import { isAbort, messageOf, UserError } from '../core/errors';
-import { ServerClock } from '../core/server-clock';
-import { PROVIDER_LABEL } from '../core/tokens';
-import { buildUserData, serializeUserData } from '../core/user-data';
+import { isAbort, messageOf, UserError } from '../base/errors';
+import { ServerClock } from '../machines/server-clock';
+import { PROVIDER_LABEL } from '../base/tokens';
+import { buildUserData, serializeUserData } from '../agent/user-data';
 import { runNix, type NixOptions } from '../nix/run';
 import type { Machine } from '../providers/types';
 import { newRunId } from '../providers/tags';

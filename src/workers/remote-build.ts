@@ -4,7 +4,7 @@
 // come from `--json` (Nix 2.4+; `--print-out-paths` is newer).
 
 import path from 'node:path';
-import { UserError } from '../core/errors';
+import { UserError } from '../base/errors';
 import { parseBuildJson } from '../nix/build';
 import { runNix, type NixOptions } from '../nix/run';
 import { isIgnoredBuilders, parseBuildingOn, UNTRUSTED_HINT } from './builders';

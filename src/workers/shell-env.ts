@@ -4,7 +4,7 @@
 //   $ssh      an OpenSSH command pinned to its host key:     $ssh uptime
 //   $ip, $keys (its key folder)
 
-import { UserError } from '../core/errors';
+import { UserError } from '../base/errors';
 import type { Machine } from '../providers/types';
 import { writeKnownHosts } from '../ssh/known-hosts';
 import type { MachineKeys } from '../ssh/keys';

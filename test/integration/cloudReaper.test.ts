@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { Emulator } from '../fixtures/emulator';
 import { artefact, assertNoSecrets, DEPLOYED_PARAMETERS, dirArtefacts, emulatorArtefacts, functionsArtefacts, registerFunctionsSecrets, registerSecret } from '../fixtures/secrets';
-import { TOKEN_ENV } from '../../src/core/tokens';
+import { TOKEN_ENV } from '../../src/base/tokens';
 import type { ThebackndApi } from '../../src/extension';
 import type { Node, ReaperNode } from '../../src/views/machinesTree';
 import { startCloud, thebacknd, waitFor, type Cloud } from './harness';

@@ -6,7 +6,7 @@ import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
 import { startEmulator, type Emulator, type EmulatorOptions } from '../fixtures/emulator';
 import { emulatorArtefacts, mintSecret, registerLoginKey as registerKey } from '../fixtures/secrets';
-import { TOKEN_ENV } from '../../src/core/tokens';
+import { TOKEN_ENV } from '../../src/base/tokens';
 import type { ThebackndApi } from '../../src/extension';
 import type { ProviderId } from '../../src/providers/types';
 import { keepForScan, snapshotSettings } from './scan';

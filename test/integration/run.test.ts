@@ -15,7 +15,7 @@ import type { HostHookMachine } from '../fixtures/emulator/types';
 import { artefact, mintSecret, registerSecret } from '../fixtures/secrets';
 import { buildTestClosures, NIX_ENV, startHostCache, testHostHook, type HostCache, type TestClosures, type TestHostHook } from '../fixtures/testhost';
 import { readDoTags } from '../../src/providers/tags';
-import { generateEd25519 } from '../../src/ssh/keys';
+import { generateEd25519 } from '../../src/base/ed25519';
 import type { ThebackndApi } from '../../src/extension';
 import type { Machine } from '../../src/providers/types';
 import type { RunEvent, Stage } from '../../src/run/types';

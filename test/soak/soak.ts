@@ -19,7 +19,7 @@ import path from 'node:path';
 import { startEmulator, type Emulator, type FaultKind, type FaultSpec } from '../fixtures/emulator';
 import { DO_IMAGES, HZ_IMAGES } from '../fixtures/emulator/seed';
 import { artefact, dirArtefacts, mintSecret, scanForSecrets } from '../fixtures/secrets';
-import { duplicates, machinesOf, untaggedTouched, type Untagged } from '../unit/faults/audit';
+import { duplicates, machinesOf, untaggedTouched, type Untagged } from '../unit/providers/fault-suite-audit';
 import { openWorkbench, resultsDir, type Workbench } from '../e2e/workbench';
 import { createProvider } from '../../src/providers';
 import { deployReaper } from '../../src/cloud-reaper/deploy';

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { DEFAULTS } from '../../src/core/settings';
+import { DEFAULTS } from '../../src/base/settings';
 
 const root = path.resolve(__dirname, '../../..');
 const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
@@ -59,11 +59,11 @@ test('the manifest defaults are the code\'s defaults', () => {
   for (const [k, v] of flat(DEFAULTS, 'thebacknd.')) {
     const key = rename[k] ?? k;
     typed.add(key);
-    assert.ok(key in props, `${key} declared`);
+    assert.ok(Object.hasOwn(props, key), `${key} declared`);
     assert.deepEqual(props[key]!.default, v, key);
   }
   // The other way round: every declared setting is read through the typed Settings, none straight from VS Code.
-  for (const key of Object.keys(props)) assert.ok(typed.has(key), `${key} is in the typed Settings (src/core/settings.ts)`);
+  for (const key of Object.keys(props)) assert.ok(typed.has(key), `${key} is in the typed Settings (src/base/settings.ts)`);
 });
 
 test('the welcome view offers both token buttons while no token is set', () => {
@@ -115,7 +115,7 @@ test('the walkthrough: every step has its media, and completes on a declared com
     for (const ev of step.completionEvents) {
       const [kind, arg] = [ev.slice(0, ev.indexOf(':')), ev.slice(ev.indexOf(':') + 1)];
       if (kind === 'onCommand') assert.ok(ids.has(arg), `${step.id}: ${ev} names a declared command`);
-      else if (kind === 'onSettingChanged') assert.ok(arg in props, `${step.id}: ${ev} names a declared setting`);
+      else if (kind === 'onSettingChanged') assert.ok(Object.hasOwn(props, arg), `${step.id}: ${ev} names a declared setting`);
       else if (kind === 'onContext') for (const key of arg.match(/thebacknd\.[\w.]+/g) ?? []) assert.ok(contextKeys.has(key), `${step.id}: ${ev}: ${key} is set by the code`);
       else assert.fail(`${step.id}: unexpected completion event ${ev}`);
     }

@@ -7,9 +7,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Client } from 'ssh2';
-import type { AgentEvent } from '../../../src/core/agent-log';
-import { buildUserData, serializeUserData, type BootTarget, type UserDataCache } from '../../../src/core/user-data';
-import { generateEd25519, type KeyPair } from '../../../src/ssh/keys';
+import type { AgentEvent } from '../../../src/agent/log';
+import { buildUserData, serializeUserData, type BootTarget, type UserDataCache } from '../../../src/agent/user-data';
+import { generateEd25519, type KeyPair } from '../../../src/base/ed25519';
 import { push } from '../../../src/nix/push';
 import {
   buildTestClosures,

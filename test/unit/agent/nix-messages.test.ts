@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { parseAgentLine } from '../../../src/core/agent-log';
+import { parseAgentLine } from '../../../src/agent/log';
 
 const run = promisify(execFile);
 const agent = path.resolve(__dirname, '../../../../nix/agent/thebacknd-agent.sh');

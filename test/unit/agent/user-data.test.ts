@@ -7,9 +7,9 @@ import {
   serializeUserData,
   USER_DATA_MAX_BYTES,
   type UserDataInput,
-} from '../../../src/core/user-data';
-import { UserError } from '../../../src/core/errors';
-import { generateEd25519 } from '../../../src/ssh/keys';
+} from '../../../src/agent/user-data';
+import { UserError } from '../../../src/base/errors';
+import { generateEd25519 } from '../../../src/base/ed25519';
 
 const TOPLEVEL = '/nix/store/kkrl8vi6hp1r4lq7i0fk7a620p0kljpc-nixos-system-thebacknd-test';
 const cache = { url: 'https://cache.example/bucket', trustedPublicKey: 'thebacknd-1:D9/L8+dP4Hn1NTPbL6SDS43XJKAkQekL465W0Q3Y1iA=', private: false };

@@ -10,7 +10,7 @@ import { Readable, Writable } from 'node:stream';
 import { COMMANDS, main } from '../../../src/cli/main';
 import { GLOBAL_OPTIONS, type ProviderCommand } from '../../../src/cli/command';
 import type { Machine } from '../../../src/providers/types';
-import { bootTargetOf, parseUserData } from '../../../src/core/user-data';
+import { bootTargetOf, parseUserData } from '../../../src/agent/user-data';
 import { loadMachineKeys } from '../../../src/ssh/keys';
 import { assertClean, emulator, existing, seed, TOKEN } from '../providers/emu';
 import type { Emulator } from '../../fixtures/emulator';
@@ -352,7 +352,7 @@ test('every option name means one thing in every command, and no command redecla
   const seen = new Map<string, string>();
   for (const c of COMMANDS) {
     for (const [name, spec] of Object.entries(c.options ?? {})) {
-      assert.ok(!(name in GLOBAL_OPTIONS), `${c.name} redeclares the global --${name}`);
+      assert.ok(!Object.hasOwn(GLOBAL_OPTIONS, name), `${c.name} redeclares the global --${name}`);
       const shape = JSON.stringify([spec.type, spec.short ?? '', spec.multiple ?? false]);
       assert.equal(seen.get(name) ?? shape, shape, `--${name} has one type in every command (${c.name} differs)`);
       seen.set(name, shape);

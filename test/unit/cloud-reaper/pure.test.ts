@@ -5,8 +5,8 @@ import { cronFor, nextCronRun } from '../../../src/cloud-reaper/schedule';
 import { reaperCost, FREE_GIB_SECONDS_PER_MONTH } from '../../../src/cloud-reaper/cost';
 import { codeMatches, destroyCode, newReaperSecret } from '../../../src/cloud-reaper/destroy-code';
 import { pickNodeKind } from '../../../src/cloud-reaper/deploy';
-import { UserError } from '../../../src/core/errors';
-import { buildUserData, parseUserData, serializeUserData } from '../../../src/core/user-data';
+import { UserError } from '../../../src/base/errors';
+import { buildUserData, parseUserData, serializeUserData } from '../../../src/agent/user-data';
 import { decodeReaperLink, encodeReaperLink, reaperUserData } from '../../../src/cloud-reaper/link';
 
 test('the reaper period becomes a cron that keeps it even, or a clear error naming the nearest ones', () => {

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { IMAGE_COMMANDS } from '../../../src/cli/image';
 import { main } from '../../../src/cli/main';
-import { UserError } from '../../../src/core/errors';
+import { UserError } from '../../../src/base/errors';
 import { dotsImageApi, importDigitalOceanImage, type ImportProgress } from '../../../src/image/digitalocean';
 import { startEmulator, type Emulator } from '../../fixtures/emulator';
 import { startS3, type S3Server } from '../../fixtures/s3';

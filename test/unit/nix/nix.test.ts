@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { UserError } from '../../../src/core/errors';
+import { UserError } from '../../../src/base/errors';
 import { build } from '../../../src/nix/build';
 import { closureOf } from '../../../src/nix/closure';
 import { findFlakes, listNixosConfigurations, toplevelInstallable } from '../../../src/nix/flake';

@@ -10,8 +10,8 @@ import { isExplicitInstallable } from '../../../src/nix/installable';
 import { attrName, toplevelInstallable } from '../../../src/nix/flake';
 import { cacheFromFlags } from '../../../src/cli/push';
 import { substituterUrl } from '../../../src/nix/s3';
-import { DEFAULTS } from '../../../src/core/settings';
-import { UserError } from '../../../src/core/errors';
+import { DEFAULTS } from '../../../src/base/settings';
+import { UserError } from '../../../src/base/errors';
 
 const A = '/nix/store/sj57xbdbnacl24mi5n8zzp21323ashy2-a';
 const B = '/nix/store/z181livk18qcnsni48dll3w1idfy0wph-b';

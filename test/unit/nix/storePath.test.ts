@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { hashPart, isStorePath, parseStorePath, requireStorePath } from '../../../src/nix/storePath';
-import { UserError } from '../../../src/core/errors';
+import { UserError } from '../../../src/base/errors';
 
 const H = 'chfc2igav0pdr0y3gjqiwvbi7c699q3d';
 

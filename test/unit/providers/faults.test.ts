@@ -3,8 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { FaultKind } from '../../fixtures/emulator';
-import { UserError } from '../../../src/core/errors';
-import { duplicateRuns } from '../../../src/core/reaper-policy';
+import { UserError } from '../../../src/base/errors';
+import { duplicateRuns } from '../../../src/reaper/policy';
 import type { CloudProvider, ProviderId } from '../../../src/providers/types';
 import { assertClean, client, emulator, existing, fastRetry, IDS, posts, request, seed } from './emu';
 

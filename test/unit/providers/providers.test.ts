@@ -2,8 +2,8 @@
 // stored on the machine, pages, untagged machines, IPv6-only servers, the server clock and the user-facing errors.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { UserError } from '../../../src/core/errors';
-import { decideReaping } from '../../../src/core/reaper-policy';
+import { UserError } from '../../../src/base/errors';
+import { decideReaping } from '../../../src/reaper/policy';
 import { createProvider } from '../../../src/providers';
 import { assertClean, client, emulator, existing, IDS, request, seed, TOKEN } from './emu';
 

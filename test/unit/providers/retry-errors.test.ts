@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ApiError, RateLimited, delayFor, rateLimitWaitMs, retryOptions, withRetry } from '../../../src/providers/retry';
 import { explainInvalidCreate, toUserError } from '../../../src/providers/errors';
-import { UserError } from '../../../src/core/errors';
+import { UserError } from '../../../src/base/errors';
 
 const date = 'Mon, 23 Nov 2026 17:00:00 GMT';
 const epoch = Date.parse(date) / 1000;

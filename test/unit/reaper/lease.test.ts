@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Lease } from '../../../src/core/lease';
+import { Lease } from '../../../src/reaper/lease';
 
 function tmpDir(t: { after(fn: () => void): void }): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'thebacknd-lease-'));
@@ -66,7 +66,7 @@ test('a corrupt lease file or a guard left by a crashed process does not block r
 // Each child process plays a window: it tries the lease many times over an expiring TTL and records, in its own
 // file, every interval it believes it holds it. Overlapping holding intervals from two processes are the bug.
 const CHILD = `
-const { Lease } = require(${JSON.stringify(path.resolve(__dirname, '../../../src/core/lease.js'))});
+const { Lease } = require(${JSON.stringify(path.resolve(__dirname, '../../../src/reaper/lease.js'))});
 const fs = require('node:fs');
 const [dir, name, out] = process.argv.slice(1);
 (async () => {

@@ -8,10 +8,10 @@ import path from 'node:path';
 import { startEmulator, type Emulator } from '../../fixtures/emulator';
 import { createProvider } from '../../../src/providers';
 import { doTags, hetznerLabels, newRunId } from '../../../src/providers/tags';
-import { MachineService } from '../../../src/core/machine-service';
-import { Lease } from '../../../src/core/lease';
-import { Reaper } from '../../../src/core/reaper';
-import { DEFAULTS, type Settings } from '../../../src/core/settings';
+import { MachineService } from '../../../src/machines/service';
+import { Lease } from '../../../src/reaper/lease';
+import { Reaper } from '../../../src/reaper/reaper';
+import { DEFAULTS, type Settings } from '../../../src/base/settings';
 
 const TOKEN = 'emulator-token-0123456789';
 const min = 60_000;

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { main } from '../../../src/cli/main';
-import { DEFAULTS, type Settings } from '../../../src/core/settings';
+import { DEFAULTS, type Settings } from '../../../src/base/settings';
 import { generateSigningKey, type GeneratedKey } from '../../../src/nix/sign';
 import { checkSetup, firstMissing, missingError, PROBE_PREFIX, type CheckId, type CheckResult, type SetupInput } from '../../../src/setup/checks';
 import { closedPort, startS3, type S3Server } from '../../fixtures/s3';

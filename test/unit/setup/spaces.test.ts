@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { DEFAULTS } from '../../../src/core/settings';
+import { DEFAULTS } from '../../../src/base/settings';
 import { bucketProblem, endpointProblem, publicUrlProblem } from '../../../src/setup/cache-form';
 import { checkSetup } from '../../../src/setup/checks';
 import { createSpacesCache } from '../../../src/setup/spaces';

@@ -5,9 +5,9 @@ import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { isTerminal } from '../../../src/core/agent-log';
+import { isTerminal } from '../../../src/agent/log';
 import { streamBootLog, type BootLogEvent } from '../../../src/ssh/boot-log';
-import { generateEd25519 } from '../../../src/ssh/keys';
+import { generateEd25519 } from '../../../src/base/ed25519';
 import { freePort, startSshd } from '../../fixtures/sshd';
 
 async function until(what: string, cond: () => boolean, timeoutMs = 15_000): Promise<void> {

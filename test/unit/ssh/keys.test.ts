@@ -6,9 +6,9 @@ import { promises as fs, rmSync, writeFileSync } from 'node:fs';
 import { utils } from 'ssh2';
 import os from 'node:os';
 import path from 'node:path';
+import { generateEd25519 } from '../../../src/base/ed25519';
 import {
   createMachineKeys,
-  generateEd25519,
   publicKeyBlob,
   hostKeyBase64,
   listMachineKeyIds,
@@ -18,7 +18,7 @@ import {
   removeMachineKeys,
   requireMachineKeys,
 } from '../../../src/ssh/keys';
-import { UserError } from '../../../src/core/errors';
+import { UserError } from '../../../src/base/errors';
 
 async function tempStorage(t: { after: (fn: () => Promise<void>) => void }): Promise<string> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'thebacknd-keys-'));
@@ -104,7 +104,7 @@ test('keys whose public half starts with a zero byte are well formed (ssh2 #1390
 test('generating keys under constant garbage collection never hangs the process', { timeout: 120_000 }, () => {
   // Node 20 can deadlock when a fresh key is exported as a KeyObject while a GC finalises its generation job; a tiny
   // young generation makes GCs constant: a generator that exports that way hung in 2 of 3 runs of 20000 keys here.
-  const keysModule = require.resolve('../../../src/ssh/keys');
+  const keysModule = require.resolve('../../../src/base/ed25519');
   const script = `const { generateEd25519 } = require(${JSON.stringify(keysModule)});
     for (let i = 0; i < 50000; i++) if (!generateEd25519('k' + i).publicKey.startsWith('ssh-ed25519 ')) process.exit(3);`;
   const started = Date.now();

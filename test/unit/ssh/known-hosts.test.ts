@@ -6,7 +6,8 @@ import { spawnSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createMachineKeys, generateEd25519, type NewMachineKeys } from '../../../src/ssh/keys';
+import { generateEd25519 } from '../../../src/base/ed25519';
+import { createMachineKeys, type NewMachineKeys } from '../../../src/ssh/keys';
 import { builderLine, knownHostsLine, storeUrl, writeKnownHosts } from '../../../src/ssh/known-hosts';
 import { startSshd, type Sshd } from '../../fixtures/sshd';
 

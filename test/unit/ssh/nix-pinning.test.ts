@@ -7,7 +7,8 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { runNix } from '../../../src/nix/run';
-import { createMachineKeys, generateEd25519 } from '../../../src/ssh/keys';
+import { generateEd25519 } from '../../../src/base/ed25519';
+import { createMachineKeys } from '../../../src/ssh/keys';
 import { storeUrl } from '../../../src/ssh/known-hosts';
 import { startSshd } from '../../fixtures/sshd';
 

@@ -2,9 +2,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { generateEd25519 } from '../../../src/ssh/keys';
+import { generateEd25519 } from '../../../src/base/ed25519';
 import { HostKeyMismatchError, SshSession, waitForSsh } from '../../../src/ssh/session';
-import { UserError } from '../../../src/core/errors';
+import { UserError } from '../../../src/base/errors';
 import { freePort, startSshd, startSshdWithNewKeys } from '../../fixtures/sshd';
 
 test('connects with the pinned host key, runs a command, streams its output and exit status, feeds stdin', { timeout: 60_000 }, async (t) => {

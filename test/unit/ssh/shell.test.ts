@@ -2,7 +2,7 @@
 // status is reported, and failures are written into the terminal.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { generateEd25519 } from '../../../src/ssh/keys';
+import { generateEd25519 } from '../../../src/base/ed25519';
 import { SshSession, type SshTarget } from '../../../src/ssh/session';
 import { ShellBridge } from '../../../src/ssh/shell';
 import { startSshdWithNewKeys } from '../../fixtures/sshd';

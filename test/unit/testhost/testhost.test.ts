@@ -3,8 +3,8 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
-import { buildUserData, serializeUserData } from '../../../src/core/user-data';
-import { generateEd25519 } from '../../../src/ssh/keys';
+import { buildUserData, serializeUserData } from '../../../src/agent/user-data';
+import { generateEd25519 } from '../../../src/base/ed25519';
 import { createTestHost, exposeToHosts, testHostHook, type TestHost } from '../../fixtures/testhost';
 import { ip } from '../../fixtures/testhost/net';
 

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Owner } from '../../../src/views/app';
+import { Owner } from '../../../src/views/owner';
 
 const root = path.resolve(__dirname, '../../../..');
 

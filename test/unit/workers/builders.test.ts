@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { generateEd25519 } from '../../../src/ssh/keys';
+import { generateEd25519 } from '../../../src/base/ed25519';
 import {
   builderKeyPath,
   buildersValue,

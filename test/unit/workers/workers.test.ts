@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import { isAbort, UserError } from '../../../src/core/errors';
+import { isAbort, UserError } from '../../../src/base/errors';
 import { listMachineKeyIds } from '../../../src/ssh/keys';
 import { buildOnWorkers, shellForMachine, type WorkersEvent, type WorkersRequest } from '../../../src/workers';
 import { PLACEMENT, testFlake, workerWorld, type WorkerWorld } from './helpers';

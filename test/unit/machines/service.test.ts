@@ -1,0 +1,170 @@
+// The machine service against the cloud emulator through the real provider clients: one list per provider per
+// refresh, optimistic state reconciled by the next list, Extend stored on the machine, errors kept per provider.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startEmulator, type Emulator } from '../../fixtures/emulator';
+import { createProvider } from '../../../src/providers';
+import { doTags, hetznerLabels, newRunId } from '../../../src/providers/tags';
+import { extendedDeadline, isLocal, MachineService } from '../../../src/machines/service';
+import { DEFAULTS, type Settings } from '../../../src/base/settings';
+import type { ProviderId } from '../../../src/providers/types';
+
+const TOKEN = 'emulator-token-0123456789';
+const min = 60_000;
+
+function service(emu: Emulator, o: { tokens?: Partial<Record<ProviderId, string>>; now?: () => number } = {}) {
+  const tokens = o.tokens ?? { digitalocean: TOKEN, hetzner: TOKEN };
+  const settings: Settings = {
+    ...DEFAULTS,
+    digitalocean: { ...DEFAULTS.digitalocean, endpoint: emu.doUrl },
+    hetzner: { ...DEFAULTS.hetzner, endpoint: emu.hetznerUrl },
+  };
+  let created = 0;
+  const svc = new MachineService({
+    tokens: { get: async (p) => (tokens[p] ? { token: tokens[p]!, source: 'environment' } : undefined) },
+    settings: () => settings,
+    createProvider: (id, opts) => {
+      created++;
+      return createProvider(id, { ...opts, retry: { retries: 0 } });
+    },
+    ...(o.now ? { now: o.now } : {}),
+  });
+  return { svc, clients: () => created };
+}
+
+async function withEmulator(fn: (emu: Emulator) => Promise<void>, opts: Parameters<typeof startEmulator>[0] = {}): Promise<void> {
+  const emu = await startEmulator({ delays: { doActiveMs: 0, deleteMs: 0, actionMs: 0 }, ...opts });
+  try {
+    await fn(emu);
+    assert.deepEqual(emu.violations, [], 'every request and answer is on-spec');
+  } finally {
+    await emu.close();
+  }
+}
+
+const lists = (emu: Emulator) => emu.requests.filter((r) => r.method === 'GET' && /\/(droplets|servers)$/.test(r.path)).length;
+
+test('one list call per provider per refresh, even with concurrent callers; clients built once', () =>
+  withEmulator(async (emu) => {
+    emu.addDroplet({ name: 'thebacknd-1', tags: doTags(newRunId(), new Date(Date.now() + 30 * min)) });
+    emu.addDroplet({ name: 'not-ours', tags: ['web'] });
+    emu.addServer({ name: 'thebacknd-1', labels: hetznerLabels(newRunId(), new Date(Date.now() + 30 * min)) });
+    const { svc, clients } = service(emu);
+    await svc.refresh();
+    assert.equal(lists(emu), 2);
+    assert.deepEqual(svc.machines().map((m) => `${m.provider}/${m.name}`).sort(), ['digitalocean/thebacknd-1', 'hetzner/thebacknd-1']);
+    // Three callers at once: the first starts a list, the second waits for the next one (it must see a list that
+    // started after its call), the third joins the one in flight. Two lists per provider, not three.
+    await Promise.all([svc.refresh(), svc.refresh(), svc.refresh({ join: true }), svc.refresh()]);
+    assert.equal(lists(emu), 2 + 2 * 2, 'callers arriving during a list share the next one');
+    assert.equal(clients(), 2, 'one client per provider, reused');
+    const snap = svc.snapshot();
+    assert.ok(snap.every((p) => p.local && p.loaded && !p.error));
+  }));
+
+test('Destroy shows at once as destroying, and the next list removes the machine', () =>
+  withEmulator(
+    async (emu) => {
+      const d = emu.addDroplet({ name: 'thebacknd-1', tags: doTags(newRunId(), new Date(Date.now() + 30 * min)) });
+      const { svc } = service(emu, { tokens: { digitalocean: TOKEN } });
+      await svc.refresh();
+      let changes = 0;
+      svc.onDidChange(() => changes++);
+      const m = svc.machines()[0]!;
+      const destroying = svc.destroy(m);
+      assert.equal(svc.machines()[0]!.status, 'destroying', 'optimistic, before the cloud answered');
+      assert.ok(changes >= 1, 'views were told');
+      assert.equal(svc.inTransition(), true);
+      await destroying;
+      // The emulator keeps a deleted droplet listed (locked) for deleteMs: the overlay holds meanwhile.
+      await svc.refresh();
+      assert.equal(svc.machines()[0]?.status, 'destroying');
+      await new Promise((r) => setTimeout(r, 400));
+      await svc.refresh();
+      assert.deepEqual(svc.machines(), []);
+      assert.equal(svc.inTransition(), false);
+      assert.equal(emu.state.droplets.has(d.id), false);
+    },
+    { delays: { doActiveMs: 0, deleteMs: 300, actionMs: 0 } },
+  ));
+
+test('a failed Destroy rolls the optimistic state back', () =>
+  withEmulator(async (emu) => {
+    emu.addServer({ name: 'thebacknd-1', labels: hetznerLabels(newRunId(), new Date(Date.now() + 30 * min)) });
+    const { svc } = service(emu, { tokens: { hetzner: TOKEN } });
+    await svc.refresh();
+    emu.fault({ provider: 'hetzner', method: 'DELETE', path: '/servers/{id}', kind: 500, times: 5 });
+    await assert.rejects(svc.destroy(svc.machines()[0]!), /Hetzner/);
+    assert.equal(svc.machines()[0]!.status, 'running');
+    assert.equal(svc.inTransition(), false);
+  }));
+
+test('Extend stores max(now, deadline) + minutes on the machine, on the server clock', () =>
+  withEmulator(async (emu) => {
+    // The server runs 7 minutes ahead of this machine.
+    emu.setClock(7 * min);
+    const future = new Date(Date.now() + 7 * min + 20 * min);
+    emu.addDroplet({ name: 'thebacknd-1', tags: doTags(newRunId(), future) });
+    emu.addServer({ name: 'thebacknd-1', labels: hetznerLabels(newRunId(), new Date(Date.now() + 7 * min - 30 * min)) });
+    const { svc } = service(emu);
+    await svc.refresh();
+    const [dm, hm] = [svc.machines().find((m) => m.provider === 'digitalocean')!, svc.machines().find((m) => m.provider === 'hetzner')!];
+    const d1 = await svc.extend(dm, 30);
+    assert.equal(d1.getTime(), Math.floor(future.getTime() / 1000) * 1000 + 30 * min, 'from the current deadline when it is ahead');
+    // Overdue by 30 minutes: counted from the server's now, not from the past deadline, not from our clock.
+    const before = svc.serverNow('hetzner');
+    const d2 = await svc.extend(hm, 15);
+    assert.ok(Math.abs(d2.getTime() - (before + 15 * min)) < 2_000, `${d2.toISOString()} ≈ server now + 15 min`);
+    assert.ok(Math.abs(d2.getTime() - (Date.now() + 22 * min)) < 2_000, 'server now is the local clock + 7 min');
+    // Shown at once, and what the cloud stores agrees after a fresh list.
+    await svc.refresh();
+    const seconds = (d: Date) => Math.floor(d.getTime() / 1000);
+    const after = svc.machines();
+    assert.equal(seconds(new Date(after.find((m) => m.provider === 'digitalocean')!.deadline!)), seconds(d1));
+    assert.equal(seconds(new Date(after.find((m) => m.provider === 'hetzner')!.deadline!)), seconds(d2));
+  }));
+
+test('a rejected token is an auth error on that provider only; a failing list keeps the last machines and backs off', () =>
+  withEmulator(
+    async (emu) => {
+      emu.addServer({ name: 'thebacknd-1', labels: hetznerLabels(newRunId(), new Date(Date.now() + 30 * min)) });
+      const { svc } = service(emu, { tokens: { digitalocean: 'rejected-token-0123456789', hetzner: TOKEN } });
+      await svc.refresh();
+      const [d, h] = svc.snapshot();
+      assert.equal(d!.error?.auth, true);
+      assert.match(d!.error!.message, /token was rejected/);
+      assert.ok(!d!.error!.message.includes('rejected-token-0123456789'), 'the token never shows');
+      assert.equal(h!.error, undefined);
+      assert.equal(svc.failures, 1);
+      emu.fault({ provider: 'hetzner', path: '/servers', method: 'GET', kind: 503, times: 1 });
+      await svc.refresh();
+      const h2 = svc.snapshot()[1]!;
+      assert.equal(h2.error?.auth, false);
+      assert.equal(h2.machines.length, 1, 'the last good list stays on screen');
+      assert.equal(svc.failures, 2);
+      assert.deepEqual(svc.failedProviders().sort(), ['digitalocean', 'hetzner']);
+    },
+    { rejectTokens: ['rejected-token-0123456789'] },
+  ));
+
+test('a provider without a token shows as such, without counting as a failure', () =>
+  withEmulator(async (emu) => {
+    const { svc } = service(emu, { tokens: { hetzner: TOKEN } });
+    await svc.refresh();
+    const d = svc.snapshot().find((p) => p.id === 'digitalocean')!;
+    assert.equal(d.tokenSource, undefined, 'pointed at an endpoint but without a token: listed, saying so');
+    assert.equal(svc.failures, 0);
+    assert.equal(lists(emu), 1, 'no call without a token');
+  }));
+
+test('extendedDeadline and isLocal', () => {
+  const now = Date.parse('2026-11-23T12:00:00Z');
+  assert.equal(extendedDeadline('2026-11-23T12:30:00Z', now, 60).toISOString(), '2026-11-23T13:30:00.000Z');
+  assert.equal(extendedDeadline('2026-11-23T11:00:00Z', now, 60).toISOString(), '2026-11-23T13:00:00.000Z');
+  assert.equal(extendedDeadline(undefined, now, 15).toISOString(), '2026-11-23T12:15:00.000Z');
+  assert.ok(isLocal('http://127.0.0.1:4010/v2'));
+  assert.ok(isLocal('http://localhost:1/'));
+  assert.ok(isLocal('http://[::1]:8080'));
+  assert.ok(!isLocal('https://api.digitalocean.com'));
+  assert.ok(!isLocal(''));
+});
