@@ -24,6 +24,8 @@ export interface ProviderSettings {
   image: string;
   /** API base URL override (the local emulator); empty = the real cloud. */
   endpoint: string;
+  /** A command printing the API token (e.g. a password manager), used when no token is stored or in the environment. */
+  tokenCommand: string;
 }
 
 export interface Settings {
@@ -48,8 +50,8 @@ export interface DeploySettings {
 
 export const DEFAULTS: Settings = {
   defaultProvider: 'digitalocean',
-  digitalocean: { region: 'ams3', size: 's-1vcpu-1gb', image: '', endpoint: '' },
-  hetzner: { region: 'fsn1', size: 'cx22', image: '', endpoint: '' },
+  digitalocean: { region: 'ams3', size: 's-1vcpu-1gb', image: '', endpoint: '', tokenCommand: '' },
+  hetzner: { region: 'fsn1', size: 'cx22', image: '', endpoint: '', tokenCommand: '' },
   maxAgeMinutes: 60,
   reapIntervalMinutes: 20,
   cache: {

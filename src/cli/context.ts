@@ -11,7 +11,7 @@ import { createProvider, type ProviderOptions } from '../providers';
 import type { CloudProvider, ProviderId } from '../providers/types';
 import { providerProblem } from './placement';
 import { UsageError } from './command';
-import { runTokenCommand, TOKEN_COMMAND_ENV } from './token-command';
+import { runTokenCommandSync, TOKEN_COMMAND_ENV } from '../base/token-command';
 
 export const ENDPOINT_ENV: Record<ProviderId, string> = {
   digitalocean: 'THEBACKND_DO_ENDPOINT',
@@ -34,7 +34,7 @@ export interface CliIo {
 export interface GlobalOptions {
   provider?: string;
   tokenFile?: string;
-  /** A command printing the token of --provider (see token-command.ts). */
+  /** A command printing the token of --provider (see base/token-command.ts). */
   tokenCommand?: string;
   endpoint?: string;
 }
@@ -154,7 +154,7 @@ export class CliContext {
     const command = this.commands[id];
     if (command && !this.tokens[id]) {
       delete this.commands[id];
-      const t = runTokenCommand(id, command, this.io.env);
+      const t = runTokenCommandSync(id, command, { env: this.io.env });
       this.tokens[id] = t;
       this.secrets.push(t);
     }

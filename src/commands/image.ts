@@ -84,7 +84,7 @@ async function pickProvider(ctx: Ctx): Promise<ProviderId | undefined> {
   const items = await Promise.all(
     PROVIDERS.map(async (p) => ({
       label: PROVIDER_LABEL[p],
-      description: (await ctx.tokens.get(p)) ? `current image: ${s[p].image || 'none'}` : 'no token set',
+      description: (await ctx.tokens.source(p)) ? `current image: ${s[p].image || 'none'}` : 'no token set',
       detail:
         p === 'digitalocean'
           ? 'Uploads nixos.qcow2.gz to the cache bucket and imports it as a custom image.'

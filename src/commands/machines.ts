@@ -170,6 +170,8 @@ export async function refresh(ctx: Ctx): Promise<void> {
   const m = ctx.machines;
   // Refresh is the one way to ask for the reapers' status before its period is up.
   m.reaperView.watch.invalidate();
+  // A token command's token the provider rejected is asked for again (the password manager may have a new one).
+  for (const p of m.service.snapshot()) if (p.tokenSource === 'token command' && p.error?.auth) ctx.tokens.forget(p.id);
   await m.service.reconfigure();
 }
 

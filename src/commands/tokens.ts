@@ -35,13 +35,14 @@ export async function clearToken(ctx: Ctx, p: ProviderId): Promise<void> {
 async function pickProvider(ctx: Ctx): Promise<ProviderId | undefined> {
   const items = await Promise.all(
     PROVIDERS.map(async (p) => {
-      const t = await ctx.tokens.get(p);
-      return { label: PROVIDER_LABEL[p], description: t ? `set (${t.source})` : 'not set', p, clear: false };
+      // Not get(): saying where a token comes from must not run a token command (nor fail with it).
+      const source = await ctx.tokens.source(p);
+      return { label: PROVIDER_LABEL[p], description: source ? `set (${source})` : 'not set', p, clear: false };
     }),
   );
   const clears = [];
   for (const p of PROVIDERS) {
-    if ((await ctx.tokens.get(p))?.source === 'secret storage') {
+    if ((await ctx.tokens.source(p)) === 'secret storage') {
       clears.push({ label: `Remove ${PROVIDER_LABEL[p]} token`, description: '', p, clear: true });
     }
   }

@@ -21,6 +21,8 @@ export interface ProviderError {
   message: string;
   /** The token was rejected (401/403): the fix is a new token, not a retry. */
   auth: boolean;
+  /** The token command failed: no list was tried; Refresh runs the command again. */
+  tokenCommand?: boolean;
 }
 
 export interface ProviderSnapshot {
@@ -56,6 +58,8 @@ interface ProviderEntry {
   key: string;
   client: Promise<CloudProvider> | undefined;
   token: string | undefined;
+  /** Why the token command gave no token (then `token` is undefined). */
+  tokenError?: ProviderError;
   raw: ListResult | undefined;
   /** Local time the latest list answered (the reaper policy measures elapsed time from it). */
   listedAt: number;
@@ -109,26 +113,34 @@ export class MachineService {
     const settings = this.deps.settings();
     const next: ProviderEntry[] = [];
     for (const id of PROVIDERS) {
-      const t = await this.deps.tokens.get(id);
+      let t: { token: string; source: string } | undefined;
+      let tokenError: ProviderError | undefined;
+      try {
+        t = await this.deps.tokens.get(id);
+      } catch (err) {
+        // A token command that failed: the provider shows why (the message names no output) instead of its machines.
+        tokenError = { message: messageOf(err), auth: false, tokenCommand: true };
+      }
       const endpoint = settings[id].endpoint.trim();
-      if (!t && !endpoint) continue;
+      if (!t && !endpoint && !tokenError) continue;
       const key = `${t?.token ?? ''}\n${endpoint}`;
       const old = this.entries.find((e) => e.id === id);
-      if (old && old.key === key) {
+      if (old && old.key === key && !tokenError) {
         old.tokenSource = t?.source;
         next.push(old);
         continue;
       }
       next.push({
         id,
-        tokenSource: t?.source,
+        tokenSource: tokenError ? 'token command' : t?.source,
         endpoint,
         key,
         client: undefined,
         token: t?.token,
+        tokenError,
         raw: undefined,
         listedAt: 0,
-        error: undefined,
+        error: tokenError,
         clock: new ServerClock(this.deps.now),
       });
     }
@@ -236,7 +248,7 @@ export class MachineService {
 
   private async listOne(e: ProviderEntry): Promise<void> {
     if (!e.token) {
-      e.error = { message: 'No token is set.', auth: true };
+      e.error = e.tokenError ?? { message: 'No token is set.', auth: true };
       return;
     }
     try {
@@ -254,7 +266,7 @@ export class MachineService {
 
   private client(e: ProviderEntry): Promise<CloudProvider> {
     const token = e.token;
-    if (!token) return Promise.reject(new UserError(`No ${e.id} token is set.`, { kind: 'setToken', provider: e.id }));
+    if (!token) return Promise.reject(new UserError(e.tokenError?.message ?? `No ${e.id} token is set.`, { kind: 'setToken', provider: e.id }));
     if (!e.client) {
       const opts = e.endpoint ? { token, endpoint: e.endpoint } : { token };
       const made = (async () => this.deps.createProvider(e.id, opts))();

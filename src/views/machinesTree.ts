@@ -113,8 +113,8 @@ export class MachinesTree implements vscode.TreeDataProvider<Node>, vscode.Dispo
     if (!p) return [];
     const notice = providerNotice(p);
     const rows: Node[] = notice ? [{ kind: 'notice', provider: p.id, notice }] : [];
-    // A rejected token already has its row; the reaper's status would only repeat the failure.
-    const reaper = p.tokenSource && !p.error?.auth ? this.reaper?.row(p.id) : undefined;
+    // A rejected token (or a failed token command) already has its row; the reaper's status would only repeat it.
+    const reaper = p.tokenSource && !p.error?.auth && !p.error?.tokenCommand ? this.reaper?.row(p.id) : undefined;
     if (reaper) rows.push({ kind: 'reaper', provider: p.id, row: reaper });
     const machines = [...p.machines].sort((a, b) => a.name.localeCompare(b.name, undefined, { numeric: true }));
     return rows.concat(machines.map((m) => ({ kind: 'machine', machine: m, local: p.local })));

@@ -226,6 +226,7 @@ export function providerDescription(p: { tokenSource: string | undefined; local:
   else if (p.endpoint) parts.push(`API ${p.endpoint} (not the default)`);
   if (p.loaded) parts.push(p.machines.length === 1 ? '1 machine' : `${p.machines.length} machines`);
   if (p.tokenSource === 'environment') parts.push('token from environment');
+  else if (p.tokenSource === 'token command') parts.push('token from command');
   return parts.join(' · ');
 }
 
@@ -248,7 +249,7 @@ export function providerNotice(p: {
   tokenSource: string | undefined;
   loaded: boolean;
   machines: readonly Machine[];
-  error: { message: string; auth: boolean } | undefined;
+  error: { message: string; auth: boolean; tokenCommand?: boolean } | undefined;
 }): NoticeSpec | undefined {
   const label = PROVIDER_LABEL[p.id];
   if (!p.tokenSource) {
@@ -258,6 +259,15 @@ export function providerNotice(p: {
       tooltip: `Thebacknd has no ${label} API token. Set one to list and create machines.`,
       icon: { id: 'key', color: 'list.warningForeground' },
       command: SET_TOKEN_COMMAND[p.id],
+    };
+  }
+  if (p.error?.tokenCommand) {
+    return {
+      label: `${label} token command failed`,
+      description: 'click to run it again',
+      tooltip: p.error.message,
+      icon: { id: 'error', color: 'errorForeground' },
+      command: 'thebacknd.refresh',
     };
   }
   if (p.error?.auth) {

@@ -6,6 +6,7 @@ import { redact } from '../base/errors';
 import { Lifetime } from '../base/lifetime';
 import { normalise, type Settings } from '../base/settings';
 import { Tokens } from '../base/tokens';
+import { runTokenCommand } from '../base/token-command';
 import type { Disposable, Owner } from './owner';
 
 /** What every part needs: settings, secrets, the log, the window's lifetime. Built first. */
@@ -32,7 +33,11 @@ export interface Services {
 export function createServices(extension: vscode.ExtensionContext, owner: Owner): Services {
   const output = owner.own(vscode.window.createOutputChannel('Thebacknd', { log: true }));
   const changed = owner.own(new vscode.EventEmitter<void>());
-  const tokens = new Tokens(extension.secrets);
+  const tokens = new Tokens(extension.secrets, process.env, {
+    command: (p) => readSettings()[p].tokenCommand,
+    // The extension has no terminal to show the command's stderr on (and it may hold secrets): say where to look.
+    run: (p, command) => runTokenCommand(p, command, { env: process.env, hint: `Run it in a terminal to see why (setting thebacknd.${p}.tokenCommand).` }),
+  });
   return {
     extension,
     output,
@@ -59,6 +64,7 @@ export function readSettings(): Settings {
     size: c.get<string>(`${p}.size`),
     image: c.get<string>(`${p}.image`),
     endpoint: c.get<string>(`${p}.endpoint`),
+    tokenCommand: c.get<string>(`${p}.tokenCommand`),
   });
   return normalise({
     defaultProvider: c.get('defaultProvider'),

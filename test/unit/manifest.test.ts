@@ -79,7 +79,8 @@ test('.vscodeignore is an allow-list', () => {
 });
 
 test('a workspace cannot say where credentials go or which key signs: those settings are machine-scoped', () => {
-  const routing = ['digitalocean.endpoint', 'hetzner.endpoint', 'cache.endpoint', 'cache.bucket', 'cache.publicUrl', 'cache.private', 'cache.signingKeyFile', 'cache.trustedPublicKey', 'cache.forcePathStyle'];
+  // A token command is run by the extension: a repository's settings naming one would run its code.
+  const routing = ['digitalocean.endpoint', 'hetzner.endpoint', 'digitalocean.tokenCommand', 'hetzner.tokenCommand', 'cache.endpoint', 'cache.bucket', 'cache.publicUrl', 'cache.private', 'cache.signingKeyFile', 'cache.trustedPublicKey', 'cache.forcePathStyle'];
   for (const k of routing) {
     const scope = (props[`thebacknd.${k}`] as { scope?: string } | undefined)?.scope;
     assert.ok(scope === 'machine' || scope === 'application', `thebacknd.${k} has scope ${scope ?? '(window)'}`);

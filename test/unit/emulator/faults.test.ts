@@ -32,30 +32,35 @@ describe('emulator faults', () => {
   after(() => emu.close());
 
   test('429: no side effect, reset headers in the future, the next call goes through', async () => {
-    emu.fault({ provider: 'digitalocean', method: 'POST', path: '/v2/droplets', kind: 429, resetAfterSec: 30 });
-    const r = await raw(`${emu.doUrl}/droplets`, { method: 'POST', body: dropletBody('thebacknd-1', 'run-429') });
-    assert.equal(r.status, 429);
-    assert.equal(((await r.json()) as { id: string }).id, 'too_many_requests');
-    assert.equal(r.headers.get('ratelimit-remaining'), '0');
-    const reset = Number(r.headers.get('ratelimit-reset'));
-    const now = Date.now() / 1000;
-    assert.ok(reset >= now + 28 && reset <= now + 32, `reset ${reset} vs now ${now}`);
-    assert.equal(emu.state.droplets.size, 0);
-    const again = await raw(`${emu.doUrl}/droplets`, { method: 'POST', body: dropletBody('thebacknd-1', 'run-429') });
-    assert.equal(again.status, 202);
+    // A frozen server clock: the reset times are compared exactly, however long the requests take.
+    const T = Date.UTC(2026, 0, 2, 3, 4, 5, 600);
+    const frozen = await startEmulator({ clock: () => T });
+    try {
+      frozen.fault({ provider: 'digitalocean', method: 'POST', path: '/v2/droplets', kind: 429, resetAfterSec: 30 });
+      const r = await raw(`${frozen.doUrl}/droplets`, { method: 'POST', body: dropletBody('thebacknd-1', 'run-429') });
+      assert.equal(r.status, 429);
+      assert.equal(((await r.json()) as { id: string }).id, 'too_many_requests');
+      assert.equal(r.headers.get('ratelimit-remaining'), '0');
+      assert.equal(Number(r.headers.get('ratelimit-reset')), Math.ceil(T / 1000) + 30, 'reset: the server\'s now + 30 s');
+      assert.equal(frozen.state.droplets.size, 0);
+      const again = await raw(`${frozen.doUrl}/droplets`, { method: 'POST', body: dropletBody('thebacknd-1', 'run-429') });
+      assert.equal(again.status, 202);
 
-    // Hetzner, through openapi-fetch: RateLimit-Reset and the rate_limit_exceeded code.
-    emu.fault({ provider: 'hetzner', path: '/servers', kind: 429 });
-    const h = await hcloud(emu).GET('/servers');
-    assert.equal(h.response.status, 429);
-    assert.equal(h.error?.error.code, 'rate_limit_exceeded');
-    assert.equal(h.response.headers.get('RateLimit-Remaining'), '0');
-    assert.ok(Number(h.response.headers.get('RateLimit-Reset')) >= Math.floor(Date.now() / 1000));
-    // dots-wrapper surfaces it as an axios error with the headers.
-    emu.fault({ provider: 'digitalocean', path: '/droplets', method: 'GET', kind: 429 });
-    const d = await doStatus(dots(emu).droplet.listDroplets({}));
-    assert.equal(d.status, 429);
-    assertClean(emu);
+      // Hetzner, through openapi-fetch: RateLimit-Reset (a fault's default: a second on) and the rate_limit_exceeded code.
+      frozen.fault({ provider: 'hetzner', path: '/servers', kind: 429 });
+      const h = await hcloud(frozen).GET('/servers');
+      assert.equal(h.response.status, 429);
+      assert.equal(h.error?.error.code, 'rate_limit_exceeded');
+      assert.equal(h.response.headers.get('RateLimit-Remaining'), '0');
+      assert.equal(Number(h.response.headers.get('RateLimit-Reset')), Math.ceil(T / 1000) + 1);
+      // dots-wrapper surfaces it as an axios error with the headers.
+      frozen.fault({ provider: 'digitalocean', path: '/droplets', method: 'GET', kind: 429 });
+      const d = await doStatus(dots(frozen).droplet.listDroplets({}));
+      assert.equal(d.status, 429);
+      assertClean(frozen);
+    } finally {
+      await frozen.close();
+    }
   });
 
   test('a real rate limit: the bucket empties and answers 429 with remaining 0', async () => {
@@ -100,12 +105,12 @@ describe('emulator faults', () => {
 
   test('timeout: the request hangs until the client gives up, with no side effect (or with one, if asked)', async () => {
     emu.fault({ provider: 'digitalocean', method: 'POST', path: '/droplets', kind: 'timeout' });
-    const started = Date.now();
     const e = await networkError(
       raw(`${emu.doUrl}/droplets`, { method: 'POST', body: dropletBody('thebacknd-1', 'run-t'), signal: AbortSignal.timeout(200) }),
     );
+    // The client's own timer ended it (not an answer, not a reset), and the emulator had sent nothing.
     assert.equal(e.name, 'TimeoutError');
-    assert.ok(Date.now() - started >= 190);
+    assert.deepEqual(emu.requests.filter((q) => q.fault === 'timeout').map((q) => q.status), [0]);
     assert.equal(emu.state.droplets.size, 0);
 
     // dots-wrapper's own timeout.
@@ -155,10 +160,13 @@ describe('emulator faults', () => {
 
   test('delay: the answer comes, late', async () => {
     emu.fault({ provider: 'hetzner', path: '/server_types', kind: 'delay', delayMs: 250 });
-    const t = Date.now();
+    // A lower bound on a monotonic clock: a slow machine only makes it longer (a timer never fires early by more
+    // than its 1 ms rounding), so this cannot fail for want of speed.
+    const t = performance.now();
     const r = await raw(`${emu.hetznerUrl}/server_types`);
     assert.equal(r.status, 200);
-    assert.ok(Date.now() - t >= 240);
+    assert.ok(performance.now() - t >= 249, 'the answer waited for the delay');
+    assert.equal(emu.requests.at(-1)?.fault, 'delay');
     assertClean(emu);
   });
 

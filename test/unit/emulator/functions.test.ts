@@ -298,12 +298,24 @@ describe('emulator: DigitalOcean Functions', () => {
       { parameters: [{ key: 'endpoint', value: emu.doUrl }, { key: 'token', value: 'do-function-token' }] },
     );
     await emu.functions.advanceClock(3 * 3_600_000);
+    // The emulator's offset from this clock, between two reads of it.
+    const n1 = Date.now();
+    const f = emu.functions.now();
+    const n2 = Date.now();
+    const [lo, hi] = [f - n2, f - n1];
+    // Bracketed by this process's clock before and after the call, not compared with a tolerance: the action's now is
+    // the emulator's (this clock + the offset) at some moment in between, however long the call takes.
+    const before = Date.now();
     const r = await invoke(ns, 'thebacknd/count');
+    const after = Date.now();
     assert.equal(r.body.status, 200);
     assert.deepEqual(r.body.names, ['thebacknd-1']);
-    const skew = (r.body.now as number) - Date.now();
-    assert.ok(skew > 2.9 * 3_600_000 && skew < 3.1 * 3_600_000, `the action's clock is the emulator's (skew ${skew} ms)`);
-    assert.ok(Math.abs(Date.parse(r.body.date as string) - (r.body.now as number)) < 120_000);
+    const now = r.body.now as number;
+    assert.ok(hi >= 3 * 3_600_000, `the clock moved 3 h (offset ${lo}–${hi} ms)`);
+    assert.ok(before + lo <= now && now <= after + hi, `the action's clock is the emulator's: ${now - before} ms after the call began, offset ${lo}–${hi} ms`);
+    // The Date header the API gave the action is the same clock, read before the action's now (it truncates to a second).
+    const date = Date.parse(r.body.date as string);
+    assert.ok(before + lo - 1000 <= date && date <= now, `Date ${date} within the call, on the emulator's clock`);
     emu.setClock(0);
     for (const id of [...emu.state.droplets.keys()]) emu.state.droplets.delete(id);
     assertClean(emu);

@@ -102,20 +102,22 @@ describe('host hook, clock and CLI', () => {
   });
 
   test('setClock skews the Date header and created timestamps', async () => {
-    emu.setClock(-3 * 3_600_000);
+    // On an injected server clock frozen at T (a whole second): the skewed times are exact.
+    const T = Date.UTC(2026, 2, 3, 4, 5, 6);
+    const frozen = await startEmulator({ clock: () => T });
     try {
-      const r = await raw(`${emu.hetznerUrl}/locations`);
-      const skew = Date.parse(r.headers.get('date')!) - Date.now();
-      assert.ok(Math.abs(skew + 3 * 3_600_000) < 5000, `skew ${skew}`);
-      const { data } = await dots(emu).droplet.createDroplet({ name: 'clock', region: 'fra1', size: 's-1vcpu-1gb', image: 171010001 });
-      const age = Date.now() - Date.parse(data.droplet.created_at);
-      assert.ok(Math.abs(age - 3 * 3_600_000) < 5000, `age ${age}`);
-      await dots(emu).droplet.deleteDroplet({ droplet_id: data.droplet.id });
+      frozen.setClock(-3 * 3_600_000);
+      const r = await raw(`${frozen.hetznerUrl}/locations`);
+      assert.equal(Date.parse(r.headers.get('date')!), T - 3 * 3_600_000);
+      const { data } = await dots(frozen).droplet.createDroplet({ name: 'clock', region: 'fra1', size: 's-1vcpu-1gb', image: 171010001 });
+      assert.equal(Date.parse(data.droplet.created_at), T - 3 * 3_600_000);
+      await dots(frozen).droplet.deleteDroplet({ droplet_id: data.droplet.id });
+      assertClean(frozen);
     } finally {
-      emu.setClock(0);
+      await frozen.close();
     }
-    assertClean(emu);
   });
+
 
   test('the standalone CLI prints both base URLs, serves them, rejects the given token, and stops on SIGTERM', async () => {
     const main = path.join(__dirname, '../../fixtures/emulator/main.js');

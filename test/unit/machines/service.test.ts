@@ -8,6 +8,13 @@ import { doTags, hetznerLabels, newRunId } from '../../../src/providers/tags';
 import { extendedDeadline, isLocal, MachineService } from '../../../src/machines/service';
 import { DEFAULTS, type Settings } from '../../../src/base/settings';
 import type { ProviderId } from '../../../src/providers/types';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Tokens } from '../../../src/base/tokens';
+import { runTokenCommand } from '../../../src/base/token-command';
+import { artefact, assertNoSecrets, mintSecret } from '../../fixtures/secrets';
+import { waitFor } from '../../fixtures/wait';
 
 const TOKEN = 'emulator-token-0123456789';
 const min = 60_000;
@@ -79,7 +86,8 @@ test('Destroy shows at once as destroying, and the next list removes the machine
       // The emulator keeps a deleted droplet listed (locked) for deleteMs: the overlay holds meanwhile.
       await svc.refresh();
       assert.equal(svc.machines()[0]?.status, 'destroying');
-      await new Promise((r) => setTimeout(r, 400));
+      // Once the cloud has let it go (an event in the emulator, not a guess of 400 ms), the next list drops it.
+      await waitFor('the droplet to leave the cloud', () => !emu.state.droplets.has(d.id));
       await svc.refresh();
       assert.deepEqual(svc.machines(), []);
       assert.equal(svc.inTransition(), false);
@@ -99,30 +107,35 @@ test('a failed Destroy rolls the optimistic state back', () =>
     assert.equal(svc.inTransition(), false);
   }));
 
-test('Extend stores max(now, deadline) + minutes on the machine, on the server clock', () =>
-  withEmulator(async (emu) => {
-    // The server runs 7 minutes ahead of this machine.
-    emu.setClock(7 * min);
-    const future = new Date(Date.now() + 7 * min + 20 * min);
-    emu.addDroplet({ name: 'thebacknd-1', tags: doTags(newRunId(), future) });
-    emu.addServer({ name: 'thebacknd-1', labels: hetznerLabels(newRunId(), new Date(Date.now() + 7 * min - 30 * min)) });
-    const { svc } = service(emu);
-    await svc.refresh();
-    const [dm, hm] = [svc.machines().find((m) => m.provider === 'digitalocean')!, svc.machines().find((m) => m.provider === 'hetzner')!];
-    const d1 = await svc.extend(dm, 30);
-    assert.equal(d1.getTime(), Math.floor(future.getTime() / 1000) * 1000 + 30 * min, 'from the current deadline when it is ahead');
-    // Overdue by 30 minutes: counted from the server's now, not from the past deadline, not from our clock.
-    const before = svc.serverNow('hetzner');
-    const d2 = await svc.extend(hm, 15);
-    assert.ok(Math.abs(d2.getTime() - (before + 15 * min)) < 2_000, `${d2.toISOString()} ≈ server now + 15 min`);
-    assert.ok(Math.abs(d2.getTime() - (Date.now() + 22 * min)) < 2_000, 'server now is the local clock + 7 min');
-    // Shown at once, and what the cloud stores agrees after a fresh list.
-    await svc.refresh();
-    const seconds = (d: Date) => Math.floor(d.getTime() / 1000);
-    const after = svc.machines();
-    assert.equal(seconds(new Date(after.find((m) => m.provider === 'digitalocean')!.deadline!)), seconds(d1));
-    assert.equal(seconds(new Date(after.find((m) => m.provider === 'hetzner')!.deadline!)), seconds(d2));
-  }));
+test('Extend stores max(now, deadline) + minutes on the machine, on the server clock', () => {
+  // Both clocks injected and frozen on a whole second: this machine's at L, the server's 7 minutes ahead. Every
+  // deadline below is then exact, however long the requests take.
+  const L = Date.UTC(2026, 5, 1, 12, 0, 0);
+  return withEmulator(
+    async (emu) => {
+      emu.setClock(7 * min);
+      const future = new Date(L + 7 * min + 20 * min);
+      emu.addDroplet({ name: 'thebacknd-1', tags: doTags(newRunId(), future) });
+      emu.addServer({ name: 'thebacknd-1', labels: hetznerLabels(newRunId(), new Date(L + 7 * min - 30 * min)) });
+      const { svc } = service(emu, { now: () => L });
+      await svc.refresh();
+      const [dm, hm] = [svc.machines().find((m) => m.provider === 'digitalocean')!, svc.machines().find((m) => m.provider === 'hetzner')!];
+      const d1 = await svc.extend(dm, 30);
+      assert.equal(d1.getTime(), future.getTime() + 30 * min, 'from the current deadline when it is ahead');
+      // Overdue by 30 minutes: counted from the server's now, not from the past deadline, not from our clock.
+      assert.equal(svc.serverNow('hetzner'), L + 7 * min, 'server now is the local clock + 7 min');
+      const d2 = await svc.extend(hm, 15);
+      assert.equal(d2.getTime(), L + 7 * min + 15 * min, 'server now + 15 min');
+      // Shown at once, and what the cloud stores agrees after a fresh list.
+      await svc.refresh();
+      const seconds = (d: Date) => Math.floor(d.getTime() / 1000);
+      const after = svc.machines();
+      assert.equal(seconds(new Date(after.find((m) => m.provider === 'digitalocean')!.deadline!)), seconds(d1));
+      assert.equal(seconds(new Date(after.find((m) => m.provider === 'hetzner')!.deadline!)), seconds(d2));
+    },
+    { clock: () => L },
+  );
+});
 
 test('a rejected token is an auth error on that provider only; a failing list keeps the last machines and backs off', () =>
   withEmulator(
@@ -156,6 +169,55 @@ test('a provider without a token shows as such, without counting as a failure', 
     assert.equal(svc.failures, 0);
     assert.equal(lists(emu), 1, 'no call without a token');
   }));
+
+test('tokens from commands (the real runner): one lists with its token; a failing one says so; Refresh runs it again', () => {
+  const rejected = mintSecret('rejected token from a command (machine service)', 'dop_v1_');
+  return withEmulator(
+    async (emu) => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'thebacknd-svc-'));
+      try {
+        emu.addServer({ name: 'thebacknd-1', labels: hetznerLabels(newRunId(), new Date(Date.now() + 30 * min)) });
+        const file = path.join(dir, 'do-token');
+        // DigitalOcean's command prints the file; without it, it fails after printing a secret on both streams.
+        const leaked = mintSecret('output of a failing token command (machine service)', 'dop_v1_');
+        const commands: Record<ProviderId, string> = {
+          digitalocean: `cat ${file} 2>/dev/null || { echo ${leaked}; echo ${leaked} >&2; exit 7; }`,
+          hetzner: `echo ${TOKEN}`,
+        };
+        const noSecrets = { get: async () => undefined, store: async () => {}, delete: async () => {} };
+        const tokens = new Tokens(noSecrets, {}, { command: (p) => commands[p], run: (p, c) => runTokenCommand(p, c, { env: { PATH: process.env.PATH } }) });
+        const settings: Settings = { ...DEFAULTS, digitalocean: { ...DEFAULTS.digitalocean, endpoint: emu.doUrl }, hetzner: { ...DEFAULTS.hetzner, endpoint: emu.hetznerUrl } };
+        const svc = new MachineService({ tokens, settings: () => settings, createProvider: (id, opts) => createProvider(id, { ...opts, retry: { retries: 0 } }) });
+        const byId = (id: ProviderId) => svc.snapshot().find((p) => p.id === id)!;
+
+        await svc.refresh();
+        assert.equal(byId('hetzner').tokenSource, 'token command');
+        assert.deepEqual(byId('hetzner').machines.map((m) => m.name), ['thebacknd-1'], 'listed with the token the command printed');
+        assert.equal(byId('digitalocean').tokenSource, 'token command');
+        assert.deepEqual(byId('digitalocean').error, { message: 'The DigitalOcean token command failed (exit status 7); its output is not shown.', auth: false, tokenCommand: true });
+        assert.equal(svc.failures, 0, 'no list was tried, so nothing to back off from');
+        await assert.rejects(svc.provider('digitalocean'), /token command failed \(exit status 7\)/);
+
+        // The token sent is the command's output: one the API rejects is reported as rejected.
+        fs.writeFileSync(file, `${rejected}\n`);
+        await svc.reconfigure();
+        assert.equal(byId('digitalocean').error?.auth, true);
+        // A good token in the password manager now; the rejected answer is kept until forgotten (as Refresh does).
+        fs.writeFileSync(file, `${TOKEN}\n`);
+        await svc.reconfigure();
+        assert.equal(byId('digitalocean').error?.auth, true, 'the command ran once: its answer is kept for the session');
+        tokens.forget('digitalocean');
+        await svc.reconfigure();
+        assert.equal(byId('digitalocean').error, undefined);
+        assert.equal(byId('digitalocean').loaded, true);
+        assertNoSecrets([artefact('snapshot', svc.snapshot())]);
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    },
+    { rejectTokens: [rejected] },
+  );
+});
 
 test('extendedDeadline and isLocal', () => {
   const now = Date.parse('2026-11-23T12:00:00Z');

@@ -165,7 +165,8 @@ test('a cancelled push leaves a valid cache, and the next push resumes without s
     await assert.rejects(push([toplevel], options(s3, { signal: ctl.signal, uploadConcurrency: 1 })), (e: unknown) => (e as Error).name === 'AbortError');
     s3.onCreated = undefined;
     const atCancel = s3.created.length;
-    await new Promise((r) => setTimeout(r, 300));
+    // Every request the cancelled push had open is over (answered or dropped): none of them stored anything more.
+    await s3.idle();
     assert.equal(s3.created.length, atCancel, 'nothing was still uploading after push() returned');
     const narinfos = s3.created.filter((o) => o.key.endsWith('.narinfo')).length;
     assert.ok(narinfos >= 2 && narinfos < closure.length, `partial cache (${narinfos} of ${closure.length})`);
@@ -209,14 +210,13 @@ test('the checksum mode is configurable: WHEN_SUPPORTED sends CRC32 checksums, W
 test('an unreachable endpoint says so', async () => {
   const port = await closedPort();
   const cache = { ...dummyCache(), endpoint: `http://127.0.0.1:${port}`, signingKeyFile: key.secretKeyFile };
-  const started = Date.now();
+  // The cause is in the message (refused, not a timeout after retries); no stopwatch.
   await assert.rejects(push([toplevel], { cache, credentials: { accessKeyId: 'AKIAEXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY' }, nix: { env: f.env } }), (e: unknown) => {
     assert.ok(e instanceof UserError);
     assert.equal(e.message, `Cannot reach the cache at http://127.0.0.1:${port} (connection refused). Check thebacknd.cache.endpoint and your network connection.`);
     assert.equal(e.fix?.setting, 'thebacknd.cache.endpoint');
     return true;
   });
-  assert.ok(Date.now() - started < 15_000);
 });
 
 test('wrong credentials and missing buckets, as S3 reports them, become clear messages', async () => {

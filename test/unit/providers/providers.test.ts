@@ -1,6 +1,7 @@
 // Both clients, for real (dots-wrapper, openapi-fetch), against the spec-checked emulator: the lifecycle, what is
 // stored on the machine, pages, untagged machines, IPv6-only servers, the server clock and the user-facing errors.
 import { test } from 'node:test';
+import { waitFor } from '../../fixtures/wait';
 import assert from 'node:assert/strict';
 import { UserError } from '../../../src/base/errors';
 import { decideReaping } from '../../../src/reaper/policy';
@@ -33,9 +34,8 @@ for (const id of IDS) {
     if (id === 'digitalocean') assert.ok(emu.state.droplets.get(Number(m.id))!.tags.includes('thebacknd'));
     else assert.equal(emu.state.servers.get(Number(m.id))!.labels['thebacknd'], '');
 
-    // Boots: running, with addresses.
-    await new Promise((r) => setTimeout(r, 80));
-    const up = await p.get(m.id);
+    // Boots: running, with addresses (once the emulator's boot has happened, whenever that is).
+    const up = await waitFor('the machine to be running', async () => ((await p.get(m.id))?.status === 'running' ? p.get(m.id) : undefined));
     assert.equal(up?.status, 'running');
     assert.match(up?.ipv4 ?? '', /^\d+\.\d+\.\d+\.\d+$/);
     assert.match(up?.ipv6 ?? '', /:/);
@@ -49,8 +49,7 @@ for (const id of IDS) {
     }
 
     await p.powerOff!(m.id);
-    await new Promise((r) => setTimeout(r, 60));
-    assert.equal((await p.get(m.id))?.status, 'off');
+    await waitFor('the machine to be off', async () => (await p.get(m.id))?.status === 'off');
 
     await p.destroy(m.id);
     assert.equal(await p.get(m.id), undefined);
@@ -101,11 +100,13 @@ for (const id of IDS) {
   });
 
   test(`${id}: ages run on the provider's clock (the Date header), not the local one`, async (t) => {
-    const emu = await emulator(t);
+    // The server's clock is injected (frozen on a whole second, far from this machine's) and set 5 h ahead: the time
+    // the client reports is exactly that, so it can only come from the Date header.
+    const T = Date.UTC(2026, 0, 1, 0, 0, 0);
+    const emu = await emulator(t, { clock: () => T });
     emu.setClock(5 * 3_600_000);
     const { serverTime } = await client(emu, id).list();
-    const skew = serverTime.getTime() - Date.now();
-    assert.ok(Math.abs(skew - 5 * 3_600_000) < 5_000, `server time is 5 h ahead (got ${skew} ms)`);
+    assert.equal(serverTime.getTime(), T + 5 * 3_600_000, 'server time is the Date header: 5 h ahead of the server\'s clock');
     assertClean(emu);
   });
 

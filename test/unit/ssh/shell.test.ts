@@ -31,8 +31,9 @@ test('a typed command prints its output back; resize reaches the PTY; a non-zero
   await term.bridge.open({ cols: 100, rows: 30 });
   await until('the command output', () => /typed-42/.test(term.out()));
   assert.match(term.out(), /Connecting to root@127\.0\.0\.1…/);
+  // No pause needed: the window-change request and the typed line go down one SSH connection in order, and sshd
+  // applies the new size to the PTY before it passes on the data that follows.
   term.bridge.resize({ cols: 132, rows: 43 });
-  await new Promise((r) => setTimeout(r, 100));
   term.bridge.input('stty size; tty\r');
   await until('the new size and the PTY name', () => /43 132\r\n\/dev\/pts\/\d+/.test(term.out()));
   term.bridge.input('exit 3\r');

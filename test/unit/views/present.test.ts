@@ -171,4 +171,10 @@ test('provider rows: local emulator marked; missing or rejected token and failed
   assert.equal(providerNotice({ ...base, machines: [] })?.label, 'No machines');
   assert.equal(providerNotice({ ...base, loaded: false })?.label, 'Loading…');
   assert.equal(providerNotice(base), undefined, 'machines listed fine: no notice row');
+  // A token command: said in the row; its failure has a row of its own, whose click runs it again.
+  assert.equal(providerDescription({ ...base, tokenSource: 'token command' }).endsWith(' · 1 machine · token from command'), true);
+  const command = providerNotice({ ...base, tokenSource: 'token command', loaded: false, machines: [], error: { message: 'The Hetzner token command failed (exit status 1)…', auth: false, tokenCommand: true } });
+  assert.equal(command?.label, 'Hetzner token command failed');
+  assert.equal(command?.tooltip, 'The Hetzner token command failed (exit status 1)…');
+  assert.equal(command?.command, 'thebacknd.refresh');
 });
