@@ -1,6 +1,9 @@
 // Activation time inside real VS Code: the production bundle, loaded as a development extension into a fresh
 // code-server (VS Code 1.100.3) opened in headless Chromium; the figure is VS Code's own measurement (module load +
 // activate()) as its "Developer: Show Running Extensions" editor shows it, next to the built-in Git extension's.
+// BENCH_ACTIVATION_BASE=<git ref> also builds that commit's bundle and alternates the two, window by window, so a
+// before/after comparison shares the machine's load (on a shared machine the load moves more than the change).
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -60,27 +63,60 @@ async function once(extDir: string): Promise<{ ours: number; git: number | undef
   }
 }
 
+/** The extension as it ships (.vscodeignore keeps the manifest, the bundle and its vendor files, the icon). */
+function shipped(dir: string, from: string): void {
+  fs.mkdirSync(path.join(dir, 'media'), { recursive: true });
+  fs.copyFileSync(path.join(from, 'package.json'), path.join(dir, 'package.json'));
+  fs.copyFileSync(path.join(ROOT, 'media/thebacknd.svg'), path.join(dir, 'media/thebacknd.svg'));
+}
+
+/** The production bundle of commit `ref`, built with that commit's own esbuild options, into `dir`/dist. */
+async function buildAt(ref: string, dir: string): Promise<void> {
+  const src = path.join(dir, 'src-tree');
+  fs.mkdirSync(src);
+  const tar = execFileSync('git', ['-C', ROOT, 'archive', ref, 'src', 'scripts', 'package.json'], { maxBuffer: 1 << 28 });
+  execFileSync('tar', ['-x', '-C', src], { input: tar });
+  fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(src, 'node_modules'));
+  const options = require(path.join(src, 'scripts/esbuild-options.cjs')) as {
+    nodeBundle(o: object): object;
+    vendorBundles(o: object): object;
+  };
+  const esbuild = await import('esbuild');
+  const shared = { production: true, sourcemap: false, absWorkingDir: src };
+  await esbuild.build({ ...options.nodeBundle({ entry: 'src/extension.ts', outfile: path.join(dir, 'dist/extension.js'), ...shared }), logLevel: 'error' });
+  await esbuild.build({ ...options.vendorBundles({ outdir: path.join(dir, 'dist/vendor'), ...shared }), logLevel: 'error' });
+  shipped(dir, src);
+}
+
 export async function benchActivation(repeats: number): Promise<Figure[]> {
   if (!fs.existsSync(codeServerEntry)) return [notAvailable(GROUP, 'Thebacknd, production bundle', 'ms', 'needs code-server: npm run setup:vscode')];
+  const base = process.env.BENCH_ACTIVATION_BASE;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'thebacknd-bench-ext-'));
+  const baseDir = base ? fs.mkdtempSync(path.join(os.tmpdir(), 'thebacknd-bench-base-')) : undefined;
   try {
-    // The extension as it ships (.vscodeignore keeps the manifest, the bundle and the icon).
-    fs.mkdirSync(path.join(dir, 'media'));
-    fs.copyFileSync(path.join(ROOT, 'package.json'), path.join(dir, 'package.json'));
-    fs.copyFileSync(path.join(ROOT, 'media/thebacknd.svg'), path.join(dir, 'media/thebacknd.svg'));
+    shipped(dir, ROOT);
     await buildProductionBundle(path.join(dir, 'dist'));
+    if (base && baseDir) await buildAt(base, baseDir);
     const ours: number[] = [];
+    const before: number[] = [];
     const git: number[] = [];
     for (let i = 0; i < repeats; i++) {
+      if (baseDir) {
+        const b = await once(baseDir);
+        before.push(b.ours);
+        if (b.git !== undefined) git.push(b.git);
+      }
       const r = await once(dir);
       ours.push(r.ours);
       if (r.git !== undefined) git.push(r.git);
     }
     const f = figure(GROUP, 'Thebacknd, production bundle (load + activate)', 'ms', ours, 'VS Code 1.100.3 in code-server, fresh server each');
-    if (!git.length) return [f];
+    const b = before.length ? [figure(GROUP, `Thebacknd at ${base}, alternating windows`, 'ms', before)] : [];
+    if (!git.length) return [f, ...b];
     const g = figure(GROUP, 'built-in Git extension, same windows', 'ms', git);
-    return [ratio(f, g, 'Git'), g];
+    return [ratio(f, g, 'Git'), ...b.map((x) => ratio(x, g, 'Git')), g];
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
+    if (baseDir) fs.rmSync(baseDir, { recursive: true, force: true });
   }
 }

@@ -1,12 +1,13 @@
 // esbuild options of the Node bundles (the extension and the CLI), shared by scripts/build.mjs and the bundle
 // benchmark (bench/bundle.ts), so the figures are those of what ships. CommonJS, so that both can load it.
 //
-// ssh2 and the AWS SDK are half of the bundle and are needed only once a machine is reached or a cache is written.
-// The code reaches them through `await import('../vendor/ssh2' | '../vendor/aws')`; here those imports become
+// ssh2, the AWS SDK and dots-wrapper (with axios) are most of the bundle and are needed only once a machine is reached, a
+// cache is written or DigitalOcean is asked.
+// The code reaches them through `await import('../vendor/ssh2' | '../vendor/aws' | '../vendor/dots')`; here those imports become
 // requires of separate files next to the bundle (dist/vendor/*.js), so activation neither loads nor parses them.
 
 /** Modules under src/vendor/ that get a file of their own. */
-const VENDOR = ['ssh2', 'aws'];
+const VENDOR = ['ssh2', 'aws', 'dots'];
 const NAMES = VENDOR.join('|');
 const IMPORTED = new RegExp(`(^|/)vendor/(${NAMES})$`);
 const REQUIRED = new RegExp(`^\\./vendor/(${NAMES})\\.js$`);
@@ -72,7 +73,7 @@ function vendorBundles({ outdir, production = false, sourcemap = true, absWorkin
 }
 
 /** The cloud reaper's actions (src/cloud-reaper/entries/), one standalone file each for DigitalOcean Functions'
- * Node.js 18 runtime: no vendor shim (nothing there reaches src/vendor), no vscode. */
+ * Node.js 18 runtime: no vendor shim (the one vendor module they reach, dots-wrapper, is bundled in), no vscode. */
 const REAPER_ACTIONS = ['list', 'destroy-old', 'destroy-all', 'destroy-self'];
 
 function reaperBundles({ outdir, production = false, absWorkingDir, metafile = false }) {

@@ -1,13 +1,16 @@
-// Composition root: builds the services in a fixed order, registers the UI, and owns every disposable through
-// the extension's subscriptions (disposed in reverse on deactivation). Nothing else lives here.
+// Composition root: builds the app object (src/views/app.ts) in a fixed order, registers the commands, and hands the
+// one owner of every disposable to VS Code, which disposes it on deactivation (everything in reverse). Nothing else.
 
 import * as vscode from 'vscode';
-import { createCtx } from './commands/context';
 import { registerCommands } from './commands/register';
 import { trackAccounts } from './views/accounts';
+import type { Ctx } from './views/app';
+import { Owner } from './views/owner';
+import { createDeployState } from './views/deploys';
 import { createMachines } from './views/machines';
-import { runsOf } from './views/runs';
 import type { MachinesTree } from './views/machinesTree';
+import { createRuns, startKeyJanitor } from './views/runs';
+import { createServices } from './views/services';
 
 /** What the extension exports: the Machines tree, for the integration tests that run inside VS Code. */
 export interface ThebackndApi {
@@ -18,16 +21,21 @@ export interface ThebackndApi {
 let shutdown: (() => Promise<void>) | undefined;
 
 export function activate(extension: vscode.ExtensionContext): ThebackndApi {
-  const ctx = createCtx(extension);
+  const owner = new Owner((err) => console.error('Thebacknd: a dispose failed', err));
+  extension.subscriptions.push(owner);
+  const services = createServices(extension, owner);
+  const machines = createMachines(services); // the reaper and the countdown start here
+  const runs = createRuns(services, machines);
+  const janitor = startKeyJanitor(services, machines, runs);
+  const ctx: Ctx = { ...services, machines, runs, janitor, deploys: owner.own(createDeployState()) };
+  owner.own(trackAccounts(ctx));
+  for (const d of registerCommands(ctx)) owner.own(d);
   shutdown = () => ctx.lifetime.shutdown();
-  const machines = createMachines(ctx);
-  runsOf(ctx); // starts the key janitor: keys of machines gone elsewhere are removed
-  extension.subscriptions.push(machines, trackAccounts(ctx), ...registerCommands(ctx));
   void ctx.log('info', `Thebacknd ${extension.extension.packageJSON.version as string} activated.`);
   return { machinesTree: machines.tree };
 }
 
 export function deactivate(): Promise<void> | undefined {
-  // Everything else is disposed through extension.subscriptions; runs and workers first destroy their machines.
+  // VS Code awaits this before disposing the owner: runs and workers first destroy their machines.
   return shutdown?.();
 }

@@ -8,14 +8,13 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import type { Ctx } from './context';
+import type { Ctx } from '../views/app';
 import { messageOf, UserError } from '../base/errors';
 import { PROVIDER_LABEL, PROVIDERS, TOKEN_ENV } from '../base/tokens';
 import type { ProviderId } from '../providers/types';
 import { timerPaths } from '../cloud-reaper/local-timer';
 import { REAPER_SECRET_KEY, type ReaperLink } from '../cloud-reaper/link';
 import { storedLinkJson, usableLink } from '../cloud-reaper/stored-link';
-import { machinesOf } from '../views/machines';
 
 /** The link a new machine's user-data gets its destroy-self code from, when a reaper was deployed from here. */
 export async function reaperLinkOf(ctx: Ctx): Promise<ReaperLink | undefined> {
@@ -71,7 +70,7 @@ export async function deployCloudReaper(ctx: Ctx, options?: unknown): Promise<vo
     }),
   );
   await ctx.secrets.store(REAPER_SECRET_KEY, storedLinkJson(linkOf(d), { namespace: d.namespace, intervalMinutes: d.intervalMinutes, endpoint: endpoints.digitalocean ?? '' }));
-  const m = machinesOf(ctx);
+  const m = ctx.machines;
   m.reaperView.watch.invalidate();
   await m.reaperView.watch.refresh();
   const next = d.trigger.nextRunAt ? `, first pass at ${new Date(d.trigger.nextRunAt).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })}` : '';
@@ -154,7 +153,7 @@ export async function installLocalReaper(ctx: Ctx, provider?: unknown, options?:
     execFile(cli, args, { env, timeout: 60_000, encoding: 'utf8' }, (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: unknown }).code) || 1 : 0, out: `${stdout}${stderr}`.trim() })),
   );
   await ctx.log(r.code === 0 ? 'info' : 'warn', `${command}\n${r.out}`);
-  const m = machinesOf(ctx);
+  const m = ctx.machines;
   m.reaperView.watch.invalidate();
   await m.reaperView.watch.refresh();
   // Notifications are not awaited: the command ends when the install has, not when the user dismisses them.

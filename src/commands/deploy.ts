@@ -8,18 +8,18 @@
 
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import type { Ctx } from './context';
+import type { Ctx } from '../views/app';
 import { keyOf } from '../machines/service';
 import { isAbort, messageOf, UserError } from '../base/errors';
 import type { Machine } from '../providers/types';
 import { appendDeployHistory, bytes, currentToplevel, DeployOnSave, readDeployHistory, recordOf, type DeployEvent, type DeployPayload, type DeployRecord, type DeployResult } from '../deploy';
 import { findFlakes, flakeRef, listNixosConfigurations, parseStorePath } from '../nix';
 import { loadMachineKeys } from '../ssh/keys';
-import { machinesOf } from '../views/machines';
 import { PanelModel } from '../views/panelModel';
+import type { DeployState } from '../views/deploys';
 import { byDeadline, machinePickRow } from '../views/present';
-import { runsOf } from '../views/runs';
 import { cacheCredentials } from './nix';
+import { withAbort } from './wizard';
 
 export interface DeployArgs {
   payload: DeployPayload;
@@ -32,40 +32,27 @@ export interface DeployArgs {
 
 export type DeployCommandResult = DeployResult | { cancelled: true } | { error: string };
 
-interface DeployUi {
-  history: Map<string, DeployRecord[]>;
-  last?: { machine: Machine; payload: DeployPayload; flakeDir?: string; deployCommand?: string };
-  onSave?: { scheduler: DeployOnSave; watchers: vscode.Disposable[]; key: string };
-}
-
-const registry = new WeakMap<Ctx, DeployUi>();
-
-function deploysOf(ctx: Ctx): DeployUi {
-  const existing = registry.get(ctx);
-  if (existing) return existing;
-  const ui: DeployUi = { history: new Map() };
-  registry.set(ctx, ui);
+/** The app's deploy state, with the tree decorated from the first deploy command on. */
+function deploysOf(ctx: Ctx): DeployState {
+  const ui = ctx.deploys;
+  if (ui.decorating) return ui;
+  ui.decorating = true;
   const loading = new Set<string>();
-  machinesOf(ctx).tree.setDecorator((m) => {
+  ctx.machines.tree.setDecorator((m) => {
     if (!m.runId) return undefined;
     const h = ui.history.get(m.runId);
     if (!h && !loading.has(m.runId)) {
       loading.add(m.runId);
       void readDeployHistory(ctx.storageDir, m.runId).then((r) => {
         if (r.length) ui.history.set(m.runId!, r);
-        machinesOf(ctx).tree.redecorate();
+        ctx.machines.tree.redecorate();
       });
     }
     return h?.length ? decoration(h) : undefined;
   });
-  ctx.extension.subscriptions.push(
+  ctx.own(
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (e.affectsConfiguration('thebacknd.deploy.onSave')) syncOnSave(ctx, ui);
-    }),
-    new vscode.Disposable(() => {
-      void ui.onSave?.scheduler.dispose();
-      for (const w of ui.onSave?.watchers ?? []) w.dispose();
-      registry.delete(ctx);
     }),
   );
   return ui;
@@ -87,11 +74,11 @@ function machineOf(ctx: Ctx, node: unknown): Machine | undefined {
   if (!node || typeof node !== 'object') return undefined;
   const ref = ('machine' in node ? (node as { machine: unknown }).machine : node) as Partial<Machine> | undefined;
   if (!ref?.provider || !ref.id) return undefined;
-  return machinesOf(ctx).service.machines().find((m) => keyOf(m) === keyOf(ref as Machine)) ?? (ref.name ? (ref as Machine) : undefined);
+  return ctx.machines.service.machines().find((m) => keyOf(m) === keyOf(ref as Machine)) ?? (ref.name ? (ref as Machine) : undefined);
 }
 
 async function pickMachine(ctx: Ctx): Promise<Machine | undefined> {
-  const service = machinesOf(ctx).service;
+  const service = ctx.machines.service;
   const mine: Machine[] = [];
   for (const m of service.machines()) if (m.runId && m.status === 'running' && (await loadMachineKeys(ctx.storageDir, m.runId))) mine.push(m);
   if (!mine.length) {
@@ -141,7 +128,7 @@ export async function deployToMachine(ctx: Ctx, node?: unknown, arg?: unknown): 
   return runDeploy(ctx, ui, machine, chosen.payload, chosen.flakeDir, scripted);
 }
 
-async function runDeploy(ctx: Ctx, ui: DeployUi, machine: Machine, payload: DeployPayload, flakeDir: string | undefined, scripted?: Partial<DeployArgs>): Promise<DeployCommandResult> {
+async function runDeploy(ctx: Ctx, ui: DeployState, machine: Machine, payload: DeployPayload, flakeDir: string | undefined, scripted?: Partial<DeployArgs>): Promise<DeployCommandResult> {
   const settings = ctx.settings();
   const { transferOf } = await import('../run/ports');
   const { deployToMachine: deploy } = await import('../deploy/deploy');
@@ -149,7 +136,7 @@ async function runDeploy(ctx: Ctx, ui: DeployUi, machine: Machine, payload: Depl
   const needsPush = transfer === 'cache' && payload.kind !== 'toplevel';
   const credentials = needsPush ? await cacheCredentials(ctx, !scripted) : undefined;
   if (needsPush && !credentials) throw new UserError('No binary cache credentials: run "Thebacknd: Set Cache Credentials…".');
-  const runs = runsOf(ctx);
+  const runs = ctx.runs;
   const models = new Set<PanelModel>();
   const panelModel = runs.panels.get(machine)?.model ?? (machine.runId ? runs.models.get(machine.runId) : undefined);
   if (panelModel) models.add(panelModel);
@@ -158,11 +145,8 @@ async function runDeploy(ctx: Ctx, ui: DeployUi, machine: Machine, payload: Depl
   try {
     const result = await vscode.window.withProgress(
       { location: vscode.ProgressLocation.Notification, title: `Thebacknd: deploy ${name} to ${machine.name}`, cancellable: true },
-      (progress, token) => {
-        const ctl = new AbortController();
-        token.onCancellationRequested(() => ctl.abort());
-        const signal = scripted?.signal ? AbortSignal.any([ctl.signal, scripted.signal]) : ctl.signal;
-        return deploy(
+      (progress, token) =>
+        withAbort(token, (signal) => deploy(
           {
             settings,
             keysRoot: ctx.storageDir,
@@ -181,8 +165,7 @@ async function runDeploy(ctx: Ctx, ui: DeployUi, machine: Machine, payload: Depl
             } else progress.report({ message: e.message });
             scripted?.onEvent?.(e);
           },
-        );
-      },
+        ), { signal: scripted?.signal }),
     );
     await remember(ctx, ui, machine, recordOf(result), models, result.outcome === 'confirmed' || result.outcome === 'switched' ? result.storePath : undefined);
     const sent = `sent ${bytes(result.uploadedBytes)}, the machine fetched ${bytes(result.fetchedBytes)}`;
@@ -202,17 +185,17 @@ async function runDeploy(ctx: Ctx, ui: DeployUi, machine: Machine, payload: Depl
   }
 }
 
-async function remember(ctx: Ctx, ui: DeployUi, machine: Machine, record: DeployRecord, models: Set<PanelModel>, storePath: string | undefined): Promise<void> {
+async function remember(ctx: Ctx, ui: DeployState, machine: Machine, record: DeployRecord, models: Set<PanelModel>, storePath: string | undefined): Promise<void> {
   if (!machine.runId) return;
   await appendDeployHistory(ctx.storageDir, machine.runId, record);
   const history = await readDeployHistory(ctx.storageDir, machine.runId);
   ui.history.set(machine.runId, history);
   for (const m of models) m.update({ deploys: history, ...(storePath ? { storePath } : {}), message: `Deploy ${record.outcome}${record.reason ? `: ${record.reason}` : ''}` });
-  machinesOf(ctx).tree.redecorate();
+  ctx.machines.tree.redecorate();
 }
 
 /** Watches the last deploy's flake while the setting is on; each change feeds the debounced scheduler. */
-function syncOnSave(ctx: Ctx, ui: DeployUi): void {
+function syncOnSave(ctx: Ctx, ui: DeployState): void {
   const on = ctx.settings().deploy.onSave;
   const last = ui.last;
   const key = last ? `${keyOf(last.machine)} ${JSON.stringify(last.payload)}` : '';
@@ -221,11 +204,11 @@ function syncOnSave(ctx: Ctx, ui: DeployUi): void {
     for (const w of ui.onSave.watchers) w.dispose();
     ui.onSave = undefined;
   }
-  if (last) runsOf(ctx).panels.get(last.machine)?.model.update({ deployOnSave: on });
+  if (last) ctx.runs.panels.get(last.machine)?.model.update({ deployOnSave: on });
   if (!on || !last || ui.onSave || !last.flakeDir) return;
   const scheduler = new DeployOnSave(
     async (signal) => {
-      const fresh = machinesOf(ctx).service.machines().find((m) => keyOf(m) === keyOf(last.machine));
+      const fresh = ctx.machines.service.machines().find((m) => keyOf(m) === keyOf(last.machine));
       if (!fresh || fresh.status !== 'running') return;
       await runDeploy(ctx, ui, fresh, last.payload, last.flakeDir, { signal, ...(last.deployCommand ? { deployCommand: last.deployCommand } : {}) });
     },

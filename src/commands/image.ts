@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import * as vscode from 'vscode';
-import type { Ctx } from './context';
+import type { Ctx } from '../views/app';
 import { cacheCredentials } from './nix';
 import { UserError } from '../base/errors';
 import { defaultImagePath } from '../image/files';

@@ -1,56 +1,59 @@
 // The table of every command the manifest declares, id → handler. extension.ts registers it in one loop, and a
 // test checks it against package.json so that no declared command is left without a handler.
 
-import type { Ctx } from './context';
-import { setToken } from './tokens';
-import * as machines from './machines';
-import * as image from './image';
-import * as nix from './nix';
-import * as workers from './workers';
-import { runToplevel } from './run';
-import * as ssh from './ssh';
-import * as deploy from './deploy';
-import { deployCloudReaper, installLocalReaper } from './cloudReaper';
-import { checkSetup, refreshSetupKeys } from './setup';
-import { chooseCache, createExampleFlake } from './walkthrough';
-import { createSpacesCache } from './spaces';
+import type { Ctx } from '../views/app';
+
+// Each command family is loaded on its first use, not at activation: esbuild keeps a module reached only through
+// `import()` unevaluated (and its functions uncompiled) until then, so activation pays for none of them.
+const tokens = () => import('./tokens');
+const machines = () => import('./machines');
+const image = () => import('./image');
+const nix = () => import('./nix');
+const workers = () => import('./workers');
+const run = () => import('./run');
+const ssh = () => import('./ssh');
+const deploy = () => import('./deploy');
+const cloudReaper = () => import('./cloudReaper');
+const setup = () => import('./setup');
+const walkthrough = () => import('./walkthrough');
+const spaces = () => import('./spaces');
 
 export type Handler = (ctx: Ctx, ...args: unknown[]) => unknown;
 
 export const COMMANDS: Record<string, Handler> = {
-  'thebacknd.runToplevel': (ctx, arg) => runToplevel(ctx, arg),
-  'thebacknd.checkSetup': (ctx, arg) => checkSetup(ctx, arg),
-  'thebacknd.chooseCache': (ctx, arg) => chooseCache(ctx, arg),
-  'thebacknd.createSpacesCache': (ctx, arg) => createSpacesCache(ctx, arg),
-  'thebacknd.createExampleFlake': (ctx, arg) => createExampleFlake(ctx, arg),
-  'thebacknd.buildToplevel': (ctx) => nix.buildToplevel(ctx),
-  'thebacknd.pushToCache': (ctx, storePath) => nix.pushToCache(ctx, typeof storePath === 'string' ? storePath : undefined),
-  'thebacknd.generateSigningKey': (ctx) => nix.generateSigningKey(ctx),
-  'thebacknd.buildOnWorkers': (ctx, arg) => workers.buildOnWorkers(ctx, arg),
-  'thebacknd.openWorkerShell': (ctx, node) => workers.openWorkerShell(ctx, node),
+  'thebacknd.runToplevel': async (ctx, arg) => (await run()).runToplevel(ctx, arg),
+  'thebacknd.checkSetup': async (ctx, arg) => (await setup()).checkSetup(ctx, arg),
+  'thebacknd.chooseCache': async (ctx, arg) => (await walkthrough()).chooseCache(ctx, arg),
+  'thebacknd.createSpacesCache': async (ctx, arg) => (await spaces()).createSpacesCache(ctx, arg),
+  'thebacknd.createExampleFlake': async (ctx, arg) => (await walkthrough()).createExampleFlake(ctx, arg),
+  'thebacknd.buildToplevel': async (ctx) => (await nix()).buildToplevel(ctx),
+  'thebacknd.pushToCache': async (ctx, storePath) => (await nix()).pushToCache(ctx, typeof storePath === 'string' ? storePath : undefined),
+  'thebacknd.generateSigningKey': async (ctx) => (await nix()).generateSigningKey(ctx),
+  'thebacknd.buildOnWorkers': async (ctx, arg) => (await workers()).buildOnWorkers(ctx, arg),
+  'thebacknd.openWorkerShell': async (ctx, node) => (await workers()).openWorkerShell(ctx, node),
   'thebacknd.importImage': async (ctx, provider, file, options) => {
-    const r = await image.importImage(ctx, provider, file, options);
-    await refreshSetupKeys(ctx).catch(() => undefined); // the walkthrough's image step
+    const r = await (await image()).importImage(ctx, provider, file, options);
+    await (await setup()).refreshSetupKeys(ctx).catch(() => undefined); // the walkthrough's image step
     return r;
   },
-  'thebacknd.refresh': (ctx) => machines.refresh(ctx),
-  'thebacknd.destroyAll': (ctx) => machines.destroyAll(ctx),
-  'thebacknd.destroyOld': (ctx) => machines.destroyOld(ctx),
-  'thebacknd.showMachines': (ctx) => machines.showMachines(ctx),
-  'thebacknd.deployCloudReaper': (ctx, options) => deployCloudReaper(ctx, options),
-  'thebacknd.installLocalReaper': (ctx, provider, options) => installLocalReaper(ctx, provider, options),
-  'thebacknd.setToken': (ctx) => setToken(ctx),
-  'thebacknd.setDigitalOceanToken': (ctx) => setToken(ctx, 'digitalocean'),
-  'thebacknd.setHetznerToken': (ctx) => setToken(ctx, 'hetzner'),
-  'thebacknd.setCacheCredentials': (ctx) => nix.setCacheCredentials(ctx),
-  'thebacknd.setCacheReadCredentials': (ctx) => nix.setCacheReadCredentials(ctx),
-  'thebacknd.machine.destroy': (ctx, node, nodes, options) => machines.destroy(ctx, node, nodes, options),
-  'thebacknd.machine.openTerminal': (ctx, node) => ssh.openTerminal(ctx, node),
-  'thebacknd.machine.showBootLog': (ctx, node) => ssh.showBootLog(ctx, node),
-  'thebacknd.machine.openPanel': (ctx, node) => ssh.openPanel(ctx, node),
-  'thebacknd.machine.openInRemoteSsh': (ctx, node, nodes, options) => ssh.openInRemoteSsh(ctx, node, nodes, options),
-  'thebacknd.machine.copyIp': (ctx, node, nodes) => machines.copyIp(ctx, node, nodes),
-  'thebacknd.machine.extend': (ctx, node, nodes, minutes) => machines.extend(ctx, node, nodes, minutes),
-  'thebacknd.machine.deploy': (ctx, node, arg) => deploy.deployToMachine(ctx, node, arg),
-  'thebacknd.deploy.toggleOnSave': (ctx, node) => deploy.toggleDeployOnSave(ctx, node),
+  'thebacknd.refresh': async (ctx) => (await machines()).refresh(ctx),
+  'thebacknd.destroyAll': async (ctx) => (await machines()).destroyAll(ctx),
+  'thebacknd.destroyOld': async (ctx) => (await machines()).destroyOld(ctx),
+  'thebacknd.showMachines': async (ctx) => (await machines()).showMachines(ctx),
+  'thebacknd.deployCloudReaper': async (ctx, options) => (await cloudReaper()).deployCloudReaper(ctx, options),
+  'thebacknd.installLocalReaper': async (ctx, provider, options) => (await cloudReaper()).installLocalReaper(ctx, provider, options),
+  'thebacknd.setToken': async (ctx) => (await tokens()).setToken(ctx),
+  'thebacknd.setDigitalOceanToken': async (ctx) => (await tokens()).setToken(ctx, 'digitalocean'),
+  'thebacknd.setHetznerToken': async (ctx) => (await tokens()).setToken(ctx, 'hetzner'),
+  'thebacknd.setCacheCredentials': async (ctx) => (await nix()).setCacheCredentials(ctx),
+  'thebacknd.setCacheReadCredentials': async (ctx) => (await nix()).setCacheReadCredentials(ctx),
+  'thebacknd.machine.destroy': async (ctx, node, nodes, options) => (await machines()).destroy(ctx, node, nodes, options),
+  'thebacknd.machine.openTerminal': async (ctx, node) => (await ssh()).openTerminal(ctx, node),
+  'thebacknd.machine.showBootLog': async (ctx, node) => (await ssh()).showBootLog(ctx, node),
+  'thebacknd.machine.openPanel': async (ctx, node) => (await ssh()).openPanel(ctx, node),
+  'thebacknd.machine.openInRemoteSsh': async (ctx, node, nodes, options) => (await ssh()).openInRemoteSsh(ctx, node, nodes, options),
+  'thebacknd.machine.copyIp': async (ctx, node, nodes) => (await machines()).copyIp(ctx, node, nodes),
+  'thebacknd.machine.extend': async (ctx, node, nodes, minutes) => (await machines()).extend(ctx, node, nodes, minutes),
+  'thebacknd.machine.deploy': async (ctx, node, arg) => (await deploy()).deployToMachine(ctx, node, arg),
+  'thebacknd.deploy.toggleOnSave': async (ctx, node) => (await deploy()).toggleDeployOnSave(ctx, node),
 };

@@ -2,13 +2,13 @@
 // `nodes`), the palette (nothing: a quick pick asks) and other code (a machine) share one function.
 
 import * as vscode from 'vscode';
-import type { Ctx } from './context';
+import type { Ctx } from '../views/app';
 import type { Machine } from '../providers/types';
 import { keyOf } from '../machines/service';
 import { PROVIDER_LABEL } from '../base/tokens';
 import { UserError, messageOf } from '../base/errors';
 import { reasonText } from '../reaper/reaper';
-import { machinesOf, type Machines } from '../views/machines';
+import type { Machines } from '../views/machines';
 import { byDeadline, formatDuration, ipOf, machinePickRow, msLeft, type Clocked } from '../views/present';
 
 /** A tree node, or anything carrying a machine's provider and id (a Machine itself). */
@@ -66,7 +66,7 @@ async function destroyEach(ctx: Ctx, m: Machines, list: Machine[], why: string):
  * so that no other extension can destroy a machine without the user's say.
  */
 export async function destroy(ctx: Ctx, node?: unknown, nodes?: unknown, options?: unknown): Promise<void> {
-  const m = machinesOf(ctx);
+  const m = ctx.machines;
   const list = node || nodes ? targets(m, node, nodes) : await pick(m, 'Thebacknd: Destroy which machines?', true);
   if (!list.length) return;
   const unconfirmed = (options as { confirm?: unknown } | undefined)?.confirm === false;
@@ -80,7 +80,7 @@ export async function destroy(ctx: Ctx, node?: unknown, nodes?: unknown, options
 }
 
 export async function destroyAll(ctx: Ctx): Promise<void> {
-  const m = machinesOf(ctx);
+  const m = ctx.machines;
   // Count on a fresh list: the modal promises a number, and that number must be right.
   await m.refresh.refreshNow();
   const failed = m.service.failedProviders();
@@ -102,7 +102,7 @@ export async function destroyAll(ctx: Ctx): Promise<void> {
 }
 
 export async function destroyOld(ctx: Ctx): Promise<void> {
-  const m = machinesOf(ctx);
+  const m = ctx.machines;
   const done = await m.reaper.pass();
   const ok = done.filter((r) => !r.error);
   const bad = done.filter((r) => r.error);
@@ -115,7 +115,7 @@ export async function destroyOld(ctx: Ctx): Promise<void> {
 }
 
 export async function copyIp(ctx: Ctx, node?: unknown, nodes?: unknown): Promise<void> {
-  const m = machinesOf(ctx);
+  const m = ctx.machines;
   const list = node || nodes ? targets(m, node, nodes) : await pick(m, 'Thebacknd: Copy the IP of which machine?', false, (x) => !!ipOf(x));
   const ips = list.map(ipOf).filter((x): x is string => !!x);
   if (!ips.length) {
@@ -130,7 +130,7 @@ export async function copyIp(ctx: Ctx, node?: unknown, nodes?: unknown): Promise
 const DURATIONS = [15, 30, 60, 120, 240];
 
 export async function extend(ctx: Ctx, node?: unknown, nodes?: unknown, minutes?: unknown): Promise<void> {
-  const m = machinesOf(ctx);
+  const m = ctx.machines;
   const list = node || nodes ? targets(m, node, nodes) : await pick(m, 'Thebacknd: Extend which machines?', true);
   if (!list.length) return;
   const by = typeof minutes === 'number' ? minutes : await pickMinutes(ctx.settings().maxAgeMinutes, list);
@@ -167,7 +167,7 @@ async function pickMinutes(maxAge: number, list: Machine[]): Promise<number | un
 }
 
 export async function refresh(ctx: Ctx): Promise<void> {
-  const m = machinesOf(ctx);
+  const m = ctx.machines;
   // Refresh is the one way to ask for the reapers' status before its period is up.
   m.reaperView.watch.invalidate();
   // A token command's token the provider rejected is asked for again (the password manager may have a new one).
@@ -177,7 +177,7 @@ export async function refresh(ctx: Ctx): Promise<void> {
 
 /** The status bar's click: every machine with its countdown, then what to do with the one picked. */
 export async function showMachines(ctx: Ctx): Promise<void> {
-  const m = machinesOf(ctx);
+  const m = ctx.machines;
   const qp = vscode.window.createQuickPick<vscode.QuickPickItem & { machine?: Machine }>();
   qp.title = 'Thebacknd: machines';
   qp.matchOnDescription = true;
@@ -206,7 +206,7 @@ export async function showMachines(ctx: Ctx): Promise<void> {
 }
 
 async function machineActions(ctx: Ctx, x: Machine): Promise<void> {
-  const m = machinesOf(ctx);
+  const m = ctx.machines;
   const left = msLeft(x, m.service.serverNow(x.provider));
   const actions = [
     { label: '$(watch) Extend…', run: () => extend(ctx, x) },

@@ -5,7 +5,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as vscode from 'vscode';
-import type { Ctx } from './context';
+import type { Ctx } from '../views/app';
+import { pickFlake, withAbort } from './wizard';
 import { UserError } from '../base/errors';
 import {
   build,
@@ -13,7 +14,6 @@ import {
   checkCacheSettings,
   checkNix,
   defaultKeyName,
-  findFlakes,
   flakeRef,
   generateSigningKey as generateKey,
   listNixosConfigurations,
@@ -31,7 +31,7 @@ const LAST_BUILD_FILE = 'last-build.json';
 
 /** Builds a toplevel (or any installable) of a workspace flake; resolves with the store path, undefined if dismissed. */
 export async function buildToplevel(ctx: Ctx): Promise<string | undefined> {
-  const flakeDir = await pickFlake();
+  const flakeDir = await pickFlake({ title: 'Thebacknd: which flake?', required: true });
   if (!flakeDir) return undefined;
   const nix = { cwd: flakeDir };
   const configs = await vscode.window.withProgress(
@@ -200,18 +200,6 @@ export async function generateSigningKey(ctx: Ctx): Promise<string | undefined> 
   return key.publicKey;
 }
 
-async function pickFlake(): Promise<string | undefined> {
-  const folders = (vscode.workspace.workspaceFolders ?? []).filter((f) => f.uri.scheme === 'file').map((f) => f.uri.fsPath);
-  const flakes = findFlakes(folders);
-  if (flakes.length === 0) throw new UserError('No flake.nix at the root of the open folders: open the folder of your flake.');
-  if (flakes.length === 1) return flakes[0];
-  const pick = await vscode.window.showQuickPick(
-    flakes.map((f) => ({ label: path.basename(f), description: f, f })),
-    { title: 'Thebacknd: which flake?' },
-  );
-  return pick?.f;
-}
-
 async function askStorePath(ctx: Ctx): Promise<string | undefined> {
   const last = await loadLastBuild(ctx);
   return vscode.window.showInputBox({
@@ -237,18 +225,6 @@ async function loadLastBuild(ctx: Ctx): Promise<string | undefined> {
     return typeof data.path === 'string' ? data.path : undefined;
   } catch {
     return undefined;
-  }
-}
-
-/** Runs `fn` with an AbortSignal that follows the progress notification's Cancel button. */
-async function withAbort<T>(token: vscode.CancellationToken, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
-  const ctl = new AbortController();
-  if (token.isCancellationRequested) ctl.abort();
-  const sub = token.onCancellationRequested(() => ctl.abort());
-  try {
-    return await fn(ctl.signal);
-  } finally {
-    sub.dispose();
   }
 }
 

@@ -1,7 +1,7 @@
 // Registers the command table; every failure ends as one readable message, never a stack trace.
 
 import * as vscode from 'vscode';
-import type { Ctx } from './context';
+import type { Ctx } from '../views/app';
 import { COMMANDS } from './index';
 import { messageOf, UserError, isAbort } from '../base/errors';
 

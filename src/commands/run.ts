@@ -14,16 +14,15 @@
 import { ALLOW, scriptedConsentQuestion } from '../run/consent';
 import * as fs from 'node:fs';
 import * as vscode from 'vscode';
-import type { Ctx } from './context';
+import type { Ctx } from '../views/app';
+import { withAbort } from './wizard';
 import { isAbort, messageOf, UserError } from '../base/errors';
 import { describeAgentEvent, parseAgentLine } from '../agent/log';
 import { PROVIDER_LABEL } from '../base/tokens';
 import type { ProviderId } from '../providers/types';
 import type { Payload, Placement, RunEvent, RunRequest, RunResult } from '../run/types';
-import { machinesOf } from '../views/machines';
 import { PanelModel, stageMessage, type TimelineEntry } from '../views/panelModel';
 import { DEFAULT_BOOT_LOG_COMMAND } from '../ssh/boot-log';
-import { runsOf } from '../views/runs';
 import { cacheCredentials, cacheReadCredentials } from './nix';
 import { reaperLinkOf } from './cloudReaper';
 import { baseImage, checkPayload, pickPayload, pickPlacement } from './runPickers';
@@ -50,7 +49,7 @@ function isRunArgs(a: unknown): a is RunArgs {
 }
 
 export async function runToplevel(ctx: Ctx, arg?: unknown): Promise<RunOutcome | undefined> {
-  const machines = machinesOf(ctx);
+  const machines = ctx.machines;
   const settings = ctx.settings();
   const { transferOf, isS3Url, createRunPorts, preflight } = await import('../run/ports');
   const { runToplevel: run, newRunId } = await import('../run/orchestrate');
@@ -115,7 +114,7 @@ export async function runToplevel(ctx: Ctx, arg?: unknown): Promise<RunOutcome |
 
   preflight({ settings, ...(credentials ? { cacheCredentials: credentials } : {}), ...(readCredentials ? { cacheReadCredentials: readCredentials } : {}) }, req);
 
-  const runs = runsOf(ctx);
+  const runs = ctx.runs;
   const runId = newRunId();
   const model = new PanelModel(`new machine (${what(payload)})`, runId);
   if (payload.kind === 'toplevel' || payload.kind === 'binary') model.update({ storePath: payload.kind === 'binary' ? payload.binary : payload.storePath });
@@ -128,11 +127,14 @@ export async function runToplevel(ctx: Ctx, arg?: unknown): Promise<RunOutcome |
     const result = await vscode.window.withProgress(
       { location: vscode.ProgressLocation.Notification, title: `Thebacknd: ${what(payload)}`, cancellable: true },
       (progress, token) =>
-        withAbort(ctx, token, scripted?.signal, (signal) =>
-          run(ports, req, signal, (e) => {
-            onEvent(ctx, model, e, (message) => progress.report({ message }));
-            scripted?.onEvent?.(e);
-          }, runId),
+        withAbort(
+          token,
+          (signal) =>
+            run(ports, req, signal, (e) => {
+              onEvent(ctx, model, e, (message) => progress.report({ message }));
+              scripted?.onEvent?.(e);
+            }, runId),
+          { lifetime: ctx.lifetime, signal: scripted?.signal },
         ),
     );
     if (result.storePath && payload.kind !== 'binary') model.update({ storePath: result.storePath });
@@ -185,7 +187,7 @@ function onEvent(ctx: Ctx, model: PanelModel, e: RunEvent, report: (message: str
       return;
     case 'machine':
       // The tree shows it at once, not at the next periodic refresh.
-      void machinesOf(ctx).refresh.refreshNow();
+      void ctx.machines.refresh.refreshNow();
       return;
   }
 }
@@ -227,20 +229,6 @@ async function offer(ctx: Ctx, o: RunOutcome, model: PanelModel): Promise<void> 
   if (a === 'Open Terminal') await vscode.commands.executeCommand('thebacknd.machine.openTerminal', m);
   if (a === 'Show Boot Log') await vscode.commands.executeCommand('thebacknd.machine.showBootLog', m);
   if (a === 'Open Panel') await panelFor();
-}
-
-/** Runs `fn` with an AbortSignal that follows the progress notification's Cancel button (and a script's signal). */
-async function withAbort<T>(ctx: Ctx, token: vscode.CancellationToken, extra: AbortSignal | undefined, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
-  const ctl = new AbortController();
-  if (token.isCancellationRequested) ctl.abort();
-  const sub = token.onCancellationRequested(() => ctl.abort());
-  const signal = extra ? AbortSignal.any([ctl.signal, extra]) : ctl.signal;
-  try {
-    // Deactivation cancels it too, and waits for its cleanup.
-    return await ctx.lifetime.run(signal, fn);
-  } finally {
-    sub.dispose();
-  }
 }
 
 /** A call with arguments (another extension) creates paid machines: the user says yes first, except in our tests. */

@@ -4,35 +4,22 @@
 
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import type { Ctx } from './context';
+import type { Ctx } from '../views/app';
 import { UserError } from '../base/errors';
 import { PROVIDER_LABEL } from '../base/tokens';
-import { checkNix, findFlakes, flakeRef, listNixosConfigurations, parseStorePath } from '../nix';
+import { checkNix, flakeRef, listNixosConfigurations, parseStorePath } from '../nix';
 import type { CloudProvider, ProviderId } from '../providers/types';
 import type { Payload, Placement } from '../run/types';
-import { availableSizes, money, priceIn, sizeSummary } from '../workers/cost';
-import { machinesOf } from '../views/machines';
+import { asyncPick, pickFlake, pickSize } from './wizard';
 
 const LAST_PLACEMENT = 'thebacknd.run.lastPlacement';
 const LAST_STORE_PATH = 'thebacknd.run.lastStorePath';
 
 type PayloadItem = vscode.QuickPickItem & { payload?: Payload | 'toplevel' | 'binary' };
 
-/** The workspace folders on disk that hold a flake.nix; several: ask which. Undefined: dismissed. */
-async function pickFlake(): Promise<string | null | undefined> {
-  const folders = (vscode.workspace.workspaceFolders ?? []).filter((f) => f.uri.scheme === 'file').map((f) => f.uri.fsPath);
-  const flakes = findFlakes(folders);
-  if (flakes.length <= 1) return flakes[0] ?? null;
-  const pick = await vscode.window.showQuickPick(
-    flakes.map((f) => ({ label: path.basename(f), description: f, f })),
-    { title: 'Thebacknd: Run Toplevel — which flake?' },
-  );
-  return pick?.f;
-}
-
 /** What to run. The flake's configurations load while the other choices are already shown. */
 export async function pickPayload(ctx: Ctx, overSsh: boolean): Promise<Payload | undefined> {
-  const flakeDir = await pickFlake();
+  const flakeDir = await pickFlake({ title: 'Thebacknd: Run Toplevel — which flake?' });
   if (flakeDir === undefined) return undefined;
   const qp = vscode.window.createQuickPick<PayloadItem>();
   qp.title = 'Thebacknd: Run Toplevel (1/4) — what should the machine run?';
@@ -143,7 +130,7 @@ interface LastPlacement { provider: ProviderId; region: string; size: string }
 
 /** Provider (only those with a token), then region and size with the price per hour. */
 export async function pickPlacement(ctx: Ctx): Promise<Omit<Placement, 'image'> | undefined> {
-  const machines = machinesOf(ctx);
+  const machines = ctx.machines;
   const last = ctx.extension.globalState.get<LastPlacement>(LAST_PLACEMENT);
   const withToken = machines.service.snapshot().filter((p) => p.tokenSource).map((p) => p.id);
   if (!withToken.length) {
@@ -166,39 +153,18 @@ export async function pickPlacement(ctx: Ctx): Promise<Omit<Placement, 'image'> 
   const why = lastHere ? 'last used' : 'the setting';
   const region = await pickRegion(provider, lastHere?.region ?? s.region, why);
   if (!region) return undefined;
-  const size = await pickSize(provider, region, lastHere?.size ?? s.size, why);
+  const size = await pickSize({
+    title: `Thebacknd: Run Toplevel (4/4) — machine size in ${region} (price per hour)`,
+    provider: providerId,
+    region,
+    prefer: lastHere?.size ?? s.size,
+    why,
+    sizes: () => provider.sizes(),
+  });
   if (!size) return undefined;
-  const placement = { provider: providerId, region, size };
+  const placement = { provider: providerId, region, size: size.slug };
   await ctx.extension.globalState.update(LAST_PLACEMENT, placement);
   return placement;
-}
-
-/** A quick pick whose items load asynchronously (regions, sizes), busy meanwhile. */
-async function asyncPick<T extends vscode.QuickPickItem>(title: string, load: () => Promise<T[]>): Promise<T | undefined> {
-  const qp = vscode.window.createQuickPick<T>();
-  qp.title = title;
-  qp.matchOnDescription = true;
-  qp.busy = true;
-  qp.enabled = false;
-  const result = new Promise<T | undefined>((resolve) => {
-    qp.onDidAccept(() => resolve(qp.selectedItems[0]));
-    qp.onDidHide(() => resolve(undefined));
-  });
-  qp.show();
-  try {
-    const items = await load();
-    qp.items = items;
-    const active = items.find((i) => i.picked);
-    if (active) qp.activeItems = [active];
-  } catch (err) {
-    qp.dispose();
-    throw err;
-  }
-  qp.busy = false;
-  qp.enabled = true;
-  const picked = await result;
-  qp.dispose();
-  return picked;
 }
 
 async function pickRegion(provider: CloudProvider, prefer: string, why: string): Promise<string | undefined> {
@@ -207,22 +173,6 @@ async function pickRegion(provider: CloudProvider, prefer: string, why: string):
     if (!regions.length) throw new UserError(`${PROVIDER_LABEL[provider.id]} offers no region right now.`);
     return regions
       .map((r) => ({ label: r.slug, description: `${r.name}${r.slug === prefer ? ` · ${why}` : ''}`, picked: r.slug === prefer, slug: r.slug }))
-      .sort((a, b) => Number(b.picked) - Number(a.picked));
-  });
-  return pick?.slug;
-}
-
-async function pickSize(provider: CloudProvider, region: string, prefer: string, why: string): Promise<string | undefined> {
-  const pick = await asyncPick(`Thebacknd: Run Toplevel (4/4) — machine size in ${region} (price per hour)`, async () => {
-    const sizes = availableSizes(await provider.sizes(), region);
-    if (!sizes.length) throw new UserError(`${PROVIDER_LABEL[provider.id]} offers no size in ${region}.`);
-    return sizes
-      .map((s) => ({
-        label: `${s.slug}  ${money(priceIn(s, region), s.currency)}/h`,
-        description: `${sizeSummary(s, region).replace(/ · [^·]*\/h$/, '')}${s.slug === prefer ? ` · ${why}` : ''}`,
-        picked: s.slug === prefer,
-        slug: s.slug,
-      }))
       .sort((a, b) => Number(b.picked) - Number(a.picked));
   });
   return pick?.slug;

@@ -5,12 +5,11 @@
 // Scripts (and tests): executeCommand('thebacknd.checkSetup', { quiet: true }) resolves with the CheckResult[].
 
 import * as vscode from 'vscode';
-import type { Ctx } from './context';
+import type { Ctx } from '../views/app';
 import { PROVIDERS } from '../base/tokens';
 import type { Settings } from '../base/settings';
 import type { CloudProvider, ProviderId } from '../providers/types';
 import { checkSetup as runChecks, firstMissing, missingError, ORDER, type CheckResult, type SetupInput } from '../setup/checks';
-import { machinesOf } from '../views/machines';
 import { cacheCredentials } from './nix';
 
 const ICON = { ok: '$(pass-filled)', missing: '$(error)', skipped: '$(circle-slash)' } as const;
@@ -21,7 +20,7 @@ async function chosenProvider(ctx: Ctx, wanted?: ProviderId): Promise<{ id: Prov
   const def = ctx.settings().defaultProvider;
   const id = wanted ?? (configured.includes(def) ? def : (configured[0] ?? def));
   if (!configured.includes(id)) return { id, client: undefined };
-  return { id, client: await machinesOf(ctx).service.provider(id) };
+  return { id, client: await ctx.machines.service.provider(id) };
 }
 
 export async function inputFor(ctx: Ctx, over: Partial<SetupInput> & { providerId?: ProviderId } = {}): Promise<SetupInput> {

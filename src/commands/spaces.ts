@@ -3,7 +3,7 @@
 // Scripts and tests: executeCommand('thebacknd.createSpacesCache', { region, bucket, s3Endpoint? }).
 
 import * as vscode from 'vscode';
-import type { Ctx } from './context';
+import type { Ctx } from '../views/app';
 import { UserError } from '../base/errors';
 import { bucketProblem, SPACES_REGIONS } from '../setup/cache-form';
 import { createSpacesCache as create } from '../setup/spaces';

@@ -5,7 +5,7 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import type { Ctx } from './context';
+import type { Ctx } from '../views/app';
 import type { Machine } from '../providers/types';
 import { keyOf } from '../machines/service';
 import { UserError } from '../base/errors';
@@ -13,9 +13,7 @@ import { loadMachineKeys } from '../ssh/keys';
 import { machineAddress, machineKeys, machineSshTarget } from '../ssh/machine-target';
 import { writeKnownHosts } from '../ssh/known-hosts';
 import { addInclude, defaultManagedConfigPath, defaultUserConfigPath, isIncluded, writeHostEntry } from '../ssh/remote-ssh-config';
-import { machinesOf } from '../views/machines';
 import { byDeadline, machinePickRow } from '../views/present';
-import { runsOf } from '../views/runs';
 import { openSshTerminal } from '../views/terminal';
 import type { MachinePanel } from '../views/machinePanel';
 
@@ -26,13 +24,13 @@ function machineOf(ctx: Ctx, node: unknown): Machine | undefined {
   if (!node || typeof node !== 'object') return undefined;
   const ref = ('machine' in node ? (node as { machine: unknown }).machine : node) as Partial<Machine> | undefined;
   if (!ref?.provider || !ref.id) return undefined;
-  const listed = machinesOf(ctx).service.machines().find((m) => keyOf(m) === keyOf(ref as Machine));
+  const listed = ctx.machines.service.machines().find((m) => keyOf(m) === keyOf(ref as Machine));
   return listed ?? (ref.name ? (ref as Machine) : undefined);
 }
 
 /** Palette: the live machines whose keys are here (optionally running only). */
 async function pick(ctx: Ctx, title: string, runningOnly: boolean): Promise<Machine | undefined> {
-  const service = machinesOf(ctx).service;
+  const service = ctx.machines.service;
   const live = service.machines().filter((m) => m.runId && m.status !== 'destroying' && (!runningOnly || m.status === 'running'));
   const mine: Machine[] = [];
   for (const m of live) if (await loadMachineKeys(ctx.storageDir, m.runId!)) mine.push(m);
@@ -66,7 +64,7 @@ export async function showBootLog(ctx: Ctx, node?: unknown): Promise<void> {
   const m = await target(ctx, node, 'Thebacknd: Show the boot log of which machine?', false);
   if (!m) return;
   const sshTarget = await machineSshTarget(ctx.storageDir, m);
-  void runsOf(ctx).bootLogs.show(m.name, sshTarget);
+  void ctx.runs.bootLogs.show(m.name, sshTarget);
 }
 
 export interface RemoteSshOptions {
@@ -94,7 +92,7 @@ export async function openInRemoteSsh(ctx: Ctx, node?: unknown, _nodes?: unknown
   const userConfig = o.userConfig ?? defaultUserConfigPath();
   const knownHostsFile = await writeKnownHosts(keys, ip);
   await writeHostEntry({ alias: m.name, hostName: ip, identityFile: keys.loginKeyPath, knownHostsFile }, managed);
-  runsOf(ctx).sshEntries.set(m.name, managed);
+  ctx.runs.sshEntries.set(m.name, managed);
   await ctx.log('info', `Wrote the ssh Host entry ${m.name} (${ip}) to ${managed}.`);
 
   let included = await isIncluded(userConfig, managed);
@@ -143,17 +141,17 @@ function tilde(p: string): string {
 
 /** The machine's panel: stage timeline, live log, cost and countdown, and the buttons. Returns the panel. */
 export async function openPanel(ctx: Ctx, node?: unknown): Promise<MachinePanel | undefined> {
-  const runs = runsOf(ctx);
+  const runs = ctx.runs;
   const m = node ? machineOf(ctx, node) : await pickAny(ctx);
   if (!m) return undefined;
   // A machine not (or no longer) listed gets a panel only while this window's run still tracks it.
-  const listed = machinesOf(ctx).service.machines().some((x) => keyOf(x) === keyOf(m));
+  const listed = ctx.machines.service.machines().some((x) => keyOf(x) === keyOf(m));
   if (!listed && !(m.runId && runs.models.has(m.runId))) throw new UserError(`${m.name} is not in the list of machines any more.`);
   return runs.panels.createOrShow(m);
 }
 
 async function pickAny(ctx: Ctx): Promise<Machine | undefined> {
-  const service = machinesOf(ctx).service;
+  const service = ctx.machines.service;
   const live = service.machines().filter((m) => m.status !== 'destroying');
   if (!live.length) {
     void vscode.window.showInformationMessage('Thebacknd: no machine is running. Run Toplevel… creates one.');

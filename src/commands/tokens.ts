@@ -1,7 +1,7 @@
 // Set Token…: asks for a provider token and keeps it in SecretStorage. The value is never logged or echoed.
 
 import * as vscode from 'vscode';
-import type { Ctx } from './context';
+import type { Ctx } from '../views/app';
 import type { ProviderId } from '../providers/types';
 import { checkToken, PROVIDER_LABEL, PROVIDERS, TOKEN_ENV } from '../base/tokens';
 

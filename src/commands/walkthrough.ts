@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import type { Ctx } from './context';
+import type { Ctx } from '../views/app';
 import { bucketProblem, endpointProblem, publicUrlProblem } from '../setup/cache-form';
 import { exampleFlake, WALKTHROUGH_KEYS } from '../setup/walkthrough';
 import { checkSetup } from './setup';

@@ -12,17 +12,16 @@
 import { scriptedConsent } from './run';
 import path from 'node:path';
 import * as vscode from 'vscode';
-import type { Ctx } from './context';
+import type { Ctx } from '../views/app';
+import { pickFlake, pickSize, withAbort } from './wizard';
 import { isAbort, messageOf, UserError } from '../base/errors';
 import { PROVIDER_LABEL } from '../base/tokens';
-import { checkNix, findFlakes, flakeRef, listNixosConfigurations, toplevelInstallable } from '../nix';
+import { checkNix, flakeRef, listNixosConfigurations, toplevelInstallable } from '../nix';
 import type { CloudProvider, Machine, ProviderId, Size } from '../providers/types';
 import { keyOf } from '../machines/service';
 import { loadMachineKeys } from '../ssh/keys';
-import { machinesOf } from '../views/machines';
 import { byDeadline, machinePickRow } from '../views/present';
 import {
-  availableSizes,
   buildOnWorkers as runWorkers,
   checkRequest,
   estimate,
@@ -66,8 +65,8 @@ export async function buildOnWorkers(ctx: Ctx, arg?: unknown): Promise<WorkersRe
     if (!(await scriptedConsent(ctx, `${arg.count ?? 1} build worker(s) on ${arg.placement.provider} for ${arg.installable}`))) return undefined;
     return scriptedBuild(ctx, arg);
   }
-  const machines = machinesOf(ctx);
-  const flakeDir = await pickFlake();
+  const machines = ctx.machines;
+  const flakeDir = await pickFlake({ title: 'Thebacknd: which flake?', required: true });
   if (!flakeDir) return undefined;
   const installable = await pickInstallable(flakeDir);
   if (!installable) return undefined;
@@ -80,11 +79,15 @@ export async function buildOnWorkers(ctx: Ctx, arg?: unknown): Promise<WorkersRe
   // Fail on a missing image now, not after every question.
   checkRequest({ installable, placement: { ...placementBase, size: ps.size }, count: 1, maxAgeMinutes: 60, outLink: 'result', keepOnFailure: false });
   const provider = await machines.service.provider(providerId);
-  const sizes = await vscode.window.withProgress(
-    { location: vscode.ProgressLocation.Window, title: `Thebacknd: reading ${PROVIDER_LABEL[providerId]} server types` },
-    () => provider.sizes(),
-  );
-  const size = await pickSize(sizes, ps.region, ps.size, providerId);
+  const size = await pickSize({
+    title: `Thebacknd: Build on Ephemeral Workers (3/5): server type in ${ps.region} (price per hour)`,
+    provider: providerId,
+    region: ps.region,
+    prefer: ps.size,
+    why: 'the setting',
+    sizes: () => provider.sizes(),
+    regionFromSetting: true,
+  });
   if (!size) return undefined;
   const count = await askCount();
   if (!count) return undefined;
@@ -153,7 +156,7 @@ async function scriptedRun(ctx: Ctx, a: WorkersArgs): Promise<WorkersResult> {
     ...(a.sshTimeoutMs !== undefined ? { sshTimeoutMs: a.sshTimeoutMs } : {}),
   };
   checkRequest(req);
-  const provider = await machinesOf(ctx).service.provider(p);
+  const provider = await ctx.machines.service.provider(p);
   ctx.output.info(`Build on workers: ${req.installable} on ${count} × ${req.placement.size} (${PROVIDER_LABEL[p]}, ${req.placement.region}).`);
   return runWithProgress(ctx, provider, req, a.cwd, a);
 }
@@ -166,13 +169,13 @@ async function runWithProgress(
   cwd: string | undefined,
   scripted?: Pick<WorkersArgs, 'onEvent' | 'signal'>,
 ): Promise<WorkersResult> {
-  const machines = machinesOf(ctx);
+  const machines = ctx.machines;
   const count = req.count;
   let costText = '';
   const outcome = await vscode.window.withProgress(
     { location: vscode.ProgressLocation.Notification, title: 'Thebacknd: build on workers', cancellable: true },
     (progress, token) =>
-      withAbort(ctx, token, scripted?.signal, async (signal) => {
+      withAbort(token, async (signal) => {
         const report = throttled((message: string) => progress.report({ message }));
         const onEvent = (e: WorkersEvent): void => {
           if (e.type === 'log') {
@@ -193,7 +196,7 @@ async function runWithProgress(
         } finally {
           void machines.refresh.refreshNow();
         }
-      }),
+      }, { lifetime: ctx.lifetime, signal: scripted?.signal }),
   );
 
   if ('err' in outcome) {
@@ -215,7 +218,7 @@ async function runWithProgress(
 
 /** A local terminal whose environment holds the worker's `$store`, `$builder` and `$ssh` (vps-worker's shell-<name>). */
 export async function openWorkerShell(ctx: Ctx, node?: unknown): Promise<vscode.Terminal | undefined> {
-  const machines = machinesOf(ctx);
+  const machines = ctx.machines;
   const machine = fromNode(machines.service.machines(), node) ?? (await pickWorker(ctx));
   if (!machine) return undefined;
   let cpus: number | undefined;
@@ -246,7 +249,7 @@ function fromNode(known: Machine[], node: unknown): Machine | undefined {
 
 /** Running machines whose keys are on this computer. */
 async function pickWorker(ctx: Ctx): Promise<Machine | undefined> {
-  const service = machinesOf(ctx).service;
+  const service = ctx.machines.service;
   const running = service.machines().filter((m) => m.status === 'running' && m.runId && (m.ipv4 ?? m.ipv6));
   const withKeys: Machine[] = [];
   for (const m of running) if (await loadMachineKeys(ctx.storageDir, m.runId!)) withKeys.push(m);
@@ -256,15 +259,6 @@ async function pickWorker(ctx: Ctx): Promise<Machine | undefined> {
   }
   const items = byDeadline(withKeys.map((machine) => ({ machine, nowMs: service.serverNow(machine.provider) }))).map((c) => ({ ...machinePickRow(c), machine: c.machine }));
   return (await vscode.window.showQuickPick(items, { title: 'Thebacknd: Open Worker Shell on which machine?', matchOnDescription: true }))?.machine;
-}
-
-async function pickFlake(): Promise<string | undefined> {
-  const folders = (vscode.workspace.workspaceFolders ?? []).filter((f) => f.uri.scheme === 'file').map((f) => f.uri.fsPath);
-  const flakes = findFlakes(folders);
-  if (flakes.length === 0) throw new UserError('No flake.nix at the root of the open folders: open the folder of your flake.');
-  if (flakes.length === 1) return flakes[0];
-  const pick = await vscode.window.showQuickPick(flakes.map((f) => ({ label: path.basename(f), description: f, f })), { title: 'Thebacknd: which flake?' });
-  return pick?.f;
 }
 
 async function pickInstallable(flakeDir: string): Promise<string | undefined> {
@@ -292,7 +286,7 @@ async function pickInstallable(flakeDir: string): Promise<string | undefined> {
 }
 
 async function pickProvider(ctx: Ctx): Promise<ProviderId | undefined> {
-  const withToken = machinesOf(ctx).service.snapshot().filter((p) => p.tokenSource);
+  const withToken = ctx.machines.service.snapshot().filter((p) => p.tokenSource);
   if (!withToken.length) {
     const p = ctx.settings().defaultProvider;
     throw new UserError(`No cloud token is set: workers need a ${PROVIDER_LABEL[p]} or another provider's token.`, { kind: 'setToken', provider: p });
@@ -301,14 +295,6 @@ async function pickProvider(ctx: Ctx): Promise<ProviderId | undefined> {
   const def = ctx.settings().defaultProvider;
   const items = [...withToken].sort((a, b) => (a.id === def ? -1 : b.id === def ? 1 : 0)).map((p) => ({ label: PROVIDER_LABEL[p.id], id: p.id }));
   return (await vscode.window.showQuickPick(items, { title: 'Thebacknd: Build on Ephemeral Workers (2/5): which cloud?' }))?.id;
-}
-
-async function pickSize(sizes: Size[], region: string, preferred: string, provider: ProviderId): Promise<Size | undefined> {
-  const here = availableSizes(sizes, region);
-  if (!here.length) throw new UserError(`${PROVIDER_LABEL[provider]} offers no server type in ${region}: change thebacknd.${provider}.region.`, { kind: 'openSettings', setting: `thebacknd.${provider}.region` });
-  const items = here.map((s) => ({ label: s.slug, description: sizeSummary(s, region), picked: s.slug === preferred, size: s }));
-  items.sort((a, b) => Number(b.picked) - Number(a.picked));
-  return (await vscode.window.showQuickPick(items, { title: `Thebacknd: Build on Ephemeral Workers (3/5): server type in ${region}`, matchOnDescription: true }))?.size;
 }
 
 async function askCount(): Promise<number | undefined> {
@@ -360,20 +346,4 @@ function throttled(fn: (message: string) => void): (message: string, urgent?: bo
     last = now;
     fn(message);
   };
-}
-
-/** Runs `fn` with an AbortSignal that follows the progress notification's Cancel button (and a script's signal). */
-async function withAbort<T>(ctx: Ctx, token: vscode.CancellationToken, outer: AbortSignal | undefined, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
-  const ctl = new AbortController();
-  const abort = () => ctl.abort();
-  if (token.isCancellationRequested || outer?.aborted) ctl.abort();
-  const sub = token.onCancellationRequested(abort);
-  outer?.addEventListener('abort', abort, { once: true });
-  try {
-    // Deactivation cancels it too, and waits for its cleanup.
-    return await ctx.lifetime.run(ctl.signal, fn);
-  } finally {
-    sub.dispose();
-    outer?.removeEventListener('abort', abort);
-  }
 }

@@ -3,7 +3,6 @@
 // return its id for the setting thebacknd.digitalocean.image. The uploaded file is removed once imported.
 // vscode-free: the command and the CLI (`thebacknd import-image`) both drive it.
 
-import { createApiClient } from 'dots-wrapper';
 import fs from 'node:fs';
 import path from 'node:path';
 import { isAbort, UserError } from '../base/errors';
@@ -140,18 +139,19 @@ async function waitAvailable(o: DigitalOceanImportOptions, id: number, timeoutMs
 
 /** DoImageApi over dots-wrapper; `endpoint` points it at another API base (the emulator). */
 export function dotsImageApi(token: string, endpoint?: string): DoImageApi {
-  const api = createApiClient({ token, endpoint: apiBase(endpoint, 'https://api.digitalocean.com', 'v2') });
+  // dots-wrapper is loaded on the first request (src/vendor/dots.ts).
+  const client = import('../vendor/dots').then(({ createApiClient }) => createApiClient({ token, endpoint: apiBase(endpoint, 'https://api.digitalocean.com', 'v2') }));
   return {
     async create(req) {
       try {
-        return (await api.image.createCustomImage(req)).data.image;
+        return (await (await client).image.createCustomImage(req)).data.image;
       } catch (err) {
         throw explainDoError(err);
       }
     },
     async get(id) {
       try {
-        return (await api.image.getImage({ image_id: id })).data.image;
+        return (await (await client).image.getImage({ image_id: id })).data.image;
       } catch (err) {
         throw explainDoError(err);
       }

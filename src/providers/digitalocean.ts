@@ -2,7 +2,7 @@
 // Machines are droplets tagged `thebacknd`; run id, deadline and toplevel are tags too (see tags.ts).
 
 import { ipv4Literal, ipv6Literal } from './ip';
-import { createApiClient } from 'dots-wrapper';
+import type { createApiClient } from 'dots-wrapper';
 import type { IDroplet } from 'dots-wrapper/dist/droplet';
 import { ProviderBase, goneIsDone, type Listing } from './base';
 import { isAuthError } from './errors';
@@ -18,13 +18,20 @@ interface Page { links?: { pages?: { next?: string } } }
 
 export class DigitalOceanProvider extends ProviderBase<IDroplet> {
   readonly id = 'digitalocean' as const;
-  private readonly api: Dots;
+  private client: Promise<Dots> | undefined;
   private readonly pageSize: number;
 
   constructor(opts: ProviderOptions) {
     super(opts, apiBase(opts.endpoint, 'https://api.digitalocean.com', 'v2'));
     this.pageSize = Math.min(200, Math.max(1, opts.pageSize ?? 200));
-    this.api = createApiClient({ token: opts.token, endpoint: this.endpoint, requestTimeoutInMs: this.retry.timeoutMs });
+  }
+
+  /** The dots-wrapper client, loaded on the first request (its file is not parsed at activation). */
+  private api(): Promise<Dots> {
+    this.client ??= import('../vendor/dots').then(({ createApiClient }) =>
+      createApiClient({ token: this.opts.token, endpoint: this.endpoint, requestTimeoutInMs: this.retry.timeoutMs }),
+    );
+    return this.client;
   }
 
   /** Adds the new deadline tag before removing the old ones, so the machine is never without a deadline. */
@@ -33,10 +40,10 @@ export class DigitalOceanProvider extends ProviderBase<IDroplet> {
       const d = (await this.owned(id, true, signal))!;
       const tag = DO_DEADLINE + formatDeadline(deadline);
       const resources = [{ resource_id: String(d.id), resource_type: 'droplet' as const }];
-      await this.retrying(() => this.api.tag.createTag({ name: tag }), signal).catch(existingTagIsFine);
-      await this.retrying(() => this.api.tag.tagResources({ tag_name: tag, resources }), signal);
+      await this.retrying(async () => (await this.api()).tag.createTag({ name: tag }), signal).catch(existingTagIsFine);
+      await this.retrying(async () => (await this.api()).tag.tagResources({ tag_name: tag, resources }), signal);
       for (const old of d.tags.filter((t) => t.startsWith(DO_DEADLINE) && t !== tag)) {
-        await this.retrying(() => this.api.tag.untagResources({ tag_name: old, resources }), signal).catch(goneIsDone);
+        await this.retrying(async () => (await this.api()).tag.untagResources({ tag_name: old, resources }), signal).catch(goneIsDone);
       }
     }, signal);
   }
@@ -45,20 +52,20 @@ export class DigitalOceanProvider extends ProviderBase<IDroplet> {
     return this.guard(async () => {
       const d = await this.owned(id, false, signal);
       if (!d) return;
-      await this.whenUnlocked(() => this.retrying(() => this.api.droplet.powerOffDroplet({ droplet_id: d.id }), signal), signal);
+      await this.whenUnlocked(() => this.retrying(async () => (await this.api()).droplet.powerOffDroplet({ droplet_id: d.id }), signal), signal);
     }, signal);
   }
 
   async regions(signal?: AbortSignal): Promise<Region[]> {
     return this.guard(async () => {
-      const { items } = await this.pages((page) => this.api.region.listRegions({ page, per_page: this.pageSize }), (d) => d.regions, signal);
+      const { items } = await this.pages(async (page) => (await this.api()).region.listRegions({ page, per_page: this.pageSize }), (d) => d.regions, signal);
       return items.map((r) => ({ slug: r.slug, name: r.name, available: r.available }));
     }, signal);
   }
 
   async sizes(signal?: AbortSignal): Promise<Size[]> {
     return this.guard(async () => {
-      const { items } = await this.pages((page) => this.api.size.listSizes({ page, per_page: this.pageSize }), (d) => d.sizes, signal);
+      const { items } = await this.pages(async (page) => (await this.api()).size.listSizes({ page, per_page: this.pageSize }), (d) => d.sizes, signal);
       return items
         .filter((s) => s.available !== false)
         .map((s) => ({
@@ -75,7 +82,7 @@ export class DigitalOceanProvider extends ProviderBase<IDroplet> {
 
   async images(signal?: AbortSignal): Promise<Image[]> {
     return this.guard(async () => {
-      const { items } = await this.pages((page) => this.api.image.listImages({ page, per_page: this.pageSize }), (d) => d.images, signal);
+      const { items } = await this.pages(async (page) => (await this.api()).image.listImages({ page, per_page: this.pageSize }), (d) => d.images, signal);
       return items.map((i) => ({
         // Distributions are created by slug; custom images and snapshots by id.
         id: i.slug ?? String(i.id),
@@ -92,13 +99,13 @@ export class DigitalOceanProvider extends ProviderBase<IDroplet> {
   protected async listRaw(runId: string | undefined, signal?: AbortSignal): Promise<Listing<IDroplet>> {
     // The run id is a tag of its own: DigitalOcean filters on it.
     const tag = runId ?? TAG;
-    return this.pages((page) => this.api.droplet.listDroplets({ page, per_page: this.pageSize, tag_name: tag }), (d) => d.droplets, signal);
+    return this.pages(async (page) => (await this.api()).droplet.listDroplets({ page, per_page: this.pageSize, tag_name: tag }), (d) => d.droplets, signal);
   }
 
   protected async getRaw(id: string, signal?: AbortSignal): Promise<IDroplet | undefined> {
     if (!/^\d+$/.test(id)) return undefined;
     try {
-      return (await this.retrying(() => this.api.droplet.getDroplet({ droplet_id: Number(id) }), signal)).data.droplet;
+      return (await this.retrying(async () => (await this.api()).droplet.getDroplet({ droplet_id: Number(id) }), signal)).data.droplet;
     } catch (e) {
       if (e instanceof ApiError && e.status === 404) return undefined;
       throw e;
@@ -106,7 +113,7 @@ export class DigitalOceanProvider extends ProviderBase<IDroplet> {
   }
 
   protected async deleteRaw(d: IDroplet, signal?: AbortSignal): Promise<void> {
-    await this.retrying(() => this.api.droplet.deleteDroplet({ droplet_id: d.id }), signal);
+    await this.retrying(async () => (await this.api()).droplet.deleteDroplet({ droplet_id: d.id }), signal);
   }
 
   protected nameOf(d: IDroplet): string {
@@ -115,8 +122,8 @@ export class DigitalOceanProvider extends ProviderBase<IDroplet> {
 
   protected async postCreate(req: CreateRequest, name: string, runId: string, signal?: AbortSignal): Promise<Machine> {
     const res = await this.call(
-      () =>
-        this.api.droplet.createDroplet({
+      async () =>
+        (await this.api()).droplet.createDroplet({
           name,
           region: req.region,
           size: req.size,
@@ -189,7 +196,7 @@ export class DigitalOceanProvider extends ProviderBase<IDroplet> {
       if (!older) return current;
       const name = smallestFreeName(items.map((d) => d.name));
       try {
-        const action = await this.whenUnlocked(() => this.retrying(() => this.api.droplet.renameDroplet({ droplet_id: Number(current.id), name }), signal), signal);
+        const action = await this.whenUnlocked(() => this.retrying(async () => (await this.api()).droplet.renameDroplet({ droplet_id: Number(current.id), name }), signal), signal);
         // Renaming is an action: until it completes, lists still show the old name to the next create.
         await this.waitForAction(action.data.action.id, signal);
       } catch (e) {
@@ -216,7 +223,7 @@ export class DigitalOceanProvider extends ProviderBase<IDroplet> {
 
   private async waitForAction(actionId: number, signal?: AbortSignal): Promise<void> {
     for (let i = 0; i < 120; i++) {
-      const { data } = await this.retrying(() => this.api.action.getAction({ action_id: actionId }), signal);
+      const { data } = await this.retrying(async () => (await this.api()).action.getAction({ action_id: actionId }), signal);
       if (data.action.status === 'completed') return;
       if (data.action.status === 'errored') throw new ApiError('digitalocean', 'http', `action ${data.action.type} failed`, 422);
       await this.retry.sleep(500, signal);

@@ -2,9 +2,9 @@
 // Machines view between its welcome content and the machine list.
 
 import * as vscode from 'vscode';
-import type { Ctx } from '../commands/context';
+import type { Services } from './services';
 
-export function trackAccounts(ctx: Ctx): vscode.Disposable {
+export function trackAccounts(ctx: Services): vscode.Disposable {
   const update = async () => {
     const configured = await ctx.tokens.configured();
     await vscode.commands.executeCommand('setContext', 'thebacknd.hasToken', configured.length > 0);

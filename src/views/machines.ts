@@ -1,10 +1,9 @@
 // Everything about the user's machines, built in order and disposed in reverse: the machine service (no cloud
 // client is loaded until its first list), the tree and its view, the refresh manager, the status-bar countdown and
-// the reaper. The commands reach these through `machinesOf(ctx)`.
+// the reaper. Every part is handed to the app's owner as it is built; commands reach them as `ctx.machines`.
 
 import * as vscode from 'vscode';
 import * as path from 'node:path';
-import type { Ctx } from '../commands/context';
 import { MachineService } from '../machines/service';
 import { Lease } from '../reaper/lease';
 import { DEFAULT_TICK_MS, Reaper } from '../reaper/reaper';
@@ -12,6 +11,7 @@ import { MachinesTree, type Node } from './machinesTree';
 import { RefreshManager } from './refreshManager';
 import { CountdownStatusBar } from './statusBar';
 import { createReaperView, type ReaperView } from './reaperRows';
+import type { Services } from './services';
 
 export interface Machines {
   readonly service: MachineService;
@@ -24,16 +24,7 @@ export interface Machines {
   readonly reaperView: ReaperView;
 }
 
-const registry = new WeakMap<Ctx, Machines>();
-
-/** The machines UI of this window; commands get it from their ctx. */
-export function machinesOf(ctx: Ctx): Machines {
-  const m = registry.get(ctx);
-  if (!m) throw new Error('The machines view is not initialised.');
-  return m;
-}
-
-export function createMachines(ctx: Ctx): Machines & vscode.Disposable {
+export function createMachines(ctx: Services): Machines {
   const maxAge = () => ctx.settings().maxAgeMinutes;
   const service = new MachineService({
     tokens: ctx.tokens,
@@ -41,27 +32,23 @@ export function createMachines(ctx: Ctx): Machines & vscode.Disposable {
     // Loaded on the first list, not at activation: the cloud clients and their dependencies are the heavy part.
     createProvider: async (id, opts) => (await import('../providers/index')).createProvider(id, opts),
   });
-  const reaperView = createReaperView(ctx, service);
-  const tree = new MachinesTree(service, maxAge, reaperView);
-  const view = vscode.window.createTreeView('thebacknd.machines', { treeDataProvider: tree, showCollapseAll: false, canSelectMany: true });
+  const reaperView = ctx.own(createReaperView(ctx, service));
+  const tree = ctx.own(new MachinesTree(service, maxAge, reaperView));
+  const view = ctx.own(vscode.window.createTreeView('thebacknd.machines', { treeDataProvider: tree, showCollapseAll: false, canSelectMany: true }));
   const report = (err: unknown) => void ctx.log('warn', `Listing machines failed: ${err instanceof Error ? err.message : String(err)}`);
-  const refresh = new RefreshManager(service, view, report);
-  const statusBar = new CountdownStatusBar(service, maxAge, reaperView);
-  const reaper = new Reaper({
+  const refresh = ctx.own(new RefreshManager(service, view, report));
+  const statusBar = ctx.own(new CountdownStatusBar(service, maxAge, reaperView));
+  const reaper = ctx.own(new Reaper({
     service,
     lease: new Lease(path.join(ctx.storageDir, 'reaper'), { ttlMs: 3 * DEFAULT_TICK_MS }),
     intervalMs: () => ctx.settings().reapIntervalMinutes * 60_000,
     maxAgeMinutes: maxAge,
     log: (level, message) => void ctx.log(level, message),
-  });
+  }));
 
   tree.setVisible(view.visible);
-  const subs: vscode.Disposable[] = [
-    view.onDidChangeVisibility((e) => tree.setVisible(e.visible)),
-    ctx.onDidChangeAccounts(() => void service.reconfigure().catch(report)),
-  ];
-  const machines: Machines = { service, tree, view, refresh, statusBar, reaper, reaperView };
-  registry.set(ctx, machines);
+  ctx.own(view.onDidChangeVisibility((e) => tree.setVisible(e.visible)));
+  ctx.own(ctx.onDidChangeAccounts(() => void service.reconfigure().catch(report)));
 
   // The reaper's first pass then reuses this first list instead of making its own.
   void service
@@ -69,12 +56,5 @@ export function createMachines(ctx: Ctx): Machines & vscode.Disposable {
     .catch(report)
     .finally(() => reaper.start());
 
-  const parts: { dispose(): unknown }[] = [reaperView, tree, view, refresh, statusBar, reaper, ...subs];
-  return {
-    ...machines,
-    dispose() {
-      registry.delete(ctx);
-      for (const p of parts.reverse()) void p.dispose();
-    },
-  };
+  return { service, tree, view, refresh, statusBar, reaper, reaperView };
 }

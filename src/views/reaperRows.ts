@@ -3,7 +3,7 @@
 // Reading a row never fetches; it only asks the watch to refresh a snapshot older than a period.
 
 import * as os from 'node:os';
-import type { Ctx } from '../commands/context';
+import type { Services } from './services';
 import type { MachineService } from '../machines/service';
 import { PROVIDERS } from '../base/tokens';
 import type { ProviderId } from '../providers/types';
@@ -20,7 +20,7 @@ export interface ReaperView {
   dispose(): void;
 }
 
-export function createReaperView(ctx: Ctx, service: MachineService): ReaperView {
+export function createReaperView(ctx: Services, service: MachineService): ReaperView {
   const watch = new ReaperWatch({
     async digitalocean() {
       const t = await ctx.tokens.get('digitalocean');

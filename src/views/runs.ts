@@ -1,13 +1,12 @@
 // What Run Toplevel keeps per window: the panel models of its runs (by run id), the runs in progress, the boot-log
-// channels, the machine panels and the key janitor. Built on first use (or at activation: `runsOf(ctx)`), owned by
-// the extension's subscriptions.
+// channels and the machine panels; and the key janitor (src/ssh/key-janitor.ts) wired to close what a gone
+// machine leaves open. Built at activation, owned by the app.
 
-import * as vscode from 'vscode';
-import type { Ctx } from '../commands/context';
+import { KeyJanitor } from '../ssh/key-janitor';
+import type { Services } from './services';
 import { BootLogViews } from './bootLog';
-import { KeyJanitor } from './keyJanitor';
 import { MachinePanels } from './machinePanel';
-import { machinesOf } from './machines';
+import type { Machines } from './machines';
 import type { PanelModel } from './panelModel';
 
 /**
@@ -23,56 +22,41 @@ export interface Runs {
   readonly active: Set<string>;
   readonly bootLogs: BootLogViews;
   readonly panels: MachinePanels;
-  readonly janitor: KeyJanitor;
   /** The ssh config file each Remote-SSH Host entry was written to, by alias (removed from there when gone). */
   readonly sshEntries: Map<string, string>;
 }
 
-const registry = new WeakMap<Ctx, Runs>();
-
-export function runsOf(ctx: Ctx): Runs {
-  const existing = registry.get(ctx);
-  if (existing) return existing;
-  const machines = machinesOf(ctx);
+export function createRuns(ctx: Services, machines: Machines): Runs {
   const models = new Map<string, PanelModel>();
-  const active = new Set<string>();
-  const bootLogs = new BootLogViews({ command: DEFAULT_BOOT_LOG_COMMAND });
-  const panels = new MachinePanels({
-    extensionUri: ctx.extension.extensionUri,
-    machines,
-    storageDir: ctx.storageDir,
-    runModel: (m) => (m.runId ? models.get(m.runId) : undefined),
-    bootLogCommand: DEFAULT_BOOT_LOG_COMMAND,
-  });
-  const runs: Runs = {
-    models,
-    active,
-    bootLogs,
-    panels,
-    sshEntries: new Map(),
-    janitor: new KeyJanitor({
+  const bootLogs = ctx.own(new BootLogViews({ command: DEFAULT_BOOT_LOG_COMMAND }));
+  const panels = ctx.own(
+    new MachinePanels({
+      extensionUri: ctx.extension.extensionUri,
+      machines,
+      storageDir: ctx.storageDir,
+      runModel: (m) => (m.runId ? models.get(m.runId) : undefined),
+      bootLogCommand: DEFAULT_BOOT_LOG_COMMAND,
+    }),
+  );
+  return { models, active: new Set(), bootLogs, panels, sshEntries: new Map() };
+}
+
+/** Keys of machines gone (however they went) are removed; their boot log and run model go with them. */
+export function startKeyJanitor(ctx: Services, machines: Machines, runs: Runs): KeyJanitor {
+  return ctx.own(
+    new KeyJanitor({
       service: machines.service,
       storageDir: ctx.storageDir,
-      busy: () => active,
+      busy: () => runs.active,
       managedSshConfig: (name) => runs.sshEntries.get(name),
       onGone: (m) => {
-        bootLogs.close(m.name);
+        runs.bootLogs.close(m.name);
         runs.sshEntries.delete(m.name);
         if (!m.runId) return;
-        models.get(m.runId)?.update({ gone: true });
-        models.delete(m.runId); // an open panel keeps its model
+        runs.models.get(m.runId)?.update({ gone: true });
+        runs.models.delete(m.runId); // an open panel keeps its model
       },
       log: (message) => void ctx.log('info', message),
     }),
-  };
-  registry.set(ctx, runs);
-  ctx.extension.subscriptions.push(
-    new vscode.Disposable(() => {
-      registry.delete(ctx);
-      runs.janitor.dispose();
-      panels.dispose();
-      bootLogs.dispose();
-    }),
   );
-  return runs;
 }

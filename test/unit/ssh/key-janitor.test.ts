@@ -13,7 +13,7 @@ import { MachineService } from '../../../src/machines/service';
 import { DEFAULTS, type Settings } from '../../../src/base/settings';
 import { createMachineKeys, loadMachineKeys } from '../../../src/ssh/keys';
 import { writeHostEntry, listHostEntries } from '../../../src/ssh/remote-ssh-config';
-import { KeyJanitor } from '../../../src/views/keyJanitor';
+import { KeyJanitor } from '../../../src/ssh/key-janitor';
 
 test('keys and Host entries are removed once a machine is gone, never on a failed list or during its run', async () => {
   const emu = await startEmulator({ delays: { doActiveMs: 0, deleteMs: 0, actionMs: 0 } });

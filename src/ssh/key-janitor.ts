@@ -1,15 +1,21 @@
 // Removes a machine's keys (and its Remote-SSH host entry) once the machine is gone, however it went: Destroy in the
 // tree or the panel, Destroy All, the reaper, another window. Only a machine this window saw alive and then saw
 // missing from a successful list of the same provider counts as gone, so a failed list, a removed token or a run
-// still creating its machine never costs anyone their keys.
+// still creating its machine never costs anyone their keys. No UI here: views/ wires what a gone machine closes.
 
-import type { MachineService } from '../machines/service';
 import type { Machine, ProviderId } from '../providers/types';
-import { removeMachineKeys } from '../ssh/keys';
-import { removeHostEntry } from '../ssh/remote-ssh-config';
+import { removeMachineKeys } from './keys';
+import { removeHostEntry } from './remote-ssh-config';
+
+/** What the janitor reads of the machine listing (src/machines/service.ts's MachineService). */
+export interface MachineListing {
+  onDidChange(listener: () => void): { dispose(): void };
+  snapshot(): readonly { id: ProviderId; loaded: boolean; error: unknown; tokenSource: string | undefined; machines: readonly Machine[] }[];
+  machines(): readonly Machine[];
+}
 
 export interface KeyJanitorDeps {
-  service: MachineService;
+  service: MachineListing;
   storageDir: string;
   /** Run ids whose run is still in progress here (its own cleanup handles them). */
   busy: () => ReadonlySet<string>;

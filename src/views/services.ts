@@ -1,14 +1,16 @@
-// The one object every command receives: services built once by extension.ts. Commands stay functions of
-// (ctx, vscode arguments); nothing here holds UI state.
+// The ground floor of the app object (src/views/app.ts): the output channel, tokens, settings, the accounts event and
+// the window's lifetime. Holds no UI state.
 
-import { Lifetime } from '../base/lifetime';
 import * as vscode from 'vscode';
+import { redact } from '../base/errors';
+import { Lifetime } from '../base/lifetime';
 import { normalise, type Settings } from '../base/settings';
 import { Tokens } from '../base/tokens';
-import { redact } from '../base/errors';
 import { runTokenCommand } from '../base/token-command';
+import type { Disposable, Owner } from './owner';
 
-export interface Ctx {
+/** What every part needs: settings, secrets, the log, the window's lifetime. Built first. */
+export interface Services {
   readonly extension: vscode.ExtensionContext;
   readonly output: vscode.LogOutputChannel;
   readonly tokens: Tokens;
@@ -24,17 +26,18 @@ export interface Ctx {
   log(level: 'info' | 'warn' | 'error', message: string): Promise<void>;
   /** Cancelled on deactivation: runs and worker builds clean up (destroy their machines) and deactivate waits. */
   readonly lifetime: Lifetime;
+  /** Hands a disposable to the app: disposed with it, after everything owned later. */
+  own<T extends Disposable>(d: T): T;
 }
 
-export function createCtx(extension: vscode.ExtensionContext): Ctx {
-  const output = vscode.window.createOutputChannel('Thebacknd', { log: true });
-  const changed = new vscode.EventEmitter<void>();
+export function createServices(extension: vscode.ExtensionContext, owner: Owner): Services {
+  const output = owner.own(vscode.window.createOutputChannel('Thebacknd', { log: true }));
+  const changed = owner.own(new vscode.EventEmitter<void>());
   const tokens = new Tokens(extension.secrets, process.env, {
     command: (p) => readSettings()[p].tokenCommand,
     // The extension has no terminal to show the command's stderr on (and it may hold secrets): say where to look.
     run: (p, command) => runTokenCommand(p, command, { env: process.env, hint: `Run it in a terminal to see why (setting thebacknd.${p}.tokenCommand).` }),
   });
-  extension.subscriptions.push(output, changed);
   return {
     extension,
     output,
@@ -45,6 +48,7 @@ export function createCtx(extension: vscode.ExtensionContext): Ctx {
     onDidChangeAccounts: changed.event,
     accountsChanged: () => changed.fire(),
     lifetime: new Lifetime(),
+    own: (d) => owner.own(d),
     async log(level, message) {
       const clean = redact(message, await tokens.all());
       output[level](clean);
