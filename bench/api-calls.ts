@@ -19,15 +19,22 @@ async function countRun(id: ProviderId): Promise<{ byStage: Map<string, number>;
       build: async () => '/nix/store/00000000000000000000000000000000-unused',
       sign: async () => undefined,
       push: async () => undefined,
-      newKeys: async () => ({ dir: '/nonexistent', loginPrivateKeyPath: '/nonexistent/login', loginPublicKey: 'ssh-ed25519 AAAA login', hostPrivateKey: 'unused', hostPublicKey: 'ssh-ed25519 AAAA host' }),
+      newKeys: async () => ({
+        dir: '/nonexistent',
+        loginPrivateKeyPath: '/nonexistent/login',
+        loginPublicKey: 'ssh-ed25519 AAAA login',
+        hostPrivateKey: 'unused',
+        hostPublicKey: 'ssh-ed25519 AAAA host',
+      }),
       removeKeys: async () => undefined,
       userData: () => '{"version":1,"authorizedKeys":[]}',
       waitSsh: async () => undefined,
       followBoot: async () => ({ ok: true }),
-      sleep: (ms, signal) => new Promise((resolve, reject) => {
-        const t = setTimeout(resolve, ms);
-        signal.addEventListener('abort', () => (clearTimeout(t), reject(signal.reason)), { once: true });
-      }),
+      sleep: (ms, signal) =>
+        new Promise((resolve, reject) => {
+          const t = setTimeout(resolve, ms);
+          signal.addEventListener('abort', () => (clearTimeout(t), reject(signal.reason)), { once: true });
+        }),
     };
     const byStage = new Map<string, number>();
     let stage: Stage | undefined;
@@ -41,9 +48,10 @@ async function countRun(id: ProviderId): Promise<{ byStage: Map<string, number>;
       ports,
       {
         payload: { kind: 'toplevel', storePath: '/nix/store/00000000000000000000000000000000-nixos-system-bench' },
-        placement: id === 'digitalocean'
-          ? { provider: id, region: 'ams3', size: 's-1vcpu-1gb', image: String(DO_IMAGES.find((i) => i.name === 'thebacknd')!.id) }
-          : { provider: id, region: 'fsn1', size: 'cx22', image: String(HZ_IMAGES.find((i) => i.description === 'thebacknd')!.id) },
+        placement:
+          id === 'digitalocean'
+            ? { provider: id, region: 'ams3', size: 's-1vcpu-1gb', image: String(DO_IMAGES.find((i) => i.name === 'thebacknd')!.id) }
+            : { provider: id, region: 'fsn1', size: 'cx22', image: String(HZ_IMAGES.find((i) => i.description === 'thebacknd')!.id) },
         maxAgeMinutes: 60,
         transfer: 'cache',
         cachePrivate: false,
@@ -72,7 +80,10 @@ export async function benchApiCalls(): Promise<Figure[]> {
   for (const id of ['digitalocean', 'hetzner'] as const) {
     const label = id === 'digitalocean' ? 'DigitalOcean' : 'Hetzner';
     const { byStage, run, destroy } = await countRun(id);
-    const stages = [...byStage].filter(([, n]) => n > 0).map(([s, n]) => `${s} ${n}`).join(', ');
+    const stages = [...byStage]
+      .filter(([, n]) => n > 0)
+      .map(([s, n]) => `${s} ${n}`)
+      .join(', ');
     out.push(figure('API calls per run', `${label}: run, create → ready`, 'calls', [run], stages));
     out.push(figure('API calls per run', `${label}: Destroy`, 'calls', [destroy]));
   }

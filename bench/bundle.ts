@@ -26,9 +26,14 @@ async function build(dir: string): Promise<{ outfile: string; biggest: string; v
   const esbuild = await import('esbuild');
   const outfile = path.join(dir, 'extension.js');
   const shared = { production: true, sourcemap: false, absWorkingDir: ROOT };
-  const result = await esbuild.build({ ...options.nodeBundle({ entry: 'src/extension.ts', outfile, metafile: true, ...shared }), logLevel: 'error' } as Parameters<typeof esbuild.build>[0] & { metafile: true });
+  const result = await esbuild.build({ ...options.nodeBundle({ entry: 'src/extension.ts', outfile, metafile: true, ...shared }), logLevel: 'error' } as Parameters<
+    typeof esbuild.build
+  >[0] & { metafile: true });
   await esbuild.build({ ...options.vendorBundles({ outdir: path.join(dir, 'vendor'), ...shared }), logLevel: 'error' } as Parameters<typeof esbuild.build>[0]);
-  const vendor = fs.readdirSync(path.join(dir, 'vendor')).filter((f) => f.endsWith('.js')).map((f) => ({ name: f, bytes: fs.statSync(path.join(dir, 'vendor', f)).size }));
+  const vendor = fs
+    .readdirSync(path.join(dir, 'vendor'))
+    .filter((f) => f.endsWith('.js'))
+    .map((f) => ({ name: f, bytes: fs.statSync(path.join(dir, 'vendor', f)).size }));
   const byPackage = new Map<string, number>();
   for (const out of Object.values(result.metafile.outputs)) {
     for (const [input, { bytesInOutput }] of Object.entries(out.inputs)) {
@@ -92,7 +97,13 @@ export async function benchBundle(repeats: number): Promise<Figure[]> {
     const gzip = ratio(figure('bundle', 'the same, gzip -9', 'KiB', [Math.round(gz / 1024)]), size, 'of the bundle');
     const req = figure('activation (stub)', 'cold require() of the bundle, Node + stub vscode', 'ms', samples, 'not VS Code activation');
     const base = figure('activation (stub)', 'cold require() of an empty module (floor)', 'ms', floor);
-    const later = figure('bundle', 'dist/vendor/*.js, loaded on first use (not at activation)', 'KiB', [Math.round(vendor.reduce((n, v) => n + v.bytes, 0) / 1024)], vendor.map((v) => `${v.name} ${Math.round(v.bytes / 1024)} KiB`).join(', '));
+    const later = figure(
+      'bundle',
+      'dist/vendor/*.js, loaded on first use (not at activation)',
+      'KiB',
+      [Math.round(vendor.reduce((n, v) => n + v.bytes, 0) / 1024)],
+      vendor.map((v) => `${v.name} ${Math.round(v.bytes / 1024)} KiB`).join(', '),
+    );
     return [size, gzip, later, ratio(req, base, 'empty module'), base];
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

@@ -23,12 +23,29 @@ export async function benchDeploy(repeats: number): Promise<Figure[]> {
     const signingKeyFile = path.join(w.dir, 'closures', 'secret.key');
     const settings: Settings = { ...DEFAULTS, cache: { ...cache.s3.cache({ signingKeyFile }), publicUrl: cache.url } };
     const flake = writeDeployFlake(w.dir, `bench-${process.pid}-${Date.now()}`);
-    const ports = createRunPorts({ provider: w.provider('hetzner'), settings, keysRoot: w.keysRoot, cacheCredentials: cache.s3.credentials, flakeDir: flake.dir, nix: { env: w.env }, sshTimeoutMs: 60_000, sshRetryMs: 200 });
+    const ports = createRunPorts({
+      provider: w.provider('hetzner'),
+      settings,
+      keysRoot: w.keysRoot,
+      cacheCredentials: cache.s3.credentials,
+      flakeDir: flake.dir,
+      nix: { env: w.env },
+      sshTimeoutMs: 60_000,
+      sshRetryMs: 200,
+    });
     const run = async (): Promise<{ ms: number; machine: Machine }> => {
       const t = performance.now();
       const r = await runToplevel(
         ports,
-        { payload: { kind: 'configuration', flakeRef: flake.dir, name: 'svc' }, placement: PLACEMENT.hetzner, maxAgeMinutes: 30, transfer: 'cache', cachePrivate: false, onFailure: 'destroy', pollMs: 100 },
+        {
+          payload: { kind: 'configuration', flakeRef: flake.dir, name: 'svc' },
+          placement: PLACEMENT.hetzner,
+          maxAgeMinutes: 30,
+          transfer: 'cache',
+          cachePrivate: false,
+          onFailure: 'destroy',
+          pollMs: 100,
+        },
         new AbortController().signal,
         () => undefined,
       );
@@ -43,7 +60,16 @@ export async function benchDeploy(repeats: number): Promise<Figure[]> {
       flake.setVersion(`v${++version}`);
       const t = performance.now();
       const d = await deployToMachine(
-        { settings, keysRoot: w.keysRoot, cacheCredentials: cache.s3.credentials, flakeDir: flake.dir, nix: { env: w.env }, deployCommand: `THEBACKND_DETACH=setsid bash ${DEPLOY_SCRIPT}`, sshTimeoutMs: 60_000, sshRetryMs: 200 },
+        {
+          settings,
+          keysRoot: w.keysRoot,
+          cacheCredentials: cache.s3.credentials,
+          flakeDir: flake.dir,
+          nix: { env: w.env },
+          deployCommand: `THEBACKND_DETACH=setsid bash ${DEPLOY_SCRIPT}`,
+          sshTimeoutMs: 60_000,
+          sshRetryMs: 200,
+        },
         { machine: target, payload: { kind: 'configuration', flakeRef: flake.dir, name: 'svc' }, transfer: 'cache', confirmTimeoutSeconds: 30 },
         new AbortController().signal,
         () => undefined,

@@ -32,7 +32,10 @@ import { figure, ratio, type Figure } from './figures';
 const TOKEN = 'bench-token-0123456789abcdef';
 const MiB = 1024 * 1024;
 
-export interface BootModel { runningS: number; sshS: number }
+export interface BootModel {
+  runningS: number;
+  sshS: number;
+}
 
 export function bootModel(env = process.env.BENCH_BOOT): Record<ProviderId, BootModel> {
   const model: Record<ProviderId, BootModel> = { hetzner: { runningS: 10, sshS: 15 }, digitalocean: { runningS: 30, sshS: 40 } };
@@ -44,18 +47,24 @@ export function bootModel(env = process.env.BENCH_BOOT): Record<ProviderId, Boot
   return model;
 }
 
-interface Interval { name: string; start: number; end: number }
+interface Interval {
+  name: string;
+  start: number;
+  end: number;
+}
 
 /** Each port call as an interval (ms since the command), so the critical path can be read back. */
 function instrument(p: RunPorts, t0: () => number, out: Interval[]): RunPorts {
-  const timed = <A extends unknown[], R>(name: string, fn: (...a: A) => Promise<R>) => async (...a: A): Promise<R> => {
-    const start = performance.now() - t0();
-    try {
-      return await fn(...a);
-    } finally {
-      out.push({ name, start, end: performance.now() - t0() });
-    }
-  };
+  const timed =
+    <A extends unknown[], R>(name: string, fn: (...a: A) => Promise<R>) =>
+    async (...a: A): Promise<R> => {
+      const start = performance.now() - t0();
+      try {
+        return await fn(...a);
+      } finally {
+        out.push({ name, start, end: performance.now() - t0() });
+      }
+    };
   let listed = false;
   const provider: CloudProvider = Object.create(p.provider) as CloudProvider;
   provider.create = timed('create', p.provider.create.bind(p.provider));
@@ -98,7 +107,10 @@ export function criticalPath(intervals: readonly Interval[], end: number): { pat
 function flake(parent: string, nonce: string, paths: number, bytesEach: number): string {
   const dir = path.join(parent, `flake-${nonce}`);
   fs.mkdirSync(dir, { recursive: true });
-  const data = Array.from({ length: paths }, (_, i) => `d${i} = mk "bench-data-${i}" "mkdir -p $out; head -c ${bytesEach} /dev/urandom > $out/blob; echo ${nonce} > $out/nonce";`).join('\n    ');
+  const data = Array.from(
+    { length: paths },
+    (_, i) => `d${i} = mk "bench-data-${i}" "mkdir -p $out; head -c ${bytesEach} /dev/urandom > $out/blob; echo ${nonce} > $out/nonce";`,
+  ).join('\n    ');
   const refs = Array.from({ length: paths }, (_, i) => `echo \${d${i}} >> $out/refs`).join('\n      ');
   fs.writeFileSync(
     path.join(dir, 'flake.nix'),
@@ -162,7 +174,16 @@ export async function benchRunToplevel(repeats: number, providers: ProviderId[] 
         for (const flow of ['ours', 'seeds'] as const) {
           const nonce = `${id}-${flow}-${r}-${Date.now()}`;
           const flakeDir = flake(dir, nonce, 4, 6 * MiB);
-          const ports = createRunPorts({ provider, settings, keysRoot, cacheCredentials: cache.s3.credentials, flakeDir, nix: { env }, sshTimeoutMs: 180_000, ...(flow === 'seeds' ? { sshRetryMs: 1_000 } : {}) });
+          const ports = createRunPorts({
+            provider,
+            settings,
+            keysRoot,
+            cacheCredentials: cache.s3.credentials,
+            flakeDir,
+            nix: { env },
+            sshTimeoutMs: 180_000,
+            ...(flow === 'seeds' ? { sshRetryMs: 1_000 } : {}),
+          });
           const req: RunRequest = {
             payload: { kind: 'configuration', flakeRef: flakeDir, name: 'bench' },
             placement,
@@ -179,9 +200,15 @@ export async function benchRunToplevel(repeats: number, providers: ProviderId[] 
           try {
             if (flow === 'ours') {
               const stages: Partial<Record<string, number>> = {};
-              const result = await runToplevel(p, req, new AbortController().signal, (e: RunEvent) => {
-                if (e.type === 'stage') stages[e.stage] = performance.now() - start;
-              }, runId);
+              const result = await runToplevel(
+                p,
+                req,
+                new AbortController().signal,
+                (e: RunEvent) => {
+                  if (e.type === 'stage') stages[e.stage] = performance.now() - start;
+                },
+                runId,
+              );
               machine = result.machine;
               intervals.push({ name: 'wait-running', start: stages['wait-running']!, end: stages['wait-ssh']! });
             } else {
@@ -203,11 +230,22 @@ export async function benchRunToplevel(repeats: number, providers: ProviderId[] 
       const boot = `modelled boot: running ${model[id].runningS} s, SSH ${model[id].sshS} s`;
       const seedFig = figure(group, "command → ready, seeds' flow", 's', seeds, 'build, push, create, 2 s polls, SSH after 5 s then 1 s');
       figures.push(ratio(figure(group, 'command → ready, Thebacknd', 's', ours, boot), seedFig, "seeds' flow"), seedFig);
-      for (const [who, cp] of [['Thebacknd', lastOurs], ["seeds' flow", lastSeeds]] as const) {
+      for (const [who, cp] of [
+        ['Thebacknd', lastOurs],
+        ["seeds' flow", lastSeeds],
+      ] as const) {
         if (!cp) continue;
         const onPath = new Set(cp.path);
         for (const i of [...cp.all].sort((a, b) => a.start - b.start)) {
-          figures.push(figure(group, `${who}: ${i.name}`, 's', [(i.end - i.start) / 1000], `+${(i.start / 1000).toFixed(2)} → +${(i.end / 1000).toFixed(2)} s${onPath.has(i) ? ', critical path' : ''}`));
+          figures.push(
+            figure(
+              group,
+              `${who}: ${i.name}`,
+              's',
+              [(i.end - i.start) / 1000],
+              `+${(i.start / 1000).toFixed(2)} → +${(i.end / 1000).toFixed(2)} s${onPath.has(i) ? ', critical path' : ''}`,
+            ),
+          );
         }
         figures.push(figure(group, `${who}: idle on the critical path`, 's', [cp.idleMs / 1000], 'sleeps and gaps no stage accounts for'));
       }
@@ -262,7 +300,8 @@ async function seedsFlow(p: RunPorts, req: RunRequest, runId: string, keysRoot: 
 if (require.main === module) {
   benchRunToplevel(1, (process.argv[2]?.split(',') as ProviderId[] | undefined) ?? ['hetzner']).then(
     (f) => {
-      for (const x of f) console.log(`${x.group} | ${x.name} | ${x.median?.toFixed(2)} ${x.unit} ${x.ratio ? `(${x.ratio.value.toFixed(2)}× ${x.ratio.against})` : ''} ${x.note ?? ''}`);
+      for (const x of f)
+        console.log(`${x.group} | ${x.name} | ${x.median?.toFixed(2)} ${x.unit} ${x.ratio ? `(${x.ratio.value.toFixed(2)}× ${x.ratio.against})` : ''} ${x.note ?? ''}`);
     },
     (err: unknown) => {
       console.error(err);

@@ -79,8 +79,18 @@ export function table(figures: readonly Figure[]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.filter((r) => !(i === 2 && r[2]!.startsWith('n/a'))).map((r) => (r[i] ?? '').length)));
   return rows
     .map((r, i) => {
-      const line = r.map((c, j) => (j === r.length - 1 ? c : c.padEnd(widths[j]!))).join('  ').trimEnd();
-      return i === 0 ? `${line}\n${'-'.repeat(Math.min(160, widths.reduce((a, b) => a + b + 2, 0)))}` : line;
+      const line = r
+        .map((c, j) => (j === r.length - 1 ? c : c.padEnd(widths[j]!)))
+        .join('  ')
+        .trimEnd();
+      return i === 0
+        ? `${line}\n${'-'.repeat(
+            Math.min(
+              160,
+              widths.reduce((a, b) => a + b + 2, 0),
+            ),
+          )}`
+        : line;
     })
     .join('\n');
 }

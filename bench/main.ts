@@ -21,7 +21,11 @@ const ROOT = path.resolve(__dirname, '..', '..');
 const REPEATS = Math.max(1, Number(process.env.BENCH_REPEATS ?? 5) || 5);
 const ONLY = process.env.BENCH_ONLY ? new RegExp(process.env.BENCH_ONLY, 'i') : undefined;
 
-interface Bench { name: string; unit: string; run: () => Promise<Figure[]> }
+interface Bench {
+  name: string;
+  unit: string;
+  run: () => Promise<Figure[]>;
+}
 
 const BENCHES: Bench[] = [
   { name: 'bundle', unit: 'KiB', run: () => benchBundle(REPEATS) },
@@ -52,7 +56,9 @@ async function main(): Promise<number> {
   const started = new Date();
   const t0 = performance.now();
   const info = machine();
-  console.log(`Thebacknd benchmarks — ${started.toISOString()} — ${info.cpus} × ${info.model}, ${info.memoryGiB} GiB, Node ${info.node}, load ${info.loadAverageAtStart.join(' ')}`);
+  console.log(
+    `Thebacknd benchmarks — ${started.toISOString()} — ${info.cpus} × ${info.model}, ${info.memoryGiB} GiB, Node ${info.node}, load ${info.loadAverageAtStart.join(' ')}`,
+  );
   const figures: Figure[] = [];
   const timings: Record<string, number> = {};
   let failed = 0;
@@ -70,7 +76,12 @@ async function main(): Promise<number> {
     process.stdout.write(` (${timings[b.name]} s)\n`);
   }
   const seconds = Math.round((performance.now() - t0) / 100) / 10;
-  console.log(`\n${table(figures)}\n\nTotal ${seconds} s; load average at the end ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}.`);
+  console.log(
+    `\n${table(figures)}\n\nTotal ${seconds} s; load average at the end ${os
+      .loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ')}.`,
+  );
 
   const file = path.join(ROOT, 'test-results', 'bench.json');
   fs.mkdirSync(path.dirname(file), { recursive: true });

@@ -71,10 +71,14 @@ async function viaSsh2(target: SshTarget, command: string, pty: boolean): Promis
   if (pty) {
     // The terminal's own bridge (src/ssh/shell.ts): PTY, UTF-8 decoding, text handed to the Pseudoterminal.
     await new Promise<void>((resolve, reject) => {
-      const bridge = new ShellBridge(() => SshSession.connect(target), {
-        write: (text) => (received += text.length),
-        close: (code) => (code === 0 ? resolve() : reject(new Error(`the terminal closed with ${code}`))),
-      }, 'bench');
+      const bridge = new ShellBridge(
+        () => SshSession.connect(target),
+        {
+          write: (text) => (received += text.length),
+          close: (code) => (code === 0 ? resolve() : reject(new Error(`the terminal closed with ${code}`))),
+        },
+        'bench',
+      );
       void bridge.open({ cols: 200, rows: 50 }).then(() => bridge.input(`stty -echo; ${command}; exit\n`));
     });
   } else {
@@ -96,12 +100,18 @@ function viaOpenSsh(target: SshTarget, keyFile: string, knownHosts: string, comm
     const args = [
       pty ? '-tt' : '-T',
       ...(cipher ? ['-c', cipher] : []),
-      '-i', keyFile,
-      '-p', String(target.port),
-      '-o', `UserKnownHostsFile=${knownHosts}`,
-      '-o', 'StrictHostKeyChecking=yes',
-      '-o', 'BatchMode=yes',
-      '-o', 'LogLevel=ERROR',
+      '-i',
+      keyFile,
+      '-p',
+      String(target.port),
+      '-o',
+      `UserKnownHostsFile=${knownHosts}`,
+      '-o',
+      'StrictHostKeyChecking=yes',
+      '-o',
+      'BatchMode=yes',
+      '-o',
+      'LogLevel=ERROR',
       `${target.username}@${target.host}`,
       command,
     ];
@@ -127,7 +137,12 @@ export async function benchSshThroughput(repeats: number): Promise<Figure[]> {
     // Text, as a terminal shows it: base64 lines of random bytes.
     const file = path.join(dir, 'data.txt');
     const fd = fs.openSync(file, 'w');
-    const chunk = () => (randomBytes(57 * 1000).toString('base64').match(/.{76}/g) ?? []).join('\n') + '\n';
+    const chunk = () =>
+      (
+        randomBytes(57 * 1000)
+          .toString('base64')
+          .match(/.{76}/g) ?? []
+      ).join('\n') + '\n';
     let written = 0;
     while (written < THROUGHPUT_BYTES) {
       const c = chunk().slice(0, THROUGHPUT_BYTES - written);
@@ -149,14 +164,7 @@ export async function benchSshThroughput(repeats: number): Promise<Figure[]> {
     const ssh2Pty = await run('ssh2 terminal (PTY): cat 100 MB', () => viaSsh2(target, command, true), 'aes128-gcm, as negotiated');
     const sshPty = await run('OpenSSH ssh -tt (PTY): cat 100 MB', () => viaOpenSsh(target, keyFile, knownHosts, command, true), 'its default: chacha20-poly1305');
     const sshPtyGcm = await run('OpenSSH ssh -tt -c aes128-gcm (PTY): cat 100 MB', () => viaOpenSsh(target, keyFile, knownHosts, command, true, GCM));
-    return [
-      ratio(ssh2Exec, sshExec, 'OpenSSH'),
-      sshExec,
-      ratio(sshExecGcm, ssh2Exec, 'ssh2'),
-      ratio(ssh2Pty, sshPty, 'OpenSSH'),
-      sshPty,
-      ratio(sshPtyGcm, ssh2Pty, 'ssh2'),
-    ];
+    return [ratio(ssh2Exec, sshExec, 'OpenSSH'), sshExec, ratio(sshExecGcm, ssh2Exec, 'ssh2'), ratio(ssh2Pty, sshPty, 'OpenSSH'), sshPty, ratio(sshPtyGcm, ssh2Pty, 'ssh2')];
   } finally {
     await sshd.close();
     fs.rmSync(dir, { recursive: true, force: true });

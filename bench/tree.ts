@@ -11,14 +11,7 @@ import { DEFAULTS, type Settings } from '../src/base/settings';
 import { createProvider } from '../src/providers';
 import { formatDeadline, newRunId } from '../src/providers/tags';
 import type { ProviderId } from '../src/providers/types';
-import {
-  machineContextValue,
-  machineDescription,
-  machineIcon,
-  machineTooltip,
-  statusBarModel,
-  withEffectiveDeadline,
-} from '../src/views/present';
+import { machineContextValue, machineDescription, machineIcon, machineTooltip, statusBarModel, withEffectiveDeadline } from '../src/views/present';
 import { figure, ratio, repeat, type Figure } from './figures';
 
 export const TREE_SIZES = [1, 100, 1000];

@@ -179,11 +179,7 @@ export function describeAgentEvent(ev: AgentEvent): string {
     case 'poweroff':
       return `The program exited with status ${ev.exitCode}; powering off`;
     case 'done':
-      return ev.result === 'switched'
-        ? 'Switched to the new configuration'
-        : ev.result === 'current'
-          ? 'Already running this configuration'
-          : 'Running the base image';
+      return ev.result === 'switched' ? 'Switched to the new configuration' : ev.result === 'current' ? 'Already running this configuration' : 'Running the base image';
     case 'failed':
       return `Boot failed (${ev.reason}): ${ev.message}`;
     case 'other':

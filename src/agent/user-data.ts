@@ -55,10 +55,7 @@ export interface UserDataReaper {
 export type UserData = UserDataV1;
 
 /** What the machine does after boot. */
-export type BootTarget =
-  | { kind: 'bare' }
-  | { kind: 'toplevel'; path: string }
-  | { kind: 'binary'; path: string; args?: string[] };
+export type BootTarget = { kind: 'bare' } | { kind: 'toplevel'; path: string } | { kind: 'binary'; path: string; args?: string[] };
 
 export interface UserDataInput {
   hostKey?: { private: string; public: string };
@@ -116,8 +113,8 @@ export function buildUserData(input: UserDataInput): UserData {
 }
 
 function checkReaper(r: UserDataReaper): UserDataReaper {
-  if (!/^https?:\/\/[^\s"'\\]+$/.test(r.url)) throw new UserError('The cloud reaper\'s destroy-self URL must be an http(s) URL.');
-  if (!/^[A-Za-z0-9_-]{16,128}$/.test(r.auth)) throw new UserError('The cloud reaper\'s web action auth string is malformed: deploy the reaper again.');
+  if (!/^https?:\/\/[^\s"'\\]+$/.test(r.url)) throw new UserError("The cloud reaper's destroy-self URL must be an http(s) URL.");
+  if (!/^[A-Za-z0-9_-]{16,128}$/.test(r.auth)) throw new UserError("The cloud reaper's web action auth string is malformed: deploy the reaper again.");
   if (!/^thebacknd-[a-z0-9-]{1,53}$/i.test(r.runId)) throw new UserError(`Invalid run id for destroy-self: ${r.runId}`);
   if (!/^[0-9a-f]{64}$/.test(r.code)) throw new UserError('A destroy-self code is 64 hex digits.');
   return { url: r.url, auth: r.auth, runId: r.runId, code: r.code };
@@ -150,12 +147,8 @@ export function parseUserData(text: string): UserData {
         ? { kind: 'binary', path: o.binary.path, args: Array.isArray(o.binary.args) ? o.binary.args.map(String) : [] }
         : { kind: 'bare' };
   const hostKey =
-    isObject(o.hostKey) && typeof o.hostKey.private === 'string' && typeof o.hostKey.public === 'string'
-      ? { private: o.hostKey.private, public: o.hostKey.public }
-      : undefined;
-  const cache = isObject(o.cache)
-    ? { url: String(o.cache.url ?? ''), trustedPublicKey: String(o.cache.trustedPublicKey ?? ''), private: o.cache.private === true }
-    : undefined;
+    isObject(o.hostKey) && typeof o.hostKey.private === 'string' && typeof o.hostKey.public === 'string' ? { private: o.hostKey.private, public: o.hostKey.public } : undefined;
+  const cache = isObject(o.cache) ? { url: String(o.cache.url ?? ''), trustedPublicKey: String(o.cache.trustedPublicKey ?? ''), private: o.cache.private === true } : undefined;
   const authorizedKeys = Array.isArray(o.authorizedKeys) ? o.authorizedKeys.map(String) : [];
   const reaper = isObject(o.reaper)
     ? { url: String(o.reaper.url ?? ''), auth: String(o.reaper.auth ?? ''), runId: String(o.reaper.runId ?? ''), code: String(o.reaper.code ?? '') }

@@ -18,7 +18,7 @@ export class UserError extends Error {
 /** A message safe to show: UserError text as is, anything else reduced to its first line with secrets removed. */
 export function messageOf(err: unknown, secrets: readonly string[] = []): string {
   const raw = err instanceof Error ? err.message : String(err);
-  const first = (err instanceof UserError ? raw : raw.split('\n')[0] ?? raw).trim();
+  const first = (err instanceof UserError ? raw : (raw.split('\n')[0] ?? raw)).trim();
   return redact(first || 'Unknown error', secrets);
 }
 

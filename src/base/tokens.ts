@@ -19,7 +19,10 @@ export interface SecretBackend {
 }
 
 export type TokenSource = 'secret storage' | 'environment' | 'token command';
-export interface ResolvedToken { token: string; source: TokenSource }
+export interface ResolvedToken {
+  token: string;
+  source: TokenSource;
+}
 
 /** Where a provider's token command comes from and how it runs (base/token-command.ts runs it; injected, not imported). */
 export interface TokenCommands {

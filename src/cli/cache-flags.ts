@@ -54,7 +54,14 @@ export interface CacheFlags {
 /** Parsed command-line values as CacheFlags (only those given). */
 export function cacheFlagsOf(values: Values): CacheFlags {
   const out: Record<string, string | boolean> = {};
-  const names: [keyof CacheFlags, string][] = [['endpoint', 'cache-endpoint'], ['bucket', 'cache-bucket'], ['region', 'cache-region'], ['signing-key-file', 'signing-key-file'], ['checksum-mode', 'checksum-mode'], ['concurrency', 'concurrency']];
+  const names: [keyof CacheFlags, string][] = [
+    ['endpoint', 'cache-endpoint'],
+    ['bucket', 'cache-bucket'],
+    ['region', 'cache-region'],
+    ['signing-key-file', 'signing-key-file'],
+    ['checksum-mode', 'checksum-mode'],
+    ['concurrency', 'concurrency'],
+  ];
   for (const [to, from] of names) {
     const v = str(values, from);
     if (v !== undefined) out[to] = v;
@@ -94,6 +101,6 @@ export function settingsFromFlags(values: Values, env: NodeJS.ProcessEnv): Setti
 
 export function credentialsFromEnv(env: NodeJS.ProcessEnv): CacheCredentials {
   const c = cacheCredentialsFromEnv(env);
-  if (!c) throw new UserError('Set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY to the binary cache\'s access key.');
+  if (!c) throw new UserError("Set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY to the binary cache's access key.");
   return c;
 }

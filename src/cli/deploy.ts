@@ -32,7 +32,8 @@ switches back to its previous generation by itself. The machine's deadline does 
   options: { ...strings('flake', 'state-dir', 'confirm-timeout', 'deploy-command', 'signing-key-file', 'cache-url'), ...flags('no-rollback', 'no-cache'), ...CACHE_OPTIONS },
   cancel: { said: 'cancelled; the machine switches back to its previous generation.' },
   async run(ctx, { values, positionals }) {
-    if (positionals.length < 1 || positionals.length > 2) throw new UsageError('deploy takes a machine and at most one thing to deploy: deploy thebacknd-1 [name | installable | /nix/store/…]');
+    if (positionals.length < 1 || positionals.length > 2)
+      throw new UsageError('deploy takes a machine and at most one thing to deploy: deploy thebacknd-1 [name | installable | /nix/store/…]');
     const confirm = confirmSeconds(str(values, 'confirm-timeout'), Boolean(values['no-rollback']));
     const settings = settingsFromFlags(values, ctx.io.env);
     const cacheCredentials = cacheCredentialsFromEnv(ctx.io.env);

@@ -46,7 +46,10 @@ const destroyAll: CommandSpec = {
         return 1;
       }
     }
-    const ok = await destroyEach(ctx, targets.map((t) => ({ ...t, why: t.machine.name })));
+    const ok = await destroyEach(
+      ctx,
+      targets.map((t) => ({ ...t, why: t.machine.name })),
+    );
     return ok && !failed ? 0 : 1;
   },
 };

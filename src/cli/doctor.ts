@@ -53,7 +53,11 @@ async function doctor(ctx: CliContext, { values }: Args): Promise<number> {
   });
   ctx.out(formatResults(results));
   const missing = results.filter((r) => r.status === 'missing');
-  ctx.err(missing.length ? `${missing.length} step${missing.length > 1 ? 's' : ''} missing: fix the first one and run thebacknd doctor again.` : 'Ready: thebacknd run can create a machine.');
+  ctx.err(
+    missing.length
+      ? `${missing.length} step${missing.length > 1 ? 's' : ''} missing: fix the first one and run thebacknd doctor again.`
+      : 'Ready: thebacknd run can create a machine.',
+  );
   return missing.length ? 1 : 0;
 }
 

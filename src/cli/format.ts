@@ -31,7 +31,8 @@ export function machineRows(machines: readonly Machine[], serverNow: (m: Machine
     const created = Date.parse(m.createdAt);
     const honoured = honouredDeadline(m);
     const deadline = honoured?.at ?? NaN;
-    const left = (Number.isNaN(deadline) ? '-' : deadline <= now ? `overdue ${duration(now - deadline)}` : duration(deadline - now)) + (honoured?.tampered ? ' (tampered deadline)' : '');
+    const left =
+      (Number.isNaN(deadline) ? '-' : deadline <= now ? `overdue ${duration(now - deadline)}` : duration(deadline - now)) + (honoured?.tampered ? ' (tampered deadline)' : '');
     return [
       PROVIDER_LABEL[m.provider],
       m.name,

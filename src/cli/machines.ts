@@ -33,7 +33,12 @@ const list: CommandSpec = {
       ctx.out('No thebacknd machines.');
     } else {
       const serverNow = new Map(listed.map((l) => [l.provider.id, l.result.serverTime.getTime()]));
-      ctx.out(table(MACHINE_HEADER, machineRows(machines, (m) => serverNow.get(m.provider) ?? Date.now())));
+      ctx.out(
+        table(
+          MACHINE_HEADER,
+          machineRows(machines, (m) => serverNow.get(m.provider) ?? Date.now()),
+        ),
+      );
     }
     return failed ? 1 : 0;
   },
@@ -44,7 +49,7 @@ const create: CommandSpec = {
   summary: 'create a machine thebacknd-N (the smallest free N) from the base image, reachable over SSH (to run a toplevel: thebacknd run)',
   usage:
     'create [--region R] [--size S] [--image I] [--minutes M] [--user-data-file F] [--ssh-key ID]… [--ipv6-only] [--state-dir DIR] [--json]\n\n' +
-    '  --image I   default: $THEBACKND_DO_IMAGE / $THEBACKND_HCLOUD_IMAGE, else the account\'s only Thebacknd image\n' +
+    "  --image I   default: $THEBACKND_DO_IMAGE / $THEBACKND_HCLOUD_IMAGE, else the account's only Thebacknd image\n" +
     '  without --user-data-file, the machine boots bare with a pinned host key and a login key kept in --state-dir',
   options: {
     region: { type: 'string' },
@@ -74,7 +79,9 @@ const create: CommandSpec = {
     const keys = userDataFile ? undefined : await createMachineKeys(storageDir, runId);
     const userData = userDataFile
       ? readUserData(userDataFile)
-      : serializeUserData(buildUserData({ hostKey: { private: keys!.hostPrivateKey, public: keys!.hostPublicKey }, authorizedKeys: [keys!.loginPublicKey], target: { kind: 'bare' } }));
+      : serializeUserData(
+          buildUserData({ hostKey: { private: keys!.hostPrivateKey, public: keys!.hostPublicKey }, authorizedKeys: [keys!.loginPublicKey], target: { kind: 'bare' } }),
+        );
     try {
       // Time on the provider's clock: the deadline is compared with it by every reader.
       const { serverTime } = await provider.list();
@@ -89,7 +96,8 @@ const create: CommandSpec = {
         ...(values['ipv6-only'] ? { ipv4: false } : {}),
       });
       if (values.json) ctx.out(toJson(m));
-      else ctx.out(`Created ${m.name} (${PROVIDER_LABEL[m.provider]} ${m.id}, ${m.region}, ${m.size}); destroyed in ${minutes} min.${keys ? ` Login key: ${keys.loginKeyPath}` : ''}`);
+      else
+        ctx.out(`Created ${m.name} (${PROVIDER_LABEL[m.provider]} ${m.id}, ${m.region}, ${m.size}); destroyed in ${minutes} min.${keys ? ` Login key: ${keys.loginKeyPath}` : ''}`);
       return 0;
     } catch (err) {
       if (keys) await removeMachineKeys(storageDir, runId);
@@ -133,27 +141,29 @@ function catalog<T>(name: string, summary: string, fetch: (p: CloudProvider) => 
   };
 }
 
-const regions = catalog('regions', 'list the regions of a provider', (p) => p.regions(), ['REGION', 'NAME', 'AVAILABLE'], (r) => [
-  r.slug,
-  r.name,
-  r.available ? 'yes' : 'no',
-]);
+const regions = catalog(
+  'regions',
+  'list the regions of a provider',
+  (p) => p.regions(),
+  ['REGION', 'NAME', 'AVAILABLE'],
+  (r) => [r.slug, r.name, r.available ? 'yes' : 'no'],
+);
 
-const sizes = catalog('sizes', 'list machine sizes with their price per hour', (p) => p.sizes(), ['SIZE', 'CPUS', 'MEM GiB', 'DISK GiB', 'PER HOUR', 'REGIONS'], (s) => [
-  s.slug,
-  String(s.cpus),
-  String(s.memoryGiB),
-  String(s.diskGiB),
-  price(s),
-  s.regions.join(','),
-]);
+const sizes = catalog(
+  'sizes',
+  'list machine sizes with their price per hour',
+  (p) => p.sizes(),
+  ['SIZE', 'CPUS', 'MEM GiB', 'DISK GiB', 'PER HOUR', 'REGIONS'],
+  (s) => [s.slug, String(s.cpus), String(s.memoryGiB), String(s.diskGiB), price(s), s.regions.join(',')],
+);
 
-const images = catalog('images', 'list the images a machine can be created from', (p) => p.images(), ['IMAGE', 'KIND', 'STATUS', 'NAME'], (i) => [
-  i.id,
-  i.kind,
-  i.status ?? '-',
-  i.name,
-]);
+const images = catalog(
+  'images',
+  'list the images a machine can be created from',
+  (p) => p.images(),
+  ['IMAGE', 'KIND', 'STATUS', 'NAME'],
+  (i) => [i.id, i.kind, i.status ?? '-', i.name],
+);
 
 export const MACHINE_COMMANDS: CommandSpec[] = [list, create, extend, regions, sizes, images];
 

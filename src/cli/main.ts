@@ -21,7 +21,17 @@ import { SHELL_COMMANDS } from './shell';
 import { cancelOn, type Cancel } from './signals';
 
 /** Add a family here to add its subcommands. */
-const FAMILIES: CommandSpec[][] = [MACHINE_COMMANDS, DESTROY_COMMANDS, NIX_COMMANDS, RUN_COMMANDS, IMAGE_COMMANDS, DEPLOY_COMMANDS, REAPER_COMMANDS, SHELL_COMMANDS, DOCTOR_COMMANDS];
+const FAMILIES: CommandSpec[][] = [
+  MACHINE_COMMANDS,
+  DESTROY_COMMANDS,
+  NIX_COMMANDS,
+  RUN_COMMANDS,
+  IMAGE_COMMANDS,
+  DEPLOY_COMMANDS,
+  REAPER_COMMANDS,
+  SHELL_COMMANDS,
+  DOCTOR_COMMANDS,
+];
 export const COMMANDS: CommandSpec[] = FAMILIES.flat();
 
 const GLOBAL: OptionSpec = GLOBAL_OPTIONS;
@@ -47,7 +57,8 @@ function renameDeprecated(command: CommandSpec, values: Record<string, Values[st
     if (values[a.old] === undefined) continue;
     if (a.when && !a.when(values)) {
       // Parsed only for its old meaning: in this mode it is no option of the command (never silently dropped).
-      if (!Object.hasOwn(command.options ?? {}, a.old) && !Object.hasOwn(GLOBAL, a.old)) throw new UsageError(`--${a.old} is not an option of ${command.name} here (did you mean --${a.now}?).`);
+      if (!Object.hasOwn(command.options ?? {}, a.old) && !Object.hasOwn(GLOBAL, a.old))
+        throw new UsageError(`--${a.old} is not an option of ${command.name} here (did you mean --${a.now}?).`);
       continue;
     }
     if (values[a.now] !== undefined) throw new UsageError(`--${a.old} and --${a.now} name the same thing: use --${a.now} alone.`);

@@ -37,7 +37,6 @@ function currentProcess(): Self {
   return { node: process.execPath, script: process.argv[1], platform: process.platform, cwd: process.cwd(), uid: process.getuid?.() };
 }
 
-
 export async function reaperInstall(ctx: CliContext, values: Values, self: Self = currentProcess()): Promise<number> {
   if (!values.local) throw new UsageError('reaper install needs --local: it installs a timer on this computer (the cloud reaper is `thebacknd reaper deploy`).');
   const provider = ctx.globals.provider as ProviderId | undefined;
@@ -60,10 +59,7 @@ export async function reaperInstall(ctx: CliContext, values: Values, self: Self 
   const script = self.script ? path.resolve(self.cwd, self.script) : undefined;
   if (!script || !fs.existsSync(script)) throw new UsageError('Cannot tell where this thebacknd is installed: run it as `thebacknd` or `node /path/to/cli.js`.');
 
-  const outcome = await installLocal(
-    { provider, tokenFile, everyMinutes, node: self.node, script, ...(url ? { endpoint: { name: ENDPOINT_ENV[provider], url } } : {}) },
-    options,
-  );
+  const outcome = await installLocal({ provider, tokenFile, everyMinutes, node: self.node, script, ...(url ? { endpoint: { name: ENDPOINT_ENV[provider], url } } : {}) }, options);
   for (const l of outcome.lines) (outcome.ok ? ctx.out : ctx.err).call(ctx, l);
   return outcome.ok ? 0 : 1;
 }

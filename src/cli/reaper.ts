@@ -120,9 +120,13 @@ async function deploy(ctx: CliContext, values: Record<string, unknown>, stateDir
     log: (line) => ctx.err(line),
   });
   const file = saveReaperState(stateDir, d);
-  ctx.out(`Cloud reaper deployed in namespace ${d.namespace} (${d.region}): destroy-old every ${d.intervalMinutes} min (${d.trigger.cron})` +
-    (d.trigger.nextRunAt ? `, next run ${d.trigger.nextRunAt}.` : '.'));
-  ctx.out(`It reaps tagged ${reaped.map((p) => PROVIDER_LABEL[p]).join(' and ')} machines: past their deadline, powered off, duplicated, or without a deadline and older than ${d.maxAgeMinutes} min.`);
+  ctx.out(
+    `Cloud reaper deployed in namespace ${d.namespace} (${d.region}): destroy-old every ${d.intervalMinutes} min (${d.trigger.cron})` +
+      (d.trigger.nextRunAt ? `, next run ${d.trigger.nextRunAt}.` : '.'),
+  );
+  ctx.out(
+    `It reaps tagged ${reaped.map((p) => PROVIDER_LABEL[p]).join(' and ')} machines: past their deadline, powered off, duplicated, or without a deadline and older than ${d.maxAgeMinutes} min.`,
+  );
   ctx.out(`Machines created from now on get their own destroy-self code; the secret behind the codes is kept in ${file} (mode 0600).`);
   for (const line of describeCost(d.cost)) ctx.out(line);
   return 0;

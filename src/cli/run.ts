@@ -149,7 +149,10 @@ async function runCommand(cli: CliContext, { values, positionals }: Args): Promi
     ),
   );
   if (first) throw missingError(first, 'cli');
-  preflight({ settings, pushCredentialsReadToo: true, ...(cacheCredentials ? { cacheCredentials } : {}), ...(readCredentials ? { cacheReadCredentials: readCredentials } : {}) }, req);
+  preflight(
+    { settings, pushCredentialsReadToo: true, ...(cacheCredentials ? { cacheCredentials } : {}), ...(readCredentials ? { cacheReadCredentials: readCredentials } : {}) },
+    req,
+  );
 
   const size = (await provider.sizes(signal)).find((s) => s.slug === req.placement.size);
   io.stderr.write(

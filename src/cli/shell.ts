@@ -167,7 +167,15 @@ async function runShell(ctx: CliContext, o: ShellOptions): Promise<number> {
 /** Open Worker Shell's environment for the first worker, with `$builder` naming every worker and `$ips` all IPs. */
 async function shellEnv(ready: ReadyWorker[], systems: string[], jobs: (w: ReadyWorker) => number): Promise<Record<string, string>> {
   const first = ready[0]!;
-  const { env } = await workerShell({ name: first.machine.name, runId: first.runId, ip: first.ip, keys: first.keys, builderKeyPath: first.builderKeyPath, systems, maxJobs: jobs(first) });
+  const { env } = await workerShell({
+    name: first.machine.name,
+    runId: first.runId,
+    ip: first.ip,
+    keys: first.keys,
+    builderKeyPath: first.builderKeyPath,
+    systems,
+    maxJobs: jobs(first),
+  });
   return { ...env, builder: buildersValue(ready.map((w) => workerBuilderLine(w, systems, jobs(w)))), ips: ready.map((w) => w.ip).join(' ') };
 }
 

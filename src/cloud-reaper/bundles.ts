@@ -19,7 +19,7 @@ export function findReaperBundles(from: string = __dirname): string | undefined 
 }
 
 export function loadReaperCode(dir: string | undefined = findReaperBundles()): ReaperCode {
-  if (!dir) throw new UserError('The cloud reaper\'s action bundles are missing (dist/reaper/): run `npm run build`.');
+  if (!dir) throw new UserError("The cloud reaper's action bundles are missing (dist/reaper/): run `npm run build`.");
   const out = {} as ReaperCode;
   for (const a of REAPER_ACTIONS) out[a] = fs.readFileSync(path.join(dir, `${a}.js`), 'utf8');
   return out;

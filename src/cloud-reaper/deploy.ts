@@ -186,7 +186,13 @@ export async function deployReaper(o: ReaperDeployOptions): Promise<ReaperDeploy
     const annotations: KeyValue[] = [
       { key: 'final', value: true },
       { key: 'provide-api-key', value: false },
-      ...(web ? [{ key: 'web-export', value: true }, { key: 'raw-http', value: false }, { key: 'require-whisk-auth', value: whiskAuth }] : [{ key: 'web-export', value: false }]),
+      ...(web
+        ? [
+            { key: 'web-export', value: true },
+            { key: 'raw-http', value: false },
+            { key: 'require-whisk-auth', value: whiskAuth },
+          ]
+        : [{ key: 'web-export', value: false }]),
     ];
     await ow.putAction(qualified(a), {
       kind,

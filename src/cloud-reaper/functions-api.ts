@@ -225,7 +225,13 @@ export class OpenWhiskApi extends JsonClient {
     await this.request({
       method: 'PUT',
       path: `/namespaces/${enc(this.namespace)}/actions/${actionPath(qualified)}?overwrite=true`,
-      body: { exec: { kind: action.kind, code: action.code, binary: false, main: 'main' }, parameters: action.parameters, annotations: action.annotations, limits: action.limits, publish: false },
+      body: {
+        exec: { kind: action.kind, code: action.code, binary: false, main: 'main' },
+        parameters: action.parameters,
+        annotations: action.annotations,
+        limits: action.limits,
+        publish: false,
+      },
     });
   }
 

@@ -95,7 +95,12 @@ function write(file: string, text: string): void {
 }
 
 function firstLine(text: string): string {
-  return text.split('\n').find((l) => l.trim())?.trim() ?? 'no output';
+  return (
+    text
+      .split('\n')
+      .find((l) => l.trim())
+      ?.trim() ?? 'no output'
+  );
 }
 
 /** Runs the commands in order; stops at the first failure and says which and why. */

@@ -57,7 +57,14 @@ export function loadReaperState(stateDir: string): StoredReaper | undefined {
   try {
     const o = JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<StoredReaper>;
     if (typeof o.url === 'string' && typeof o.whiskAuth === 'string' && typeof o.secret === 'string' && o.secret.length >= 32) {
-      return { namespace: String(o.namespace ?? ''), url: o.url, whiskAuth: o.whiskAuth, secret: o.secret, intervalMinutes: Number(o.intervalMinutes) || 0, deployedAt: String(o.deployedAt ?? '') };
+      return {
+        namespace: String(o.namespace ?? ''),
+        url: o.url,
+        whiskAuth: o.whiskAuth,
+        secret: o.secret,
+        intervalMinutes: Number(o.intervalMinutes) || 0,
+        deployedAt: String(o.deployedAt ?? ''),
+      };
     }
   } catch {
     /* below */

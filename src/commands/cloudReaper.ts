@@ -30,10 +30,13 @@ export async function deployCloudReaper(ctx: Ctx, options?: unknown): Promise<vo
   const s = ctx.settings();
   const dot = await ctx.tokens.get('digitalocean');
   if (!dot) {
-    throw new UserError('The cloud reaper runs on DigitalOcean Functions: set a DigitalOcean token first (it reaps Hetzner machines too). Without one, use Install Local Reaper Timer….', {
-      kind: 'setToken',
-      provider: 'digitalocean',
-    });
+    throw new UserError(
+      'The cloud reaper runs on DigitalOcean Functions: set a DigitalOcean token first (it reaps Hetzner machines too). Without one, use Install Local Reaper Timer….',
+      {
+        kind: 'setToken',
+        provider: 'digitalocean',
+      },
+    );
   }
   const het = await ctx.tokens.get('hetzner');
   const { cronFor } = await import('../cloud-reaper/schedule');
@@ -111,7 +114,12 @@ function writeTokenFile(file: string, token: string): void {
 export async function installLocalReaper(ctx: Ctx, provider?: unknown, options?: unknown): Promise<void> {
   const p: ProviderId | undefined = PROVIDERS.includes(provider as ProviderId)
     ? (provider as ProviderId)
-    : (await vscode.window.showQuickPick(PROVIDERS.map((id) => ({ label: PROVIDER_LABEL[id], id })), { title: 'Thebacknd: a local reaper timer for which provider?' }))?.id;
+    : (
+        await vscode.window.showQuickPick(
+          PROVIDERS.map((id) => ({ label: PROVIDER_LABEL[id], id })),
+          { title: 'Thebacknd: a local reaper timer for which provider?' },
+        )
+      )?.id;
   if (!p) return;
   const label = PROVIDER_LABEL[p];
   const t = await ctx.tokens.get(p);
@@ -119,7 +127,18 @@ export async function installLocalReaper(ctx: Ctx, provider?: unknown, options?:
   const s = ctx.settings();
   const tokenFile = tokenFilePath(p);
   const endpoint = s[p].endpoint.trim();
-  const args = ['--provider', p, '--token-file', tokenFile, ...(endpoint ? ['--endpoint', endpoint] : []), 'reaper', 'install', '--local', '--every', String(s.reapIntervalMinutes)];
+  const args = [
+    '--provider',
+    p,
+    '--token-file',
+    tokenFile,
+    ...(endpoint ? ['--endpoint', endpoint] : []),
+    'reaper',
+    'install',
+    '--local',
+    '--every',
+    String(s.reapIntervalMinutes),
+  ];
   const command = `thebacknd ${args.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ')}`;
   const cli = findCli();
   if (!cli) {
@@ -150,7 +169,9 @@ export async function installLocalReaper(ctx: Ctx, provider?: unknown, options?:
   const env = { ...process.env };
   for (const id of PROVIDERS) delete env[TOKEN_ENV[id]];
   const r = await new Promise<{ code: number; out: string }>((resolve) =>
-    execFile(cli, args, { env, timeout: 60_000, encoding: 'utf8' }, (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: unknown }).code) || 1 : 0, out: `${stdout}${stderr}`.trim() })),
+    execFile(cli, args, { env, timeout: 60_000, encoding: 'utf8' }, (err, stdout, stderr) =>
+      resolve({ code: err ? Number((err as { code?: unknown }).code) || 1 : 0, out: `${stdout}${stderr}`.trim() }),
+    ),
   );
   await ctx.log(r.code === 0 ? 'info' : 'warn', `${command}\n${r.out}`);
   const m = ctx.machines;
@@ -159,7 +180,9 @@ export async function installLocalReaper(ctx: Ctx, provider?: unknown, options?:
   // Notifications are not awaited: the command ends when the install has, not when the user dismisses them.
   const cron = /^[*0-9][^\n]* destroy-old [^\n]*$/m.exec(r.out)?.[0];
   if (r.code === 0 && cron) {
-    void vscode.window.showInformationMessage(`Thebacknd: add this line to your crontab (crontab -e): ${cron}`, 'Copy Line').then((pick) => pick && vscode.env.clipboard.writeText(cron));
+    void vscode.window
+      .showInformationMessage(`Thebacknd: add this line to your crontab (crontab -e): ${cron}`, 'Copy Line')
+      .then((pick) => pick && vscode.env.clipboard.writeText(cron));
   } else if (r.code === 0) {
     void vscode.window.showInformationMessage(`Thebacknd: local reaper timer installed for ${label}: destroy-old every ${s.reapIntervalMinutes} min.`);
   } else {

@@ -12,7 +12,18 @@ import type { Ctx } from '../views/app';
 import { keyOf } from '../machines/service';
 import { isAbort, messageOf, UserError } from '../base/errors';
 import type { Machine } from '../providers/types';
-import { appendDeployHistory, bytes, currentToplevel, DeployOnSave, readDeployHistory, recordOf, type DeployEvent, type DeployPayload, type DeployRecord, type DeployResult } from '../deploy';
+import {
+  appendDeployHistory,
+  bytes,
+  currentToplevel,
+  DeployOnSave,
+  readDeployHistory,
+  recordOf,
+  type DeployEvent,
+  type DeployPayload,
+  type DeployRecord,
+  type DeployResult,
+} from '../deploy';
 import { findFlakes, flakeRef, listNixosConfigurations, parseStorePath } from '../nix';
 import { loadMachineKeys } from '../ssh/keys';
 import { PanelModel } from '../views/panelModel';
@@ -62,7 +73,10 @@ function deploysOf(ctx: Ctx): DeployState {
 function decoration(h: readonly DeployRecord[]): { description: string; tooltip: string } {
   const last = h[h.length - 1]!;
   const time = (iso: string) => new Date(iso).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', hour12: false });
-  const rows = h.slice(-5).reverse().map((r) => `| ${time(r.at)} | \`${r.storePath.slice(44) || r.storePath}\` | ${r.outcome}${r.reason ? ` (${r.reason.replace(/\|/g, '/')})` : ''} |`);
+  const rows = h
+    .slice(-5)
+    .reverse()
+    .map((r) => `| ${time(r.at)} | \`${r.storePath.slice(44) || r.storePath}\` | ${r.outcome}${r.reason ? ` (${r.reason.replace(/\|/g, '/')})` : ''} |`);
   const now = currentToplevel(h);
   return {
     description: `${last.outcome === 'rolled-back' ? 'rolled back' : last.outcome === 'confirmed' || last.outcome === 'switched' ? 'deployed' : `deploy ${last.outcome}`} ${time(last.at)}`,
@@ -97,7 +111,12 @@ async function pickPayload(machine: Machine): Promise<{ payload: DeployPayload; 
   const items: Item[] = [];
   for (const dir of flakes) {
     const names = await listNixosConfigurations(flakeRef(dir), { cwd: dir }).catch(() => [] as string[]);
-    for (const name of names) items.push({ label: `$(symbol-class) ${name}`, description: path.basename(dir), value: { payload: { kind: 'configuration', flakeRef: flakeRef(dir), name }, flakeDir: dir } });
+    for (const name of names)
+      items.push({
+        label: `$(symbol-class) ${name}`,
+        description: path.basename(dir),
+        value: { payload: { kind: 'configuration', flakeRef: flakeRef(dir), name }, flakeDir: dir },
+      });
   }
   items.push({ label: '$(package) A toplevel store path…', description: 'built already' });
   const picked = await vscode.window.showQuickPick(items, { title: `Thebacknd: Deploy to ${machine.name} — which configuration?` });
@@ -121,14 +140,23 @@ export async function deployToMachine(ctx: Ctx, node?: unknown, arg?: unknown): 
   const machine = machineOf(ctx, node) ?? (node ? undefined : await pickMachine(ctx));
   if (!machine) return undefined;
   if (machine.status !== 'running') throw new UserError(`${machine.name} is ${machine.status}, not running: nothing to deploy to.`);
-  const chosen = scripted ? { payload: scripted.payload, ...(scripted.payload.kind === 'configuration' ? { flakeDir: scripted.payload.flakeRef } : {}) } : await pickPayload(machine);
+  const chosen = scripted
+    ? { payload: scripted.payload, ...(scripted.payload.kind === 'configuration' ? { flakeDir: scripted.payload.flakeRef } : {}) }
+    : await pickPayload(machine);
   if (!chosen) return undefined;
   ui.last = { machine, ...chosen, ...(scripted?.deployCommand ? { deployCommand: scripted.deployCommand } : {}) };
   syncOnSave(ctx, ui);
   return runDeploy(ctx, ui, machine, chosen.payload, chosen.flakeDir, scripted);
 }
 
-async function runDeploy(ctx: Ctx, ui: DeployState, machine: Machine, payload: DeployPayload, flakeDir: string | undefined, scripted?: Partial<DeployArgs>): Promise<DeployCommandResult> {
+async function runDeploy(
+  ctx: Ctx,
+  ui: DeployState,
+  machine: Machine,
+  payload: DeployPayload,
+  flakeDir: string | undefined,
+  scripted?: Partial<DeployArgs>,
+): Promise<DeployCommandResult> {
   const settings = ctx.settings();
   const { transferOf } = await import('../run/ports');
   const { deployToMachine: deploy } = await import('../deploy/deploy');
@@ -146,26 +174,31 @@ async function runDeploy(ctx: Ctx, ui: DeployState, machine: Machine, payload: D
     const result = await vscode.window.withProgress(
       { location: vscode.ProgressLocation.Notification, title: `Thebacknd: deploy ${name} to ${machine.name}`, cancellable: true },
       (progress, token) =>
-        withAbort(token, (signal) => deploy(
-          {
-            settings,
-            keysRoot: ctx.storageDir,
-            ...(credentials ? { cacheCredentials: credentials } : {}),
-            ...(flakeDir ? { flakeDir } : {}),
-            ...(scripted?.deployCommand ? { deployCommand: scripted.deployCommand } : {}),
-          },
-          { machine, payload, transfer, confirmTimeoutSeconds: scripted?.confirmTimeoutSeconds ?? settings.deploy.confirmTimeoutSeconds },
-          signal,
-          (e) => {
-            for (const m of models) m.applyDeploy(e);
-            if (e.type === 'log') ctx.output.info(e.line);
-            else if (e.type === 'stage') {
-              progress.report({ message: `${e.stage}${e.detail ? ` ${e.detail}` : ''}` });
-              void ctx.log('info', `[deploy:${e.stage}] ${e.detail ?? ''}`);
-            } else progress.report({ message: e.message });
-            scripted?.onEvent?.(e);
-          },
-        ), { signal: scripted?.signal }),
+        withAbort(
+          token,
+          (signal) =>
+            deploy(
+              {
+                settings,
+                keysRoot: ctx.storageDir,
+                ...(credentials ? { cacheCredentials: credentials } : {}),
+                ...(flakeDir ? { flakeDir } : {}),
+                ...(scripted?.deployCommand ? { deployCommand: scripted.deployCommand } : {}),
+              },
+              { machine, payload, transfer, confirmTimeoutSeconds: scripted?.confirmTimeoutSeconds ?? settings.deploy.confirmTimeoutSeconds },
+              signal,
+              (e) => {
+                for (const m of models) m.applyDeploy(e);
+                if (e.type === 'log') ctx.output.info(e.line);
+                else if (e.type === 'stage') {
+                  progress.report({ message: `${e.stage}${e.detail ? ` ${e.detail}` : ''}` });
+                  void ctx.log('info', `[deploy:${e.stage}] ${e.detail ?? ''}`);
+                } else progress.report({ message: e.message });
+                scripted?.onEvent?.(e);
+              },
+            ),
+          { signal: scripted?.signal },
+        ),
     );
     await remember(ctx, ui, machine, recordOf(result), models, result.outcome === 'confirmed' || result.outcome === 'switched' ? result.storePath : undefined);
     const sent = `sent ${bytes(result.uploadedBytes)}, the machine fetched ${bytes(result.fetchedBytes)}`;
@@ -223,7 +256,12 @@ function syncOnSave(ctx: Ctx, ui: DeployState): void {
   watchers.push(vscode.workspace.onDidSaveTextDocument((doc) => inFlake(doc.uri) && scheduler.changed()));
   for (const glob of ['**/*.nix', 'flake.lock']) {
     const w = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(vscode.Uri.file(last.flakeDir), glob));
-    watchers.push(w, w.onDidChange(() => scheduler.changed()), w.onDidCreate(() => scheduler.changed()), w.onDidDelete(() => scheduler.changed()));
+    watchers.push(
+      w,
+      w.onDidChange(() => scheduler.changed()),
+      w.onDidCreate(() => scheduler.changed()),
+      w.onDidDelete(() => scheduler.changed()),
+    );
   }
   ui.onSave = { scheduler, watchers, key };
   void ctx.log('info', `Deploy on save: watching ${last.flakeDir} for ${last.machine.name}.`);

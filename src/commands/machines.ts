@@ -84,7 +84,8 @@ export async function destroyAll(ctx: Ctx): Promise<void> {
   // Count on a fresh list: the modal promises a number, and that number must be right.
   await m.refresh.refreshNow();
   const failed = m.service.failedProviders();
-  if (failed.length) throw new UserError(`Cannot list the ${failed.map((p) => PROVIDER_LABEL[p]).join(' and ')} machines, so Destroy All would miss some; try again.`, { kind: 'retry' });
+  if (failed.length)
+    throw new UserError(`Cannot list the ${failed.map((p) => PROVIDER_LABEL[p]).join(' and ')} machines, so Destroy All would miss some; try again.`, { kind: 'retry' });
   // list() returns tagged machines only; the check stays here too, since this is the widest action there is.
   const list = m.service.machines().filter((x) => x.status !== 'destroying' && x.tagged !== false);
   if (!list.length) {
@@ -108,9 +109,7 @@ export async function destroyOld(ctx: Ctx): Promise<void> {
   const bad = done.filter((r) => r.error);
   await m.refresh.refreshNow();
   if (bad.length) throw new UserError(`Could not destroy ${bad.map((r) => `${r.machine.name} (${r.error})`).join('; ')}`);
-  const text = ok.length
-    ? `Destroyed ${ok.map((r) => `${r.machine.name} (${reasonText(r)})`).join(', ')}.`
-    : 'No machine is past its deadline or powered off.';
+  const text = ok.length ? `Destroyed ${ok.map((r) => `${r.machine.name} (${reasonText(r)})`).join(', ')}.` : 'No machine is past its deadline or powered off.';
   void vscode.window.showInformationMessage(`Thebacknd: ${text}`);
 }
 

@@ -34,13 +34,10 @@ export async function buildToplevel(ctx: Ctx): Promise<string | undefined> {
   const flakeDir = await pickFlake({ title: 'Thebacknd: which flake?', required: true });
   if (!flakeDir) return undefined;
   const nix = { cwd: flakeDir };
-  const configs = await vscode.window.withProgress(
-    { location: vscode.ProgressLocation.Window, title: 'Thebacknd: reading the flake' },
-    async () => {
-      await checkNix(nix);
-      return listNixosConfigurations(flakeRef(flakeDir), nix);
-    },
-  );
+  const configs = await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: 'Thebacknd: reading the flake' }, async () => {
+    await checkNix(nix);
+    return listNixosConfigurations(flakeRef(flakeDir), nix);
+  });
   const other = '$(edit) Other installable…';
   const pick = await vscode.window.showQuickPick(
     [...configs.map((c) => ({ label: c, description: 'nixosConfigurations toplevel' })), { label: other, description: 'e.g. .#packages.x86_64-linux.default' }],
@@ -182,10 +179,7 @@ export async function generateSigningKey(ctx: Ctx): Promise<string | undefined> 
   });
   if (!name) return undefined;
   const dir = path.join(ctx.storageDir, 'signing-keys');
-  const key = await vscode.window.withProgress(
-    { location: vscode.ProgressLocation.Notification, title: 'Thebacknd: generating the signing key' },
-    () => generateKey(name, dir),
-  );
+  const key = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'Thebacknd: generating the signing key' }, () => generateKey(name, dir));
   ctx.output.info(`Signing key written to ${key.secretKeyFile} (mode 0600). Public key: ${key.publicKey}`);
   const use = 'Use in Settings';
   const copy = 'Copy Public Key';

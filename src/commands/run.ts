@@ -39,10 +39,7 @@ export interface RunArgs {
   onFailure?: 'destroy' | 'keep';
 }
 
-export type RunOutcome = { runId: string; timeline: TimelineEntry[] } & (
-  | { ok: true; result: RunResult }
-  | { ok: false; cancelled: boolean; message: string }
-);
+export type RunOutcome = { runId: string; timeline: TimelineEntry[] } & ({ ok: true; result: RunResult } | { ok: false; cancelled: boolean; message: string });
 
 function isRunArgs(a: unknown): a is RunArgs {
   return !!a && typeof a === 'object' && 'payload' in a && 'placement' in a;
@@ -120,7 +117,10 @@ export async function runToplevel(ctx: Ctx, arg?: unknown): Promise<RunOutcome |
   if (payload.kind === 'toplevel' || payload.kind === 'binary') model.update({ storePath: payload.kind === 'binary' ? payload.binary : payload.storePath });
   runs.models.set(runId, model);
   runs.active.add(runId);
-  await ctx.log('info', `Run Toplevel ${runId}: ${what(payload)} on ${PROVIDER_LABEL[placement.provider]} ${placement.region} ${placement.size} (image ${placement.image}); ${transfer === 'cache' ? `binary cache${cachePrivate ? ' (private)' : ''}` : 'closure over SSH'}.`);
+  await ctx.log(
+    'info',
+    `Run Toplevel ${runId}: ${what(payload)} on ${PROVIDER_LABEL[placement.provider]} ${placement.region} ${placement.size} (image ${placement.image}); ${transfer === 'cache' ? `binary cache${cachePrivate ? ' (private)' : ''}` : 'closure over SSH'}.`,
+  );
 
   let outcome: RunOutcome;
   try {
@@ -130,10 +130,16 @@ export async function runToplevel(ctx: Ctx, arg?: unknown): Promise<RunOutcome |
         withAbort(
           token,
           (signal) =>
-            run(ports, req, signal, (e) => {
-              onEvent(ctx, model, e, (message) => progress.report({ message }));
-              scripted?.onEvent?.(e);
-            }, runId),
+            run(
+              ports,
+              req,
+              signal,
+              (e) => {
+                onEvent(ctx, model, e, (message) => progress.report({ message }));
+                scripted?.onEvent?.(e);
+              },
+              runId,
+            ),
           { lifetime: ctx.lifetime, signal: scripted?.signal },
         ),
     );

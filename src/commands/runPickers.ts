@@ -126,13 +126,20 @@ export function checkPayload(p: unknown): Payload {
   }
 }
 
-interface LastPlacement { provider: ProviderId; region: string; size: string }
+interface LastPlacement {
+  provider: ProviderId;
+  region: string;
+  size: string;
+}
 
 /** Provider (only those with a token), then region and size with the price per hour. */
 export async function pickPlacement(ctx: Ctx): Promise<Omit<Placement, 'image'> | undefined> {
   const machines = ctx.machines;
   const last = ctx.extension.globalState.get<LastPlacement>(LAST_PLACEMENT);
-  const withToken = machines.service.snapshot().filter((p) => p.tokenSource).map((p) => p.id);
+  const withToken = machines.service
+    .snapshot()
+    .filter((p) => p.tokenSource)
+    .map((p) => p.id);
   if (!withToken.length) {
     const p = ctx.settings().defaultProvider;
     throw new UserError(`No cloud token is set: Run Toplevel needs a ${PROVIDER_LABEL[p]} or Hetzner token.`, { kind: 'setToken', provider: p });

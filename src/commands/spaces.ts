@@ -9,7 +9,11 @@ import { bucketProblem, SPACES_REGIONS } from '../setup/cache-form';
 import { createSpacesCache as create } from '../setup/spaces';
 import { CREDENTIALS_SECRET } from './nix';
 
-interface SpacesArgs { region: string; bucket: string; s3Endpoint?: string }
+interface SpacesArgs {
+  region: string;
+  bucket: string;
+  s3Endpoint?: string;
+}
 
 function isArgs(a: unknown): a is SpacesArgs {
   return !!a && typeof a === 'object' && typeof (a as SpacesArgs).region === 'string' && typeof (a as SpacesArgs).bucket === 'string';
@@ -54,6 +58,9 @@ export async function createSpacesCache(ctx: Ctx, arg?: unknown): Promise<boolea
   const c = vscode.workspace.getConfiguration('thebacknd');
   const target = vscode.ConfigurationTarget.Global;
   for (const [k, v] of Object.entries(made.cache)) await c.update(`cache.${k}`, v, target);
-  await ctx.log('info', `Spaces cache ready: bucket ${made.cache.bucket} at ${made.cache.endpoint}; key "${made.keyName}" (read/write on that bucket only) kept in secret storage.`);
+  await ctx.log(
+    'info',
+    `Spaces cache ready: bucket ${made.cache.bucket} at ${made.cache.endpoint}; key "${made.keyName}" (read/write on that bucket only) kept in secret storage.`,
+  );
   return true;
 }

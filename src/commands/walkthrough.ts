@@ -23,7 +23,9 @@ export async function chooseCache(ctx: Ctx, arg?: unknown): Promise<string | und
   const hasDo = (await ctx.tokens.configured()).includes('digitalocean');
   const choices = [
     { label: '$(remote) No binary cache', detail: 'Each closure is copied to its machine over SSH. Nothing to set up; needs Nix here.', id: 'none' },
-    ...(hasDo ? [{ label: '$(cloud) Create a Spaces bucket on DigitalOcean', detail: 'A new bucket and a key limited to it, made with your DigitalOcean token.', id: 'spaces' }] : []),
+    ...(hasDo
+      ? [{ label: '$(cloud) Create a Spaces bucket on DigitalOcean', detail: 'A new bucket and a key limited to it, made with your DigitalOcean token.', id: 'spaces' }]
+      : []),
     { label: '$(database) Use an existing S3-compatible bucket…', detail: 'Spaces, R2, B2, MinIO, AWS: endpoint, bucket and an access key.', id: 'existing' },
   ];
   const id = scripted ?? (await vscode.window.showQuickPick(choices, { title: 'Thebacknd: where do machines get their closures?', ignoreFocusOut: true }))?.id;

@@ -118,10 +118,12 @@ export async function buildOnWorkers(ctx: Ctx, arg?: unknown): Promise<WorkersRe
 
   ctx.output.info(`Build on workers: ${installable} on ${count} × ${size.slug} (${PROVIDER_LABEL[providerId]}, ${ps.region}).`);
   const result = await runWithProgress(ctx, provider, req, flakeDir);
-  void vscode.window.showInformationMessage(`Thebacknd: built ${result.outputs[0]} on ${result.workers.length} workers; ${result.cost.text}`, 'Copy Path', 'Show Log').then(async (a) => {
-    if (a === 'Copy Path') await vscode.env.clipboard.writeText(result.outputs[0]!);
-    if (a === 'Show Log') ctx.output.show(true);
-  });
+  void vscode.window
+    .showInformationMessage(`Thebacknd: built ${result.outputs[0]} on ${result.workers.length} workers; ${result.cost.text}`, 'Copy Path', 'Show Log')
+    .then(async (a) => {
+      if (a === 'Copy Path') await vscode.env.clipboard.writeText(result.outputs[0]!);
+      if (a === 'Show Log') ctx.output.show(true);
+    });
   return result;
 }
 
@@ -172,10 +174,10 @@ async function runWithProgress(
   const machines = ctx.machines;
   const count = req.count;
   let costText = '';
-  const outcome = await vscode.window.withProgress(
-    { location: vscode.ProgressLocation.Notification, title: 'Thebacknd: build on workers', cancellable: true },
-    (progress, token) =>
-      withAbort(token, async (signal) => {
+  const outcome = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'Thebacknd: build on workers', cancellable: true }, (progress, token) =>
+    withAbort(
+      token,
+      async (signal) => {
         const report = throttled((message: string) => progress.report({ message }));
         const onEvent = (e: WorkersEvent): void => {
           if (e.type === 'log') {
@@ -196,7 +198,9 @@ async function runWithProgress(
         } finally {
           void machines.refresh.refreshNow();
         }
-      }, { lifetime: ctx.lifetime, signal: scripted?.signal }),
+      },
+      { lifetime: ctx.lifetime, signal: scripted?.signal },
+    ),
   );
 
   if ('err' in outcome) {
@@ -254,7 +258,9 @@ async function pickWorker(ctx: Ctx): Promise<Machine | undefined> {
   const withKeys: Machine[] = [];
   for (const m of running) if (await loadMachineKeys(ctx.storageDir, m.runId!)) withKeys.push(m);
   if (!withKeys.length) {
-    void vscode.window.showInformationMessage('Thebacknd: no running machine created from this computer; a worker shell needs one (Build on Ephemeral Workers keeps them on failure with thebacknd.workers.keepOnFailure).');
+    void vscode.window.showInformationMessage(
+      'Thebacknd: no running machine created from this computer; a worker shell needs one (Build on Ephemeral Workers keeps them on failure with thebacknd.workers.keepOnFailure).',
+    );
     return undefined;
   }
   const items = byDeadline(withKeys.map((machine) => ({ machine, nowMs: service.serverNow(machine.provider) }))).map((c) => ({ ...machinePickRow(c), machine: c.machine }));
@@ -264,13 +270,10 @@ async function pickWorker(ctx: Ctx): Promise<Machine | undefined> {
 async function pickInstallable(flakeDir: string): Promise<string | undefined> {
   const flake = flakeRef(flakeDir);
   const nix = { cwd: flakeDir };
-  const [configs, packages] = await vscode.window.withProgress(
-    { location: vscode.ProgressLocation.Window, title: 'Thebacknd: reading the flake' },
-    async () => {
-      await checkNix(nix);
-      return Promise.all([listNixosConfigurations(flake, nix), listPackages(flake, 'x86_64-linux', nix).catch(() => [] as string[])]);
-    },
-  );
+  const [configs, packages] = await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: 'Thebacknd: reading the flake' }, async () => {
+    await checkNix(nix);
+    return Promise.all([listNixosConfigurations(flake, nix), listPackages(flake, 'x86_64-linux', nix).catch(() => [] as string[])]);
+  });
   const other = '$(edit) Other installable…';
   const items = [
     ...packages.map((p) => ({ label: p, description: 'packages.x86_64-linux', installable: `${flake}#packages.x86_64-linux.${p}` })),
@@ -311,7 +314,12 @@ async function pickTimeLimit(provider: ProviderId, size: Size, region: string, c
   const options = [...new Set([preferred, ...TIME_LIMITS])].sort((a, b) => a - b);
   const items = options.map((m) => {
     const e = estimate(provider, size, region, count, m / 60);
-    return { label: m < 60 ? `${m} min` : `${m / 60} h`, description: `at most ${money(e.total, e.currency)} for ${count} worker${count === 1 ? '' : 's'}`, picked: m === preferred, minutes: m };
+    return {
+      label: m < 60 ? `${m} min` : `${m / 60} h`,
+      description: `at most ${money(e.total, e.currency)} for ${count} worker${count === 1 ? '' : 's'}`,
+      picked: m === preferred,
+      minutes: m,
+    };
   });
   items.sort((a, b) => Number(b.picked) - Number(a.picked));
   const pick = await vscode.window.showQuickPick(items, {

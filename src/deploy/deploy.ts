@@ -79,7 +79,12 @@ export async function deployToMachine(o: DeployOptions, req: DeployRequest, sign
       ...(o.nix ? { nix: o.nix } : {}),
       signal,
       onProgress: (pr) => {
-        if (pr.phase === 'uploading') emit({ type: 'progress', message: `Uploading ${pr.pathsUploaded}/${pr.pathsMissing} paths (${bytes(pr.bytesUploaded)})`, ...(pr.pathsMissing ? { fraction: pr.pathsUploaded / pr.pathsMissing } : {}) });
+        if (pr.phase === 'uploading')
+          emit({
+            type: 'progress',
+            message: `Uploading ${pr.pathsUploaded}/${pr.pathsMissing} paths (${bytes(pr.bytesUploaded)})`,
+            ...(pr.pathsMissing ? { fraction: pr.pathsUploaded / pr.pathsMissing } : {}),
+          });
       },
     });
     uploadedBytes = pushed.uploadedBytes;
@@ -88,7 +93,11 @@ export async function deployToMachine(o: DeployOptions, req: DeployRequest, sign
   } else {
     stage('copy', storePath);
     const closure = await closureOf([storePath], nix());
-    const missing = await remoteInvalid(target, closure.map((c) => c.path), signal);
+    const missing = await remoteInvalid(
+      target,
+      closure.map((c) => c.path),
+      signal,
+    );
     const size = new Map(closure.map((c) => [c.path, c.narSize]));
     uploadedPaths = missing.length;
     uploadedBytes = missing.reduce((n, m) => n + (size.get(m) ?? 0), 0);
@@ -106,7 +115,12 @@ export async function deployToMachine(o: DeployOptions, req: DeployRequest, sign
   const startLine = await runRemote(target, `${command} start ${shq(id)} ${shq(storePath)} ${req.confirmTimeoutSeconds}`, signal, sshWait);
   const started = startLine.lines.map(parseDeployLine).find((l) => l?.stage === 'started' || l?.stage === 'failed');
   if (started?.stage !== 'started') {
-    const why = started?.stage === 'failed' ? started.message : startLine.code === 127 ? `${command} is not on the machine (an older base image?)` : (startLine.stderr.trim().split('\n')[0] ?? `exit status ${startLine.code}`);
+    const why =
+      started?.stage === 'failed'
+        ? started.message
+        : startLine.code === 127
+          ? `${command} is not on the machine (an older base image?)`
+          : (startLine.stderr.trim().split('\n')[0] ?? `exit status ${startLine.code}`);
     throw new UserError(`${req.machine.name} did not start the deploy: ${why}`);
   }
 
@@ -120,10 +134,16 @@ export async function deployToMachine(o: DeployOptions, req: DeployRequest, sign
     if (state.last?.stage === 'armed') {
       stage('confirm', `a new SSH session to ${ip}`);
       // A NEW connection, as deploy-rs's confirmation: the one that started the deploy proves nothing.
-      const answer = await runRemote(target, `${command} confirm ${shq(id)}`, signal, { ...sshWait, deadlineMs: Math.max(sshWait.deadlineMs, (req.confirmTimeoutSeconds + 60) * 1000) }, (err) => {
-        if (err !== lastSshError) log(`── ${err}`);
-        lastSshError = err;
-      });
+      const answer = await runRemote(
+        target,
+        `${command} confirm ${shq(id)}`,
+        signal,
+        { ...sshWait, deadlineMs: Math.max(sshWait.deadlineMs, (req.confirmTimeoutSeconds + 60) * 1000) },
+        (err) => {
+          if (err !== lastSshError) log(`── ${err}`);
+          lastSshError = err;
+        },
+      );
       if (answer.code !== 0 && answer.code !== 3) throw new UserError(`Could not confirm the deploy on ${req.machine.name}: ${answer.stderr.trim() || answer.lines.join(' ')}`);
       await follow(target, started.log, state, () => false, signal, sshWait, log, true);
     }

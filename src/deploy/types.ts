@@ -3,10 +3,7 @@
 import type { Machine } from '../providers/types';
 
 /** What to deploy: a configuration of a flake (built here), any installable, or a toplevel already built. */
-export type DeployPayload =
-  | { kind: 'configuration'; flakeRef: string; name: string }
-  | { kind: 'installable'; installable: string }
-  | { kind: 'toplevel'; storePath: string };
+export type DeployPayload = { kind: 'configuration'; flakeRef: string; name: string } | { kind: 'installable'; installable: string } | { kind: 'toplevel'; storePath: string };
 
 export type DeployStage = 'build' | 'sign' | 'push' | 'copy' | 'activate' | 'switch' | 'confirm' | 'cancel' | 'done';
 

@@ -188,7 +188,13 @@ async function remote(s: SshSession, what: string, command: string, o: Pick<Buil
   if (r.code !== 0) {
     // Nix ends with a hint (`--show-trace`); its reason is the last `error:` line.
     const lines = tail.trim().split('\n');
-    const last = [...lines].reverse().find((l) => /^\s*error:/.test(l))?.trim() ?? lines[lines.length - 1] ?? '';
+    const last =
+      [...lines]
+        .reverse()
+        .find((l) => /^\s*error:/.test(l))
+        ?.trim() ??
+      lines[lines.length - 1] ??
+      '';
     throw new UserError(`${what} failed (${r.code === null ? 'the connection dropped' : `exit ${r.code}`})${last ? `: ${last}` : ''}.`, undefined, tail.trim() || undefined);
   }
 }

@@ -118,11 +118,10 @@ export class HetznerImageApi {
 
   /** Snapshots carrying these labels (a label selector `k==v,…`). */
   async snapshots(labels: Record<string, string>, signal?: AbortSignal): Promise<HzSnapshot[]> {
-    const selector = Object.entries(labels).map(([k, v]) => `${k}==${v}`).join(',');
-    const d = await this.retrying(
-      (sig) => this.api.GET('/images', { signal: sig, params: { query: { type: ['snapshot'], label_selector: selector, per_page: 50 } } }),
-      signal,
-    );
+    const selector = Object.entries(labels)
+      .map(([k, v]) => `${k}==${v}`)
+      .join(',');
+    const d = await this.retrying((sig) => this.api.GET('/images', { signal: sig, params: { query: { type: ['snapshot'], label_selector: selector, per_page: 50 } } }), signal);
     return d.images.map(snapshotOf);
   }
 

@@ -64,7 +64,16 @@ export class RescueServer {
     this.createRequested = true;
     const m = await o.provider.create(
       // With the import key, Hetzner e-mails no root password (and the provider makes no project key for it).
-      { region: o.location, size: o.serverType, image: o.systemImage ?? 'debian-12', userData: '', deadline: new Date(Date.now() + leaseMs), runId: this.runId, ipv4: true, sshKeys: [String(this.keyId)] },
+      {
+        region: o.location,
+        size: o.serverType,
+        image: o.systemImage ?? 'debian-12',
+        userData: '',
+        deadline: new Date(Date.now() + leaseMs),
+        runId: this.runId,
+        ipv4: true,
+        sshKeys: [String(this.keyId)],
+      },
       o.signal,
     );
     this.machine = m;
@@ -109,11 +118,10 @@ export class RescueServer {
   /** Until the rescue system accepts the import key; its host key is accepted on first use (rescue-ssh.ts). */
   async connect(address: string): Promise<RescueSession> {
     const o = this.o;
-    this.session = await connectRescue(
-      { host: address, port: o.sshPort, privateKey: this.login.privateKey },
-      { timeoutMs: o.sshTimeoutMs, signal: o.signal, onAttempt: this.log },
+    this.session = await connectRescue({ host: address, port: o.sshPort, privateKey: this.login.privateKey }, { timeoutMs: o.sshTimeoutMs, signal: o.signal, onAttempt: this.log });
+    this.log(
+      `Connected to the rescue system of ${this.machine!.name}; its host key ${this.session.fingerprint} was accepted on first use (rescue host keys cannot be known in advance).`,
     );
-    this.log(`Connected to the rescue system of ${this.machine!.name}; its host key ${this.session.fingerprint} was accepted on first use (rescue host keys cannot be known in advance).`);
     return this.session;
   }
 

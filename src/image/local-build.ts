@@ -29,7 +29,10 @@ export async function localImageBuild(opts: NixOptions = {}): Promise<LocalImage
 
 /** `nix show-config --json` (Nix ≤ 2.19) or `nix config show --json`: each setting's value as a string. */
 async function nixConfig(opts: NixOptions): Promise<Record<string, string>> {
-  for (const args of [['show-config', '--json'], ['config', 'show', '--json']]) {
+  for (const args of [
+    ['show-config', '--json'],
+    ['config', 'show', '--json'],
+  ]) {
     try {
       const parsed = JSON.parse((await runNix(args, opts, 'Reading the Nix configuration')).stdout) as Record<string, { value?: unknown }>;
       const out: Record<string, string> = {};

@@ -59,10 +59,7 @@ export async function connectRescue(target: RescueTarget, opts: ConnectRescueOpt
       opts.onAttempt?.(`rescue system at ${target.host} not ready: ${last}`);
     }
     if (Date.now() + delay > deadline) {
-      throw new UserError(
-        `The rescue system at ${target.host} did not accept the import key within ${Math.round(timeoutMs / 1000)} s (last attempt: ${last}).`,
-        { kind: 'retry' },
-      );
+      throw new UserError(`The rescue system at ${target.host} did not accept the import key within ${Math.round(timeoutMs / 1000)} s (last attempt: ${last}).`, { kind: 'retry' });
     }
     await sleep(delay, opts.signal);
     delay = Math.min(maxDelay, delay * 2);

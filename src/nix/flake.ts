@@ -36,11 +36,7 @@ export function toplevelInstallable(flake: string, config: string): string {
 /** Names of `nixosConfigurations` in the flake, sorted; [] when the flake has none. */
 export async function listNixosConfigurations(flake: string, opts: NixOptions = {}): Promise<string[]> {
   try {
-    const { stdout } = await runNix(
-      ['eval', '--json', `${flake}#nixosConfigurations`, '--apply', 'builtins.attrNames'],
-      opts,
-      'Listing nixosConfigurations',
-    );
+    const { stdout } = await runNix(['eval', '--json', `${flake}#nixosConfigurations`, '--apply', 'builtins.attrNames'], opts, 'Listing nixosConfigurations');
     const names: unknown = JSON.parse(stdout);
     if (!Array.isArray(names) || !names.every((n) => typeof n === 'string')) {
       throw new UserError(`Unexpected answer from nix eval: ${stdout.slice(0, 200)}`);

@@ -36,15 +36,9 @@ export function parseNarInfo(text: string): NarInfo | undefined {
  */
 export function placeholderNarInfo(info: PathInfo): string {
   const refs = info.references.map((r) => r.slice('/nix/store/'.length)).join(' ');
-  return [
-    `StorePath: ${info.path}`,
-    'URL: nar/already-in-bucket.nar',
-    'Compression: none',
-    `NarHash: ${info.narHash}`,
-    `NarSize: ${info.narSize}`,
-    `References: ${refs}`,
-    '',
-  ].join('\n');
+  return [`StorePath: ${info.path}`, 'URL: nar/already-in-bucket.nar', 'Compression: none', `NarHash: ${info.narHash}`, `NarSize: ${info.narSize}`, `References: ${refs}`, ''].join(
+    '\n',
+  );
 }
 
 export const NIX_CACHE_INFO = 'StoreDir: /nix/store\nWantMassQuery: 1\nPriority: 40\n';

@@ -168,7 +168,13 @@ class LogTail {
 export function errorLines(stderr: string | string[]): string[] {
   const lines = (Array.isArray(stderr) ? stderr : stderr.split('\n')).map((l) => l.replace(/\s+$/, ''));
   const i = lines.findIndex((l) => /^error:/.test(l));
-  const before = i >= 0 ? lines.slice(0, i).filter((l) => /^[\w.+-]+> /.test(l)).slice(-15) : [];
+  const before =
+    i >= 0
+      ? lines
+          .slice(0, i)
+          .filter((l) => /^[\w.+-]+> /.test(l))
+          .slice(-15)
+      : [];
   const block = i >= 0 ? [...before, ...lines.slice(i)] : lines.slice(-15);
   while (block.length && block[block.length - 1] === '') block.pop();
   return block.slice(0, 60);

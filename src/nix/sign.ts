@@ -23,7 +23,11 @@ export function isPublicKey(s: string): boolean {
 
 /** A default key name, `<host>-thebacknd-1` style, as Nix's manual suggests (`cache.example.org-1`). */
 export function defaultKeyName(host: string): string {
-  const clean = host.toLowerCase().replace(/[^a-z0-9.-]+/g, '-').replace(/^[-.]+|[-.]+$/g, '') || 'local';
+  const clean =
+    host
+      .toLowerCase()
+      .replace(/[^a-z0-9.-]+/g, '-')
+      .replace(/^[-.]+|[-.]+$/g, '') || 'local';
   return `${clean}-thebacknd-1`;
 }
 

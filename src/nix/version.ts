@@ -29,10 +29,9 @@ export async function checkNix(opts: NixOptions = {}): Promise<NixVersion> {
   const v = parseNixVersion(stdout);
   if (!v) throw new UserError(`Could not read the Nix version from "${stdout.trim()}". ${INSTALL_HINT}`, { kind: 'installNix' });
   if (!isRecentEnough(v)) {
-    throw new UserError(
-      `Nix ${v.text} is too old: Thebacknd needs Nix ${MIN_NIX.major}.${MIN_NIX.minor} or newer (flakes and the \`nix\` command). ${INSTALL_HINT}`,
-      { kind: 'installNix' },
-    );
+    throw new UserError(`Nix ${v.text} is too old: Thebacknd needs Nix ${MIN_NIX.major}.${MIN_NIX.minor} or newer (flakes and the \`nix\` command). ${INSTALL_HINT}`, {
+      kind: 'installNix',
+    });
   }
   return v;
 }

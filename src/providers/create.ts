@@ -59,7 +59,7 @@ export async function createOnce(steps: CreateSteps, reservations: NameReservati
     return steps.settleName ? steps.settleName(m, signal) : m;
   };
   try {
-    for (let attempt = 0; ; ) {
+    for (let attempt = 0; ;) {
       reservations.release(held);
       held = reservations.reserve([...taken, ...clashed], retryName);
       const name = held;

@@ -14,7 +14,9 @@ import { DO_DEADLINE, doTags, formatDeadline, readDoTags } from './tags';
 import { TAG, type CreateRequest, type Image, type Machine, type Region, type Size } from './types';
 
 type Dots = ReturnType<typeof createApiClient>;
-interface Page { links?: { pages?: { next?: string } } }
+interface Page {
+  links?: { pages?: { next?: string } };
+}
 
 export class DigitalOceanProvider extends ProviderBase<IDroplet> {
   readonly id = 'digitalocean' as const;
@@ -58,14 +60,22 @@ export class DigitalOceanProvider extends ProviderBase<IDroplet> {
 
   async regions(signal?: AbortSignal): Promise<Region[]> {
     return this.guard(async () => {
-      const { items } = await this.pages(async (page) => (await this.api()).region.listRegions({ page, per_page: this.pageSize }), (d) => d.regions, signal);
+      const { items } = await this.pages(
+        async (page) => (await this.api()).region.listRegions({ page, per_page: this.pageSize }),
+        (d) => d.regions,
+        signal,
+      );
       return items.map((r) => ({ slug: r.slug, name: r.name, available: r.available }));
     }, signal);
   }
 
   async sizes(signal?: AbortSignal): Promise<Size[]> {
     return this.guard(async () => {
-      const { items } = await this.pages(async (page) => (await this.api()).size.listSizes({ page, per_page: this.pageSize }), (d) => d.sizes, signal);
+      const { items } = await this.pages(
+        async (page) => (await this.api()).size.listSizes({ page, per_page: this.pageSize }),
+        (d) => d.sizes,
+        signal,
+      );
       return items
         .filter((s) => s.available !== false)
         .map((s) => ({
@@ -82,7 +92,11 @@ export class DigitalOceanProvider extends ProviderBase<IDroplet> {
 
   async images(signal?: AbortSignal): Promise<Image[]> {
     return this.guard(async () => {
-      const { items } = await this.pages(async (page) => (await this.api()).image.listImages({ page, per_page: this.pageSize }), (d) => d.images, signal);
+      const { items } = await this.pages(
+        async (page) => (await this.api()).image.listImages({ page, per_page: this.pageSize }),
+        (d) => d.images,
+        signal,
+      );
       return items.map((i) => ({
         // Distributions are created by slug; custom images and snapshots by id.
         id: i.slug ?? String(i.id),
@@ -99,7 +113,11 @@ export class DigitalOceanProvider extends ProviderBase<IDroplet> {
   protected async listRaw(runId: string | undefined, signal?: AbortSignal): Promise<Listing<IDroplet>> {
     // The run id is a tag of its own: DigitalOcean filters on it.
     const tag = runId ?? TAG;
-    return this.pages(async (page) => (await this.api()).droplet.listDroplets({ page, per_page: this.pageSize, tag_name: tag }), (d) => d.droplets, signal);
+    return this.pages(
+      async (page) => (await this.api()).droplet.listDroplets({ page, per_page: this.pageSize, tag_name: tag }),
+      (d) => d.droplets,
+      signal,
+    );
   }
 
   protected async getRaw(id: string, signal?: AbortSignal): Promise<IDroplet | undefined> {
@@ -155,7 +173,7 @@ export class DigitalOceanProvider extends ProviderBase<IDroplet> {
       status: digitalOceanStatus(d.status),
       ipv4: ipv4Literal(pub(d.networks?.v4)),
       ipv6: ipv6Literal(pub(d.networks?.v6)),
-      region: typeof d.region === 'string' ? d.region : d.region?.slug ?? '',
+      region: typeof d.region === 'string' ? d.region : (d.region?.slug ?? ''),
       size: d.size_slug ?? d.size?.slug ?? '',
       pricePerHour: typeof d.size?.price_hourly === 'number' ? d.size.price_hourly : undefined,
       currency: 'USD',

@@ -9,10 +9,7 @@ import type { CreateRequest, Image, ProviderId, Region, Size } from './types';
 export function tokenRejected(provider: ProviderId, status: number, readOnly = false): UserError {
   const label = PROVIDER_LABEL[provider];
   const what = readOnly ? 'is read-only (it needs write access)' : 'was rejected';
-  return new UserError(
-    `The ${label} token ${what} (HTTP ${status}): set a valid one with "Thebacknd: Set Token…" or ${TOKEN_ENV[provider]}.`,
-    { kind: 'setToken', provider },
-  );
+  return new UserError(`The ${label} token ${what} (HTTP ${status}): set a valid one with "Thebacknd: Set Token…" or ${TOKEN_ENV[provider]}.`, { kind: 'setToken', provider });
 }
 
 export function isAuthError(e: ApiError): boolean {
@@ -47,9 +44,7 @@ export function toUserError(provider: ProviderId, err: unknown, opts: { endpoint
   const status = err.status ?? 0;
   if (isAuthError(err)) return tokenRejected(provider, status, err.code === 'token_readonly');
   if (isLimitError(err)) {
-    return new UserError(
-      clean(`${label} refused: an account limit is reached (${err.message}). Destroy machines you no longer need, or ask ${label} to raise the limit.`),
-    );
+    return new UserError(clean(`${label} refused: an account limit is reached (${err.message}). Destroy machines you no longer need, or ask ${label} to raise the limit.`));
   }
   if (status === 429) return new UserError(`${label} rate limit reached: try again in a minute.`, { kind: 'retry', provider });
   if (status >= 500) {

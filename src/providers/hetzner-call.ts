@@ -5,9 +5,17 @@ import { headerRecord } from './options';
 import { ApiError } from './retry';
 
 /** What openapi-fetch resolves with. */
-export interface Answer<D> { data?: D; error?: unknown; response: Response }
+export interface Answer<D> {
+  data?: D;
+  error?: unknown;
+  response: Response;
+}
 
-export async function hetznerCall<D>(fn: (signal: AbortSignal) => Promise<Answer<D>>, timeoutMs: number, signal?: AbortSignal): Promise<{ data: D; headers: Record<string, string> }> {
+export async function hetznerCall<D>(
+  fn: (signal: AbortSignal) => Promise<Answer<D>>,
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<{ data: D; headers: Record<string, string> }> {
   const timeout = AbortSignal.timeout(timeoutMs);
   const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
   let answer: Answer<D>;

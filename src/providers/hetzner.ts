@@ -27,7 +27,9 @@ export const PROJECT_KEY_NAME = 'thebacknd';
 
 type Json<Op extends keyof operations, Code extends 200 | 201> = operations[Op]['responses'] extends Record<Code, { content: { 'application/json': infer B } }> ? B : never;
 type Server = Json<'list_servers', 200>['servers'][number];
-interface Pagination { meta?: { pagination?: { next_page?: number | null; last_page?: number | null } } }
+interface Pagination {
+  meta?: { pagination?: { next_page?: number | null; last_page?: number | null } };
+}
 
 /** Pages fetched at once once the first page has told how many there are. */
 const PAGE_CONCURRENCY = 8;
@@ -86,16 +88,20 @@ export class HetznerProvider extends ProviderBase<Server> {
     const { publicKey } = generateEd25519('thebacknd: no private key; stops Hetzner e-mailing root passwords');
     // Repeating is safe: after a failure the key is looked up by name first (made by another window: 409, or made
     // although the answer was lost), and a retryable failure (429, 5xx, network) is tried again.
-    return withRetry(async () => {
-      try {
-        const { data } = await this.call((sig) => this.api.POST('/ssh_keys', { signal: sig, body: { name: PROJECT_KEY_NAME, public_key: publicKey } }), signal);
-        return String(data.ssh_key.id);
-      } catch (e) {
-        const again = await find();
-        if (again) return again;
-        throw e;
-      }
-    }, this.retry, signal);
+    return withRetry(
+      async () => {
+        try {
+          const { data } = await this.call((sig) => this.api.POST('/ssh_keys', { signal: sig, body: { name: PROJECT_KEY_NAME, public_key: publicKey } }), signal);
+          return String(data.ssh_key.id);
+        } catch (e) {
+          const again = await find();
+          if (again) return again;
+          throw e;
+        }
+      },
+      this.retry,
+      signal,
+    );
   }
 
   /** One PUT with the full label set: the deadline changes atomically. */
@@ -133,33 +139,34 @@ export class HetznerProvider extends ProviderBase<Server> {
         (d) => d.server_types,
         signal,
       );
-      return items
-        // Arm types are left out: the base image is x86-64 only (see hetzner-image-support.ts), so a picker never offers them.
-        .filter((t) => !t.deprecated && t.architecture !== 'arm')
-        .map((t) => {
-          const pricesByRegion = Object.fromEntries(t.prices.map((p) => [p.location, Number(p.price_hourly.net)]));
-          const available = (t.locations ?? []).filter((l) => l.available !== false).map((l) => l.name);
-          const regions = available.length ? available : Object.keys(pricesByRegion);
-          const prices = regions.map((r) => pricesByRegion[r]).filter((p): p is number => Number.isFinite(p));
-          return {
-            slug: t.name,
-            cpus: t.cores,
-            memoryGiB: t.memory,
-            diskGiB: t.disk,
-            pricePerHour: prices.length ? Math.min(...prices) : NaN,
-            currency: 'EUR' as const,
-            regions,
-            pricesByRegion,
-          };
-        });
+      return (
+        items
+          // Arm types are left out: the base image is x86-64 only (see hetzner-image-support.ts), so a picker never offers them.
+          .filter((t) => !t.deprecated && t.architecture !== 'arm')
+          .map((t) => {
+            const pricesByRegion = Object.fromEntries(t.prices.map((p) => [p.location, Number(p.price_hourly.net)]));
+            const available = (t.locations ?? []).filter((l) => l.available !== false).map((l) => l.name);
+            const regions = available.length ? available : Object.keys(pricesByRegion);
+            const prices = regions.map((r) => pricesByRegion[r]).filter((p): p is number => Number.isFinite(p));
+            return {
+              slug: t.name,
+              cpus: t.cores,
+              memoryGiB: t.memory,
+              diskGiB: t.disk,
+              pricePerHour: prices.length ? Math.min(...prices) : NaN,
+              currency: 'EUR' as const,
+              regions,
+              pricesByRegion,
+            };
+          })
+      );
     }, signal);
   }
 
   async images(signal?: AbortSignal): Promise<Image[]> {
     return this.guard(async () => {
       const { items } = await this.pages(
-        (page, sig) =>
-          this.api.GET('/images', { signal: sig, params: { query: { page, per_page: this.pageSize, type: ['system', 'snapshot'] } } }),
+        (page, sig) => this.api.GET('/images', { signal: sig, params: { query: { page, per_page: this.pageSize, type: ['system', 'snapshot'] } } }),
         (d) => d.images,
         signal,
       );
@@ -292,7 +299,7 @@ export class HetznerProvider extends ProviderBase<Server> {
       return { items: [...seen.values()], headers };
     }
     // No page count (an older API, a proxy): follow next_page one page at a time.
-    for (let page = 1, batch = firstBatch, res = first; page < 10_000; ) {
+    for (let page = 1, batch = firstBatch, res = first; page < 10_000;) {
       const next = res.data.meta?.pagination?.next_page;
       if (!next || next <= page || batch.length === 0) break;
       page = next;

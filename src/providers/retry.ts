@@ -78,7 +78,10 @@ export function isLostAnswer(e: unknown): boolean {
 }
 
 export class RateLimited extends Error {
-  constructor(readonly provider: ProviderId, readonly waitMs: number) {
+  constructor(
+    readonly provider: ProviderId,
+    readonly waitMs: number,
+  ) {
     super(`rate limited for ${Math.ceil(waitMs / 1000)} s`);
     this.name = 'RateLimited';
   }

@@ -35,7 +35,10 @@ export function checkRunId(runId: string): string {
 }
 
 export function formatDeadline(d: Date): string {
-  return d.toISOString().replace(/\.\d{3}/, '').replace(/[-:]/g, '');
+  return d
+    .toISOString()
+    .replace(/\.\d{3}/, '')
+    .replace(/[-:]/g, '');
 }
 
 export function parseDeadline(s: string | undefined): Date | undefined {

@@ -41,7 +41,11 @@ export interface Machine {
   tagged?: boolean;
 }
 
-export interface Region { slug: string; name: string; available: boolean }
+export interface Region {
+  slug: string;
+  name: string;
+  available: boolean;
+}
 export interface Size {
   slug: string;
   cpus: number;
@@ -87,7 +91,10 @@ export interface CreateRequest {
 }
 
 /** What the caller gets back: the machine, and the server's clock at the time of the answer. */
-export interface ListResult { machines: Machine[]; serverTime: Date }
+export interface ListResult {
+  machines: Machine[];
+  serverTime: Date;
+}
 
 export interface CloudProvider {
   readonly id: ProviderId;

@@ -55,7 +55,11 @@ export function decideReaping(input: ReapInput): ReapDecision[] {
     const honoured = honouredDeadline(m);
     const deadline = honoured?.at ?? NaN;
     if (honoured?.tampered && deadline <= now) {
-      out.push({ machine: m, reason: 'deadline', why: `${m.name}: its deadline tag (${m.deadline}) is beyond what Extend allows; honoured up to ${minutes(MAX_LIFETIME_MS)} after creation, ${minutes(now - deadline)} ago` });
+      out.push({
+        machine: m,
+        reason: 'deadline',
+        why: `${m.name}: its deadline tag (${m.deadline}) is beyond what Extend allows; honoured up to ${minutes(MAX_LIFETIME_MS)} after creation, ${minutes(now - deadline)} ago`,
+      });
     } else if (!Number.isNaN(deadline) && deadline <= now) {
       out.push({ machine: m, reason: 'deadline', why: `${m.name}: deadline passed ${minutes(now - deadline)} ago` });
     } else if (m.status === 'off') {
@@ -99,10 +103,7 @@ export function duplicateRuns(machines: readonly Machine[], known: ReadonlySet<s
  * What one pass destroys on one provider's list: the policy's decisions, then duplicated runs it did not already
  * pick. `thebacknd destroy-old` and the cloud reaper's destroy-old use this, so both reap exactly alike.
  */
-export function reapTargets(
-  input: ReapInput,
-  known: ReadonlySet<string> = new Set(),
-): { machine: Machine; why: string; reason: ReapReason | 'duplicate' }[] {
+export function reapTargets(input: ReapInput, known: ReadonlySet<string> = new Set()): { machine: Machine; why: string; reason: ReapReason | 'duplicate' }[] {
   const decided = decideReaping(input);
   const dupes = duplicateRuns(input.machines, known).filter((d) => !decided.some((x) => x.machine.id === d.machine.id));
   return [...decided, ...dupes.map((d) => ({ machine: d.machine, why: d.why, reason: 'duplicate' as const }))];

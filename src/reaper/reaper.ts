@@ -96,7 +96,12 @@ export class Reaper {
   /** Decisions on the machines already listed, without a new list call (the due check). */
   private seenToReap(): ReapDecision[] {
     const out: ReapDecision[] = [];
-    const destroying = new Set(this.o.service.machines().filter((m) => m.status === 'destroying').map((m) => `${m.provider}:${m.id}`));
+    const destroying = new Set(
+      this.o.service
+        .machines()
+        .filter((m) => m.status === 'destroying')
+        .map((m) => `${m.provider}:${m.id}`),
+    );
     for (const id of PROVIDERS) {
       const last = this.o.service.lastList(id);
       if (!last) continue;

@@ -34,7 +34,7 @@ export function trustedPublicKeyOf(s: Settings): string {
       // unreadable: the message below says what to set
     }
   }
-  throw new UserError('Machines need the cache\'s public key: set thebacknd.cache.trustedPublicKey (or thebacknd.cache.signingKeyFile).', {
+  throw new UserError("Machines need the cache's public key: set thebacknd.cache.trustedPublicKey (or thebacknd.cache.signingKeyFile).", {
     kind: 'openSettings',
     setting: 'thebacknd.cache.trustedPublicKey',
   });
@@ -55,7 +55,9 @@ export function credentialsFileFor(cacheUrl: string, c: CacheCredentials, cache?
   if (cache?.endpoint.trim()) {
     const endpointHost = new URL(cache.endpoint).hostname;
     if (host !== endpointHost && host !== `${cache.bucket}.${endpointHost}`) {
-      throw new UserError(`The cache's public URL is on ${host}, not on the cache's host ${endpointHost}: its read credentials are not sent there. Use a public URL on ${endpointHost}, or an s3:// one.`);
+      throw new UserError(
+        `The cache's public URL is on ${host}, not on the cache's host ${endpointHost}: its read credentials are not sent there. Use a public URL on ${endpointHost}, or an s3:// one.`,
+      );
     }
   }
   return `machine ${host} login ${c.accessKeyId} password ${c.secretAccessKey}\n`;
@@ -93,7 +95,8 @@ export function preflight(o: CacheAccessOptions, req: RunRequest): void {
       throw new UserError(`thebacknd.cache.publicUrl is not a URL: "${cache.publicUrl}".`);
     }
     // In user-data, which anything on the machine and the cloud can read.
-    if (u.username || u.password) throw new UserError('thebacknd.cache.publicUrl holds a user name or password (user:pass@): remove it; a private cache gets read credentials over SSH instead.');
+    if (u.username || u.password)
+      throw new UserError('thebacknd.cache.publicUrl holds a user name or password (user:pass@): remove it; a private cache gets read credentials over SSH instead.');
   }
   if (installableOf(req)) {
     checkCacheSettings(cache);

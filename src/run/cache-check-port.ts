@@ -12,7 +12,9 @@ import type { RunPorts } from './types';
 /** A cache that does not answer within this is reported as unreachable (a machine would wait on it as well). */
 const CHECK_TIMEOUT_MS = 20_000;
 
-export function cacheCheckPort(o: Pick<PortsOptions, 'settings' | 'cacheCredentials' | 'cacheReadCredentials' | 'pushCredentialsReadToo'>): NonNullable<RunPorts['narinfoProblem']> {
+export function cacheCheckPort(
+  o: Pick<PortsOptions, 'settings' | 'cacheCredentials' | 'cacheReadCredentials' | 'pushCredentialsReadToo'>,
+): NonNullable<RunPorts['narinfoProblem']> {
   return async (storePath, cachePrivate, signal) => {
     const key = `${hashPart(storePath)}.narinfo`;
     const url = substituterUrl(o.settings.cache);

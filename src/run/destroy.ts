@@ -4,11 +4,7 @@
 import type { CloudProvider, Machine } from '../providers/types';
 import { removeMachineKeys } from '../ssh/keys';
 
-export async function destroyRunMachine(
-  o: { provider: CloudProvider; keysRoot: string },
-  machine: Pick<Machine, 'id' | 'runId'>,
-  signal?: AbortSignal,
-): Promise<void> {
+export async function destroyRunMachine(o: { provider: CloudProvider; keysRoot: string }, machine: Pick<Machine, 'id' | 'runId'>, signal?: AbortSignal): Promise<void> {
   await o.provider.destroy(machine.id, signal);
   if (machine.runId) await removeMachineKeys(o.keysRoot, machine.runId);
 }

@@ -19,13 +19,7 @@ export function installableOf(req: RunRequest): string | undefined {
   return undefined;
 }
 
-export async function runToplevel(
-  ports: RunPorts,
-  req: RunRequest,
-  outer: AbortSignal,
-  emit: (e: RunEvent) => void,
-  runId: string = newRunId(),
-): Promise<RunResult> {
+export async function runToplevel(ports: RunPorts, req: RunRequest, outer: AbortSignal, emit: (e: RunEvent) => void, runId: string = newRunId()): Promise<RunResult> {
   const stage = (s: Stage, detail?: string) => emit({ type: 'stage', stage: s, at: new Date(), ...(detail ? { detail } : {}) });
   const log = (line: string) => emit({ type: 'log', line });
 
@@ -71,7 +65,8 @@ export async function runToplevel(
           await ports.push(top, signal, (message, fraction) => emit({ type: 'progress', message, ...(fraction === undefined ? {} : { fraction }) }));
           // Pushed to the bucket; a public URL serving another bucket would still leave the machine waiting.
           const problem = await ports.narinfoProblem?.(top, req.cachePrivate, signal);
-          if (problem) throw new UserError(`The push finished, but machines would not find ${top}: ${problem}. Check thebacknd.cache.publicUrl (it must serve the bucket pushed to).`);
+          if (problem)
+            throw new UserError(`The push finished, but machines would not find ${top}: ${problem}. Check thebacknd.cache.publicUrl (it must serve the bucket pushed to).`);
         })();
         pushing.catch((error: unknown) => {
           if (signal.aborted) return;

@@ -10,11 +10,14 @@ export type Payload =
   | { kind: 'binary'; storePath: string; binary: string } // run it, then power off
   | { kind: 'bare' }; // the base image as it is
 
-export interface Placement { provider: ProviderId; region: string; size: string; image: string }
+export interface Placement {
+  provider: ProviderId;
+  region: string;
+  size: string;
+  image: string;
+}
 
-export type Stage =
-  | 'build' | 'sign' | 'push' | 'keys' | 'create' | 'wait-running' | 'wait-ssh'
-  | 'credentials' | 'copy-closure' | 'boot' | 'ready' | 'cleanup';
+export type Stage = 'build' | 'sign' | 'push' | 'keys' | 'create' | 'wait-running' | 'wait-ssh' | 'credentials' | 'copy-closure' | 'boot' | 'ready' | 'cleanup';
 
 export type RunEvent =
   | { type: 'stage'; stage: Stage; detail?: string; at: Date }
@@ -30,7 +33,11 @@ export interface MachineKeys {
   hostPublicKey: string;
 }
 
-export interface BootOutcome { ok: boolean; reason?: string; poweredOff?: boolean }
+export interface BootOutcome {
+  ok: boolean;
+  reason?: string;
+  poweredOff?: boolean;
+}
 
 export interface RunPorts {
   provider: CloudProvider;
@@ -71,4 +78,9 @@ export interface RunRequest {
   runningTimeoutMs?: number;
 }
 
-export interface RunResult { machine: Machine; keys: MachineKeys; storePath?: string; outcome: BootOutcome }
+export interface RunResult {
+  machine: Machine;
+  keys: MachineKeys;
+  storePath?: string;
+  outcome: BootOutcome;
+}

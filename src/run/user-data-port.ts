@@ -24,9 +24,7 @@ export function userDataPort(o: Pick<PortsOptions, 'settings' | 'reaper'>): RunP
     else if (storePath) target = { kind: 'toplevel', path: storePath };
     else throw new UserError('Nothing to run: no store path was built or given.');
     const cache =
-      target.kind === 'bare' || overSsh
-        ? undefined
-        : { url: substituterUrl(o.settings.cache), trustedPublicKey: trustedPublicKeyOf(o.settings), private: cachePrivate };
+      target.kind === 'bare' || overSsh ? undefined : { url: substituterUrl(o.settings.cache), trustedPublicKey: trustedPublicKeyOf(o.settings), private: cachePrivate };
     return serializeUserData(
       buildUserData({
         hostKey: { private: keys.hostPrivateKey, public: keys.hostPublicKey },

@@ -99,7 +99,10 @@ export function firstMissing(results: readonly CheckResult[]): CheckResult | und
 export function missingError(r: CheckResult, audience: 'editor' | 'cli' = 'editor'): UserError {
   const fix = r.fix;
   const how = fix ? (audience === 'cli' ? ` Fix: ${fix.cli}` : ` ${fix.label}.`) : '';
-  return new UserError(`${r.title}: ${r.detail}${how}`, fix?.command ? { kind: 'runCommand', command: fix.command, label: fix.label } : fix?.setting ? { kind: 'openSettings', setting: fix.setting } : undefined);
+  return new UserError(
+    `${r.title}: ${r.detail}${how}`,
+    fix?.command ? { kind: 'runCommand', command: fix.command, label: fix.label } : fix?.setting ? { kind: 'openSettings', setting: fix.setting } : undefined,
+  );
 }
 
 function ok(id: CheckId, detail: string): CheckResult {
@@ -158,12 +161,20 @@ async function checkImage(input: SetupInput, signal?: AbortSignal): Promise<Chec
   }
   const name = `${image.name} (${image.id})`;
   if (image.status && !/^(available|active)$/i.test(image.status)) {
-    return missing('image', `The image ${name} is ${image.status}, not available yet.`, { label: 'Wait for the import to finish, then check again', command: 'thebacknd.checkSetup', cli: 'thebacknd doctor' });
+    return missing('image', `The image ${name} is ${image.status}, not available yet.`, {
+      label: 'Wait for the import to finish, then check again',
+      command: 'thebacknd.checkSetup',
+      cli: 'thebacknd doctor',
+    });
   }
   if (image.regions && !image.regions.includes(region)) {
     const setting = `thebacknd.${p}.region`;
     const where = image.regions.length ? `only in ${image.regions.join(', ')}` : 'in no region';
-    return missing('image', `The image ${name} is ${where}, not in ${region}.`, { label: `Choose one of its regions in ${setting}, or import it in ${region}`, setting, cli: `--region ${image.regions[0] ?? region}` });
+    return missing('image', `The image ${name} is ${where}, not in ${region}.`, {
+      label: `Choose one of its regions in ${setting}, or import it in ${region}`,
+      setting,
+      cli: `--region ${image.regions[0] ?? region}`,
+    });
   }
   return ok('image', `${name} is available in ${region}.`);
 }
@@ -188,7 +199,11 @@ async function checkCache(input: SetupInput, signal?: AbortSignal): Promise<Chec
     if (needsPush || !cache.publicUrl) checkCacheSettings(cache);
   } catch (err) {
     const setting = err instanceof UserError ? err.fix?.setting : undefined;
-    return missing('cache', messageOf(err), { label: `Set ${setting ?? 'thebacknd.cache.endpoint'}`, setting: setting ?? 'thebacknd.cache.endpoint', cli: '--cache-endpoint URL --cache-bucket NAME' });
+    return missing('cache', messageOf(err), {
+      label: `Set ${setting ?? 'thebacknd.cache.endpoint'}`,
+      setting: setting ?? 'thebacknd.cache.endpoint',
+      cli: '--cache-endpoint URL --cache-bucket NAME',
+    });
   }
   if (!needsPush && !isPrivate) return ok('cache', `Machines substitute from ${substituterUrl(cache)}.`);
   if (!input.credentials) return missing('cache', `No credentials for the bucket "${cache.bucket}".`, cacheCreds);
@@ -221,7 +236,10 @@ async function checkCache(input: SetupInput, signal?: AbortSignal): Promise<Chec
   } catch (err) {
     signal?.throwIfAborted();
     const e = err instanceof UserError ? err : undefined;
-    const fix: SetupAction = e?.fix?.kind === 'openSettings' && e.fix.setting ? { label: `Fix ${e.fix.setting}`, setting: e.fix.setting, cli: '--cache-endpoint, --cache-bucket, --cache-region' } : cacheCreds;
+    const fix: SetupAction =
+      e?.fix?.kind === 'openSettings' && e.fix.setting
+        ? { label: `Fix ${e.fix.setting}`, setting: e.fix.setting, cli: '--cache-endpoint, --cache-bucket, --cache-region' }
+        : cacheCreds;
     return missing('cache', messageOf(err, input.secrets), fix);
   } finally {
     bucket?.destroy();
@@ -254,7 +272,11 @@ function checkSigningKey(input: SetupInput): CheckResult {
   try {
     checkSigningKeyFile(cache.signingKeyFile);
   } catch (err) {
-    return missing('signingKey', messageOf(err), cache.signingKeyFile ? { ...generate, label: `${generate.label} or fix thebacknd.cache.signingKeyFile`, setting: 'thebacknd.cache.signingKeyFile' } : generate);
+    return missing(
+      'signingKey',
+      messageOf(err),
+      cache.signingKeyFile ? { ...generate, label: `${generate.label} or fix thebacknd.cache.signingKeyFile`, setting: 'thebacknd.cache.signingKeyFile' } : generate,
+    );
   }
   const file = cache.signingKeyFile;
   const mode = fs.statSync(file).mode & 0o777;
@@ -265,7 +287,7 @@ function checkSigningKey(input: SetupInput): CheckResult {
   const trusted = cache.trustedPublicKey.trim();
   if (trusted && trusted !== derived) {
     return missing('signingKey', `The machines trust ${trusted}, but ${file} signs as ${derived}.`, {
-      label: 'Set thebacknd.cache.trustedPublicKey to the key\'s public half (or clear it to derive it)',
+      label: "Set thebacknd.cache.trustedPublicKey to the key's public half (or clear it to derive it)",
       setting: 'thebacknd.cache.trustedPublicKey',
       cli: `--trusted-public-key ${derived}`,
     });

@@ -29,7 +29,9 @@ export interface SpacesCache {
   keyName: string;
 }
 
-interface KeyAnswer { key: { access_key: string; secret_key?: string; name: string } }
+interface KeyAnswer {
+  key: { access_key: string; secret_key?: string; name: string };
+}
 
 export async function createSpacesCache(o: SpacesOptions): Promise<SpacesCache> {
   const problem = bucketProblem(o.bucket);
@@ -50,7 +52,8 @@ export async function createSpacesCache(o: SpacesOptions): Promise<SpacesCache> 
       throw new UserError(`Cannot reach the DigitalOcean API (${(err as Error).message}).`);
     }
     if (r.status === 401) throw new UserError('DigitalOcean did not accept the token.', { kind: 'setToken', provider: 'digitalocean' });
-    if (r.status === 403) throw new UserError('The DigitalOcean token may not create Spaces keys: give it the spaces_key scopes (create_credentials, delete), or set up the cache by hand.');
+    if (r.status === 403)
+      throw new UserError('The DigitalOcean token may not create Spaces keys: give it the spaces_key scopes (create_credentials, delete), or set up the cache by hand.');
     if (!r.ok) {
       const text = await r.text().catch(() => '');
       const message = /"message"\s*:\s*"([^"]{1,200})"/.exec(text)?.[1];

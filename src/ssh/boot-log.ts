@@ -19,9 +19,7 @@ export const DEFAULT_BOOT_LOG_COMMAND = `tail -n +1 -F ${AGENT_LOG_FILE}`;
 export type BootLogStatus = 'waiting' | 'connected' | 'reconnecting' | 'ended';
 
 export type BootLogEvent =
-  | { kind: 'status'; status: BootLogStatus; message: string }
-  | { kind: 'line'; line: string; stream: 'stdout' | 'stderr' }
-  | { kind: 'stage'; stage: AgentEvent; line: string };
+  { kind: 'status'; status: BootLogStatus; message: string } | { kind: 'line'; line: string; stream: 'stdout' | 'stderr' } | { kind: 'stage'; stage: AgentEvent; line: string };
 
 export interface BootLogOptions {
   target: SshTarget;
@@ -40,10 +38,7 @@ export interface BootLogOptions {
   signal?: AbortSignal;
 }
 
-export type BootLogEnd =
-  | { reason: 'exited'; code: number | null; signal: string | null }
-  | { reason: 'finished'; stage: AgentEvent }
-  | { reason: 'aborted' };
+export type BootLogEnd = { reason: 'exited'; code: number | null; signal: string | null } | { reason: 'finished'; stage: AgentEvent } | { reason: 'aborted' };
 
 /**
  * Streams the log until the remote command exits or the signal aborts. Rejects (a UserError) when SSH does not

@@ -83,9 +83,7 @@ export async function loadMachineKeys(storageDir: string, id: string): Promise<M
 export async function requireMachineKeys(storageDir: string, id: string, name = id): Promise<MachineKeys> {
   const keys = await loadMachineKeys(storageDir, id);
   if (!keys) {
-    throw new UserError(
-      `${name} has no SSH key on this computer (it was created elsewhere, or its keys were removed); SSH to it is not possible from here.`,
-    );
+    throw new UserError(`${name} has no SSH key on this computer (it was created elsewhere, or its keys were removed); SSH to it is not possible from here.`);
   }
   return keys;
 }
@@ -104,7 +102,10 @@ export async function removeMachineKeys(storageDir: string, id: string): Promise
 export async function listMachineKeyIds(storageDir: string): Promise<string[]> {
   try {
     const entries = await fs.readdir(path.join(storageDir, 'machines'), { withFileTypes: true });
-    return entries.filter((e) => e.isDirectory()).map((e) => e.name).sort();
+    return entries
+      .filter((e) => e.isDirectory())
+      .map((e) => e.name)
+      .sort();
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw err;

@@ -23,7 +23,9 @@ export function probeTcp(host: string, port: number, timeoutMs: number, signal?:
     const timer = setTimeout(() => done('timeout'), timeoutMs);
     signal?.addEventListener('abort', onAbort, { once: true });
     socket.once('connect', () => done('accepting'));
-    socket.once('error', (err: NodeJS.ErrnoException) => done(err.code === 'ECONNREFUSED' || err.code === 'ECONNRESET' ? 'refused' : err.code === 'ETIMEDOUT' ? 'timeout' : 'unreachable'));
+    socket.once('error', (err: NodeJS.ErrnoException) =>
+      done(err.code === 'ECONNREFUSED' || err.code === 'ECONNRESET' ? 'refused' : err.code === 'ETIMEDOUT' ? 'timeout' : 'unreachable'),
+    );
   });
 }
 

@@ -35,9 +35,16 @@ export interface ExecOptions {
 }
 
 /** `code` is the exit status; `signal` is set when the command was killed; both null: the connection dropped. */
-export interface ExecResult { code: number | null; signal: string | null }
+export interface ExecResult {
+  code: number | null;
+  signal: string | null;
+}
 
-export interface PtyWindow { cols: number; rows: number; term?: string }
+export interface PtyWindow {
+  cols: number;
+  rows: number;
+  term?: string;
+}
 
 /** The target's key is not the pinned one: never retried, never connected. */
 export class HostKeyMismatchError extends UserError {
@@ -56,7 +63,10 @@ export class SshSession {
   private closedFlag = false;
   private readonly closeListeners = new Set<() => void>();
 
-  private constructor(private readonly client: Client, readonly target: SshTarget) {
+  private constructor(
+    private readonly client: Client,
+    readonly target: SshTarget,
+  ) {
     client.on('close', () => {
       this.closedFlag = true;
       for (const l of [...this.closeListeners]) l();
@@ -181,9 +191,7 @@ export class SshSession {
    * a large file is relayed without piling up here). A non-zero exit destroys the stream with an error.
    */
   async stream(command: string): Promise<ClientChannel> {
-    const channel = await new Promise<ClientChannel>((resolve, reject) =>
-      this.client.exec(command, (err, ch) => (err ? reject(connectionLost(this.target, err)) : resolve(ch))),
-    );
+    const channel = await new Promise<ClientChannel>((resolve, reject) => this.client.exec(command, (err, ch) => (err ? reject(connectionLost(this.target, err)) : resolve(ch))));
     let said = '';
     channel.stderr.on('data', (d: Buffer) => (said = (said + d.toString()).slice(-500)));
     channel.on('exit', (code: number | null) => {
@@ -205,18 +213,15 @@ export class SshSession {
   /** An interactive login shell on a PTY; `exited` resolves when its channel closes (code and signal null: dropped). */
   shell(window: PtyWindow): Promise<{ channel: ClientChannel; exited: Promise<ExecResult> }> {
     return new Promise((resolve, reject) => {
-      this.client.shell(
-        { term: window.term ?? 'xterm-256color', cols: window.cols, rows: window.rows, width: 0, height: 0 },
-        (err, channel) => {
-          if (err) return reject(connectionLost(this.target, err));
-          const exited = new Promise<ExecResult>((done) => {
-            let result: ExecResult = { code: null, signal: null };
-            channel.on('exit', (c: number | null, s?: string) => (result = { code: typeof c === 'number' ? c : null, signal: s ?? null }));
-            channel.on('close', () => done(result));
-          });
-          resolve({ channel, exited });
-        },
-      );
+      this.client.shell({ term: window.term ?? 'xterm-256color', cols: window.cols, rows: window.rows, width: 0, height: 0 }, (err, channel) => {
+        if (err) return reject(connectionLost(this.target, err));
+        const exited = new Promise<ExecResult>((done) => {
+          let result: ExecResult = { code: null, signal: null };
+          channel.on('exit', (c: number | null, s?: string) => (result = { code: typeof c === 'number' ? c : null, signal: s ?? null }));
+          channel.on('close', () => done(result));
+        });
+        resolve({ channel, exited });
+      });
     });
   }
 
@@ -249,8 +254,7 @@ export async function waitForSsh(target: SshTarget, opts: WaitOptions = {}): Pro
   const deadline = Date.now() + (opts.deadlineMs ?? 5 * 60_000);
   const interval = opts.intervalMs ?? 2_000;
   const probeEvery = opts.probeIntervalMs ?? 100;
-  const timedOut = (last: string) =>
-    new UserError(`SSH on ${target.host} did not answer within ${Math.round((opts.deadlineMs ?? 5 * 60_000) / 1000)} s (last attempt: ${last}).`);
+  const timedOut = (last: string) => new UserError(`SSH on ${target.host} did not answer within ${Math.round((opts.deadlineMs ?? 5 * 60_000) / 1000)} s (last attempt: ${last}).`);
   let lastReport = 0;
   for (let attempt = 1; ; attempt++) {
     opts.signal?.throwIfAborted();

@@ -13,7 +13,10 @@ export interface TerminalIo {
   close(code: number | undefined): void;
 }
 
-export interface Dimensions { cols: number; rows: number }
+export interface Dimensions {
+  cols: number;
+  rows: number;
+}
 
 /** A coloured notice for the terminal; `\n` becomes `\r\n` (a terminal moves down, not back, on a bare `\n`). */
 export function terminalNotice(text: string, color: 'red' | 'dim' = 'dim'): string {
@@ -85,8 +88,7 @@ export class ShellBridge {
     this.session?.close();
     if (this.done) return;
     if (code === 0) return this.finish(0);
-    const why =
-      code !== undefined ? `exit status ${code}` : signal ? `killed by ${signal}` : 'the connection was lost';
+    const why = code !== undefined ? `exit status ${code}` : signal ? `killed by ${signal}` : 'the connection was lost';
     this.io.write('\r\n' + terminalNotice(`Connection to ${this.label} closed (${why}).`, code === undefined ? 'red' : 'dim'));
     this.holdOpen(code);
   }

@@ -6,7 +6,10 @@ import { messageOf } from '../base/errors';
 import { streamBootLog, type BootLogEvent, type BootLogOptions } from '../ssh/boot-log';
 import type { SshTarget } from '../ssh/session';
 
-interface Stream { channel: vscode.OutputChannel; abort: AbortController }
+interface Stream {
+  channel: vscode.OutputChannel;
+  abort: AbortController;
+}
 
 export class BootLogViews implements vscode.Disposable {
   private readonly streams = new Map<string, Stream>();

@@ -38,13 +38,15 @@ export function createMachines(ctx: Services): Machines {
   const report = (err: unknown) => void ctx.log('warn', `Listing machines failed: ${err instanceof Error ? err.message : String(err)}`);
   const refresh = ctx.own(new RefreshManager(service, view, report));
   const statusBar = ctx.own(new CountdownStatusBar(service, maxAge, reaperView));
-  const reaper = ctx.own(new Reaper({
-    service,
-    lease: new Lease(path.join(ctx.storageDir, 'reaper'), { ttlMs: 3 * DEFAULT_TICK_MS }),
-    intervalMs: () => ctx.settings().reapIntervalMinutes * 60_000,
-    maxAgeMinutes: maxAge,
-    log: (level, message) => void ctx.log(level, message),
-  }));
+  const reaper = ctx.own(
+    new Reaper({
+      service,
+      lease: new Lease(path.join(ctx.storageDir, 'reaper'), { ttlMs: 3 * DEFAULT_TICK_MS }),
+      intervalMs: () => ctx.settings().reapIntervalMinutes * 60_000,
+      maxAgeMinutes: maxAge,
+      log: (level, message) => void ctx.log(level, message),
+    }),
+  );
 
   tree.setVisible(view.visible);
   ctx.own(view.onDidChangeVisibility((e) => tree.setVisible(e.visible)));

@@ -19,11 +19,26 @@ import {
 } from './present';
 import type { ReaperRow } from './reaperPresent';
 
-export interface ProviderNode { kind: 'provider'; provider: ProviderId }
-export interface MachineNode { kind: 'machine'; machine: Machine; local: boolean }
-export interface NoticeNode { kind: 'notice'; provider: ProviderId; notice: NoticeSpec }
+export interface ProviderNode {
+  kind: 'provider';
+  provider: ProviderId;
+}
+export interface MachineNode {
+  kind: 'machine';
+  machine: Machine;
+  local: boolean;
+}
+export interface NoticeNode {
+  kind: 'notice';
+  provider: ProviderId;
+  notice: NoticeSpec;
+}
 /** What reaps this provider's machines while VS Code is closed (reaperPresent.ts). */
-export interface ReaperNode { kind: 'reaper'; provider: ProviderId; row: ReaperRow }
+export interface ReaperNode {
+  kind: 'reaper';
+  provider: ProviderId;
+  row: ReaperRow;
+}
 export type Node = ProviderNode | MachineNode | NoticeNode | ReaperNode;
 
 /** The reaper rows' source: a cached status (never fetched per render) and its change event. */

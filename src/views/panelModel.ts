@@ -52,9 +52,7 @@ export interface PanelState {
 }
 
 /** Extension → webview. */
-export type ToWebview =
-  | { type: 'state'; state: PanelState }
-  | { type: 'log'; lines: string[]; reset: boolean };
+export type ToWebview = { type: 'state'; state: PanelState } | { type: 'log'; lines: string[]; reset: boolean };
 
 export const PANEL_ACTIONS = ['openTerminal', 'extend', 'destroy', 'showBootLog', 'deploy', 'toggleDeployOnSave'] as const;
 export type PanelAction = (typeof PANEL_ACTIONS)[number];

@@ -181,7 +181,8 @@ export function statusBarModel(items: readonly Clocked[]): StatusBarModel | unde
     const left = msLeft(c.machine, c.nowMs);
     if (left !== undefined && (!best || left < best.left)) best = { c, left };
   }
-  if (!best) return { text: `$(server) ${live.length === 1 ? live[0]!.machine.name : `${live.length} machines`} · no deadline`, warning: false, soonest: undefined, count: live.length };
+  if (!best)
+    return { text: `$(server) ${live.length === 1 ? live[0]!.machine.name : `${live.length} machines`} · no deadline`, warning: false, soonest: undefined, count: live.length };
   const when = best.left >= 0 ? formatDuration(best.left) : `overdue ${formatDuration(-best.left)}`;
   const more = live.length > 1 ? ` +${live.length - 1}` : '';
   return { text: `$(server) ${best.c.machine.name} · ${when}${more}`, warning: best.left < WARN_MS, soonest: best.c.machine, count: live.length };
@@ -290,7 +291,13 @@ export function providerNotice(p: {
   }
   if (!p.loaded) return { label: 'Loading…', description: '', tooltip: '', icon: { id: 'loading~spin', color: undefined }, command: undefined };
   if (!p.machines.length) {
-    return { label: 'No machines', description: 'Run Toplevel…', tooltip: 'Nothing runs here: nothing costs.', icon: { id: 'info', color: undefined }, command: 'thebacknd.runToplevel' };
+    return {
+      label: 'No machines',
+      description: 'Run Toplevel…',
+      tooltip: 'Nothing runs here: nothing costs.',
+      icon: { id: 'info', color: undefined },
+      command: 'thebacknd.runToplevel',
+    };
   }
   return undefined;
 }

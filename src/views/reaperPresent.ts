@@ -52,8 +52,7 @@ function activationLine(a: ReaperActivation, nowMs: number): string {
   return `- ${md(a.action)} ${ago(nowMs - Date.parse(a.at))}: ${what}`;
 }
 
-const NO_REAPER_WHY =
-  'While no VS Code window runs, nothing destroys this provider\'s machines when their deadline passes: they bill until VS Code opens again.';
+const NO_REAPER_WHY = "While no VS Code window runs, nothing destroys this provider's machines when their deadline passes: they bill until VS Code opens again.";
 
 /**
  * The reaper row under a provider. `hasDigitalOceanToken`: the cloud reaper can be deployed (it runs on DigitalOcean
@@ -73,7 +72,13 @@ export function reaperRow(provider: ProviderId, snap: ReaperSnapshot | undefined
     const where = `Namespace \`${md(s.namespace!)}\`${s.region ? ` (${md(s.region)})` : ''}`;
     const recent = s.activations.slice(0, 5).map((a) => activationLine(a, o.nowMs));
     const tip = (head: string) =>
-      [`**Cloud reaper** (DigitalOcean Functions) · ${label}`, head, where, ...(s.trigger ? [`Schedule: \`${md(s.trigger.cron)}\`${period ? ` (every ${period} min)` : ''}`] : []), ...(recent.length ? ['Last activations:', ...recent] : [])].join('\n\n');
+      [
+        `**Cloud reaper** (DigitalOcean Functions) · ${label}`,
+        head,
+        where,
+        ...(s.trigger ? [`Schedule: \`${md(s.trigger.cron)}\`${period ? ` (every ${period} min)` : ''}`] : []),
+        ...(recent.length ? ['Last activations:', ...recent] : []),
+      ].join('\n\n');
     if (!s.deployed || !s.trigger || !s.trigger.enabled) {
       const what = !s.trigger ? 'no schedule' : !s.trigger.enabled ? 'schedule paused' : 'actions missing';
       return {
@@ -137,7 +142,11 @@ export function reaperRow(provider: ProviderId, snap: ReaperSnapshot | undefined
     return {
       label: `Local reaper timer: ${every}`,
       description: 'while this computer is on',
-      tooltip: [`**Local reaper timer** · ${label}`, `\`thebacknd destroy-old\` runs ${every} from ${how} on this computer, with VS Code closed too; not while the computer sleeps or is off.`, 'Remove it with `thebacknd reaper install --local --remove`.'].join('\n\n'),
+      tooltip: [
+        `**Local reaper timer** · ${label}`,
+        `\`thebacknd destroy-old\` runs ${every} from ${how} on this computer, with VS Code closed too; not while the computer sleeps or is off.`,
+        'Remove it with `thebacknd reaper install --local --remove`.',
+      ].join('\n\n'),
       icon: { id: 'clock', color: undefined },
       contextValue: 'reaper:local',
       command: undefined,
@@ -192,7 +201,10 @@ export function reaperTooltipLines(rows: readonly { provider: ProviderId; row: R
     '**While VS Code is closed**',
     '',
     ...rows.map(({ provider, row }) => {
-      const link = row.command && row.warning ? ` — [${row.command.id === DEPLOY_REAPER_COMMAND ? 'Deploy Cloud Reaper…' : row.command.id === LOCAL_REAPER_COMMAND ? 'Install Local Timer…' : 'Retry'}](command:${row.command.id}${row.command.args.length ? `?${encodeURIComponent(JSON.stringify(row.command.args))}` : ''})` : '';
+      const link =
+        row.command && row.warning
+          ? ` — [${row.command.id === DEPLOY_REAPER_COMMAND ? 'Deploy Cloud Reaper…' : row.command.id === LOCAL_REAPER_COMMAND ? 'Install Local Timer…' : 'Retry'}](command:${row.command.id}${row.command.args.length ? `?${encodeURIComponent(JSON.stringify(row.command.args))}` : ''})`
+          : '';
       return `- $(${row.icon.id}) ${PROVIDER_LABEL[provider]}: ${md(row.label)}${row.warning ? '' : ` (${md(row.description)})`}${link}`;
     }),
   ];

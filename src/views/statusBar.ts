@@ -77,11 +77,7 @@ export class CountdownStatusBar implements vscode.Disposable {
   }
 
   private async offerExtend(m: Machine, left: number): Promise<void> {
-    const pick = await vscode.window.showWarningMessage(
-      `Thebacknd: ${m.name} will be destroyed in ${formatDuration(left)}, at its deadline.`,
-      'Extend…',
-      'Show Machines',
-    );
+    const pick = await vscode.window.showWarningMessage(`Thebacknd: ${m.name} will be destroyed in ${formatDuration(left)}, at its deadline.`, 'Extend…', 'Show Machines');
     if (pick === 'Extend…') await vscode.commands.executeCommand('thebacknd.machine.extend', { kind: 'machine', machine: m });
     else if (pick === 'Show Machines') await vscode.commands.executeCommand('thebacknd.showMachines');
   }

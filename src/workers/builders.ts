@@ -25,11 +25,15 @@ export interface BuilderInput {
 }
 
 export function workerBuilderLine(w: BuilderInput, systems: string[], maxJobs: number): string {
-  return builderLine(w.ip, { loginKeyPath: w.builderKeyPath, hostPublicKey: w.keys.hostPublicKey }, {
-    systems,
-    maxJobs: Math.max(1, Math.floor(maxJobs)),
-    supportedFeatures: WORKER_FEATURES,
-  });
+  return builderLine(
+    w.ip,
+    { loginKeyPath: w.builderKeyPath, hostPublicKey: w.keys.hostPublicKey },
+    {
+      systems,
+      maxJobs: Math.max(1, Math.floor(maxJobs)),
+      supportedFeatures: WORKER_FEATURES,
+    },
+  );
 }
 
 /** The `--builders` value: the lines joined by `;` (Nix accepts `;` and newlines). */

@@ -79,9 +79,7 @@ export function costReport(
   const total = lines.reduce((a, l) => a + l.billed, 0);
   const anyKept = workers.some((w) => w.kept);
   // Kept workers run on until their deadline: the bill then is at most this.
-  const keptUpperBound = anyKept
-    ? workers.reduce((a, w) => a + billed(provider, pricePerHour, w.kept ? w.ms + Math.max(0, w.msToDeadline ?? 0) : w.ms), 0)
-    : undefined;
+  const keptUpperBound = anyKept ? workers.reduce((a, w) => a + billed(provider, pricePerHour, w.kept ? w.ms + Math.max(0, w.msToDeadline ?? 0) : w.ms), 0) : undefined;
   const longest = Math.max(0, ...lines.map((l) => l.ms));
   let text = lines.length
     ? `${lines.length} worker${lines.length === 1 ? '' : 's'} for up to ${durationText(longest)}: ${money(total, currency)} (${billingRule(provider)}).`

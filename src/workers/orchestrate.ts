@@ -34,21 +34,18 @@ export async function planWorkers(ctx: WorkerContext, req: WorkersRequest, signa
   const size = sizes.find((s) => s.slug === slug);
   const here = availableSizes(sizes, region);
   if (!size || !here.includes(size)) {
-    const names = here.slice(0, 15).map((s) => s.slug).join(', ');
+    const names = here
+      .slice(0, 15)
+      .map((s) => s.slug)
+      .join(', ');
     throw new UserError(`${PROVIDER_LABEL[provider]} has no server type "${slug}" in ${region}${names ? ` (there: ${names}…)` : ''}.`);
   }
   return { size, estimate: estimate(provider, size, region, req.count, req.maxAgeMinutes / 60) };
 }
 
-export async function buildOnWorkers(
-  ctx: WorkerContext,
-  req: WorkersRequest,
-  signal: AbortSignal,
-  emit: (e: WorkersEvent) => void,
-): Promise<WorkersResult> {
+export async function buildOnWorkers(ctx: WorkerContext, req: WorkersRequest, signal: AbortSignal, emit: (e: WorkersEvent) => void): Promise<WorkersResult> {
   checkRequest(req);
-  const stage = (s: Extract<WorkersEvent, { type: 'stage' }>['stage'], detail?: string): void =>
-    emit({ type: 'stage', stage: s, ...(detail ? { detail } : {}) });
+  const stage = (s: Extract<WorkersEvent, { type: 'stage' }>['stage'], detail?: string): void => emit({ type: 'stage', stage: s, ...(detail ? { detail } : {}) });
   const log = (line: string): void => emit({ type: 'log', line });
 
   const { size, estimate: est } = await planWorkers(ctx, req, signal);
@@ -106,5 +103,8 @@ export async function buildOnWorkers(
 
 /** `ssh://root@10.0.0.2` → `10.0.0.2` (brackets of an IPv6 address removed). */
 function ipOfUri(uri: string): string {
-  return uri.replace(/^ssh(-ng)?:\/\/(?:[^@/]*@)?/, '').replace(/[/?].*$/, '').replace(/^\[(.*)\]$/, '$1');
+  return uri
+    .replace(/^ssh(-ng)?:\/\/(?:[^@/]*@)?/, '')
+    .replace(/[/?].*$/, '')
+    .replace(/^\[(.*)\]$/, '$1');
 }

@@ -160,7 +160,10 @@ export class WorkerPool {
         const { info } = slot;
         if (mode === 'keep' && info.machine) {
           this.update(slot, { state: 'kept' });
-          this.emit({ type: 'log', line: `Keeping ${info.name}${info.ip ? ` (${info.ip})` : ''} as asked; it is still destroyed at its deadline ${this.deadline?.toISOString() ?? ''}.` });
+          this.emit({
+            type: 'log',
+            line: `Keeping ${info.name}${info.ip ? ` (${info.ip})` : ''} as asked; it is still destroyed at its deadline ${this.deadline?.toISOString() ?? ''}.`,
+          });
           return;
         }
         try {

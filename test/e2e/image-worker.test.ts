@@ -50,29 +50,33 @@ describe('Import Base Image offers a build worker when the local Nix cannot buil
     if (work) fs.rmSync(work, { recursive: true, force: true });
   });
 
-  test('the offer, a stock worker with cloud-config, the failed build shown, the worker destroyed', { timeout: 240_000 }, () => wb.step('image-worker', async () => {
-    await wb.activated();
-    await wb.runCommand('Thebacknd: Import Base Image…');
-    const hetzner = wb.quickInput.getByRole('option', { name: /^Hetzner/ });
-    await hetzner.waitFor({ state: 'visible' });
-    await hetzner.click();
+  test('the offer, a stock worker with cloud-config, the failed build shown, the worker destroyed', { timeout: 240_000 }, () =>
+    wb.step('image-worker', async () => {
+      await wb.activated();
+      await wb.runCommand('Thebacknd: Import Base Image…');
+      const hetzner = wb.quickInput.getByRole('option', { name: /^Hetzner/ });
+      await hetzner.waitFor({ state: 'visible' });
+      await hetzner.click();
 
-    const dialog = wb.page.locator('.monaco-dialog-box');
-    await dialog.waitFor({ state: 'visible', timeout: 30_000 });
-    assert.match((await dialog.textContent()) ?? '', /aarch64-darwin and has no builder for x86_64-linux, so the Hetzner base image cannot be built here/);
-    await wb.screenshot('image-worker-offer');
-    assert.equal(emu.state.servers.size, 0, 'nothing is created before the answer');
-    await dialog.getByRole('button', { name: 'Build on a Temporary Server' }).click();
+      const dialog = wb.page.locator('.monaco-dialog-box');
+      await dialog.waitFor({ state: 'visible', timeout: 30_000 });
+      assert.match((await dialog.textContent()) ?? '', /aarch64-darwin and has no builder for x86_64-linux, so the Hetzner base image cannot be built here/);
+      await wb.screenshot('image-worker-offer');
+      assert.equal(emu.state.servers.size, 0, 'nothing is created before the answer');
+      await dialog.getByRole('button', { name: 'Build on a Temporary Server' }).click();
 
-    const created = await waitFor('the build worker to be created', () =>
-      emu.requests.find((r) => r.method === 'POST' && r.path === '/v1/servers' && r.status === 201), 60_000);
-    const body = created.body as { image: string; user_data: string };
-    assert.equal(body.image, 'debian-12');
-    assert.match(body.user_data, /^#cloud-config\n/);
-    assert.ok(!body.user_data.includes(TOKEN), 'no token in user-data');
+      const created = await waitFor('the build worker to be created', () => emu.requests.find((r) => r.method === 'POST' && r.path === '/v1/servers' && r.status === 201), 60_000);
+      const body = created.body as { image: string; user_data: string };
+      assert.equal(body.image, 'debian-12');
+      assert.match(body.user_data, /^#cloud-config\n/);
+      assert.ok(!body.user_data.includes(TOKEN), 'no token in user-data');
 
-    await wb.notification(/Building hetzner-image on thebacknd-\d+ failed \(exit 1\): error:/).first().waitFor({ state: 'visible', timeout: 180_000 });
-    await wb.screenshot('image-worker-build-failed');
-    await waitFor('the build worker to be destroyed', () => emu.state.servers.size === 0 && hook.hosts.size === 0 || undefined, 60_000);
-  }));
+      await wb
+        .notification(/Building hetzner-image on thebacknd-\d+ failed \(exit 1\): error:/)
+        .first()
+        .waitFor({ state: 'visible', timeout: 180_000 });
+      await wb.screenshot('image-worker-build-failed');
+      await waitFor('the build worker to be destroyed', () => (emu.state.servers.size === 0 && hook.hosts.size === 0) || undefined, 60_000);
+    }),
+  );
 });

@@ -69,94 +69,105 @@ describe('machines: tree, countdown, context menu', () => {
     await emu?.close();
   });
 
-  test('the tree shows each provider\'s machines with IP and time left', () => wb.step('machines-tree', async () => {
-    const sidebar = await wb.openThebacknd();
-    await wb.activated();
-    for (const name of ['thebacknd-1', 'thebacknd-2', 'thebacknd-3', 'thebacknd-4']) await machineRow(sidebar, name).waitFor({ state: 'visible' });
-    assert.equal(await machineRow(sidebar, 'my-web-server').count(), 0, 'an untagged droplet is not shown');
-    assert.match(await machineRow(sidebar, 'thebacknd-1').innerText(), /203\.0\.113\.\d+ · 41m left/);
-    assert.match(await sidebar.locator('.monaco-list-row', { hasText: 'DigitalOcean' }).innerText(), /local emulator at 127\.0\.0\.1:\d+ · 3 machines/);
-    await widenSidebar(wb.page);
-    await wb.page.mouse.move(900, 400);
-    await wb.page.waitForTimeout(800); // the sash's highlight fades
-    await wb.screenshot('machines-tree');
-    // The Markdown tooltip, as VS Code renders it.
-    await machineRow(sidebar, 'thebacknd-1').hover();
-    const hover = wb.page.locator('.monaco-hover, .workbench-hover').filter({ hasText: 'Cost so far' });
-    await hover.first().waitFor({ state: 'visible' });
-    const text = await hover.first().innerText();
-    for (const want of ['ams3', 's-1vcpu-1gb', '$0.0089 per hour', 'Deadline', 'Run id', 'thebacknd-']) assert.ok(text.includes(want), `${want} in:\n${text}`);
-    await wb.screenshot('machine-tooltip');
-    await wb.page.mouse.move(900, 400);
-  }));
+  test("the tree shows each provider's machines with IP and time left", () =>
+    wb.step('machines-tree', async () => {
+      const sidebar = await wb.openThebacknd();
+      await wb.activated();
+      for (const name of ['thebacknd-1', 'thebacknd-2', 'thebacknd-3', 'thebacknd-4']) await machineRow(sidebar, name).waitFor({ state: 'visible' });
+      assert.equal(await machineRow(sidebar, 'my-web-server').count(), 0, 'an untagged droplet is not shown');
+      assert.match(await machineRow(sidebar, 'thebacknd-1').innerText(), /203\.0\.113\.\d+ · 41m left/);
+      assert.match(await sidebar.locator('.monaco-list-row', { hasText: 'DigitalOcean' }).innerText(), /local emulator at 127\.0\.0\.1:\d+ · 3 machines/);
+      await widenSidebar(wb.page);
+      await wb.page.mouse.move(900, 400);
+      await wb.page.waitForTimeout(800); // the sash's highlight fades
+      await wb.screenshot('machines-tree');
+      // The Markdown tooltip, as VS Code renders it.
+      await machineRow(sidebar, 'thebacknd-1').hover();
+      const hover = wb.page.locator('.monaco-hover, .workbench-hover').filter({ hasText: 'Cost so far' });
+      await hover.first().waitFor({ state: 'visible' });
+      const text = await hover.first().innerText();
+      for (const want of ['ams3', 's-1vcpu-1gb', '$0.0089 per hour', 'Deadline', 'Run id', 'thebacknd-']) assert.ok(text.includes(want), `${want} in:\n${text}`);
+      await wb.screenshot('machine-tooltip');
+      await wb.page.mouse.move(900, 400);
+    }));
 
-  test('the status bar counts down to the soonest deadline, warns under five minutes and offers Extend', () => wb.step('status-bar', async () => {
-    const item = wb.page.locator('.statusbar-item', { hasText: 'thebacknd-2' });
-    await item.waitFor({ state: 'visible' });
-    assert.match(await item.innerText(), /thebacknd-2 · 4m \+3/);
-    assert.match((await item.getAttribute('class')) ?? '', /warning-kind/, 'the warning background');
-    const toast = wb.notification(/thebacknd-2 will be destroyed in 4m/);
-    await toast.waitFor({ state: 'visible' });
-    await wb.screenshot('status-bar-countdown');
-    // Extend… from the notification: the quick pick offers the max age first (60 min by default).
-    const card = wb.page.locator('.notification-toast', { hasText: 'thebacknd-2 will be destroyed' });
-    await card.getByRole('button', { name: 'Extend…' }).click();
-    const option = wb.quickInput.getByRole('option', { name: /\+1 hour/ }).first();
-    await option.waitFor({ state: 'visible' });
-    await option.click();
-    await wb.notification(/extended thebacknd-2/).waitFor({ state: 'visible' });
-    const deadline = Date.parse(readDoTags(emu.state.droplets.get(ids.two)!.tags).deadline!);
-    assert.ok(Math.abs(deadline - (Date.now() + 64 * min)) < 2 * min, 'the new deadline is on the droplet');
-    await waitFor('the countdown to move to the next machine', async () => /thebacknd-4 · 2\dm/.test(await wb.page.locator('.statusbar').innerText()), 20_000);
-  }));
+  test('the status bar counts down to the soonest deadline, warns under five minutes and offers Extend', () =>
+    wb.step('status-bar', async () => {
+      const item = wb.page.locator('.statusbar-item', { hasText: 'thebacknd-2' });
+      await item.waitFor({ state: 'visible' });
+      assert.match(await item.innerText(), /thebacknd-2 · 4m \+3/);
+      assert.match((await item.getAttribute('class')) ?? '', /warning-kind/, 'the warning background');
+      const toast = wb.notification(/thebacknd-2 will be destroyed in 4m/);
+      await toast.waitFor({ state: 'visible' });
+      await wb.screenshot('status-bar-countdown');
+      // Extend… from the notification: the quick pick offers the max age first (60 min by default).
+      const card = wb.page.locator('.notification-toast', { hasText: 'thebacknd-2 will be destroyed' });
+      await card.getByRole('button', { name: 'Extend…' }).click();
+      const option = wb.quickInput.getByRole('option', { name: /\+1 hour/ }).first();
+      await option.waitFor({ state: 'visible' });
+      await option.click();
+      await wb.notification(/extended thebacknd-2/).waitFor({ state: 'visible' });
+      const deadline = Date.parse(readDoTags(emu.state.droplets.get(ids.two)!.tags).deadline!);
+      assert.ok(Math.abs(deadline - (Date.now() + 64 * min)) < 2 * min, 'the new deadline is on the droplet');
+      await waitFor('the countdown to move to the next machine', async () => /thebacknd-4 · 2\dm/.test(await wb.page.locator('.statusbar').innerText()), 20_000);
+    }));
 
-  test('a click on the countdown lists every machine with its countdown', () => wb.step('show-machines', async () => {
-    await wb.page.locator('.statusbar-item', { hasText: 'thebacknd-4' }).click();
-    const rows = wb.quickInput.getByRole('option');
-    await rows.first().waitFor({ state: 'visible' });
-    const texts = await rows.allInnerTexts();
-    assert.deepEqual(texts.map((t) => /thebacknd-\d/.exec(t)?.[0]), ['thebacknd-4', 'thebacknd-1', 'thebacknd-3', 'thebacknd-2']);
-    assert.ok(texts.every((t) => /\d+m left|\dh \d\dm left/.test(t)), texts.join(' | '));
-    await wb.screenshot('show-machines');
-    await wb.page.keyboard.press('Escape');
-  }));
+  test('a click on the countdown lists every machine with its countdown', () =>
+    wb.step('show-machines', async () => {
+      await wb.page.locator('.statusbar-item', { hasText: 'thebacknd-4' }).click();
+      const rows = wb.quickInput.getByRole('option');
+      await rows.first().waitFor({ state: 'visible' });
+      const texts = await rows.allInnerTexts();
+      assert.deepEqual(
+        texts.map((t) => /thebacknd-\d/.exec(t)?.[0]),
+        ['thebacknd-4', 'thebacknd-1', 'thebacknd-3', 'thebacknd-2'],
+      );
+      assert.ok(
+        texts.every((t) => /\d+m left|\dh \d\dm left/.test(t)),
+        texts.join(' | '),
+      );
+      await wb.screenshot('show-machines');
+      await wb.page.keyboard.press('Escape');
+    }));
 
-  test('right-click → Destroy… → confirm removes the machine', () => wb.step('destroy', async () => {
-    const sidebar = await wb.openThebacknd();
-    const row = machineRow(sidebar, 'thebacknd-1');
-    await row.click({ button: 'right' });
-    const destroy = wb.page.getByRole('menuitem', { name: /^Destroy…/ });
-    await destroy.waitFor({ state: 'visible' });
-    await wb.screenshot('machine-context-menu');
-    await destroy.click();
-    const dialog = wb.page.locator('.monaco-dialog-box');
-    await dialog.waitFor({ state: 'visible' });
-    assert.match(await dialog.innerText(), /Destroy thebacknd-1\?/);
-    await wb.screenshot('destroy-confirmation');
-    await dialog.getByRole('button', { name: 'Destroy', exact: true }).click();
-    await row.waitFor({ state: 'detached' });
-    assert.equal(emu.state.droplets.has(ids.one), false);
-    assert.ok(emu.state.droplets.has(ids.two) && emu.state.droplets.has(ids.web));
-  }));
+  test('right-click → Destroy… → confirm removes the machine', () =>
+    wb.step('destroy', async () => {
+      const sidebar = await wb.openThebacknd();
+      const row = machineRow(sidebar, 'thebacknd-1');
+      await row.click({ button: 'right' });
+      const destroy = wb.page.getByRole('menuitem', { name: /^Destroy…/ });
+      await destroy.waitFor({ state: 'visible' });
+      await wb.screenshot('machine-context-menu');
+      await destroy.click();
+      const dialog = wb.page.locator('.monaco-dialog-box');
+      await dialog.waitFor({ state: 'visible' });
+      assert.match(await dialog.innerText(), /Destroy thebacknd-1\?/);
+      await wb.screenshot('destroy-confirmation');
+      await dialog.getByRole('button', { name: 'Destroy', exact: true }).click();
+      await row.waitFor({ state: 'detached' });
+      assert.equal(emu.state.droplets.has(ids.one), false);
+      assert.ok(emu.state.droplets.has(ids.two) && emu.state.droplets.has(ids.web));
+    }));
 
-  test('Destroy All asks with the count, then destroys only tagged machines', () => wb.step('destroy-all', async () => {
-    const sidebar = await wb.openThebacknd();
-    // The view's own title bar (the container shows one view, so its actions sit in the sidebar's title).
-    await sidebar.locator('.composite.title .action-label.codicon-toolbar-more').first().click();
-    const item = wb.page.getByRole('menuitem', { name: /^Destroy All…/ });
-    await item.waitFor({ state: 'visible' });
-    // VS Code menus ignore a click that lands as they open: hover, then choose it as a person does with Enter.
-    await item.hover();
-    await wb.page.keyboard.press('Enter');
-    const dialog = wb.page.locator('.monaco-dialog-box');
-    await dialog.waitFor({ state: 'visible' });
-    assert.match(await dialog.innerText(), /Destroy all 3 Thebacknd machines\?/);
-    await dialog.getByRole('button', { name: 'Destroy 3', exact: true }).click();
-    await waitFor('the tagged machines to be gone', () => ![ids.two, ids.three].some((id) => emu.state.droplets.has(id)) && emu.state.servers.size === 0, 20_000);
-    assert.ok(emu.state.droplets.has(ids.web), 'the untagged droplet survives Destroy All');
-    await wb.page.locator('.statusbar-item', { hasText: /thebacknd-\d/ }).waitFor({ state: 'detached' });
-    assert.deepEqual(emu.violations, []);
-  }));
+  test('Destroy All asks with the count, then destroys only tagged machines', () =>
+    wb.step('destroy-all', async () => {
+      const sidebar = await wb.openThebacknd();
+      // The view's own title bar (the container shows one view, so its actions sit in the sidebar's title).
+      await sidebar.locator('.composite.title .action-label.codicon-toolbar-more').first().click();
+      const item = wb.page.getByRole('menuitem', { name: /^Destroy All…/ });
+      await item.waitFor({ state: 'visible' });
+      // VS Code menus ignore a click that lands as they open: hover, then choose it as a person does with Enter.
+      await item.hover();
+      await wb.page.keyboard.press('Enter');
+      const dialog = wb.page.locator('.monaco-dialog-box');
+      await dialog.waitFor({ state: 'visible' });
+      assert.match(await dialog.innerText(), /Destroy all 3 Thebacknd machines\?/);
+      await dialog.getByRole('button', { name: 'Destroy 3', exact: true }).click();
+      await waitFor('the tagged machines to be gone', () => ![ids.two, ids.three].some((id) => emu.state.droplets.has(id)) && emu.state.servers.size === 0, 20_000);
+      assert.ok(emu.state.droplets.has(ids.web), 'the untagged droplet survives Destroy All');
+      await wb.page.locator('.statusbar-item', { hasText: /thebacknd-\d/ }).waitFor({ state: 'detached' });
+      assert.deepEqual(emu.violations, []);
+    }));
 });
 
 describe('two windows, one reaper', () => {
@@ -177,40 +188,49 @@ describe('two windows, one reaper', () => {
     await emu?.close();
   });
 
-  test('two extension hosts share the lease: one reaps, each machine is deleted once', { timeout: 240_000 }, () => wb.step('two-windows', async () => {
-    await wb.openThebacknd();
-    await wb.activated();
-    // A second browser window on the same VS Code: its own extension host, the same global storage.
-    second = await wb.browser.newPage({ viewport: { width: 1280, height: 800 } });
-    await second.goto(wb.page.url());
-    await second.locator('.activitybar a.action-label[aria-label="Thebacknd"]').click();
-    const logs = () => channelLogs(wb.server.userDataDir);
-    await waitFor('both windows to say who reaps', () => {
-      const l = logs();
-      return l.length === 2 && l.some((x) => x.includes('this window now runs the reaper')) && l.some((x) => x.includes('another window runs the reaper'));
-    }, 60_000);
+  test('two extension hosts share the lease: one reaps, each machine is deleted once', { timeout: 240_000 }, () =>
+    wb.step('two-windows', async () => {
+      await wb.openThebacknd();
+      await wb.activated();
+      // A second browser window on the same VS Code: its own extension host, the same global storage.
+      second = await wb.browser.newPage({ viewport: { width: 1280, height: 800 } });
+      await second.goto(wb.page.url());
+      await second.locator('.activitybar a.action-label[aria-label="Thebacknd"]').click();
+      const logs = () => channelLogs(wb.server.userDataDir);
+      await waitFor(
+        'both windows to say who reaps',
+        () => {
+          const l = logs();
+          return l.length === 2 && l.some((x) => x.includes('this window now runs the reaper')) && l.some((x) => x.includes('another window runs the reaper'));
+        },
+        60_000,
+      );
 
-    const now = Date.now();
-    const due = [1, 2, 3].map((n) => emu.addDroplet({ name: `thebacknd-${n}`, tags: doTags(newRunId(), new Date(now - min)) }).id);
-    const kept = emu.addDroplet({ name: 'thebacknd-4', tags: doTags(newRunId(), new Date(now + 30 * min)) }).id;
-    // Both windows list them, so both know they are due; only the lease holder may act on it.
-    for (const page of [wb.page, second]) {
-      await page.bringToFront();
-      await page.keyboard.press('F1');
-      await page.locator('.quick-input-widget input.input').fill('>Thebacknd: Refresh');
-      await page.locator('.quick-input-widget').getByRole('option', { name: /^Thebacknd: Refresh/ }).click();
-      await machineRow(page, 'thebacknd-3').waitFor({ state: 'visible' });
-    }
-    const deleted = (id: number) => emu.requests.filter((r) => r.method === 'DELETE' && r.path.endsWith(`/droplets/${id}`)).length;
-    await waitFor('the due machines to be reaped', () => due.every((id) => deleted(id) >= 1), 90_000);
-    // Every window ticks every 30 s: wait for both to tick at least once more while the droplets are still listed.
-    await new Promise((r) => setTimeout(r, 40_000));
-    assert.deepEqual(due.map(deleted), [1, 1, 1], 'each due machine was deleted exactly once');
-    assert.equal(deleted(kept), 0, 'the machine within its deadline was not touched');
-    const reaping = logs().filter((l) => /Reaper: destroyed thebacknd-\d/.test(l));
-    assert.equal(reaping.length, 1, 'one window did all the reaping');
-    for (const n of [1, 2, 3]) assert.match(reaping[0]!, new RegExp(`Reaper: destroyed thebacknd-${n} \\(DigitalOcean, id \\d+\\): deadline passed`));
-    fs.mkdirSync(resultsDir, { recursive: true });
-    await wb.page.screenshot({ path: path.join(resultsDir, 'two-windows-first.png') });
-  }));
+      const now = Date.now();
+      const due = [1, 2, 3].map((n) => emu.addDroplet({ name: `thebacknd-${n}`, tags: doTags(newRunId(), new Date(now - min)) }).id);
+      const kept = emu.addDroplet({ name: 'thebacknd-4', tags: doTags(newRunId(), new Date(now + 30 * min)) }).id;
+      // Both windows list them, so both know they are due; only the lease holder may act on it.
+      for (const page of [wb.page, second]) {
+        await page.bringToFront();
+        await page.keyboard.press('F1');
+        await page.locator('.quick-input-widget input.input').fill('>Thebacknd: Refresh');
+        await page
+          .locator('.quick-input-widget')
+          .getByRole('option', { name: /^Thebacknd: Refresh/ })
+          .click();
+        await machineRow(page, 'thebacknd-3').waitFor({ state: 'visible' });
+      }
+      const deleted = (id: number) => emu.requests.filter((r) => r.method === 'DELETE' && r.path.endsWith(`/droplets/${id}`)).length;
+      await waitFor('the due machines to be reaped', () => due.every((id) => deleted(id) >= 1), 90_000);
+      // Every window ticks every 30 s: wait for both to tick at least once more while the droplets are still listed.
+      await new Promise((r) => setTimeout(r, 40_000));
+      assert.deepEqual(due.map(deleted), [1, 1, 1], 'each due machine was deleted exactly once');
+      assert.equal(deleted(kept), 0, 'the machine within its deadline was not touched');
+      const reaping = logs().filter((l) => /Reaper: destroyed thebacknd-\d/.test(l));
+      assert.equal(reaping.length, 1, 'one window did all the reaping');
+      for (const n of [1, 2, 3]) assert.match(reaping[0]!, new RegExp(`Reaper: destroyed thebacknd-${n} \\(DigitalOcean, id \\d+\\): deadline passed`));
+      fs.mkdirSync(resultsDir, { recursive: true });
+      await wb.page.screenshot({ path: path.join(resultsDir, 'two-windows-first.png') });
+    }),
+  );
 });

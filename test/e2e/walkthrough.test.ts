@@ -43,7 +43,15 @@ describe('the Get started walkthrough, from a fresh profile to a ready machine',
   });
 
   const step = (id: string) => wb.page.locator(`[data-step-id$="${id}"]`).first();
-  const ticked = (id: string) => waitFor(`the walkthrough step ${id} to tick itself`, async () => (await step(id).getAttribute('aria-checked').catch(() => null)) === 'true', 60_000);
+  const ticked = (id: string) =>
+    waitFor(
+      `the walkthrough step ${id} to tick itself`,
+      async () =>
+        (await step(id)
+          .getAttribute('aria-checked')
+          .catch(() => null)) === 'true',
+      60_000,
+    );
   const MEDIA_TITLE: Record<string, string> = { token: 'A cloud token', cache: 'Where machines get their closure', image: 'The base image', run: 'Your first machine' };
   /**
    * Expands a step and clicks one of its buttons, once the step's markdown has rendered: the webview that shows it
@@ -58,82 +66,109 @@ describe('the Get started walkthrough, from a fresh profile to a ready machine',
     await b.first().click();
   }
 
-  test('open the walkthrough: five steps, none done', { timeout: 120_000 }, () => wb.step('walkthrough-open', async () => {
-    await wb.activated();
-    await wb.runCommand('Welcome: Open Walkthrough...');
-    const ours = wb.quickInput.getByRole('option', { name: /Get started with Thebacknd/ });
-    await ours.waitFor({ state: 'visible' });
-    await ours.click();
-    for (const id of ['token', 'cache', 'signingKey', 'image', 'run']) {
-      await step(id).waitFor({ state: 'visible' });
-      assert.equal(await step(id).getAttribute('aria-checked'), 'false', id);
-    }
-    await wb.screenshot('walkthrough-1-start');
-  }));
+  test('open the walkthrough: five steps, none done', { timeout: 120_000 }, () =>
+    wb.step('walkthrough-open', async () => {
+      await wb.activated();
+      await wb.runCommand('Welcome: Open Walkthrough...');
+      const ours = wb.quickInput.getByRole('option', { name: /Get started with Thebacknd/ });
+      await ours.waitFor({ state: 'visible' });
+      await ours.click();
+      for (const id of ['token', 'cache', 'signingKey', 'image', 'run']) {
+        await step(id).waitFor({ state: 'visible' });
+        assert.equal(await step(id).getAttribute('aria-checked'), 'false', id);
+      }
+      await wb.screenshot('walkthrough-1-start');
+    }),
+  );
 
-  test('set a cloud token: the step ticks when the token is stored', { timeout: 60_000 }, () => wb.step('walkthrough-token', async () => {
-    await press('token', 'Set DigitalOcean Token');
-    const input = wb.quickInput.locator('input.input');
-    await input.waitFor({ state: 'visible' });
-    await input.fill(TOKEN);
-    await wb.page.keyboard.press('Enter');
-    await ticked('token');
-    await wb.screenshot('walkthrough-2-token');
-  }));
+  test('set a cloud token: the step ticks when the token is stored', { timeout: 60_000 }, () =>
+    wb.step('walkthrough-token', async () => {
+      await press('token', 'Set DigitalOcean Token');
+      const input = wb.quickInput.locator('input.input');
+      await input.waitFor({ state: 'visible' });
+      await input.fill(TOKEN);
+      await wb.page.keyboard.press('Enter');
+      await ticked('token');
+      await wb.screenshot('walkthrough-2-token');
+    }),
+  );
 
-  test('choose no binary cache: the cache and signing-key steps tick', { timeout: 60_000 }, () => wb.step('walkthrough-cache', async () => {
-    await press('cache', 'Choose Binary Cache');
-    const none = wb.quickInput.getByRole('option', { name: /No binary cache/ });
-    await none.waitFor({ state: 'visible' });
-    // With a DigitalOcean token, a Spaces bucket made for the user is offered.
-    await wb.quickInput.getByRole('option', { name: /Create a Spaces bucket on DigitalOcean/ }).waitFor({ state: 'visible' });
-    await wb.screenshot('walkthrough-3-cache');
-    await none.click();
-    await ticked('cache');
-    await ticked('signingKey');
-  }));
+  test('choose no binary cache: the cache and signing-key steps tick', { timeout: 60_000 }, () =>
+    wb.step('walkthrough-cache', async () => {
+      await press('cache', 'Choose Binary Cache');
+      const none = wb.quickInput.getByRole('option', { name: /No binary cache/ });
+      await none.waitFor({ state: 'visible' });
+      // With a DigitalOcean token, a Spaces bucket made for the user is offered.
+      await wb.quickInput.getByRole('option', { name: /Create a Spaces bucket on DigitalOcean/ }).waitFor({ state: 'visible' });
+      await wb.screenshot('walkthrough-3-cache');
+      await none.click();
+      await ticked('cache');
+      await ticked('signingKey');
+    }),
+  );
 
-  test('the base image: Check Setup finds it in the region, and the step ticks', { timeout: 60_000 }, () => wb.step('walkthrough-image', async () => {
-    await press('image', 'Check Setup');
-    const image = wb.quickInput.getByRole('option', { name: /Base image/ });
-    await image.waitFor({ state: 'visible', timeout: 30_000 });
-    assert.match((await image.innerText()).replace(/\s+/g, ' '), /thebacknd \(\d+\) is available in ams3/);
-    await wb.screenshot('walkthrough-4-check-setup');
-    await wb.page.keyboard.press('Escape');
-    await ticked('image');
-  }));
+  test('the base image: Check Setup finds it in the region, and the step ticks', { timeout: 60_000 }, () =>
+    wb.step('walkthrough-image', async () => {
+      await press('image', 'Check Setup');
+      const image = wb.quickInput.getByRole('option', { name: /Base image/ });
+      await image.waitFor({ state: 'visible', timeout: 30_000 });
+      assert.match((await image.innerText()).replace(/\s+/g, ' '), /thebacknd \(\d+\) is available in ams3/);
+      await wb.screenshot('walkthrough-4-check-setup');
+      await wb.page.keyboard.press('Escape');
+      await ticked('image');
+    }),
+  );
 
-  test('the first toplevel: the example flake is written, then a machine runs and the last step ticks', { timeout: 240_000 }, () => wb.step('walkthrough-run', async () => {
-    await press('run', 'Create Example Flake');
-    await waitFor('flake.nix in the folder', () => fs.existsSync(path.join(work, 'project', 'flake.nix')), 30_000);
-    assert.match(fs.readFileSync(path.join(work, 'project', 'flake.nix'), 'utf8'), /thebacknd\.nixosModules\.digitalocean \.\/example\.nix/);
-    assert.ok(fs.existsSync(path.join(work, 'project', 'example.nix')));
-    await wb.page.locator('.editor-group-container .tab', { hasText: 'flake.nix' }).first().waitFor({ state: 'visible' });
-    await wb.screenshot('walkthrough-5-example-flake');
+  test('the first toplevel: the example flake is written, then a machine runs and the last step ticks', { timeout: 240_000 }, () =>
+    wb.step('walkthrough-run', async () => {
+      await press('run', 'Create Example Flake');
+      await waitFor('flake.nix in the folder', () => fs.existsSync(path.join(work, 'project', 'flake.nix')), 30_000);
+      assert.match(fs.readFileSync(path.join(work, 'project', 'flake.nix'), 'utf8'), /thebacknd\.nixosModules\.digitalocean \.\/example\.nix/);
+      assert.ok(fs.existsSync(path.join(work, 'project', 'example.nix')));
+      await wb.page.locator('.editor-group-container .tab', { hasText: 'flake.nix' }).first().waitFor({ state: 'visible' });
+      await wb.screenshot('walkthrough-5-example-flake');
 
-    await wb.runCommand('Thebacknd: Run Toplevel…');
-    const bare = wb.quickInput.getByRole('option', { name: /Nothing — the bare base image/ });
-    await bare.waitFor({ state: 'visible', timeout: 60_000 });
-    await bare.click();
-    await wb.quickInput.getByText(/Run Toplevel \(3\/4\)/).waitFor({ state: 'visible' });
-    await wb.quickInput.getByRole('option', { name: /ams3/ }).first().waitFor({ state: 'visible' });
-    await wb.page.keyboard.press('Enter');
-    await wb.quickInput.getByText(/Run Toplevel \(4\/4\)/).waitFor({ state: 'visible' });
-    await wb.quickInput.getByRole('option', { name: /s-1vcpu-1gb/ }).first().waitFor({ state: 'visible' });
-    await wb.page.keyboard.press('Enter');
-    const ready = wb.page.locator('.notification-toast', { hasText: /thebacknd-1 runs the base image/ });
-    await ready.waitFor({ state: 'visible', timeout: 180_000 });
-    await wb.screenshot('walkthrough-6-ready');
-    await wb.page.locator('.editor-group-container .tab', { hasText: /Walkthrough|Get started/ }).first().click().catch(() => undefined);
-    await ticked('run');
-    await wb.screenshot('walkthrough-7-done');
-    assert.deepEqual(emu.violations, []);
-  }));
+      await wb.runCommand('Thebacknd: Run Toplevel…');
+      const bare = wb.quickInput.getByRole('option', { name: /Nothing — the bare base image/ });
+      await bare.waitFor({ state: 'visible', timeout: 60_000 });
+      await bare.click();
+      await wb.quickInput.getByText(/Run Toplevel \(3\/4\)/).waitFor({ state: 'visible' });
+      await wb.quickInput.getByRole('option', { name: /ams3/ }).first().waitFor({ state: 'visible' });
+      await wb.page.keyboard.press('Enter');
+      await wb.quickInput.getByText(/Run Toplevel \(4\/4\)/).waitFor({ state: 'visible' });
+      await wb.quickInput
+        .getByRole('option', { name: /s-1vcpu-1gb/ })
+        .first()
+        .waitFor({ state: 'visible' });
+      await wb.page.keyboard.press('Enter');
+      const ready = wb.page.locator('.notification-toast', { hasText: /thebacknd-1 runs the base image/ });
+      await ready.waitFor({ state: 'visible', timeout: 180_000 });
+      await wb.screenshot('walkthrough-6-ready');
+      await wb.page
+        .locator('.editor-group-container .tab', { hasText: /Walkthrough|Get started/ })
+        .first()
+        .click()
+        .catch(() => undefined);
+      await ticked('run');
+      await wb.screenshot('walkthrough-7-done');
+      assert.deepEqual(emu.violations, []);
+    }),
+  );
 
-  test('the token typed into the walkthrough shows nowhere: page, console, VS Code\'s files, what the cloud received', { timeout: 60_000 }, () => wb.step('walkthrough-secrets', async () => {
-    const userData = dirArtefacts('VS Code user data', wb.server.userDataDir, { exclude: /\/(CachedData|CachedExtensionVSIXs|CachedProfilesData|extensions)\// });
-    const all = [artefact('screen: walkthrough', await wb.page.locator('body').innerText()), artefact('workbench console', wb.console.join('\n')), ...userData, ...emulatorArtefacts(emu, 'cloud')];
-    assert.ok(userData.some((a) => /Thebacknd\.log$/.test(a.name) && a.text.includes('Check Setup')), 'the scan read the Thebacknd output channel\'s log');
-    assertNoSecrets(all);
-  }));
+  test("the token typed into the walkthrough shows nowhere: page, console, VS Code's files, what the cloud received", { timeout: 60_000 }, () =>
+    wb.step('walkthrough-secrets', async () => {
+      const userData = dirArtefacts('VS Code user data', wb.server.userDataDir, { exclude: /\/(CachedData|CachedExtensionVSIXs|CachedProfilesData|extensions)\// });
+      const all = [
+        artefact('screen: walkthrough', await wb.page.locator('body').innerText()),
+        artefact('workbench console', wb.console.join('\n')),
+        ...userData,
+        ...emulatorArtefacts(emu, 'cloud'),
+      ];
+      assert.ok(
+        userData.some((a) => /Thebacknd\.log$/.test(a.name) && a.text.includes('Check Setup')),
+        "the scan read the Thebacknd output channel's log",
+      );
+      assertNoSecrets(all);
+    }),
+  );
 });

@@ -152,7 +152,10 @@ export async function openWorkbench(opts: WorkbenchOptions = {}): Promise<Workbe
           return await fn();
         } catch (err) {
           const shot = await wb.screenshot(`failed-${name}`).catch(() => 'none');
-          const lines = consoleLines.filter((l) => !l.startsWith('[debug]')).slice(-15).join('\n');
+          const lines = consoleLines
+            .filter((l) => !l.startsWith('[debug]'))
+            .slice(-15)
+            .join('\n');
           if (err instanceof Error) err.message += `\nscreenshot: ${shot}\nworkbench console (last lines):\n${lines}`;
           throw err;
         }

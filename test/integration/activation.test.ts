@@ -53,7 +53,10 @@ suite('activation', () => {
 
   test('the Thebacknd activity-bar container and the machines view exist', async () => {
     const containers = manifest.contributes.viewsContainers?.activitybar ?? [];
-    assert.ok(containers.some((c) => c.id === 'thebacknd'), 'no activity-bar container "thebacknd" in package.json');
+    assert.ok(
+      containers.some((c) => c.id === 'thebacknd'),
+      'no activity-bar container "thebacknd" in package.json',
+    );
     assert.ok(
       (manifest.contributes.views?.thebacknd ?? []).some((v) => v.id === 'thebacknd.machines'),
       'no view thebacknd.machines in the container',

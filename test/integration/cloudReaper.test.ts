@@ -70,11 +70,14 @@ suite('cloud reaper rows (emulator)', function () {
 
     await waitFor('the rows to show the deployed reaper', () => {
       const r = reaperRows();
-      return r.length === 2 && r.every((x) => x.item.label === 'Cloud reaper: no pass yet') || undefined;
+      return (r.length === 2 && r.every((x) => x.item.label === 'Cloud reaper: no pass yet')) || undefined;
     });
 
     const fired = await emu.functions.advanceClock(20 * 60_000);
-    assert.ok(fired.some((a) => a.name === 'destroy-old' && a.cause === 'trigger:thebacknd-destroy-old'), 'the schedule ran destroy-old');
+    assert.ok(
+      fired.some((a) => a.name === 'destroy-old' && a.cause === 'trigger:thebacknd-destroy-old'),
+      'the schedule ran destroy-old',
+    );
     // The status is cached for a reaper period: Refresh is how a person asks for it sooner.
     await vscode.commands.executeCommand('thebacknd.refresh');
     const rows = await waitFor('"last pass" rows', () => {
@@ -96,7 +99,10 @@ suite('cloud reaper rows (emulator)', function () {
       ...emulatorArtefacts(emu, `${SUITE} emulator`),
       ...functionsArtefacts(emu, `${SUITE} activation`),
     ]);
-    assert.ok(emulatorArtefacts(emu, `${SUITE} emulator`).some((a) => ACTION_BODIES.some((re) => re.test(a.name))), 'the scan saw the deploy\'s requests');
+    assert.ok(
+      emulatorArtefacts(emu, `${SUITE} emulator`).some((a) => ACTION_BODIES.some((re) => re.test(a.name))),
+      "the scan saw the deploy's requests",
+    );
     keepForScan(functionsArtefacts(emu, `${SUITE} activation`));
   });
 
@@ -131,7 +137,10 @@ suite('cloud reaper rows (emulator)', function () {
       assert.ok(service.includes(`"--token-file" "${tokenFile}"`) && service.includes(cliJs), service);
       const row = await waitFor('the local timer row', () => reaperRows().find((r) => r.item.label === 'Local reaper timer: every 20 min'));
       assert.equal(row.item.contextValue, 'reaper:local');
-      assertNoSecrets([artefact('local timer row', { ...row.item, tooltip: (row.item.tooltip as vscode.MarkdownString).value }), ...dirArtefacts('systemd units', path.join(home, 'config', 'systemd'))]);
+      assertNoSecrets([
+        artefact('local timer row', { ...row.item, tooltip: (row.item.tooltip as vscode.MarkdownString).value }),
+        ...dirArtefacts('systemd units', path.join(home, 'config', 'systemd')),
+      ]);
       await snapshotTree('local reaper timer', tree);
     } finally {
       fs.rmSync(home, { recursive: true, force: true });

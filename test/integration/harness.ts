@@ -24,7 +24,7 @@ export async function thebacknd(): Promise<ThebackndApi> {
 /** Registers a machine's login key with the secrets scan (see fixtures/secrets.ts); false while it has none yet. */
 export function registerLoginKey(runId: string, what: string): boolean {
   const userData = readTestEnv().userDataDir;
-  assert.ok(userData, 'the runner names VS Code\'s user data folder');
+  assert.ok(userData, "the runner names VS Code's user data folder");
   return registerKey(userData, runId, what);
 }
 

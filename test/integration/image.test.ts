@@ -57,7 +57,7 @@ suite('Import Base Image end to end (emulator, rescue system on a test host)', f
     if (work) fs.rmSync(work, { recursive: true, force: true });
   });
 
-  test('a .img.zst is written to a rescue server\'s disk and snapshotted; the setting holds the snapshot id, and no server is left', async () => {
+  test("a .img.zst is written to a rescue server's disk and snapshotted; the setting holds the snapshot id, and no server is left", async () => {
     const before = new Set(emu.state.hetznerImages.keys());
     const keysBefore = await sshKeyNames();
     const name = `thebacknd-base-it-${Date.now()}`;
@@ -75,7 +75,10 @@ suite('Import Base Image end to end (emulator, rescue system on a test host)', f
     // The provider lists it as an available snapshot, new with this import, made from exactly the decompressed image.
     assert.ok(!before.has(Number(id)), 'a new image');
     const listed = await createProvider('hetzner', { token: cloud.tokens.hetzner, endpoint: emu.hetznerUrl }).images();
-    assert.deepEqual(listed.find((i) => i.id === id), { id, name, kind: 'snapshot', status: 'available' });
+    assert.deepEqual(
+      listed.find((i) => i.id === id),
+      { id, name, kind: 'snapshot', status: 'available' },
+    );
     const snapshot = hook.snapshots.get(Number(id));
     assert.ok(snapshot, 'create_image copied the rescue disk');
     assert.ok(fs.readFileSync(snapshot).equals(raw), 'the disk held exactly the decompressed image');
@@ -83,8 +86,14 @@ suite('Import Base Image end to end (emulator, rescue system on a test host)', f
     // The temporary server, its host and the import key are gone.
     await waitFor('the temporary server to be deleted', () => emu.state.servers.size === 0);
     await waitFor('its test host to be removed', () => hook.hosts.size === 0);
-    assert.ok(emu.requests.some((r) => r.method === 'DELETE' && /^\/v1\/servers\/\d+$/.test(r.path)), 'the server was deleted through the API');
-    assert.ok(emu.requests.some((r) => r.method === 'POST' && r.path === '/v1/ssh_keys' && r.status === 201), 'an import key was made');
+    assert.ok(
+      emu.requests.some((r) => r.method === 'DELETE' && /^\/v1\/servers\/\d+$/.test(r.path)),
+      'the server was deleted through the API',
+    );
+    assert.ok(
+      emu.requests.some((r) => r.method === 'POST' && r.path === '/v1/ssh_keys' && r.status === 201),
+      'an import key was made',
+    );
     assert.deepEqual(await sshKeyNames(), keysBefore, 'the import key is deleted');
   });
 

@@ -48,7 +48,7 @@ export async function run(): Promise<void> {
   } catch (err) {
     // A test file that does not load is a failure, not a silent zero.
     results.failed++;
-    results.failures.push({ title: 'loading the test files', error: err instanceof Error ? err.stack ?? err.message : String(err) });
+    results.failures.push({ title: 'loading the test files', error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
     write(`Could not load the integration tests: ${results.failures.at(-1)?.error}\n`);
   } finally {
     Mocha.reporters.Base.consoleLog = consoleLog;

@@ -39,7 +39,7 @@ suite('machines view, commands and reaper (emulator)', function () {
     await cloud?.close();
   });
 
-  test('the tree shows the emulator\'s tagged machines under their providers, marked as the local emulator', async () => {
+  test("the tree shows the emulator's tagged machines under their providers, marked as the local emulator", async () => {
     const now = Date.now();
     emu.addDroplet({ name: 'thebacknd-1', region: 'ams3', tags: doTags(newRunId(), new Date(now + 41 * min + 30_000)) });
     emu.addDroplet({ name: 'thebacknd-2', tags: doTags(newRunId(), new Date(now + 50 * min)) });
@@ -50,7 +50,10 @@ suite('machines view, commands and reaper (emulator)', function () {
     await waitFor('the four machines in the tree', () => rows().length === 4 || undefined);
 
     const providers = (tree.getChildren() as Node[]).map((p) => tree.getTreeItem(p));
-    assert.deepEqual(providers.map((p) => p.label), ['DigitalOcean', 'Hetzner']);
+    assert.deepEqual(
+      providers.map((p) => p.label),
+      ['DigitalOcean', 'Hetzner'],
+    );
     for (const p of providers) assert.match(String(p.description), /^local emulator at 127\.0\.0\.1:\d+ · \d machines? · token from environment$/);
     assert.equal(row('digitalocean', 'my-web-server'), undefined, 'an untagged droplet is not shown');
 
@@ -80,7 +83,10 @@ suite('machines view, commands and reaper (emulator)', function () {
     await waitFor('the selection to leave the tree', () => !row('digitalocean', 'thebacknd-3') && !row('hetzner', 'thebacknd-1'));
     assert.equal(emu.state.servers.size, 0);
     assert.ok(row('digitalocean', 'thebacknd-1'), 'the machine not selected stays');
-    assert.ok([...emu.state.droplets.values()].some((d) => d.name === 'my-web-server'), 'the untagged droplet stays');
+    assert.ok(
+      [...emu.state.droplets.values()].some((d) => d.name === 'my-web-server'),
+      'the untagged droplet stays',
+    );
   });
 
   test('Extend retags the deadline on the machine: later of now and the deadline, plus the minutes', async () => {
@@ -131,7 +137,7 @@ suite('machines view, commands and reaper (emulator)', function () {
     await waitFor('thebacknd-9 in the tree', () => row('digitalocean', 'thebacknd-9'));
   });
 
-  test('Destroy Old applies the reaper\'s policy at once', async () => {
+  test("Destroy Old applies the reaper's policy at once", async () => {
     const expired = emu.addDroplet({ name: 'thebacknd-8', tags: doTags(newRunId(), new Date(Date.now() - min)) });
     await vscode.commands.executeCommand('thebacknd.destroyOld');
     assert.equal(emu.state.droplets.has(expired.id), false);

@@ -74,7 +74,7 @@ suite('Run Toplevel end to end (emulator, test hosts, S3 cache, nix)', function 
       },
     })) as RunOutcome | undefined;
     assert.ok(outcome, 'the command resolves with the run outcome');
-    assert.deepEqual(keyless, [], 'every created machine had its login key in the extension\'s storage');
+    assert.deepEqual(keyless, [], "every created machine had its login key in the extension's storage");
     keepForScan([artefact(`run ${outcome.runId}: outcome and events`, { outcome, events })]);
     return { ...outcome, events };
   }
@@ -163,7 +163,10 @@ suite('Run Toplevel end to end (emulator, test hosts, S3 cache, nix)', function 
     keysDir = o.result.keys.dir;
     assert.match(storePath, /^\/nix\/store\/[a-z0-9]{32}-nixos-system-demo$/);
     const hash = path.basename(storePath).slice(0, 32);
-    assert.ok(cache.s3.created.some((c) => c.key === `${hash}.narinfo`), 'the toplevel was pushed to the cache');
+    assert.ok(
+      cache.s3.created.some((c) => c.key === `${hash}.narinfo`),
+      'the toplevel was pushed to the cache',
+    );
 
     const host = hook.host('digitalocean', machine.id);
     assert.ok(host, 'the machine is backed by a test host');
@@ -206,7 +209,7 @@ suite('Run Toplevel end to end (emulator, test hosts, S3 cache, nix)', function 
     const same = (await vscode.commands.executeCommand('thebacknd.machine.openPanel', machine)) as MachinePanel;
     assert.equal(same, panel, 'one panel per machine');
     snapshotPanel(`run ${machine.runId!}`, panel);
-    assert.ok(await snapshotTree('with a run\'s machine', tree) >= 3, 'the tree showed the providers and the machine');
+    assert.ok((await snapshotTree("with a run's machine", tree)) >= 3, 'the tree showed the providers and the machine');
   });
 
   test('Open Terminal: a command typed in the terminal prints its output back; exit closes it with its status', async () => {
@@ -353,7 +356,10 @@ suite('Run Toplevel end to end (emulator, test hosts, S3 cache, nix)', function 
       const o = await runToplevel({ payload: { kind: 'toplevel', storePath: closures.toplevel } });
       assert.equal(o.ok, false);
       assert.match(failure(o), /does not match the key this machine was created with — possible man-in-the-middle; not connecting/);
-      assert.ok(o.timeline.some((t) => t.key === 'run:wait-ssh' && t.state === 'failed'), o.timeline.map((t) => `${t.state}: ${t.key}`).join('\n'));
+      assert.ok(
+        o.timeline.some((t) => t.key === 'run:wait-ssh' && t.state === 'failed'),
+        o.timeline.map((t) => `${t.state}: ${t.key}`).join('\n'),
+      );
       assert.ok(stagesOf(o.events).includes('cleanup'), 'the run cleaned up');
       assert.deepEqual(dropletsOf(o.runId), [], 'no machine is left');
       assert.equal(fs.existsSync(keysOf(o.runId)), false, 'its keys are removed');
@@ -366,7 +372,10 @@ suite('Run Toplevel end to end (emulator, test hosts, S3 cache, nix)', function 
     const o = await runToplevel({ payload: { kind: 'toplevel', storePath: closures.incompleteToplevel } });
     assert.equal(o.ok, false);
     assert.match(failure(o), /missing|not in the cache|cannot be fetched/i);
-    assert.ok(o.timeline.some((t) => t.state === 'failed' && t.label.startsWith('Agent: Boot failed')), o.timeline.map((t) => `${t.state}: ${t.label}`).join('\n'));
+    assert.ok(
+      o.timeline.some((t) => t.state === 'failed' && t.label.startsWith('Agent: Boot failed')),
+      o.timeline.map((t) => `${t.state}: ${t.label}`).join('\n'),
+    );
     assert.deepEqual(dropletsOf(o.runId), [], 'the failed machine was destroyed');
     assert.equal(fs.existsSync(keysOf(o.runId)), false);
 
@@ -397,7 +406,11 @@ suite('Run Toplevel end to end (emulator, test hosts, S3 cache, nix)', function 
       });
       assert.equal(o.ok, false, `cancelled at ${p.name}`);
       assert.equal(!o.ok && o.cancelled, true, `reported as cancelled at ${p.name}: ${failure(o)}`);
-      assert.deepEqual(dropletsOf(o.runId).map((d) => d.name), [], `no machine left after a cancel at ${p.name}`);
+      assert.deepEqual(
+        dropletsOf(o.runId).map((d) => d.name),
+        [],
+        `no machine left after a cancel at ${p.name}`,
+      );
       assert.equal(fs.existsSync(keysOf(o.runId)), false, `no keys left after a cancel at ${p.name}`);
     }
     await waitFor('the hosts of cancelled runs to be gone', () => hook.hosts.size === 0);
@@ -427,7 +440,10 @@ suite('Run Toplevel end to end (emulator, test hosts, S3 cache, nix)', function 
     const o = await runToplevel({ payload: { kind: 'binary', storePath: path.dirname(path.dirname(job)), binary: job }, placement: { provider: 'hetzner' } });
     assert.ok(o.ok, `the run succeeded: ${failure(o)}`);
     assert.equal(o.result.outcome.poweredOff, true);
-    assert.ok(o.timeline.some((t) => t.label.startsWith('Agent: The program exited with status 0')), o.timeline.map((t) => t.label).join('\n'));
+    assert.ok(
+      o.timeline.some((t) => t.label.startsWith('Agent: The program exited with status 0')),
+      o.timeline.map((t) => t.label).join('\n'),
+    );
     const host = hook.host('hetzner', o.result.machine.id)!;
     assert.ok(fs.existsSync(host.file('root/slow-job-ran')), 'the program ran');
     await waitFor('the API to show the server off', () => emu.state.servers.get(Number(o.result.machine.id))?.status === 'off');
@@ -441,10 +457,18 @@ suite('Run Toplevel end to end (emulator, test hosts, S3 cache, nix)', function 
       const created = emu.requests.filter((r) => r.method === 'POST').length;
       const o = (await vscode.commands.executeCommand('thebacknd.runToplevel', { payload: { kind: 'bare' }, placement: { provider: 'digitalocean' } })) as RunOutcome;
       assert.ok(!o.ok && !o.cancelled, 'the run stopped before it started');
-      assert.match(o.message, /^Base image: The image 999999 \(thebacknd\.digitalocean\.image\) does not exist on DigitalOcean\. Import one, or fix thebacknd\.digitalocean\.image\.$/);
+      assert.match(
+        o.message,
+        /^Base image: The image 999999 \(thebacknd\.digitalocean\.image\) does not exist on DigitalOcean\. Import one, or fix thebacknd\.digitalocean\.image\.$/,
+      );
       assert.deepEqual(o.timeline, []);
       assert.equal(emu.requests.filter((r) => r.method === 'POST').length, created, 'nothing was created');
-      const results = (await vscode.commands.executeCommand('thebacknd.checkSetup', { quiet: true, provider: 'digitalocean' })) as { id: string; status: string; detail: string; fix?: { setting?: string; command?: string } }[];
+      const results = (await vscode.commands.executeCommand('thebacknd.checkSetup', { quiet: true, provider: 'digitalocean' })) as {
+        id: string;
+        status: string;
+        detail: string;
+        fix?: { setting?: string; command?: string };
+      }[];
       const image = results.find((r) => r.id === 'image')!;
       assert.equal(image.status, 'missing');
       assert.match(image.detail, /The image 999999 \(thebacknd\.digitalocean\.image\) does not exist on DigitalOcean/);

@@ -15,7 +15,7 @@ suite('secrets scan (after every other suite)', () => {
   test('no token or secret used appears in logs, settings, storage, user-data sent, tree items or panel state', async function () {
     this.timeout(120_000);
     const env = readTestEnv();
-    assert.ok(env.userDataDir, 'the runner names VS Code\'s user data folder');
+    assert.ok(env.userDataDir, "the runner names VS Code's user data folder");
     const kept = keptForScan();
     assert.ok(kept.length > 0, 'the other suites handed over their artefacts: run this suite with them, not alone');
     await snapshotTree('at the end', (await thebacknd()).machinesTree);
@@ -30,23 +30,29 @@ suite('secrets scan (after every other suite)', () => {
       const n = all.filter(test).length;
       assert.ok(n >= atLeast, `the scan covers ${what} (${n} found, ${atLeast} needed)`);
     };
-    some('the Thebacknd output channel\'s log', (a) => /Thebacknd\.log$/.test(a.name) && a.text.includes('activated'));
-    some('the extension host\'s log', (a) => /exthost\.log$/.test(a.name));
+    some("the Thebacknd output channel's log", (a) => /Thebacknd\.log$/.test(a.name) && a.text.includes('activated'));
+    some("the extension host's log", (a) => /exthost\.log$/.test(a.name));
     some('the settings files, as the suites had set them', (a) => /^(user|machine) settings\.json/.test(a.name) && a.text.includes('thebacknd.digitalocean.endpoint'));
     // (code-server keeps the workbench's state database in the browser; desktop VS Code's state.vscdb is read here.)
-    some('the extension\'s global storage', (a) => a.name.includes('globalStorage/thebacknd.thebacknd/'));
+    some("the extension's global storage", (a) => a.name.includes('globalStorage/thebacknd.thebacknd/'));
     some('user-data sent to the clouds', (a) => /emulator #\d+ POST \/v[12]\/(droplets|servers)$/.test(a.name) && a.text.includes('authorizedKeys'));
     some('tree items showing machines', (a) => a.name.startsWith('tree item') && a.text.includes('thebacknd-'), 3);
     some('tree items showing the reapers', (a) => a.name.startsWith('tree item') && a.text.includes('Cloud reaper: last pass'));
-    some('a machine panel\'s state and log', (a) => a.name.startsWith('panel log') && a.text.length > 0);
+    some("a machine panel's state and log", (a) => a.name.startsWith('panel log') && a.text.length > 0);
     some('Thebacknd settings as VS Code resolves them', (a) => a.name.startsWith('setting thebacknd.') && a.text.includes('globalValue'), 3);
     const secrets = knownSecrets();
     for (const kind of ['DigitalOcean token', 'Hetzner token', 'cache secret access key', 'cache signing key', 'login private key', 'destroy-self secret']) {
-      assert.ok(secrets.some((s) => s.name.startsWith(kind)), `the scan looks for a ${kind}`);
+      assert.ok(
+        secrets.some((s) => s.name.startsWith(kind)),
+        `the scan looks for a ${kind}`,
+      );
     }
 
     const scanned = assertNoSecrets(all, secrets);
     // Into the suite's log, which the runner prints: the figure shows in `npm test`'s output.
-    fs.appendFileSync(env.log, `    secrets (in the editor): found=0 (${scanned.secrets} secrets, ${scanned.artefacts} artefacts, ${Math.round(scanned.bytes / 1024)} KiB scanned)\n`);
+    fs.appendFileSync(
+      env.log,
+      `    secrets (in the editor): found=0 (${scanned.secrets} secrets, ${scanned.artefacts} artefacts, ${Math.round(scanned.bytes / 1024)} KiB scanned)\n`,
+    );
   });
 });

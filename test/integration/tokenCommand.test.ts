@@ -46,7 +46,7 @@ suite('token command settings (emulator)', function () {
     return f;
   };
 
-  test('a repository\'s settings cannot name a token command: it never runs', async () => {
+  test("a repository's settings cannot name a token command: it never runs", async () => {
     const folder = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
     assert.ok(folder, 'the runner opens a folder');
     const file = path.join(folder, '.vscode', 'settings.json');
@@ -76,7 +76,10 @@ suite('token command settings (emulator)', function () {
     await waitFor('the server in the tree under Hetzner', () => rowsOf('Hetzner').some((r) => r.label === name));
     assert.match(String(providerItem('Hetzner')?.description), /· 1 machine · token from command$/);
     // The emulator answered the list only once a token came: the command's.
-    assert.ok(cloud.emu.requests.some((r) => r.method === 'GET' && r.path === '/v1/servers' && r.status === 200), 'a list answered');
+    assert.ok(
+      cloud.emu.requests.some((r) => r.method === 'GET' && r.path === '/v1/servers' && r.status === 200),
+      'a list answered',
+    );
     await snapshotTree('a token from a command', tree);
   });
 
@@ -84,7 +87,7 @@ suite('token command settings (emulator)', function () {
     const leaked = mintSecret('output of a failing token command (token command suite)', 'dop_v1_');
     await cloud.set('digitalocean.tokenCommand', `echo ${leaked}; echo "wrong passphrase for ${leaked}" >&2; exit 4`);
     await vscode.commands.executeCommand('thebacknd.refresh');
-    const row = await waitFor('the failed command\'s row under DigitalOcean', () => rowsOf('DigitalOcean').find((r) => r.label === 'DigitalOcean token command failed'));
+    const row = await waitFor("the failed command's row under DigitalOcean", () => rowsOf('DigitalOcean').find((r) => r.label === 'DigitalOcean token command failed'));
     assert.equal(
       row.tooltip,
       'The DigitalOcean token command failed (exit status 4); its output is not shown. Run it in a terminal to see why (setting thebacknd.digitalocean.tokenCommand).',

@@ -41,7 +41,8 @@ suite('trust boundaries', () => {
       // The file is read (the harmless setting applies) ...
       await waitFor('the workspace settings file to be read', () => config().get<number>('maxAgeMinutes') === marker);
       // ... but none of the routing settings comes from it.
-      for (const k of ['digitalocean.endpoint', 'hetzner.endpoint', 'cache.endpoint', 'cache.publicUrl']) assert.notEqual(config().get<string>(k), k.includes('cache') ? (k.endsWith('publicUrl') ? `${url}/cache` : url) : `${url}/${k.startsWith('digital') ? 'v2' : 'v1'}`, k);
+      for (const k of ['digitalocean.endpoint', 'hetzner.endpoint', 'cache.endpoint', 'cache.publicUrl'])
+        assert.notEqual(config().get<string>(k), k.includes('cache') ? (k.endsWith('publicUrl') ? `${url}/cache` : url) : `${url}/${k.startsWith('digital') ? 'v2' : 'v1'}`, k);
       assert.equal(config().get<boolean>('cache.private'), false);
       await vscode.commands.executeCommand('thebacknd.refresh');
       assert.deepEqual(hits, [], 'the listener named by the workspace received nothing');

@@ -29,8 +29,7 @@ suite('Build on Ephemeral Workers end to end (emulator, test hosts, nix)', funct
   let cloud: Cloud;
 
   /** Machines the emulator still holds for a provider (droplets being deleted excluded). */
-  const alive = (p: ProviderId): number =>
-    p === 'hetzner' ? emu.state.servers.size : [...emu.state.droplets.values()].filter((d) => !d.deleting).length;
+  const alive = (p: ProviderId): number => (p === 'hetzner' ? emu.state.servers.size : [...emu.state.droplets.values()].filter((d) => !d.deleting).length);
 
   async function assertNothingLeft(p: ProviderId): Promise<void> {
     assert.equal(alive(p), 0, 'no worker is left at the provider');
@@ -109,7 +108,10 @@ suite('Build on Ephemeral Workers end to end (emulator, test hosts, nix)', funct
     const used = new Set(o.events.flatMap((e) => (e.type === 'remote-build' ? [e.worker] : [])));
     assert.deepEqual([...used].sort(), names, 'each worker built at least one derivation');
     assert.ok(!o.log.some((l) => /^building '\/nix\/store\/[^']+'\.\.\.$/.test(l)), 'nothing was built locally');
-    assert.ok(o.result.workers.every((w) => w.state === 'destroyed'), 'the result says every worker was destroyed');
+    assert.ok(
+      o.result.workers.every((w) => w.state === 'destroyed'),
+      'the result says every worker was destroyed',
+    );
     assert.match(o.result.cost.text, /^2 workers for up to \d+ (s|min): €0\.0120 \(Hetzner bills each started hour\)\.$/);
 
     // Every server the build created went through the API's delete, and its host with it.
@@ -118,7 +120,7 @@ suite('Build on Ephemeral Workers end to end (emulator, test hosts, nix)', funct
     await assertNothingLeft('hetzner');
   });
 
-  test('a failing derivation fails the build with Nix\'s reason, and both DigitalOcean workers are destroyed', async () => {
+  test("a failing derivation fails the build with Nix's reason, and both DigitalOcean workers are destroyed", async () => {
     const flake = testFlake(work, `fail-${process.pid}-${Date.now()}`);
     const outLink = path.join(work, 'result-fail');
     const o = await build({ installable: flake.installable('fails'), placement: PLACEMENT.digitalocean, outLink, cwd: flake.dir });
@@ -129,7 +131,10 @@ suite('Build on Ephemeral Workers end to end (emulator, test hosts, nix)', funct
     assert.match(o.message, /The workers were destroyed\./);
     assert.match(o.detail ?? '', /fails> deliberate failure/);
     assert.ok(o.log.includes('fails> deliberate failure'), 'the builder output was streamed');
-    assert.ok(o.events.some((e) => e.type === 'stage' && e.stage === 'cleanup'), 'the build cleaned up');
+    assert.ok(
+      o.events.some((e) => e.type === 'stage' && e.stage === 'cleanup'),
+      'the build cleaned up',
+    );
     const workers = new Set(o.events.flatMap((e) => (e.type === 'worker' ? [e.worker.runId] : [])));
     assert.equal(workers.size, 2, 'two workers were started');
     assert.equal(fs.existsSync(outLink), false, 'no out-link');

@@ -30,6 +30,9 @@ const loopback = /^(https?|wss?):\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+
  */
 export async function newLoopbackPage(browser: Browser): Promise<Page> {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-  await context.route((url) => !loopback.test(url.href), (route) => route.abort('blockedbyclient'));
+  await context.route(
+    (url) => !loopback.test(url.href),
+    (route) => route.abort('blockedbyclient'),
+  );
   return context.newPage();
 }

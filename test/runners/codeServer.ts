@@ -209,15 +209,7 @@ export async function startCodeServer(opts: CodeServerOptions = {}): Promise<Cod
     const log = fs.openSync(logFile, 'w');
     child = spawn(
       process.execPath,
-      [
-        ...args,
-        '--config', config,
-        '--disable-telemetry',
-        '--disable-update-check',
-        '--disable-workspace-trust',
-        '--disable-getting-started-override',
-        '--ignore-last-opened',
-      ],
+      [...args, '--config', config, '--disable-telemetry', '--disable-update-check', '--disable-workspace-trust', '--disable-getting-started-override', '--ignore-last-opened'],
       // detached = setsid: the server, its extension hosts, terminals and pty helpers share one process group.
       { cwd: workspace, env, detached: true, stdio: ['ignore', log, log] },
     );

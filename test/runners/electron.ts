@@ -32,10 +32,7 @@ async function main(): Promise<number> {
   const log = streamLog(suite.logFile);
   try {
     fs.mkdirSync(path.join(userDataDir, 'User'), { recursive: true });
-    fs.writeFileSync(
-      path.join(userDataDir, 'User', 'settings.json'),
-      JSON.stringify({ ...quietSettings, ...suite.settings }, null, 2),
-    );
+    fs.writeFileSync(path.join(userDataDir, 'User', 'settings.json'), JSON.stringify({ ...quietSettings, ...suite.settings }, null, 2));
     // VS Code inherits our environment: never a real cloud token from the developer's shell.
     for (const name of strippedEnv) delete process.env[name];
     let code: number;
@@ -48,8 +45,10 @@ async function main(): Promise<number> {
         extensionTestsEnv: suite.env,
         launchArgs: [
           workspace,
-          '--user-data-dir', userDataDir,
-          '--extensions-dir', extensionsDir,
+          '--user-data-dir',
+          userDataDir,
+          '--extensions-dir',
+          extensionsDir,
           '--disable-workspace-trust',
           '--skip-welcome',
           '--skip-release-notes',

@@ -86,8 +86,7 @@ export async function runIntegration(opts: IntegrationOptions = {}): Promise<Int
     }
     if (code !== 0 && !results) {
       // The suite never ran (extension host crash, a test file that does not load…): show why.
-      console.error(`integration: the extension host exited with ${code} before reporting results.\n` +
-        `Workbench console (last lines):\n${consoleLines.slice(-40).join('\n')}`);
+      console.error(`integration: the extension host exited with ${code} before reporting results.\n` + `Workbench console (last lines):\n${consoleLines.slice(-40).join('\n')}`);
     }
     return { exitCode: code, ...(results ? { results } : {}), seconds: (Date.now() - started) / 1000 };
   } finally {

@@ -105,14 +105,21 @@ const FAULT_KINDS: FaultKind[] = [429, 500, 502, 503, 'timeout', 'reset', 'lost'
 function randomFault(): FaultSpec {
   const provider = pick<ProviderId>(['digitalocean', 'hetzner']);
   const base = provider === 'digitalocean' ? '/droplets' : '/servers';
-  const [method, path] = pick([['GET', base], ['GET', `${base}/{id}`], ['DELETE', `${base}/{id}`], ['POST', base]] as const);
+  const [method, path] = pick([
+    ['GET', base],
+    ['GET', `${base}/{id}`],
+    ['DELETE', `${base}/{id}`],
+    ['POST', base],
+  ] as const);
   const kind = pick(FAULT_KINDS);
   // A timeout holds a request for the client's whole timeout (30 s): one at a time.
   return { provider, method, path, kind, times: kind === 'timeout' ? 1 : 1 + Math.floor(random() * 3), ...(random() < 0.5 ? { sideEffect: true } : {}) };
 }
 
 async function main(): Promise<number> {
-  log(`seed ${seed}, ${RUNS} runs, restart rate ${RESTART_RATE}, reaper period ${PERIOD_MS / 1000} s${CLOUD_REAPER ? `, cloud reaper deployed, VS Code killed for good after ${KILL_AT} runs` : ''}`);
+  log(
+    `seed ${seed}, ${RUNS} runs, restart rate ${RESTART_RATE}, reaper period ${PERIOD_MS / 1000} s${CLOUD_REAPER ? `, cloud reaper deployed, VS Code killed for good after ${KILL_AT} runs` : ''}`,
+  );
   // Account limits well above what the soak keeps alive: a full account would hide the reaper behind create errors.
   const emu: Emulator = await startEmulator({
     delays: { doActiveMs: 300, hetznerStartingMs: 150, hetznerRunningMs: 150, actionMs: 200, deleteMs: 3000 },
@@ -185,7 +192,10 @@ async function main(): Promise<number> {
         }
       } else if (r < 0.8) {
         const t = pick(live);
-        await clients[t.provider].destroy(String(t.id)).then(() => counts.destroyedByScript++, (e: Error) => log(`destroy ${t.name} failed: ${e.message}`));
+        await clients[t.provider].destroy(String(t.id)).then(
+          () => counts.destroyedByScript++,
+          (e: Error) => log(`destroy ${t.name} failed: ${e.message}`),
+        );
       } else {
         const t = pick(live);
         if (!t.offAt) {
@@ -244,7 +254,9 @@ async function main(): Promise<number> {
       if (outlived > PERIOD_MS) {
         const near = restarts.filter((x) => x.at >= dueAt(t) - PERIOD_MS && x.at <= dueAt(t) + outlived).map((x) => x.kind);
         const what = t.offAt !== undefined && t.offAt < t.deadline ? 'power-off' : 'deadline';
-        late.push(`${t.name} (${t.provider} ${t.id}): ${Math.round(outlived / 1000)} s past its ${what}${t.goneAt === undefined ? ', still up' : ''}${near.length ? `; restarts meanwhile: ${near.join(', ')}` : '; no restart meanwhile'}`);
+        late.push(
+          `${t.name} (${t.provider} ${t.id}): ${Math.round(outlived / 1000)} s past its ${what}${t.goneAt === undefined ? ', still up' : ''}${near.length ? `; restarts meanwhile: ${near.join(', ')}` : '; no restart meanwhile'}`,
+        );
       }
     }
     // The criterion: once faults and restarts stop, one reaper period later no tagged machine is past due by more.
@@ -256,14 +268,18 @@ async function main(): Promise<number> {
       ...(vscodeGone ? workbenchArtefacts : await collectWorkbench()),
       ...activations.map((a) => artefact(`activation ${a.name} ${a.activationId}`, { response: a.response, logs: a.logs })),
     ]);
-    console.log(`soak: runs=${counts.runs} restart-rate=${RESTART_RATE} create-failures=${counts.createFailed} destroyed-by-client=${counts.destroyedByScript} powered-off=${counts.poweredOff} faults=${counts.faults} reloads=${counts.reloads} kills=${counts.kills} seed=${seed}`);
-    console.log(`soak: due (deadline or power-off passed)=${due.length} gone-within-one-period=${due.length - late.length} later=${late.length} max-past-due=${Math.round(maxOutlived / 1000)} s (period ${PERIOD_MS / 1000} s)`);
+    console.log(
+      `soak: runs=${counts.runs} restart-rate=${RESTART_RATE} create-failures=${counts.createFailed} destroyed-by-client=${counts.destroyedByScript} powered-off=${counts.poweredOff} faults=${counts.faults} reloads=${counts.reloads} kills=${counts.kills} seed=${seed}`,
+    );
+    console.log(
+      `soak: due (deadline or power-off passed)=${due.length} gone-within-one-period=${due.length - late.length} later=${late.length} max-past-due=${Math.round(maxOutlived / 1000)} s (period ${PERIOD_MS / 1000} s)`,
+    );
     console.log(`soak: at the end, tagged machines more than one period past due=${stillLate.length}`);
     console.log(`soak: duplicates=${dupes} untagged-touched=${touched} secrets-found=${findings.length} spec-violations=${emu.violations.length}`);
     if (CLOUD_REAPER) {
       const afterKill = due.filter((t) => killedAt !== undefined && dueAt(t) >= killedAt);
       const lateAfterKill = afterKill.filter((t) => (t.goneAt ?? now) - dueAt(t) > PERIOD_MS);
-      const reaped = activations.filter((a) => a.name === 'destroy-old').reduce((n, a) => n + (((a.response.result as { destroyed?: unknown[] }).destroyed ?? []).length), 0);
+      const reaped = activations.filter((a) => a.name === 'destroy-old').reduce((n, a) => n + ((a.response.result as { destroyed?: unknown[] }).destroyed ?? []).length, 0);
       console.log(
         `soak: cloud reaper: destroy-old activations=${activations.filter((a) => a.name === 'destroy-old').length} machines-it-destroyed=${reaped} ` +
           `failed-activations=${activations.filter((a) => !a.response.success).length}; due after VS Code was killed=${afterKill.length} later-than-one-period=${lateAfterKill.length}`,
@@ -291,7 +307,9 @@ async function main(): Promise<number> {
 }
 
 function isLive(emu: Emulator, t: Tracked): boolean {
-  return t.provider === 'digitalocean' ? !!emu.state.droplets.get(t.id) && !emu.state.droplets.get(t.id)!.deleting : emu.state.servers.get(t.id)?.status !== undefined && emu.state.servers.get(t.id)!.status !== 'deleting';
+  return t.provider === 'digitalocean'
+    ? !!emu.state.droplets.get(t.id) && !emu.state.droplets.get(t.id)!.deleting
+    : emu.state.servers.get(t.id)?.status !== undefined && emu.state.servers.get(t.id)!.status !== 'deleting';
 }
 
 main().then(

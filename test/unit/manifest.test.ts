@@ -20,10 +20,23 @@ test('every command has the Thebacknd category, a title and a codicon', () => {
   }
 });
 
-test('the mission\'s commands are all declared', () => {
+test("the mission's commands are all declared", () => {
   const titles = new Set(pkg.contributes.commands.map((c: { title: string }) => c.title.replace(/…$/, '')));
-  for (const t of ['Run Toplevel', 'Build Toplevel', 'Push to Cache', 'Refresh', 'Destroy', 'Destroy All', 'Destroy Old',
-    'Open Terminal', 'Show Boot Log', 'Copy IP', 'Extend', 'Set Token']) assert.ok(titles.has(t), t);
+  for (const t of [
+    'Run Toplevel',
+    'Build Toplevel',
+    'Push to Cache',
+    'Refresh',
+    'Destroy',
+    'Destroy All',
+    'Destroy Old',
+    'Open Terminal',
+    'Show Boot Log',
+    'Copy IP',
+    'Extend',
+    'Set Token',
+  ])
+    assert.ok(titles.has(t), t);
 });
 
 test('menus reference declared commands only, and Destroy sits in its own destructive group', () => {
@@ -48,7 +61,7 @@ test('every setting has a description; numbers have bounds that contain their de
   assert.equal(props['thebacknd.reapIntervalMinutes']!.default, 20);
 });
 
-test('the manifest defaults are the code\'s defaults', () => {
+test("the manifest defaults are the code's defaults", () => {
   const flat = (o: object, prefix: string): [string, unknown][] =>
     Object.entries(o).flatMap(([k, v]) => (v && typeof v === 'object' ? flat(v, `${prefix}${k}.`) : [[`${prefix}${k}`, v]]));
   const rename: Record<string, string> = {
@@ -73,14 +86,30 @@ test('the welcome view offers both token buttons while no token is set', () => {
 });
 
 test('.vscodeignore is an allow-list', () => {
-  const lines = fs.readFileSync(path.join(root, '.vscodeignore'), 'utf8').split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = fs
+    .readFileSync(path.join(root, '.vscodeignore'), 'utf8')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   assert.equal(lines[0], '**');
   assert.ok(lines.includes('!dist/extension.js'));
 });
 
 test('a workspace cannot say where credentials go or which key signs: those settings are machine-scoped', () => {
   // A token command is run by the extension: a repository's settings naming one would run its code.
-  const routing = ['digitalocean.endpoint', 'hetzner.endpoint', 'digitalocean.tokenCommand', 'hetzner.tokenCommand', 'cache.endpoint', 'cache.bucket', 'cache.publicUrl', 'cache.private', 'cache.signingKeyFile', 'cache.trustedPublicKey', 'cache.forcePathStyle'];
+  const routing = [
+    'digitalocean.endpoint',
+    'hetzner.endpoint',
+    'digitalocean.tokenCommand',
+    'hetzner.tokenCommand',
+    'cache.endpoint',
+    'cache.bucket',
+    'cache.publicUrl',
+    'cache.private',
+    'cache.signingKeyFile',
+    'cache.trustedPublicKey',
+    'cache.forcePathStyle',
+  ];
   for (const k of routing) {
     const scope = (props[`thebacknd.${k}`] as { scope?: string } | undefined)?.scope;
     assert.ok(scope === 'machine' || scope === 'application', `thebacknd.${k} has scope ${scope ?? '(window)'}`);
@@ -99,16 +128,21 @@ test('the walkthrough: every step has its media, and completes on a declared com
   const ids = new Set(pkg.contributes.commands.map((c: { command: string }) => c.command));
   // Context keys: literal setContext calls, the per-check keys, and WALKTHROUGH_KEYS entries passed to setContext.
   const contextKeys = new Set<string>(ORDER.map((id) => `thebacknd.setup.${id}`));
-  const walk = (dir: string): string[] =>
-    fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(path.join(dir, e.name)) : [path.join(dir, e.name)]));
+  const walk = (dir: string): string[] => fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(path.join(dir, e.name)) : [path.join(dir, e.name)]));
   for (const file of walk(path.join(root, 'src')).filter((f) => f.endsWith('.ts'))) {
     const text = fs.readFileSync(file, 'utf8');
     for (const m of text.matchAll(/'setContext',\s*'([^']+)'/g)) contextKeys.add(m[1]!);
     for (const m of text.matchAll(/'setContext',\s*WALKTHROUGH_KEYS\.(\w+)/g)) contextKeys.add(WALKTHROUGH_KEYS[m[1] as keyof typeof WALKTHROUGH_KEYS]);
   }
-  const [w] = pkg.contributes.walkthroughs as { title: string; steps: { id: string; description: string; media: { markdown?: string; image?: string }; completionEvents: string[] }[] }[];
+  const [w] = pkg.contributes.walkthroughs as {
+    title: string;
+    steps: { id: string; description: string; media: { markdown?: string; image?: string }; completionEvents: string[] }[];
+  }[];
   assert.equal(w!.title, 'Get started with Thebacknd');
-  assert.deepEqual(w!.steps.map((s) => s.id), ['token', 'cache', 'signingKey', 'image', 'run']);
+  assert.deepEqual(
+    w!.steps.map((s) => s.id),
+    ['token', 'cache', 'signingKey', 'image', 'run'],
+  );
   for (const step of w!.steps) {
     const media = step.media.markdown ?? step.media.image;
     assert.ok(media && fs.existsSync(path.join(root, media)), `${step.id}: media ${media}`);

@@ -119,7 +119,11 @@ async function httpGet(url: string): Promise<string> {
  */
 async function serviceAnswer(h: TestHost): Promise<string> {
   const wait = await h.exec(['bash', '-c', `i=0; while ! (exec 3<>/dev/tcp/127.0.0.1/${SERVICE_PORT}) 2>/dev/null; do i=$((i+1)); [ $i -lt 200 ] || exit 1; sleep 0.05; done`]);
-  assert.equal(wait.code, 0, `nothing listens on port ${SERVICE_PORT}: ${fs.existsSync(h.file('root/thebacknd-test-service.service.log')) ? fs.readFileSync(h.file('root/thebacknd-test-service.service.log'), 'utf8') : 'the service never started'}`);
+  assert.equal(
+    wait.code,
+    0,
+    `nothing listens on port ${SERVICE_PORT}: ${fs.existsSync(h.file('root/thebacknd-test-service.service.log')) ? fs.readFileSync(h.file('root/thebacknd-test-service.service.log'), 'utf8') : 'the service never started'}`,
+  );
   return httpGet(`http://${h.ip}:${SERVICE_PORT}/`);
 }
 
@@ -127,18 +131,7 @@ test('a toplevel: host key pinned, closure fetched from S3 with signatures, swit
   const h = await host({ userData: userData({ kind: 'toplevel', path: closures.toplevel }) });
   const boot = await h.booted;
   assert.equal(boot.code, 0, boot.lines.join('\n'));
-  assert.deepEqual(stages(boot.events), [
-    'metadata',
-    'keys',
-    'cache',
-    'fetch 0/3',
-    'fetch 1/3',
-    'fetch 2/3',
-    'fetch 3/3',
-    'profile',
-    'switch',
-    'done switched',
-  ]);
+  assert.deepEqual(stages(boot.events), ['metadata', 'keys', 'cache', 'fetch 0/3', 'fetch 1/3', 'fetch 2/3', 'fetch 3/3', 'profile', 'switch', 'done switched']);
   const fetched = boot.events.filter((e) => e.stage === 'fetch').pop() as Extract<AgentEvent, { stage: 'fetch' }>;
   assert.ok(fetched.bytesTotal && fetched.bytesTotal > 300_000 && fetched.bytesDone === fetched.bytesTotal, JSON.stringify(fetched));
   assert.deepEqual(boot.events[1], { stage: 'keys', hostKey: 'ssh-ed25519', authorizedKeys: 1 });
@@ -154,7 +147,10 @@ test('a toplevel: host key pinned, closure fetched from S3 with signatures, swit
   assert.equal(closure.length, 3);
   assert.deepEqual(store.sort(), closure.sort());
   for (const p of closure) {
-    assert.ok(cache.s3.requests.some((r) => r.method === 'GET' && r.url === `/cache/${p.slice(0, 32)}.narinfo`), `narinfo of ${p} read from S3`);
+    assert.ok(
+      cache.s3.requests.some((r) => r.method === 'GET' && r.url === `/cache/${p.slice(0, 32)}.narinfo`),
+      `narinfo of ${p} read from S3`,
+    );
   }
   const sigs = await h.exec(['nix', 'path-info', '--sigs', closures.toplevel]);
   assert.match(sigs.stdout, new RegExp(closures.publicKey.split(':')[0] as string), 'the path is recorded with the cache signature');
@@ -162,7 +158,13 @@ test('a toplevel: host key pinned, closure fetched from S3 with signatures, swit
   assert.equal(await serviceAnswer(h), closures.greeting);
   // The boot log file (what the extension tails over SSH) has the same stage lines.
   const log = await ssh(h, 'cat /run/thebacknd/agent.log');
-  assert.deepEqual(log.stdout.trim().split('\n').filter((l) => l.startsWith('thebacknd: ')), boot.lines.filter((l) => l.startsWith('thebacknd: ')));
+  assert.deepEqual(
+    log.stdout
+      .trim()
+      .split('\n')
+      .filter((l) => l.startsWith('thebacknd: ')),
+    boot.lines.filter((l) => l.startsWith('thebacknd: ')),
+  );
 
   // A second boot with the same toplevel: keys again, then nothing to do.
   const again = await h.reboot();
@@ -263,7 +265,7 @@ test('after the keys, only root reaches the metadata service; the user-data stay
   const asNobody = await h.exec(['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', 'curl', '-sS', '-m', '10', '-o', '/dev/null', url]);
   assert.notEqual(asNobody.code, 0, 'a non-root process is refused the metadata address');
   const copy = await h.exec(['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', 'cat', '/run/thebacknd/user-data.json']);
-  assert.notEqual(copy.code, 0, "the root-only copy is not readable by others");
+  assert.notEqual(copy.code, 0, 'the root-only copy is not readable by others');
   assert.equal((await h.exec(['jq', '-r', '.version', '/run/thebacknd/user-data.json'])).stdout.trim(), '1', 'root keeps the copy');
 });
 

@@ -17,9 +17,9 @@ const agent = path.join(nixDir, 'agent', 'thebacknd-agent.sh');
 const env = { ...process.env, NIX_CONFIG: 'experimental-features = nix-command' };
 
 function nixFiles(dir: string): string[] {
-  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? nixFiles(path.join(dir, e.name)) : e.name.endsWith('.nix') ? [path.join(dir, e.name)] : [],
-  );
+  return fs
+    .readdirSync(dir, { withFileTypes: true })
+    .flatMap((e) => (e.isDirectory() ? nixFiles(path.join(dir, e.name)) : e.name.endsWith('.nix') ? [path.join(dir, e.name)] : []));
 }
 
 async function evalJson(expr: string): Promise<unknown> {
@@ -94,7 +94,18 @@ ${moduleStandIn(path.join(nixDir, 'module.nix'), 'hetzner')}
       script = (builtins.head m.config.environment.systemPackages).text;
       hostKeys = m.config.services.openssh.hostKeys;
     }`)) as {
-    services: Record<string, { before?: string[]; after: string[]; requires?: string[]; environment: Record<string, string>; path: string[]; restartIfChanged: boolean; serviceConfig: Record<string, unknown> }>;
+    services: Record<
+      string,
+      {
+        before?: string[];
+        after: string[];
+        requires?: string[];
+        environment: Record<string, string>;
+        path: string[];
+        restartIfChanged: boolean;
+        serviceConfig: Record<string, unknown>;
+      }
+    >;
     timers: Record<string, { wantedBy: string[]; timerConfig: Record<string, string>; unitConfig: Record<string, unknown> }>;
     script: string;
     hostKeys: { type: string; path: string }[];
@@ -176,7 +187,12 @@ const NIXPKGS_OPTIONS = [
 
 function known(p: string): boolean {
   return NIXPKGS_OPTIONS.some((o) => {
-    const re = new RegExp(`^${o.replace(/[.+]/g, '\\$&').replace('<name>', '[^.]+').replace(/\\\.\*$/, '\\..+')}$`);
+    const re = new RegExp(
+      `^${o
+        .replace(/[.+]/g, '\\$&')
+        .replace('<name>', '[^.]+')
+        .replace(/\\\.\*$/, '\\..+')}$`,
+    );
     return re.test(p);
   });
 }

@@ -31,8 +31,14 @@ async function explain(stderr: string): Promise<ReturnType<typeof parseAgentLine
 }
 
 const wordings: [string, string][] = [
-  ['Nix 2.8', `warning: the substitute for '${P}' from '${U}' is not signed by any of the keys in 'trusted-public-keys'\nerror: path '${P}' is required, but there is no substituter that can build it\n`],
-  ['Nix >= 2.10', `warning: ignoring substitute for '${P}' from '${U}', as it's not signed by any of the keys in 'trusted-public-keys'\nerror: path '${P}' is required, but there is no substituter that can build it\n`],
+  [
+    'Nix 2.8',
+    `warning: the substitute for '${P}' from '${U}' is not signed by any of the keys in 'trusted-public-keys'\nerror: path '${P}' is required, but there is no substituter that can build it\n`,
+  ],
+  [
+    'Nix >= 2.10',
+    `warning: ignoring substitute for '${P}' from '${U}', as it's not signed by any of the keys in 'trusted-public-keys'\nerror: path '${P}' is required, but there is no substituter that can build it\n`,
+  ],
 ];
 
 for (const [nix, stderr] of wordings) {

@@ -1,13 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  bootTargetOf,
-  buildUserData,
-  parseUserData,
-  serializeUserData,
-  USER_DATA_MAX_BYTES,
-  type UserDataInput,
-} from '../../../src/agent/user-data';
+import { bootTargetOf, buildUserData, parseUserData, serializeUserData, USER_DATA_MAX_BYTES, type UserDataInput } from '../../../src/agent/user-data';
 import { UserError } from '../../../src/base/errors';
 import { generateEd25519 } from '../../../src/base/ed25519';
 
@@ -45,7 +38,11 @@ test('a binary run keeps its arguments; a bare run names no store path', async (
 
 test('bad inputs are refused with a sentence a user can act on', async () => {
   const ok = await input({ kind: 'toplevel', path: TOPLEVEL });
-  const refuse = (i: UserDataInput, re: RegExp): void => assert.throws(() => buildUserData(i), (e: unknown) => e instanceof UserError && re.test(e.message));
+  const refuse = (i: UserDataInput, re: RegExp): void =>
+    assert.throws(
+      () => buildUserData(i),
+      (e: unknown) => e instanceof UserError && re.test(e.message),
+    );
   refuse({ ...ok, target: { kind: 'toplevel', path: '/tmp/not-a-store-path' } }, /Not a Nix store path/);
   refuse({ ...ok, target: { kind: 'toplevel', path: `${TOPLEVEL}/bin` } }, /Not a Nix store path/);
   refuse({ ...ok, target: { kind: 'binary', path: TOPLEVEL } }, /program inside/);

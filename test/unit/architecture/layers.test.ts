@@ -10,7 +10,11 @@ import ts from 'typescript';
 const root = path.resolve(__dirname, '../../../..');
 const src = path.join(root, 'src');
 
-interface Tier { folders: string[]; vscode: boolean; why: string }
+interface Tier {
+  folders: string[];
+  vscode: boolean;
+  why: string;
+}
 const { tiers } = JSON.parse(fs.readFileSync(path.join(src, 'layers.json'), 'utf8')) as { tiers: Tier[] };
 
 /**
@@ -18,8 +22,7 @@ const { tiers } = JSON.parse(fs.readFileSync(path.join(src, 'layers.json'), 'utf
  * `from -> to` (paths under src/) and is skipped by both checks. An entry whose import no longer exists fails the
  * test, so it is deleted as soon as the fix lands.
  */
-const ALLOWED: { from: string; to: string; why: string }[] = [
-];
+const ALLOWED: { from: string; to: string; why: string }[] = [];
 
 function walk(dir: string, out: string[] = []): string[] {
   for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
@@ -42,7 +45,11 @@ const rel = (abs: string) => path.relative(src, abs).split(path.sep).join('/');
 /** The layer a src file belongs to: its top folder, or the file itself at the top of src/. */
 const folderOf = (relPath: string) => (relPath.includes('/') ? relPath.slice(0, relPath.indexOf('/')) : relPath);
 
-interface Import { from: string; to: string; spec: string }
+interface Import {
+  from: string;
+  to: string;
+  spec: string;
+}
 const files = walk(src).map(rel).sort();
 const imports: Import[] = [];
 const packages: { from: string; spec: string }[] = [];
@@ -61,7 +68,11 @@ tiers.forEach((t, n) => t.folders.forEach((f) => tierOf.set(f, n)));
 
 test('every src folder has a place in src/layers.json, and every place there is a src folder', () => {
   const present = [...new Set(files.map(folderOf))].sort();
-  assert.deepEqual(present.filter((f) => !tierOf.has(f)), [], 'folders missing from src/layers.json');
+  assert.deepEqual(
+    present.filter((f) => !tierOf.has(f)),
+    [],
+    'folders missing from src/layers.json',
+  );
   assert.deepEqual([...tierOf.keys()].filter((f) => !present.includes(f)).sort(), [], 'src/layers.json names folders that do not exist');
 });
 

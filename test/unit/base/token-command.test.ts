@@ -30,7 +30,7 @@ async function failureOf(p: Promise<string>): Promise<string> {
   assert.fail('the command should have failed');
 }
 
-test('the token is the command\'s stdout, trimmed; the command gets the environment handed in', async (t) => {
+test("the token is the command's stdout, trimmed; the command gets the environment handed in", async (t) => {
   const token = mintSecret('token printed by a command', 'hc_cmd_');
   const file = path.join(tmp(t), 'token');
   fs.writeFileSync(file, `\n${token}\n`, { mode: 0o600 });
@@ -82,7 +82,7 @@ test('a command that never ends is stopped at the timeout, with a child that hol
   await waitFor('the grandchild to be stopped with its group', () => dead(pid));
 });
 
-test('the CLI\'s synchronous runner stops a stuck command at the timeout too', () => {
+test("the CLI's synchronous runner stops a stuck command at the timeout too", () => {
   let message = '';
   try {
     runTokenCommandSync('digitalocean', 'exec sleep 3600', { env, timeoutMs: 200 });

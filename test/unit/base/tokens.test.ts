@@ -10,9 +10,15 @@ import { artefact, assertNoSecrets, mintSecret } from '../../fixtures/secrets';
 
 class MemorySecrets {
   readonly map = new Map<string, string>();
-  async get(k: string) { return this.map.get(k); }
-  async store(k: string, v: string) { this.map.set(k, v); }
-  async delete(k: string) { this.map.delete(k); }
+  async get(k: string) {
+    return this.map.get(k);
+  }
+  async store(k: string, v: string) {
+    this.map.set(k, v);
+  }
+  async delete(k: string) {
+    this.map.delete(k);
+  }
 }
 
 const DO_TOKEN = 'dop_v1_0123456789abcdef0123456789abcdef';

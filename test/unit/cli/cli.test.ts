@@ -23,7 +23,11 @@ const CLI = (() => {
   return fs.existsSync(dist) && fs.statSync(dist).mtimeMs >= fs.statSync(out).mtimeMs ? dist : out;
 })();
 
-interface Run { code: number | null; stdout: string; stderr: string }
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
 
 function env(emu: Emulator, over: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
   const e: NodeJS.ProcessEnv = {
@@ -97,7 +101,10 @@ test('list --json prints the tagged machines of both providers as Machine object
   assert.equal(machines.find((m) => m.provider === 'digitalocean')?.deadline, '2099-12-31T00:00:00.000Z');
 
   const one = JSON.parse((await cli(['list', '--json', '--provider', 'hetzner'], env(emu))).stdout) as Machine[];
-  assert.deepEqual(one.map((m) => m.provider), ['hetzner']);
+  assert.deepEqual(
+    one.map((m) => m.provider),
+    ['hetzner'],
+  );
   const text = await cli(['list'], env(emu));
   assert.match(text.stdout, /^PROVIDER +NAME +ID +STATUS/);
   assert.match(text.stdout, /DigitalOcean +thebacknd-1 .* running /);
@@ -121,7 +128,11 @@ test('create, extend and destroy by name, with the deadline on the provider cloc
   const keys = (await loadMachineKeys(state, m.runId!))!;
   assert.deepEqual(data.authorizedKeys, [keys.loginPublicKey.trim()]);
   assert.equal(data.hostKey?.public, keys.hostPublicKey.trim());
-  assert.equal((await cli(['create', '--provider', 'hetzner', '--toplevel', '/nix/store/lk6igl2f0i137q36wscfrc6n9r0jn52l-x'], e)).code, 2, 'create --toplevel is gone: thebacknd run does it for real');
+  assert.equal(
+    (await cli(['create', '--provider', 'hetzner', '--toplevel', '/nix/store/lk6igl2f0i137q36wscfrc6n9r0jn52l-x'], e)).code,
+    2,
+    'create --toplevel is gone: thebacknd run does it for real',
+  );
   const left = Date.parse(m.deadline!) - (Date.now() + 3 * 3_600_000);
   assert.ok(left > 29 * 60_000 && left <= 30 * 60_000 + 2000, `deadline 30 min ahead of the cloud's clock (${left} ms)`);
 
@@ -164,7 +175,7 @@ test('create on Hetzner refuses --ipv6-only and Arm types up front (the base ima
   assertClean(emu);
 });
 
-test('regions, sizes and images; create without --image takes the account\'s only Thebacknd image, or says there is none', async (t) => {
+test("regions, sizes and images; create without --image takes the account's only Thebacknd image, or says there is none", async (t) => {
   const emu = await emulator(t);
   const e = env(emu);
   const sizes = await cli(['sizes', '--provider', 'hetzner', '--json'], e);
@@ -238,7 +249,11 @@ test('destroy-old: past deadline, powered off, and old without a deadline; never
   const emu = await emulator(t);
   const ago = (min: number) => new Date(Date.now() - min * 60_000);
   const doIso = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
-  const basic = (d: Date) => d.toISOString().replace(/\.\d{3}/, '').replace(/[-:]/g, '');
+  const basic = (d: Date) =>
+    d
+      .toISOString()
+      .replace(/\.\d{3}/, '')
+      .replace(/[-:]/g, '');
   seed(emu, 'digitalocean', { name: 'thebacknd-1', tagged: true, deadline: basic(ago(5)) });
   const fresh = seed(emu, 'digitalocean', { name: 'thebacknd-2', tagged: true, deadline: basic(ago(-30)) });
   seed(emu, 'digitalocean', { name: 'thebacknd-3', tagged: true, createdAt: doIso(ago(90)) });
@@ -274,7 +289,10 @@ test('a rejected token: exit 1, one line naming the provider, no token; the othe
 
   const both = await cli(['list', '--json'], e);
   assert.equal(both.code, 1, 'a provider failed');
-  assert.deepEqual((JSON.parse(both.stdout) as Machine[]).map((m) => m.provider), ['hetzner']);
+  assert.deepEqual(
+    (JSON.parse(both.stdout) as Machine[]).map((m) => m.provider),
+    ['hetzner'],
+  );
   assert.match(both.stderr, /DigitalOcean: The DigitalOcean token was rejected/);
   assertClean(emu);
 });
@@ -329,7 +347,10 @@ test('one parser: a global option before the command is honoured by every comman
 
   const refused: [string[], RegExp][] = [
     [['--provider', 'aws', 'run', '--bare'], /--provider must be one of digitalocean, hetzner/],
-    [['-p', 'digitalocean', '--endpoint', 'http://127.0.0.1:9', 'push', '/nix/store/00000000000000000000000000000000-x'], /--provider, --endpoint: push talks to no cloud API \(the cache's endpoint is --cache-endpoint\)/],
+    [
+      ['-p', 'digitalocean', '--endpoint', 'http://127.0.0.1:9', 'push', '/nix/store/00000000000000000000000000000000-x'],
+      /--provider, --endpoint: push talks to no cloud API \(the cache's endpoint is --cache-endpoint\)/,
+    ],
     [['--provider', 'hetzner', 'keygen', '--dir', dir], /--provider: keygen talks to no cloud/],
     [['-p', 'hetzner', 'build', '--flake', dir], /--provider: these apply to build --workers N only/],
     [['build', '--workers', '1', '--cache-bucket', 'b'], /--cache-bucket: the workers build where they are/],
@@ -382,6 +403,10 @@ test('numbers are whole decimal numbers with the bounds in the message; create -
     assertOneCleanLine(r.stderr);
     assert.match(r.stderr, why);
   }
-  assert.deepEqual(emu.requests.filter((r) => r.method !== 'GET'), [], 'nothing was created or changed');
+  assert.deepEqual(
+    emu.requests.filter((r) => r.method !== 'GET'),
+    [],
+    'nothing was created or changed',
+  );
   assertClean(emu);
 });

@@ -28,7 +28,11 @@ test('every subcommand has its help from main: --help or -h, before or after its
   assert.ok(COMMANDS.length >= 17, `${COMMANDS.length} commands`);
   for (const c of COMMANDS) {
     assert.match(top.stdout, new RegExp(`^  ${c.name} +${c.summary.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, 'm'), `${c.name} in thebacknd --help`);
-    for (const args of [[c.name, '--help'], [c.name, '-h'], ['--help', c.name]]) {
+    for (const args of [
+      [c.name, '--help'],
+      [c.name, '-h'],
+      ['--help', c.name],
+    ]) {
       const r = await run(args, { env: { DIGITALOCEAN_ACCESS_TOKEN: 'never-read-0123456789' } });
       assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
       assert.equal(r.stderr, '', args.join(' '));
@@ -48,7 +52,10 @@ test('wrong arguments: exit 2 and one line saying what is wrong and which help t
     [['run', '--minutes'], /^thebacknd: Option '--minutes <value>' argument missing.* Run 'thebacknd run --help'\.$/],
     [['destroy'], /^thebacknd: destroy takes one machine name or id: destroy thebacknd-1 Run 'thebacknd destroy --help'\.$/],
     [['list', '--endpoint', 'http://127.0.0.1:9'], /^thebacknd: --endpoint applies to one provider: add --provider digitalocean\|hetzner\. Run 'thebacknd list --help'\.$/],
-    [['push', '--bucket', 'old', '--cache-bucket', 'new', '/nix/store/00000000000000000000000000000000-x'], /^thebacknd: --bucket and --cache-bucket name the same thing: use --cache-bucket alone\. Run 'thebacknd push --help'\.$/],
+    [
+      ['push', '--bucket', 'old', '--cache-bucket', 'new', '/nix/store/00000000000000000000000000000000-x'],
+      /^thebacknd: --bucket and --cache-bucket name the same thing: use --cache-bucket alone\. Run 'thebacknd push --help'\.$/,
+    ],
     [['build', '--region', 'fra1'], /^thebacknd: --region: these apply to build --workers N only\./],
     [['build', '--bucket', 'b'], /^thebacknd: --bucket is not an option of build here \(did you mean --cache-bucket\?\)\./],
   ];

@@ -33,7 +33,12 @@ function signedRegions(from: number): Set<string> {
 test('push and build --push: --endpoint, --bucket and --region still name the cache, with a warning naming the new flag', async () => {
   const keyDir = path.join(path.dirname(f.dir), 'keys');
   assert.equal((await run(['keygen', '--name', 'deprecated-1', '--dir', keyDir], f.env)).code, 0);
-  const env = { ...f.env, AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey, THEBACKND_SIGNING_KEY_FILE: path.join(keyDir, 'deprecated-1.sec') };
+  const env = {
+    ...f.env,
+    AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey,
+    THEBACKND_SIGNING_KEY_FILE: path.join(keyDir, 'deprecated-1.sec'),
+  };
   const built = await run(['build', `${f.dir}#lib`], env);
   assert.equal(built.code, 0, built.stderr);
   const lib = built.stdout.trim();
@@ -45,7 +50,10 @@ test('push and build --push: --endpoint, --bucket and --region still name the ca
   const lines = old.stderr.split('\n');
   for (const name of ['endpoint', 'bucket', 'region']) assert.equal(lines.filter((l) => l === warning(name)).length, 1, `one warning for --${name}: ${old.stderr}`);
   assert.match(old.stderr, /^pushed 2 of 2 paths /m);
-  assert.ok(s3.created.some((o) => o.key === `${path.basename(lib).slice(0, 32)}.narinfo`), 'the narinfo is in the bucket');
+  assert.ok(
+    s3.created.some((o) => o.key === `${path.basename(lib).slice(0, 32)}.narinfo`),
+    'the narinfo is in the bucket',
+  );
   assert.deepEqual(signedRegions(from), new Set(['eu-old-1']));
 
   // The new spelling: the same cache, no warning.

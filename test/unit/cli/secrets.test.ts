@@ -50,7 +50,11 @@ after(async () => {
 /** Everything the product produced, scanned at the end. */
 const artefacts: Artefact[] = [];
 
-interface Run { code: number | null; stdout: string; stderr: string }
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
 
 function cli(label: string, args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
   return new Promise((resolve, reject) => {
@@ -116,7 +120,11 @@ test('the scan finds a secret in every form it can leak in, and nothing else', (
   assert.deepEqual(hits(Buffer.from(s.value).toString('hex')), ['hex']);
   assert.deepEqual(hits(`probe-0123456789 no secret here ${'f'.repeat(80)}`), []);
   assert.throws(() => assertNoSecrets([artefact('log', `Bearer ${s.value}`)], [s]), /probe in log \(plain\)/);
-  assert.throws(() => assertNoSecrets([artefact('log', `Bearer ${s.value}`)], [s]), (e: Error) => !e.message.includes(s.value), 'a finding never shows the value');
+  assert.throws(
+    () => assertNoSecrets([artefact('log', `Bearer ${s.value}`)], [s]),
+    (e: Error) => !e.message.includes(s.value),
+    'a finding never shows the value',
+  );
   assert.deepEqual(scanForSecrets([artefact('token file', s.value)], [{ ...s, allowedIn: ['token file'] }]), []);
 });
 
@@ -179,7 +187,10 @@ test('CLI: normal commands, token file, rejected token, failing and unreachable 
   const echoEnv = cliEnv(echo);
   await fails('create (echoing cloud, DigitalOcean)', ['-p', 'digitalocean', 'create', '--image', IMAGE.digitalocean], echoEnv, /limit/i);
   await fails('create (echoing cloud, Hetzner)', ['-p', 'hetzner', 'create', '--image', IMAGE.hetzner], echoEnv, /limit/i);
-  assert.ok(echo.requests.some((r) => JSON.stringify(r.responseBody ?? '').includes(DO_TOKEN)), 'the echoing cloud did send the token back');
+  assert.ok(
+    echo.requests.some((r) => JSON.stringify(r.responseBody ?? '').includes(DO_TOKEN)),
+    'the echoing cloud did send the token back',
+  );
 
   artefacts.push(...emulatorArtefacts(emu, 'emulator'));
   // The echoing cloud's answers hold the token by construction; what it received must not.
@@ -214,7 +225,10 @@ test('build and push to an S3 cache: the secret key and the signing key stay out
   });
   const built = await cli('build --push', ['build', `${flake}#default`, '--push'], env);
   assert.equal(built.code, 0, built.stderr);
-  assert.ok(s3.created.some((o) => o.key.endsWith('.narinfo')), 'the closure reached the cache');
+  assert.ok(
+    s3.created.some((o) => o.key.endsWith('.narinfo')),
+    'the closure reached the cache',
+  );
   const missing = await cli('push (no such bucket)', ['push', built.stdout.trim()], { ...env, THEBACKND_CACHE_BUCKET: 'no-such-bucket' });
   assert.equal(missing.code, 1, 'pushing to a missing bucket fails');
   artefacts.push(...dirArtefacts('cache objects', s3.directory));
@@ -225,7 +239,11 @@ test('Run Toplevel with the real user-data builder, through a lost create', asyn
   stopAll.push(() => emu.close());
   const messages: string[] = [];
   for (const provider of ['digitalocean', 'hetzner'] as const) {
-    const client = createProvider(provider, { token: provider === 'digitalocean' ? DO_TOKEN : HZ_TOKEN, endpoint: provider === 'digitalocean' ? emu.doUrl : emu.hetznerUrl, retry: { baseDelayMs: 5, maxDelayMs: 20, timeoutMs: 5000 } });
+    const client = createProvider(provider, {
+      token: provider === 'digitalocean' ? DO_TOKEN : HZ_TOKEN,
+      endpoint: provider === 'digitalocean' ? emu.doUrl : emu.hetznerUrl,
+      retry: { baseDelayMs: 5, maxDelayMs: 20, timeoutMs: 5000 },
+    });
     emu.fault({ provider, method: 'POST', path: provider === 'digitalocean' ? '/droplets' : '/servers', kind: 'lost' });
     const keysDir = path.join(tmp, 'run-keys');
     const result = await runToplevel(
@@ -241,19 +259,24 @@ test('Run Toplevel with the real user-data builder, through a lost create', asyn
         },
         removeKeys: (runId) => removeMachineKeys(keysDir, runId),
         userData: ({ keys, storePath }) =>
-          serializeUserData(buildUserData({
-            hostKey: { private: keys.hostPrivateKey, public: keys.hostPublicKey },
-            authorizedKeys: [keys.loginPublicKey],
-            cache: { url: 'https://cache.example.test/bucket', trustedPublicKey: 'cache-1:ZmFrZSBwdWJsaWMga2V5IGZvciB0aGUgdGVzdHM=', private: true },
-            target: { kind: 'toplevel', path: storePath! },
-          })),
+          serializeUserData(
+            buildUserData({
+              hostKey: { private: keys.hostPrivateKey, public: keys.hostPublicKey },
+              authorizedKeys: [keys.loginPublicKey],
+              cache: { url: 'https://cache.example.test/bucket', trustedPublicKey: 'cache-1:ZmFrZSBwdWJsaWMga2V5IGZvciB0aGUgdGVzdHM=', private: true },
+              target: { kind: 'toplevel', path: storePath! },
+            }),
+          ),
         waitSsh: async () => undefined,
         followBoot: async () => ({ ok: false, reason: 'the agent stopped (test)' }),
         sleep: (ms) => new Promise((r) => setTimeout(r, Math.min(ms, 5))),
       },
       {
         payload: { kind: 'toplevel', storePath: '/nix/store/00000000000000000000000000000000-nixos-system-secrets' },
-        placement: provider === 'digitalocean' ? { provider, region: 'ams3', size: 's-1vcpu-1gb', image: IMAGE.digitalocean } : { provider, region: 'fsn1', size: 'cx22', image: IMAGE.hetzner },
+        placement:
+          provider === 'digitalocean'
+            ? { provider, region: 'ams3', size: 's-1vcpu-1gb', image: IMAGE.digitalocean }
+            : { provider, region: 'fsn1', size: 'cx22', image: IMAGE.hetzner },
         maxAgeMinutes: 60,
         transfer: 'cache',
         cachePrivate: true,

@@ -11,7 +11,12 @@ import { assertClean, emulator, TOKEN } from '../providers/emu';
 
 const CLI = path.resolve(__dirname, '../../../src/cli/main.js');
 
-for (const [sig, code] of [['SIGTERM', 143], ['SIGHUP', 129], ['SIGQUIT', 131], ['SIGINT', 130]] as const) {
+for (const [sig, code] of [
+  ['SIGTERM', 143],
+  ['SIGHUP', 129],
+  ['SIGQUIT', 131],
+  ['SIGINT', 130],
+] as const) {
   test(`${sig} during a run destroys the machine and exits ${code}`, { timeout: 60_000 }, async (t) => {
     const emu = await emulator(t);
     const state = fs.mkdtempSync(path.join(os.tmpdir(), 'thebacknd-signal-'));

@@ -12,7 +12,11 @@ import { emulator } from '../providers/emu';
 
 const CLI = path.resolve(__dirname, '../../../src/cli/main.js');
 
-interface Run { code: number | null; stdout: string; stderr: string }
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
 
 function cli(args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
   return new Promise((resolve, reject) => {
@@ -73,8 +77,5 @@ test('--token-command and THEBACKND_HCLOUD_TOKEN_COMMAND give the token; its out
   assert.equal(usage.code, 2);
   assert.match(usage.stderr, /--token-command applies to one provider: add --provider/);
 
-  assertNoSecrets([
-    ...runs.flatMap(([what, r]) => [artefact(`cli stdout (${what})`, r.stdout), artefact(`cli stderr (${what})`, r.stderr)]),
-    ...emulatorArtefacts(emu),
-  ]);
+  assertNoSecrets([...runs.flatMap(([what, r]) => [artefact(`cli stdout (${what})`, r.stdout), artefact(`cli stderr (${what})`, r.stderr)]), ...emulatorArtefacts(emu)]);
 });

@@ -72,7 +72,10 @@ function assertNoStack(r: Run): void {
 
 test('systemd: the units pass systemd-analyze verify, call this thebacknd by path, and say how to start them without a user bus', async (t) => {
   const h = home(t);
-  const r = await cli(['reaper', 'install', '--local', '--provider', 'hetzner', '--token-file', h.tokenFile, '--endpoint', 'http://127.0.0.1:9/v1?a=50%&b=$x', '--every', '7'], h.env);
+  const r = await cli(
+    ['reaper', 'install', '--local', '--provider', 'hetzner', '--token-file', h.tokenFile, '--endpoint', 'http://127.0.0.1:9/v1?a=50%&b=$x', '--every', '7'],
+    h.env,
+  );
   assertNoStack(r);
   assert.equal(r.code, 1, 'the timer is not running: that is a failure to report');
   assert.match(r.stderr, /The timer is not running: `systemctl --user daemon-reload` failed: /);
@@ -92,7 +95,11 @@ test('systemd: the units pass systemd-analyze verify, call this thebacknd by pat
   assert.match(timer, /^WantedBy=timers\.target$/m);
 
   // The real verifier, as a user manager would load them: exit 0 and not a single warning.
-  const verify = await run('systemd-analyze', ['--user', 'verify', path.join(h.unitDir, 'thebacknd-reaper-hetzner.timer'), path.join(h.unitDir, 'thebacknd-reaper-hetzner.service')], h.env);
+  const verify = await run(
+    'systemd-analyze',
+    ['--user', 'verify', path.join(h.unitDir, 'thebacknd-reaper-hetzner.timer'), path.join(h.unitDir, 'thebacknd-reaper-hetzner.service')],
+    h.env,
+  );
   assert.equal(verify.code, 0, verify.stderr);
   assert.equal(verify.stderr.trim(), '', 'no warning from systemd-analyze');
   assertNoSecrets([artefact('stdout', r.stdout), artefact('stderr', r.stderr), ...dirArtefacts('units', h.unitDir)]);
@@ -197,7 +204,11 @@ test('launchd: the agent is a well-formed plist running this thebacknd every per
 test('crontab: the printed line runs as cron would (sh -c) and destroys a due machine with no token in the environment', async (t) => {
   const emu = await emulator(t);
   const h = home(t);
-  const basic = (d: Date) => d.toISOString().replace(/\.\d{3}/, '').replace(/[-:]/g, '');
+  const basic = (d: Date) =>
+    d
+      .toISOString()
+      .replace(/\.\d{3}/, '')
+      .replace(/[-:]/g, '');
   const due = seed(emu, 'hetzner', { name: 'thebacknd-1', tagged: true, deadline: basic(new Date(Date.now() - 5 * 60_000)) });
   const keep = seed(emu, 'hetzner', { name: 'thebacknd-2', tagged: true, deadline: basic(new Date(Date.now() + 30 * 60_000)) });
   const foreign = seed(emu, 'hetzner', { name: 'db', tagged: false });

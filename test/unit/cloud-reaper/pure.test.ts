@@ -14,7 +14,10 @@ test('the reaper period becomes a cron that keeps it even, or a clear error nami
   assert.equal(cronFor(1), '* * * * *');
   assert.equal(cronFor(60), '0 * * * *');
   assert.equal(cronFor(120), '0 */2 * * *');
-  assert.throws(() => cronFor(25), (e: unknown) => e instanceof UserError && /25 minutes.*use 20 or 30/.test(e.message));
+  assert.throws(
+    () => cronFor(25),
+    (e: unknown) => e instanceof UserError && /25 minutes.*use 20 or 30/.test(e.message),
+  );
   assert.throws(() => cronFor(90), /use 60 or 120/);
 });
 
@@ -25,7 +28,7 @@ test('the next run of such a cron, in UTC', () => {
   assert.equal(nextCronRun('5 4 * * *', new Date()), undefined);
 });
 
-test('the seed\'s figure: about 2,200 activations a month at 20 minutes, well inside the free allowance', () => {
+test("the seed's figure: about 2,200 activations a month at 20 minutes, well inside the free allowance", () => {
   const c = reaperCost(20);
   assert.equal(c.activationsPerMonth, 2160);
   assert.ok(c.gibSecondsPerMonth < FREE_GIB_SECONDS_PER_MONTH / 10);

@@ -55,7 +55,11 @@ export interface SelfAnswer {
 }
 
 /** destroy-self as a machine's agent calls it (`auth` null: without the X-Require-Whisk-Auth header). */
-export async function callDestroySelf(d: Pick<ReaperDeployment, 'destroySelfUrl' | 'whiskAuth'>, body: Record<string, unknown>, auth: string | null = d.whiskAuth): Promise<SelfAnswer> {
+export async function callDestroySelf(
+  d: Pick<ReaperDeployment, 'destroySelfUrl' | 'whiskAuth'>,
+  body: Record<string, unknown>,
+  auth: string | null = d.whiskAuth,
+): Promise<SelfAnswer> {
   const res = await fetch(d.destroySelfUrl, {
     method: 'POST',
     headers: { 'Content-Type': 'application/json', ...(auth === null ? {} : { 'X-Require-Whisk-Auth': auth }) },

@@ -85,7 +85,7 @@ test('with no VS Code and no CLI running, the scheduled function destroys a mach
   assert.deepEqual(emu.errors, []);
 });
 
-test('destroy-self refuses a wrong code, another machine\'s code and an untagged machine, destroying none; the right code destroys that machine only', async (t) => {
+test("destroy-self refuses a wrong code, another machine's code and an untagged machine, destroying none; the right code destroys that machine only", async (t) => {
   const emu = await reaperEmulator(t);
   const d = await deploy(emu);
   const later = new Date(Date.now() + 60 * MIN);
@@ -96,11 +96,7 @@ test('destroy-self refuses a wrong code, another machine\'s code and an untagged
   // A droplet carrying a run id tag but not the thebacknd tag: not ours, whatever code comes with it.
   const untaggedRun = newRunId();
   const untagged = emu.addDroplet({ name: 'not-ours', tags: [untaggedRun], region: 'ams3' }).id;
-  const alive = async () => [
-    !!(await cloud(emu, 'digitalocean').get(ma.id)),
-    !!(await cloud(emu, 'hetzner').get(mb.id)),
-    emu.state.droplets.has(untagged),
-  ];
+  const alive = async () => [!!(await cloud(emu, 'digitalocean').get(ma.id)), !!(await cloud(emu, 'hetzner').get(mb.id)), emu.state.droplets.has(untagged)];
 
   const wrong = await callDestroySelf(d, { runId: a.runId, code: '0'.repeat(64) });
   assert.equal(wrong.status, 403);
@@ -124,7 +120,10 @@ test('destroy-self refuses a wrong code, another machine\'s code and an untagged
 
   const ok = await callDestroySelf(d, { runId: a.runId, code: destroyCode(d.secret, a.runId) });
   assert.equal(ok.status, 200, ok.text);
-  assert.deepEqual(ok.body.destroyed?.map((m) => m.name), [ma.name]);
+  assert.deepEqual(
+    ok.body.destroyed?.map((m) => m.name),
+    [ma.name],
+  );
   assert.deepEqual(await alive(), [false, true, true], 'that machine only');
   const replay = await callDestroySelf(d, { runId: a.runId, code: destroyCode(d.secret, a.runId) });
   assert.equal(replay.status, 404, 'a replay for a machine already gone is refused');
@@ -155,7 +154,10 @@ test('status lists the last activations with the machines destroyed and the next
   assert.equal(s.trigger?.cron, '*/20 * * * *');
   assert.ok(s.trigger?.nextRunAt, 'the next run is known');
   assert.ok(s.activations.length >= 2);
-  assert.ok(s.activations.some((a) => a.action === 'destroy-old' && a.ok && a.destroyed.includes(m.name)), JSON.stringify(s.activations));
+  assert.ok(
+    s.activations.some((a) => a.action === 'destroy-old' && a.ok && a.destroyed.includes(m.name)),
+    JSON.stringify(s.activations),
+  );
 
   const r = await removeReaper({ digitaloceanToken: TOKEN_DO, endpoints: endpoints(emu), retry: FAST });
   assert.equal(r.namespaceDeleted, true);
@@ -164,7 +166,7 @@ test('status lists the last activations with the machines destroyed and the next
   assert.equal((await reaperStatus({ digitaloceanToken: TOKEN_DO, endpoints: endpoints(emu), retry: FAST })).deployed, false);
 });
 
-test("remove keeps a namespace labelled thebacknd that deploy did not create", async (t) => {
+test('remove keeps a namespace labelled thebacknd that deploy did not create', async (t) => {
   const emu = await reaperEmulator(t);
   const mine = emu.functions.createNamespace('fra1', 'thebacknd');
   const d = await deploy(emu);

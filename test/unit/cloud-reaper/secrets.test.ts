@@ -84,7 +84,16 @@ test('reaper deploy, status, scheduled passes, destroy-self and remove leak no t
     const p = createProvider(id, { token: id === 'digitalocean' ? DO_TOKEN : HZ_TOKEN, endpoint: id === 'digitalocean' ? emu.doUrl : emu.hetznerUrl });
     const runId = newRunId();
     const userData = serializeUserData(buildUserData({ authorizedKeys: [], target: { kind: 'bare' }, reaper: reaperUserData(stored, runId) }));
-    machines.push(await p.create({ region: id === 'digitalocean' ? 'ams3' : 'fsn1', size: id === 'digitalocean' ? 's-1vcpu-1gb' : 'cx22', image: id === 'digitalocean' ? 'debian-12-x64' : 'debian-12', userData, deadline: new Date(Date.now() + 5 * 60_000), runId }));
+    machines.push(
+      await p.create({
+        region: id === 'digitalocean' ? 'ams3' : 'fsn1',
+        size: id === 'digitalocean' ? 's-1vcpu-1gb' : 'cx22',
+        image: id === 'digitalocean' ? 'debian-12-x64' : 'debian-12',
+        userData,
+        deadline: new Date(Date.now() + 5 * 60_000),
+        runId,
+      }),
+    );
   }
   const call = async (body: object) => {
     const r = await fetch(stored.url, { method: 'POST', headers: { 'Content-Type': 'application/json', 'X-Require-Whisk-Auth': stored.whiskAuth }, body: JSON.stringify(body) });
@@ -102,11 +111,7 @@ test('reaper deploy, status, scheduled passes, destroy-self and remove leak no t
   const removed = await cli(['reaper', 'remove', '--yes'], env, artefacts);
   assert.equal(removed.code, 0, removed.stderr);
 
-  artefacts.push(
-    ...emulatorArtefacts(emu),
-    ...functionsArtefacts(emu),
-    ...dirArtefacts('HOME', home),
-  );
+  artefacts.push(...emulatorArtefacts(emu), ...functionsArtefacts(emu), ...dirArtefacts('HOME', home));
   const scanned = assertNoSecrets(artefacts);
   assert.ok(emu.functions.activations.length >= 3 && scanned.artefacts > 20, `scanned ${scanned.artefacts} artefacts`);
   // The scan would see them there: the bound parameters really carry the tokens (so allowing only those is a choice).

@@ -27,7 +27,7 @@ test('nothing stored, broken JSON or a short secret: no link', () => {
   assert.equal(usableLink(JSON.stringify({ ...link, url: 'javascript:x', endpoint: '' }), ''), undefined);
 });
 
-test('the user-data made from it holds the run\'s code, not the secret', () => {
+test("the user-data made from it holds the run's code, not the secret", () => {
   const ud = reaperUserData(usableLink(storedLinkJson(link, { namespace: 'fn-1', intervalMinutes: 20, endpoint: '' }), '')!, 'thebacknd-0000');
   assert.match(ud.code, /^[0-9a-f]{64}$/);
   assertNoSecrets([artefact('user-data reaper', ud)]);

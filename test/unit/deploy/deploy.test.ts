@@ -121,10 +121,27 @@ after(async () => {
 test('a running machine gets a second toplevel: its new service answers, the old one is gone, no machine is created', { timeout: TIMEOUT }, async (t) => {
   const ids = runIds(t, w);
   // The machine, as Run Toplevel makes it: v1 built, pushed, switched to at boot.
-  const ports = createRunPorts({ provider: w.provider('hetzner'), settings: settings(), keysRoot: w.keysRoot, cacheCredentials: cache.s3.credentials, flakeDir: flake.dir, nix: { env: w.env }, sshTimeoutMs: 60_000, sshRetryMs: 200 });
+  const ports = createRunPorts({
+    provider: w.provider('hetzner'),
+    settings: settings(),
+    keysRoot: w.keysRoot,
+    cacheCredentials: cache.s3.credentials,
+    flakeDir: flake.dir,
+    nix: { env: w.env },
+    sshTimeoutMs: 60_000,
+    sshRetryMs: 200,
+  });
   const run = await runToplevel(
     ports,
-    { payload: { kind: 'configuration', flakeRef: flake.dir, name: 'svc' }, placement: PLACEMENT.hetzner, maxAgeMinutes: 30, transfer: 'cache', cachePrivate: false, onFailure: 'destroy', pollMs: 100 },
+    {
+      payload: { kind: 'configuration', flakeRef: flake.dir, name: 'svc' },
+      placement: PLACEMENT.hetzner,
+      maxAgeMinutes: 30,
+      transfer: 'cache',
+      cachePrivate: false,
+      onFailure: 'destroy',
+      pollMs: 100,
+    },
     new AbortController().signal,
     () => undefined,
     ids.next(),
@@ -155,7 +172,10 @@ test('a running machine gets a second toplevel: its new service answers, the old
   // The switch's own output streamed like the boot log, then the machine's verdict.
   const log = rec.log();
   assert.ok(log.includes(`activated ${result.storePath}`), log.join('\n'));
-  assert.ok(log.some((l) => /^thebacknd: stage=armed wait=30s /.test(l)), log.join('\n'));
+  assert.ok(
+    log.some((l) => /^thebacknd: stage=armed wait=30s /.test(l)),
+    log.join('\n'),
+  );
   assert.equal(log.at(-1), `thebacknd: stage=done result=confirmed toplevel=${result.storePath}`);
   // Only what changed travelled: the paths of the new closure that the old one lacks, uploaded and fetched once.
   const old = await localClosure(first);
@@ -193,7 +213,10 @@ test('a toplevel whose switch kills sshd is rolled back by the machine itself; S
   const log = rec.log();
   assert.equal(result.outcome, 'rolled-back', log.join('\n'));
   assert.ok(log.includes('sshd stopped'), log.join('\n'));
-  assert.ok(log.some((l) => l.startsWith('thebacknd: stage=rollback reason=confirm-timeout')), log.join('\n'));
+  assert.ok(
+    log.some((l) => l.startsWith('thebacknd: stage=rollback reason=confirm-timeout')),
+    log.join('\n'),
+  );
   assert.equal(log.at(-1), `thebacknd: stage=rolled-back reason=confirm-timeout message="no confirmation over a new SSH session within 3s" toplevel=${before.system}`);
   assert.match(result.reason ?? '', /^no confirmation over a new SSH session within 3s \(from here: SSH on [\d.]+ refused the connection/);
   // SSH with the pinned key answers again (ssh() refuses any other host key) and the old toplevel is current.
@@ -214,21 +237,27 @@ test('cancelling during a deploy leaves the machine on a consistent generation',
     }),
     (err: unknown) => isAbort(err),
   );
-  assert.ok(rec.log().some((l) => l.startsWith('Cancelled')), rec.log().join('\n'));
+  assert.ok(
+    rec.log().some((l) => l.startsWith('Cancelled')),
+    rec.log().join('\n'),
+  );
   // The machine settles by itself: wait for its deploy's last line, then look.
   const deploysDir = w.hostOf(machine)!.file('run/thebacknd/deploys');
   const newest = (): string => fs.readdirSync(deploysDir).sort().at(-1)!;
   const last = await until('the machine-side deploy to end', async () => {
-    const lines = fs.readFileSync(path.join(deploysDir, newest(), 'log'), 'utf8').trim().split('\n');
+    const lines = fs
+      .readFileSync(path.join(deploysDir, newest(), 'log'), 'utf8')
+      .trim()
+      .split('\n');
     const l = lines.at(-1) ?? '';
     return /stage=(done|rolled-back|failed)/.test(l) ? l : undefined;
   });
   assert.match(last, /stage=rolled-back reason=cancelled/);
   const now = await current();
-  assert.equal(now.system, now.profile, 'the running system is the profile\'s generation');
+  assert.equal(now.system, now.profile, "the running system is the profile's generation");
   assert.deepEqual(now, before);
   const greeting = await ssh('cat /run/current-system/greeting');
-  assert.equal(await answers((b) => b === greeting), greeting, 'the service is the generation\'s own');
+  assert.equal(await answers((b) => b === greeting), greeting, "the service is the generation's own");
   // Nothing holds the machine's deploy lock: the next deploy may start.
   assert.equal((await ssh('test -e /run/thebacknd/deploy.lock && echo held || echo free')).trim(), 'free');
 });

@@ -11,7 +11,15 @@ function manualClock() {
     setTimeout: (fn) => (timers.set(next, fn), next++),
     clearTimeout: (h) => void timers.delete(h as number),
   };
-  return { clock, pending: () => timers.size, fire: () => { const all = [...timers.values()]; timers.clear(); for (const f of all) f(); } };
+  return {
+    clock,
+    pending: () => timers.size,
+    fire: () => {
+      const all = [...timers.values()];
+      timers.clear();
+      for (const f of all) f();
+    },
+  };
 }
 
 function deploys() {

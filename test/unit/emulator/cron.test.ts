@@ -39,6 +39,10 @@ test('malformed expressions are refused with what is wrong', () => {
     ['@hourly', /5 fields/],
     ['* * * FOO *', /invalid month/],
   ] as const) {
-    assert.throws(() => parseCron(expr), (e: unknown) => e instanceof CronError && why.test(e.message), expr);
+    assert.throws(
+      () => parseCron(expr),
+      (e: unknown) => e instanceof CronError && why.test(e.message),
+      expr,
+    );
   }
 });

@@ -142,9 +142,7 @@ describe('DigitalOcean emulator (dots-wrapper)', () => {
   test('tags: a deadline tag is a valid name; tagging needs an existing tag; untag works; bad names are 422', async () => {
     const api = dots(emu);
     const d = emu.addDroplet({ name: 'thebacknd-3', tags: ['thebacknd', 'thebacknd-deadline-1767225600'] });
-    const missing = await doStatus(
-      api.tag.tagResources({ tag_name: 'thebacknd-deadline-1767229200', resources: [{ resource_id: String(d.id), resource_type: 'droplet' }] }),
-    );
+    const missing = await doStatus(api.tag.tagResources({ tag_name: 'thebacknd-deadline-1767229200', resources: [{ resource_id: String(d.id), resource_type: 'droplet' }] }));
     assert.equal(missing.status, 404);
 
     const created = await api.tag.createTag({ name: 'thebacknd-deadline-1767229200' });
@@ -162,9 +160,7 @@ describe('DigitalOcean emulator (dots-wrapper)', () => {
     assert.equal(bad.status, 422);
     assert.equal(((await bad.json()) as { id: string }).id, 'unprocessable_entity');
     emu.violations.length = 0; // that request was off-spec on purpose
-    const badCreate = await doStatus(
-      api.droplet.createDroplet({ name: 'x', region: 'fra1', size: 's-1vcpu-1gb', image: THEBACKND_IMAGE, tags: ['has space'] }),
-    );
+    const badCreate = await doStatus(api.droplet.createDroplet({ name: 'x', region: 'fra1', size: 's-1vcpu-1gb', image: THEBACKND_IMAGE, tags: ['has space'] }));
     assert.equal(badCreate.status, 422);
     await api.droplet.deleteDroplet({ droplet_id: d.id });
     assertClean(emu);
@@ -299,9 +295,7 @@ describe('DigitalOcean emulator (dots-wrapper)', () => {
   test('concurrent creates all succeed with distinct ids', async () => {
     const api = dots(emu);
     const rs = await Promise.all(
-      Array.from({ length: 6 }, (_v, i) =>
-        api.droplet.createDroplet({ name: `race-${i}`, region: 'fra1', size: 's-1vcpu-1gb', image: THEBACKND_IMAGE, tags: ['race'] }),
-      ),
+      Array.from({ length: 6 }, (_v, i) => api.droplet.createDroplet({ name: `race-${i}`, region: 'fra1', size: 's-1vcpu-1gb', image: THEBACKND_IMAGE, tags: ['race'] })),
     );
     assert.equal(new Set(rs.map((r) => r.data.droplet.id)).size, 6);
     assert.equal((await api.droplet.listDroplets({ tag_name: 'race' })).data.meta?.total, 6);

@@ -4,10 +4,8 @@ import { after, before, beforeEach, describe, test } from 'node:test';
 import { startEmulator, type Emulator } from '../../fixtures/emulator';
 import { assertClean, doStatus, dots, hcloud, raw, until } from './helpers';
 
-const dropletBody = (name: string, run: string) =>
-  JSON.stringify({ name, region: 'fra1', size: 's-1vcpu-1gb', image: 171010001, tags: ['thebacknd', run] });
-const serverBody = (name: string, run: string) =>
-  JSON.stringify({ name, server_type: 'cx22', image: '201000001', labels: { thebacknd: '', 'thebacknd-run': run } });
+const dropletBody = (name: string, run: string) => JSON.stringify({ name, region: 'fra1', size: 's-1vcpu-1gb', image: 171010001, tags: ['thebacknd', run] });
+const serverBody = (name: string, run: string) => JSON.stringify({ name, server_type: 'cx22', image: '201000001', labels: { thebacknd: '', 'thebacknd-run': run } });
 
 async function networkError(p: Promise<Response>): Promise<Error> {
   try {
@@ -41,7 +39,7 @@ describe('emulator faults', () => {
       assert.equal(r.status, 429);
       assert.equal(((await r.json()) as { id: string }).id, 'too_many_requests');
       assert.equal(r.headers.get('ratelimit-remaining'), '0');
-      assert.equal(Number(r.headers.get('ratelimit-reset')), Math.ceil(T / 1000) + 30, 'reset: the server\'s now + 30 s');
+      assert.equal(Number(r.headers.get('ratelimit-reset')), Math.ceil(T / 1000) + 30, "reset: the server's now + 30 s");
       assert.equal(frozen.state.droplets.size, 0);
       const again = await raw(`${frozen.doUrl}/droplets`, { method: 'POST', body: dropletBody('thebacknd-1', 'run-429') });
       assert.equal(again.status, 202);
@@ -105,12 +103,13 @@ describe('emulator faults', () => {
 
   test('timeout: the request hangs until the client gives up, with no side effect (or with one, if asked)', async () => {
     emu.fault({ provider: 'digitalocean', method: 'POST', path: '/droplets', kind: 'timeout' });
-    const e = await networkError(
-      raw(`${emu.doUrl}/droplets`, { method: 'POST', body: dropletBody('thebacknd-1', 'run-t'), signal: AbortSignal.timeout(200) }),
-    );
+    const e = await networkError(raw(`${emu.doUrl}/droplets`, { method: 'POST', body: dropletBody('thebacknd-1', 'run-t'), signal: AbortSignal.timeout(200) }));
     // The client's own timer ended it (not an answer, not a reset), and the emulator had sent nothing.
     assert.equal(e.name, 'TimeoutError');
-    assert.deepEqual(emu.requests.filter((q) => q.fault === 'timeout').map((q) => q.status), [0]);
+    assert.deepEqual(
+      emu.requests.filter((q) => q.fault === 'timeout').map((q) => q.status),
+      [0],
+    );
     assert.equal(emu.state.droplets.size, 0);
 
     // dots-wrapper's own timeout.
@@ -119,9 +118,7 @@ describe('emulator faults', () => {
     await assert.rejects(api.droplet.listDroplets({}), (err: { code?: string }) => err.code === 'ECONNABORTED');
 
     emu.fault({ provider: 'digitalocean', method: 'POST', path: '/droplets', kind: 'timeout', sideEffect: true });
-    await networkError(
-      raw(`${emu.doUrl}/droplets`, { method: 'POST', body: dropletBody('thebacknd-1', 'run-t2'), signal: AbortSignal.timeout(200) }),
-    );
+    await networkError(raw(`${emu.doUrl}/droplets`, { method: 'POST', body: dropletBody('thebacknd-1', 'run-t2'), signal: AbortSignal.timeout(200) }));
     const list = await dots(emu).droplet.listDroplets({ tag_name: 'run-t2' });
     assert.equal(list.data.droplets.length, 1);
 
@@ -154,7 +151,10 @@ describe('emulator faults', () => {
     const servers = await hcloud(emu).GET('/servers', { params: { query: { label_selector: 'thebacknd-run=run-lost' } } });
     assert.equal(servers.data?.servers.length, 1);
     const logged = emu.requests.filter((r) => r.fault === 'lost');
-    assert.deepEqual(logged.map((r) => r.status), [0, 0]);
+    assert.deepEqual(
+      logged.map((r) => r.status),
+      [0, 0],
+    );
     assertClean(emu);
   });
 

@@ -83,7 +83,10 @@ describe('emulator: DigitalOcean Functions', () => {
     const got = await raw(`${emu.doUrl}/functions/namespaces/${ns.namespace}`);
     assert.deepEqual(((await got.json()) as { namespace: Namespace }).namespace, ns);
     const list = await raw(`${emu.doUrl}/functions/namespaces`);
-    assert.deepEqual(((await list.json()) as { namespaces: Namespace[] }).namespaces.map((n) => n.label), ['thebacknd-reaper']);
+    assert.deepEqual(
+      ((await list.json()) as { namespaces: Namespace[] }).namespaces.map((n) => n.label),
+      ['thebacknd-reaper'],
+    );
     const del = await raw(`${emu.doUrl}/functions/namespaces/${ns.namespace}`, { method: 'DELETE' });
     assert.equal(del.status, 204);
     const gone = await raw(`${emu.doUrl}/functions/namespaces/${ns.namespace}`);
@@ -100,7 +103,12 @@ describe('emulator: DigitalOcean Functions', () => {
       'thebacknd/list',
       bundle(`  console.log('listing for', params.who);
   return { pid: process.pid, who: params.who, token: params.token, extra: params.extra, name: process.env.__OW_ACTION_NAME };`),
-      { parameters: [{ key: 'token', value: 'bound-token' }, { key: 'who', value: 'bound' }] },
+      {
+        parameters: [
+          { key: 'token', value: 'bound-token' },
+          { key: 'who', value: 'bound' },
+        ],
+      },
     );
     assert.equal(put.status, 200, await put.clone().text());
     const action = (await put.json()) as { name: string; namespace: string; version: string };
@@ -127,7 +135,10 @@ describe('emulator: DigitalOcean Functions', () => {
     const logs = (await (await ow(ns, `/activations/${id}/logs`)).json()) as { logs: string[] };
     assert.match(logs.logs.join('\n'), /listing for caller/);
     const inPackage = (await (await ow(ns, '/actions/thebacknd/')).json()) as { name: string }[];
-    assert.deepEqual(inPackage.map((x) => x.name), ['list']);
+    assert.deepEqual(
+      inPackage.map((x) => x.name),
+      ['list'],
+    );
 
     // GET and DELETE.
     const get = await ow(ns, '/actions/thebacknd/list?code=false');
@@ -190,14 +201,22 @@ describe('emulator: DigitalOcean Functions', () => {
   test('runtimes are listed at GET {api_host}/api/v1', async () => {
     const r = await fetch(`${emu.functions.apiHost}/api/v1`);
     const body = (await r.json()) as { runtimes: { nodejs: { kind: string; default: boolean }[] } };
-    assert.deepEqual(body.runtimes.nodejs.filter((k) => k.default).map((k) => k.kind), ['nodejs:18']);
+    assert.deepEqual(
+      body.runtimes.nodejs.filter((k) => k.default).map((k) => k.kind),
+      ['nodejs:18'],
+    );
   });
 
   test('the platform timeout kills the action and records a developer error', async () => {
     const ns = await createNamespace(emu, 'timeout');
     await putPackage(ns);
-    await putAction(ns, 'thebacknd/hang', bundle(`  console.log('started');
-  await new Promise(() => {});`), { limits: { timeout: 300 } });
+    await putAction(
+      ns,
+      'thebacknd/hang',
+      bundle(`  console.log('started');
+  await new Promise(() => {});`),
+      { limits: { timeout: 300 } },
+    );
     const r = await invoke(ns, 'thebacknd/hang', {}, 'blocking=true');
     assert.equal(r.status, 502);
     const act = r.body as { response: { status: string; result: { error: string } }; annotations: { key: string; value: unknown }[]; logs: string[] };
@@ -231,10 +250,7 @@ describe('emulator: DigitalOcean Functions', () => {
       ['nothing', 'return undefined', 200, 'success', /^\{\}$/],
     ];
     for (const [name, body, status, outcome, result] of cases) {
-      const code =
-        name === 'sync'
-          ? '"use strict";\nexports.main = function (params) { throw new Error("sync boom"); };\n'
-          : bundle(`  ${body};`);
+      const code = name === 'sync' ? '"use strict";\nexports.main = function (params) { throw new Error("sync boom"); };\n' : bundle(`  ${body};`);
       assert.equal((await putAction(ns, `thebacknd/${name}`, code)).status, 200);
       const r = await invoke(ns, `thebacknd/${name}`, {}, 'blocking=true');
       assert.equal(r.status, status, name);
@@ -247,7 +263,12 @@ describe('emulator: DigitalOcean Functions', () => {
 
   test('package parameters are inherited; a final action refuses to have its parameters overridden', async () => {
     const ns = await createNamespace(emu, 'final');
-    await putPackage(ns, 'thebacknd', { parameters: [{ key: 'endpoint', value: 'pkg-endpoint' }, { key: 'who', value: 'pkg' }] });
+    await putPackage(ns, 'thebacknd', {
+      parameters: [
+        { key: 'endpoint', value: 'pkg-endpoint' },
+        { key: 'who', value: 'pkg' },
+      ],
+    });
     await putAction(ns, 'thebacknd/f', bundle('  return { endpoint: params.endpoint, who: params.who };'), {
       parameters: [{ key: 'who', value: 'action' }],
       annotations: [{ key: 'final', value: true }],
@@ -274,9 +295,14 @@ describe('emulator: DigitalOcean Functions', () => {
     await invoke(ns, 'thebacknd/a', { n: 2 });
     await invoke(ns, 'thebacknd/b');
 
-    const list = async (q: string) => (await (await ow(ns, `/activations?${q}`)).json()) as { activationId: string; name: string; response?: { result: { n: number } }; logs?: string[] }[];
+    const list = async (q: string) =>
+      (await (await ow(ns, `/activations?${q}`)).json()) as { activationId: string; name: string; response?: { result: { n: number } }; logs?: string[] }[];
     const named = await list('name=thebacknd/a&docs=true');
-    assert.deepEqual(named.map((a) => a.response?.result.n), [2, 1], 'newest first, whole records with docs=true');
+    assert.deepEqual(
+      named.map((a) => a.response?.result.n),
+      [2, 1],
+      'newest first, whole records with docs=true',
+    );
     assert.equal((await list('name=a&limit=1&skip=1'))[0].activationId, id);
     assert.equal((await list(`since=${since}`)).length, 3);
     assert.equal((await list(`since=${Date.now() + 60_000}`)).length, 0);
@@ -295,7 +321,12 @@ describe('emulator: DigitalOcean Functions', () => {
       bundle(`  const r = await fetch(params.endpoint + '/droplets?tag_name=thebacknd', { headers: { Authorization: 'Bearer ' + params.token } });
   const body = await r.json();
   return { status: r.status, names: body.droplets.map((d) => d.name), now: Date.now(), date: r.headers.get('date') };`),
-      { parameters: [{ key: 'endpoint', value: emu.doUrl }, { key: 'token', value: 'do-function-token' }] },
+      {
+        parameters: [
+          { key: 'endpoint', value: emu.doUrl },
+          { key: 'token', value: 'do-function-token' },
+        ],
+      },
     );
     await emu.functions.advanceClock(3 * 3_600_000);
     // The emulator's offset from this clock, between two reads of it.
@@ -333,7 +364,11 @@ describe('emulator: DigitalOcean Functions', () => {
     body: { run: params.run, ua: params.__ow_headers['user-agent'], method: params.http.method, bound: params.bound },
   };`),
       {
-        parameters: [{ key: 'secret', value: 'bound-secret' }, { key: 'bound', value: 'bound-value' }, { key: 'run', value: 'bound-run' }],
+        parameters: [
+          { key: 'secret', value: 'bound-secret' },
+          { key: 'bound', value: 'bound-value' },
+          { key: 'run', value: 'bound-run' },
+        ],
         annotations: [
           { key: 'web-export', value: true },
           { key: 'require-whisk-auth', value: 'whisk-auth-value' },
@@ -364,7 +399,10 @@ describe('emulator: DigitalOcean Functions', () => {
 
     // raw-http: the body and query arrive unparsed (__ow_body base64 for JSON, as OpenWhisk does), nothing merged.
     await putAction(ns, 'thebacknd/raw', bundle('  return { body: { b: params.__ow_body, q: params.__ow_query, run: params.run ?? null } };'), {
-      annotations: [{ key: 'web-export', value: true }, { key: 'raw-http', value: true }],
+      annotations: [
+        { key: 'web-export', value: true },
+        { key: 'raw-http', value: true },
+      ],
     });
     const rawAnswer = await fetch(`${ns.api_host}/api/v1/web/${ns.namespace}/thebacknd/raw?x=1`, {
       method: 'POST',
@@ -400,8 +438,7 @@ describe('emulator: DigitalOcean Functions', () => {
     });
     assert.equal(t.status, 200, await t.clone().text());
     type Trigger = { scheduled_runs: { last_run_at: string | null; next_run_at: string | null } };
-    const trigger = async () =>
-      ((await (await raw(`${emu.doUrl}/functions/namespaces/${ns.namespace}/triggers/reap-every-20`)).json()) as { trigger: Trigger }).trigger;
+    const trigger = async () => ((await (await raw(`${emu.doUrl}/functions/namespaces/${ns.namespace}/triggers/reap-every-20`)).json()) as { trigger: Trigger }).trigger;
     const first = await trigger();
     assert.equal(first.scheduled_runs.last_run_at, null);
     const due = Date.parse(first.scheduled_runs.next_run_at!);

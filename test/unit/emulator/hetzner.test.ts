@@ -42,7 +42,10 @@ describe('Hetzner emulator (openapi-fetch)', () => {
     assert.equal(data.server.status, 'initializing');
     assert.equal(data.action.command, 'create_server');
     assert.equal(data.action.status, 'running');
-    assert.deepEqual(data.next_actions.map((a) => a.command), ['start_server']);
+    assert.deepEqual(
+      data.next_actions.map((a) => a.command),
+      ['start_server'],
+    );
     assert.equal(typeof data.root_password, 'string'); // no ssh_keys given
     assert.match(data.server.public_net.ipv4?.ip ?? '', /^\d+\.\d+\.\d+\.\d+$/);
     assert.match(data.server.public_net.ipv6?.ip ?? '', /::\/64$/);
@@ -142,7 +145,10 @@ describe('Hetzner emulator (openapi-fetch)', () => {
     const names = async (label_selector: string) => {
       const r = await api.GET('/servers', { params: { query: { label_selector } } });
       assert.equal(r.response.status, 200, label_selector);
-      return r.data!.servers.map((s) => s.name).filter((n) => n.startsWith('sel-')).sort();
+      return r
+        .data!.servers.map((s) => s.name)
+        .filter((n) => n.startsWith('sel-'))
+        .sort();
     };
     assert.deepEqual(await names('thebacknd'), ['sel-1', 'sel-2']);
     assert.deepEqual(await names('!thebacknd'), ['sel-3', 'sel-4']);
@@ -154,7 +160,10 @@ describe('Hetzner emulator (openapi-fetch)', () => {
     assert.deepEqual(await names('thebacknd,env=prod'), ['sel-1']);
     assert.deepEqual(await names('thebacknd, run in (a,b), env!=dev'), ['sel-1']);
     const sorted = await api.GET('/servers', { params: { query: { label_selector: 'env', sort: ['name:desc'] } } });
-    assert.deepEqual(sorted.data?.servers.map((s) => s.name).filter((n) => n.startsWith('sel-')), ['sel-3', 'sel-2', 'sel-1']);
+    assert.deepEqual(
+      sorted.data?.servers.map((s) => s.name).filter((n) => n.startsWith('sel-')),
+      ['sel-3', 'sel-2', 'sel-1'],
+    );
     const bad = await api.GET('/servers', { params: { query: { label_selector: 'env in (prod' } } });
     assert.equal(bad.response.status, 422);
     assert.equal(bad.error?.error.code, 'invalid_input');
@@ -278,7 +287,10 @@ describe('Hetzner emulator (openapi-fetch)', () => {
     const api = hcloud(emu);
     const types = (await api.GET('/server_types', { params: { query: { per_page: 50 } } })).data!.server_types;
     for (const name of ['cx11', 'cx21', 'cx31', 'cx41', 'cx51', 'cpx11', 'cpx21', 'cpx31', 'cpx41', 'cpx51', 'cx22']) {
-      assert.ok(types.some((t) => t.name === name), name);
+      assert.ok(
+        types.some((t) => t.name === name),
+        name,
+      );
     }
     const cx22 = types.find((t) => t.name === 'cx22')!;
     const fsn = cx22.prices.find((p) => p.location === 'fsn1')!;

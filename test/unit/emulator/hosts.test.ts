@@ -94,7 +94,10 @@ describe('host hook, clock and CLI', () => {
       const r = await hcloud(emu).POST('/servers', { body: { name: 'thebacknd-2', server_type: 'cx22', image: '201000001' } });
       assert.equal(r.response.status, 500);
       assert.equal(emu.state.servers.size, 0);
-      assert.deepEqual(emu.errors.splice(0).map((e) => e.replace(/\d+/g, 'N')), ['onCreate server N: namespace setup failed']);
+      assert.deepEqual(
+        emu.errors.splice(0).map((e) => e.replace(/\d+/g, 'N')),
+        ['onCreate server N: namespace setup failed'],
+      );
     } finally {
       emu.setHostHook(undefined);
     }
@@ -117,7 +120,6 @@ describe('host hook, clock and CLI', () => {
       await frozen.close();
     }
   });
-
 
   test('the standalone CLI prints both base URLs, serves them, rejects the given token, and stops on SIGTERM', async () => {
     const main = path.join(__dirname, '../../fixtures/emulator/main.js');

@@ -16,7 +16,7 @@ const TOKEN = 'hcloud-official-client-token';
 function run(file: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     execFile(file, args, { encoding: 'utf8', timeout: 60_000, env: { ...process.env, ...env } }, (err, stdout, stderr) => {
-      resolve({ status: err ? ((err as { code?: unknown }).code as number | null) ?? 1 : 0, stdout, stderr });
+      resolve({ status: err ? (((err as { code?: unknown }).code as number | null) ?? 1) : 0, stdout, stderr });
     });
   });
 }
@@ -67,7 +67,22 @@ c.servers.delete(s)
   test('hcloud-cli (hcloud-go) creates and deletes a server, resolving names to IDs as it does against the real API', async () => {
     const env = { HCLOUD_TOKEN: TOKEN, HCLOUD_ENDPOINT: emu.hetznerUrl, HCLOUD_CONFIG: '/nonexistent/hcloud-cli.toml' };
     const hcloud = (...args: string[]) => run('hcloud', args, env);
-    const made = await hcloud('server', 'create', '--name', 'official-go', '--type', '104', '--image', '201000001', '--location', 'fsn1', '--ssh-key', 'thebacknd-test', '--label', 'thebacknd=');
+    const made = await hcloud(
+      'server',
+      'create',
+      '--name',
+      'official-go',
+      '--type',
+      '104',
+      '--image',
+      '201000001',
+      '--location',
+      'fsn1',
+      '--ssh-key',
+      'thebacknd-test',
+      '--label',
+      'thebacknd=',
+    );
     assert.equal(made.status, 0, made.stderr + made.stdout);
     const create = emu.requests.filter((q) => q.method === 'POST' && q.path.endsWith('/servers')).at(-1);
     const body = create?.body as Record<string, unknown>;
@@ -86,12 +101,20 @@ c.servers.delete(s)
 
   test('still validated: a fractional ID, a boolean image or a numeric name is refused with 422 invalid_input', async () => {
     const base = { name: 'strict', server_type: 'cx22', image: 'debian-12', location: 'fsn1' };
-    for (const [field, value] of [['server_type', 104.5], ['image', true], ['name', 7], ['ssh_keys', [2323.5]]] as const) {
+    for (const [field, value] of [
+      ['server_type', 104.5],
+      ['image', true],
+      ['name', 7],
+      ['ssh_keys', [2323.5]],
+    ] as const) {
       const r = await raw(`${emu.hetznerUrl}/servers`, { method: 'POST', body: JSON.stringify({ ...base, [field]: value }) });
       assert.equal(r.status, 422, `${field}: ${JSON.stringify(value)}`);
       const b = (await r.json()) as { error: { code: string; details: { fields: { name: string }[] } } };
       assert.equal(b.error.code, 'invalid_input');
-      assert.ok(b.error.details.fields.some((f) => f.name.startsWith(field)), JSON.stringify(b));
+      assert.ok(
+        b.error.details.fields.some((f) => f.name.startsWith(field)),
+        JSON.stringify(b),
+      );
     }
     assert.equal(emu.state.servers.size, 0);
     emu.violations.splice(0); // those requests were off-spec on purpose

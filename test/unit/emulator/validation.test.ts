@@ -32,8 +32,14 @@ describe('spec validation', () => {
       emu.setResponseFilter(undefined);
     }
     const v = emu.violations.splice(0);
-    assert.ok(v.some((x) => /droplets_list response 200: \/droplets\/0\/size must have required property 'price_hourly'/.test(x)), v.join('\n'));
-    assert.ok(v.some((x) => /\/droplets\/0\/status must be equal to one of the allowed values/.test(x)), v.join('\n'));
+    assert.ok(
+      v.some((x) => /droplets_list response 200: \/droplets\/0\/size must have required property 'price_hourly'/.test(x)),
+      v.join('\n'),
+    );
+    assert.ok(
+      v.some((x) => /\/droplets\/0\/status must be equal to one of the allowed values/.test(x)),
+      v.join('\n'),
+    );
     for (const id of [...emu.state.droplets.keys()]) emu.state.droplets.delete(id);
     assertClean(emu);
   });
@@ -50,8 +56,14 @@ describe('spec validation', () => {
     await hcloud(emu).GET('/servers/{id}', { params: { path: { id: 424242 } } });
     emu.setResponseFilter(undefined);
     const v = emu.violations.splice(0);
-    assert.ok(v.some((x) => /list_locations response 200: \/locations\/0\/latitude must be number/.test(x)), v.join('\n'));
-    assert.ok(v.some((x) => /get_server response 404: \(root\) must have required property 'error'/.test(x)), v.join('\n'));
+    assert.ok(
+      v.some((x) => /list_locations response 200: \/locations\/0\/latitude must be number/.test(x)),
+      v.join('\n'),
+    );
+    assert.ok(
+      v.some((x) => /get_server response 404: \(root\) must have required property 'error'/.test(x)),
+      v.join('\n'),
+    );
     assertClean(emu);
   });
 
@@ -71,8 +83,14 @@ describe('spec validation', () => {
     assert.equal(d.status, 422);
     assert.equal(((await d.json()) as { id: string }).id, 'unprocessable_entity');
     const v = emu.violations.splice(0);
-    assert.ok(v.some((x) => /hetzner create_server request body: \/server_type must be string/.test(x)), v.join('\n'));
-    assert.ok(v.some((x) => /digitalocean droplets_create request body/.test(x)), v.join('\n'));
+    assert.ok(
+      v.some((x) => /hetzner create_server request body: \/server_type must be string/.test(x)),
+      v.join('\n'),
+    );
+    assert.ok(
+      v.some((x) => /digitalocean droplets_create request body/.test(x)),
+      v.join('\n'),
+    );
     assertClean(emu);
   });
 
@@ -82,10 +100,22 @@ describe('spec validation', () => {
     await raw(`${emu.doUrl}/droplets/not-a-number`);
     await raw(`${emu.hetznerUrl}/servers/1/actions/teleport`, { method: 'POST' });
     const v = emu.violations.splice(0);
-    assert.ok(v.some((x) => /list_servers request: unknown query parameter 'labels'/.test(x)), v.join('\n'));
-    assert.ok(v.some((x) => /droplets_list request query: \/per_page must be <= 200/.test(x)), v.join('\n'));
-    assert.ok(v.some((x) => /droplets_get request path: \/droplet_id must be integer/.test(x)), v.join('\n'));
-    assert.ok(v.some((x) => /POST \/servers\/1\/actions\/teleport: no such operation/.test(x)), v.join('\n'));
+    assert.ok(
+      v.some((x) => /list_servers request: unknown query parameter 'labels'/.test(x)),
+      v.join('\n'),
+    );
+    assert.ok(
+      v.some((x) => /droplets_list request query: \/per_page must be <= 200/.test(x)),
+      v.join('\n'),
+    );
+    assert.ok(
+      v.some((x) => /droplets_get request path: \/droplet_id must be integer/.test(x)),
+      v.join('\n'),
+    );
+    assert.ok(
+      v.some((x) => /POST \/servers\/1\/actions\/teleport: no such operation/.test(x)),
+      v.join('\n'),
+    );
     assertClean(emu);
   });
 

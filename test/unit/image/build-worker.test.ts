@@ -133,16 +133,25 @@ test('the image is built on a stock Debian worker and imported from it; the work
   assert.equal(body.labels.thebacknd, '');
   assert.doesNotMatch(body.user_data, /test-token/);
   assert.match(body.user_data, /"ssh_keys"/);
-  assert.ok(log.some((l) => /Connected to thebacknd-\d+ .* with its pinned host key/.test(l)), log.join('\n'));
-  assert.ok(log.some((l) => l.startsWith('Nix is installed')), 'the worker script found Nix and skipped the installer');
+  assert.ok(
+    log.some((l) => /Connected to thebacknd-\d+ .* with its pinned host key/.test(l)),
+    log.join('\n'),
+  );
+  assert.ok(
+    log.some((l) => l.startsWith('Nix is installed')),
+    'the worker script found Nix and skipped the installer',
+  );
   assert.ok(statuses.some((s) => s.startsWith('building hetzner-image')));
-  assert.ok(log.some((l) => /^Build worker thebacknd-\d+ deleted\.$/.test(l)), log.join('\n'));
+  assert.ok(
+    log.some((l) => /^Build worker thebacknd-\d+ deleted\.$/.test(l)),
+    log.join('\n'),
+  );
   await assertNoServer();
   assert.deepEqual(emu.violations, []);
   assert.deepEqual(emu.errors, []);
 });
 
-test('a failing build on the worker fails with the build\'s reason, and the worker is destroyed', { timeout: 240_000 }, async () => {
+test("a failing build on the worker fails with the build's reason, and the worker is destroyed", { timeout: 240_000 }, async () => {
   const before = emu.state.hetznerImages.size;
   await assert.rejects(importImage(request({}, failing)), /Building hetzner-image on thebacknd-\d+ failed \(exit 1\)/);
   assert.equal(emu.state.hetznerImages.size, before, 'nothing imported');
@@ -151,10 +160,7 @@ test('a failing build on the worker fails with the build\'s reason, and the work
 
 test('a cancelled build destroys the worker', { timeout: 240_000 }, async () => {
   const ctl = new AbortController();
-  await assert.rejects(
-    importImage(request({ signal: ctl.signal, onStatus: (s) => s.message.startsWith('building') && ctl.abort() })),
-    (e: unknown) => isAbort(e),
-  );
+  await assert.rejects(importImage(request({ signal: ctl.signal, onStatus: (s) => s.message.startsWith('building') && ctl.abort() })), (e: unknown) => isAbort(e));
   await assertNoServer();
 });
 
@@ -172,11 +178,9 @@ function fakeNix(system: string): string {
   const bin = path.join(dir, `bin-${system}`);
   fs.mkdirSync(bin, { recursive: true });
   const show = JSON.stringify({ builders: { value: '' }, 'extra-platforms': { value: [] } });
-  fs.writeFileSync(
-    path.join(bin, 'nix'),
-    `#!/bin/sh\ncase "$*" in *currentSystem*) printf ${system};; *show-config*) echo '${show}';; *) echo "nix (Nix) 2.24.0";; esac\n`,
-    { mode: 0o755 },
-  );
+  fs.writeFileSync(path.join(bin, 'nix'), `#!/bin/sh\ncase "$*" in *currentSystem*) printf ${system};; *show-config*) echo '${show}';; *) echo "nix (Nix) 2.24.0";; esac\n`, {
+    mode: 0o755,
+  });
   return bin;
 }
 
@@ -234,7 +238,10 @@ test('DigitalOcean: the worker uploads the image to a presigned link of the cach
     const image = emu.state.doImages.get(Number(res.imageId));
     assert.equal(image?.status, 'available');
     // The worker PUT the object with the presigned link (no key of the bucket on the worker), DigitalOcean GET it.
-    assert.ok(s3.requests.some((r) => r.method === 'PUT' && r.url.startsWith('/cache/images/thebacknd-base-worker.qcow2.gz?')), 'uploaded by link');
+    assert.ok(
+      s3.requests.some((r) => r.method === 'PUT' && r.url.startsWith('/cache/images/thebacknd-base-worker.qcow2.gz?')),
+      'uploaded by link',
+    );
     const create = emu.requests.find((r) => r.method === 'POST' && r.path === '/v2/droplets');
     const body = create?.body as { image: string; user_data: string };
     assert.equal(body.image, 'debian-12-x64');

@@ -60,10 +60,19 @@ test('the image is uploaded, imported from a presigned link, becomes available, 
   assert.match(fetched[0]!.url, /X-Amz-Expires=\d+/);
   assert.equal(image.size_gigabytes, Math.max(0.01, Math.round((size / 1e9) * 100) / 100));
   // Multipart upload (12 MiB in 5 MiB parts), progress to the last byte, then the import phases.
-  assert.ok(s3.requests.some((r) => r.method === 'POST' && r.url.includes('?uploads')), 'multipart upload');
+  assert.ok(
+    s3.requests.some((r) => r.method === 'POST' && r.url.includes('?uploads')),
+    'multipart upload',
+  );
   const uploads = progress.filter((p) => p.phase === 'upload');
   assert.equal(uploads[uploads.length - 1]?.sent, size);
-  assert.deepEqual(progress.filter((p) => p.phase !== 'upload').map((p) => p.status).pop(), 'available');
+  assert.deepEqual(
+    progress
+      .filter((p) => p.phase !== 'upload')
+      .map((p) => p.status)
+      .pop(),
+    'available',
+  );
   const left = s3.requests.filter((r) => r.method === 'DELETE' && r.url.startsWith('/cache/images/thebacknd-base-test.qcow2.gz'));
   assert.equal(left.length, 1, 'the uploaded image is deleted from the bucket once imported');
   assert.deepEqual(emu.violations, []);

@@ -116,16 +116,31 @@ test('the image is written to the disk of a temporary server in rescue mode and 
   const keyId = (keyPost?.responseBody as { ssh_key: { id: number } }).ssh_key.id;
   const rescue = emu.requests.find((r) => r.path.endsWith('/actions/enable_rescue'));
   assert.deepEqual(rescue?.body, { type: 'linux64', ssh_keys: [keyId] });
-  assert.ok(emu.requests.some((r) => r.path.endsWith('/actions/reset') && r.status === 201), 'reset into the rescue system');
+  assert.ok(
+    emu.requests.some((r) => r.path.endsWith('/actions/reset') && r.status === 201),
+    'reset into the rescue system',
+  );
 
   // The rescue host key could not be known in advance: the one accepted is reported, and it is the host's.
   const [hostKey] = [...hook.rescueHostKeys.values()];
   assert.ok(hostKey);
   assert.equal(res.hostKey, sshFingerprint(Buffer.from(hostKey.split(' ')[1]!, 'base64')));
-  assert.ok(log.some((l) => l.includes(res.hostKey!) && /accepted on first use/.test(l)), log.join('\n'));
+  assert.ok(
+    log.some((l) => l.includes(res.hostKey!) && /accepted on first use/.test(l)),
+    log.join('\n'),
+  );
 
   // Progress: every step, in order, the write to its last byte.
-  const order = ['creating a temporary server', 'booting', 'waiting for the rescue system', 'connected to the rescue system', 'writing the image', 'snapshotting', 'deleting', 'imported'];
+  const order = [
+    'creating a temporary server',
+    'booting',
+    'waiting for the rescue system',
+    'connected to the rescue system',
+    'writing the image',
+    'snapshotting',
+    'deleting',
+    'imported',
+  ];
   let at = -1;
   for (const step of order) {
     const i = statuses.findIndex((s, k) => k > at && s.message.startsWith(step));

@@ -59,7 +59,13 @@ test('one list call per provider per refresh, even with concurrent callers; clie
     const { svc, clients } = service(emu);
     await svc.refresh();
     assert.equal(lists(emu), 2);
-    assert.deepEqual(svc.machines().map((m) => `${m.provider}/${m.name}`).sort(), ['digitalocean/thebacknd-1', 'hetzner/thebacknd-1']);
+    assert.deepEqual(
+      svc
+        .machines()
+        .map((m) => `${m.provider}/${m.name}`)
+        .sort(),
+      ['digitalocean/thebacknd-1', 'hetzner/thebacknd-1'],
+    );
     // Three callers at once: the first starts a list, the second waits for the next one (it must see a list that
     // started after its call), the third joins the one in flight. Two lists per provider, not three.
     await Promise.all([svc.refresh(), svc.refresh(), svc.refresh({ join: true }), svc.refresh()]);
@@ -192,9 +198,17 @@ test('tokens from commands (the real runner): one lists with its token; a failin
 
         await svc.refresh();
         assert.equal(byId('hetzner').tokenSource, 'token command');
-        assert.deepEqual(byId('hetzner').machines.map((m) => m.name), ['thebacknd-1'], 'listed with the token the command printed');
+        assert.deepEqual(
+          byId('hetzner').machines.map((m) => m.name),
+          ['thebacknd-1'],
+          'listed with the token the command printed',
+        );
         assert.equal(byId('digitalocean').tokenSource, 'token command');
-        assert.deepEqual(byId('digitalocean').error, { message: 'The DigitalOcean token command failed (exit status 7); its output is not shown.', auth: false, tokenCommand: true });
+        assert.deepEqual(byId('digitalocean').error, {
+          message: 'The DigitalOcean token command failed (exit status 7); its output is not shown.',
+          auth: false,
+          tokenCommand: true,
+        });
         assert.equal(svc.failures, 0, 'no list was tried, so nothing to back off from');
         await assert.rejects(svc.provider('digitalocean'), /token command failed \(exit status 7\)/);
 

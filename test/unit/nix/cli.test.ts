@@ -113,7 +113,17 @@ test('push reads the cache from THEBACKND_* and AWS_* variables', async () => {
 test('a cancelled push exits 130 and says how to resume', async () => {
   const ctl = new AbortController();
   ctl.abort();
-  const c = io({ ...f.env, THEBACKND_CACHE_ENDPOINT: s3.endpoint, THEBACKND_CACHE_BUCKET: s3.bucket, AWS_ACCESS_KEY_ID: 'a', AWS_SECRET_ACCESS_KEY: 'b', THEBACKND_SIGNING_KEY_FILE: path.join(path.dirname(f.dir), 'cli-keys', 'cli-test-1.sec') }, ctl.signal);
+  const c = io(
+    {
+      ...f.env,
+      THEBACKND_CACHE_ENDPOINT: s3.endpoint,
+      THEBACKND_CACHE_BUCKET: s3.bucket,
+      AWS_ACCESS_KEY_ID: 'a',
+      AWS_SECRET_ACCESS_KEY: 'b',
+      THEBACKND_SIGNING_KEY_FILE: path.join(path.dirname(f.dir), 'cli-keys', 'cli-test-1.sec'),
+    },
+    ctl.signal,
+  );
   const b = io(f.env);
   await buildCommand([`${f.dir}#base`], b);
   assert.equal(await pushCommand([b.out().trim()], c), 130);

@@ -83,11 +83,17 @@ test('builds a toplevel, streaming the log, and reads the path from --json', asy
   assert.ok(fs.existsSync(path.join(r.path, 'bin/app')));
   // The script refers to its dependencies by store path: the closure is the three derivations.
   const closure = await closureOf([r.path], { env: f.env });
-  assert.deepEqual(closure.map((i) => i.path.replace(/^.*?-thebacknd-test-/, '')), ['base', 'lib', 'app']);
+  assert.deepEqual(
+    closure.map((i) => i.path.replace(/^.*?-thebacknd-test-/, '')),
+    ['base', 'lib', 'app'],
+  );
   // Nix prints nothing when everything is already built; the log is checked on a build that cannot be cached.
   const failing: string[] = [];
   await build(`${f.dir}#failing`, { env: f.env, onLog: (l) => failing.push(l) }).catch(() => undefined);
-  assert.ok(failing.some((l) => /about to fail on purpose/.test(l)), `log lines seen: ${failing.join(' | ')}`);
+  assert.ok(
+    failing.some((l) => /about to fail on purpose/.test(l)),
+    `log lines seen: ${failing.join(' | ')}`,
+  );
 });
 
 test('a configuration name with a dot is quoted for Nix', async () => {
@@ -157,5 +163,9 @@ test('signs the whole closure with the key', async () => {
   await signClosure([r.path], k.secretKeyFile, { env: f.env });
   const closure = await closureOf([r.path], { env: f.env });
   assert.equal(closure.length, 3);
-  for (const i of closure) assert.ok(i.signatures.some((s) => s.startsWith('sign-test-1:')), `${i.path} is signed`);
+  for (const i of closure)
+    assert.ok(
+      i.signatures.some((s) => s.startsWith('sign-test-1:')),
+      `${i.path} is signed`,
+    );
 });

@@ -52,7 +52,10 @@ test('nix path-info --json: the 2.8 array and the newer object are read alike', 
   });
   for (const out of [old, newer]) {
     const infos = topoSort(parsePathInfoJson(out));
-    assert.deepEqual(infos.map((i) => i.path), [A, B]);
+    assert.deepEqual(
+      infos.map((i) => i.path),
+      [A, B],
+    );
     assert.equal(infos[1]?.narSize, 496);
     assert.deepEqual(infos[1]?.references, [A]);
   }
@@ -116,7 +119,10 @@ test('CLI cache settings: flags win over THEBACKND_* variables', () => {
   const fromEnv = cacheFromFlags({}, env);
   assert.deepEqual([fromEnv.endpoint, fromEnv.bucket, fromEnv.region, fromEnv.signingKeyFile, fromEnv.forcePathStyle], ['https://env.example', 'envb', 'ams3', '/k.sec', true]);
   const fromFlags = cacheFromFlags({ endpoint: 'http://127.0.0.1:9', bucket: 'b', 'virtual-host-style': true, 'checksum-mode': 'WHEN_SUPPORTED' }, env);
-  assert.deepEqual([fromFlags.endpoint, fromFlags.bucket, fromFlags.region, fromFlags.forcePathStyle, fromFlags.checksumMode], ['http://127.0.0.1:9', 'b', 'ams3', false, 'WHEN_SUPPORTED']);
+  assert.deepEqual(
+    [fromFlags.endpoint, fromFlags.bucket, fromFlags.region, fromFlags.forcePathStyle, fromFlags.checksumMode],
+    ['http://127.0.0.1:9', 'b', 'ams3', false, 'WHEN_SUPPORTED'],
+  );
   assert.throws(() => cacheFromFlags({ 'checksum-mode': 'ALWAYS' }, {}), UserError);
 });
 

@@ -54,7 +54,10 @@ test('anything else is refused, with a reason', () => {
 });
 
 test('requireStorePath explains a refusal as a UserError', () => {
-  assert.throws(() => requireStorePath('/tmp/result'), (e: unknown) => e instanceof UserError && /"\/tmp\/result" is not a Nix store path: it does not start with \/nix\/store\//.test(e.message));
+  assert.throws(
+    () => requireStorePath('/tmp/result'),
+    (e: unknown) => e instanceof UserError && /"\/tmp\/result" is not a Nix store path: it does not start with \/nix\/store\//.test(e.message),
+  );
   assert.equal(requireStorePath(`  /nix/store/${H}-demo  `).storePath, `/nix/store/${H}-demo`);
 });
 

@@ -13,7 +13,10 @@ test('hetzner: after prepareCreate and with the names known, the create is one r
   const { machines } = await p.list();
   const mark = emu.requests.length;
   const m = await p.create({ ...request('hetzner'), knownNames: machines.map((x) => x.name) });
-  assert.deepEqual(emu.requests.slice(mark).map((r) => `${r.method} ${r.path}`), ['POST /v1/servers']);
+  assert.deepEqual(
+    emu.requests.slice(mark).map((r) => `${r.method} ${r.path}`),
+    ['POST /v1/servers'],
+  );
   assert.notEqual(m.name, first.name);
   assertClean(emu);
 });
@@ -24,7 +27,10 @@ test('hetzner: a fresh client looks the project key up in prepareCreate, not in 
   const p = client(emu, 'hetzner');
   const mark = emu.requests.length;
   await p.prepareCreate!();
-  assert.deepEqual(emu.requests.slice(mark).map((r) => `${r.method} ${r.path}`), ['GET /v1/ssh_keys']);
+  assert.deepEqual(
+    emu.requests.slice(mark).map((r) => `${r.method} ${r.path}`),
+    ['GET /v1/ssh_keys'],
+  );
   const created = emu.requests.length;
   await p.create(request('hetzner'));
   assert.ok(!emu.requests.slice(created).some((r) => r.path === '/v1/ssh_keys'), 'the create did not ask again');

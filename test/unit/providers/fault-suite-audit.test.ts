@@ -14,11 +14,20 @@ test('duplicates, leaked machines and touched untagged machines are counted from
   emu.addServer({ name: 'thebacknd-2', labels: { thebacknd: '', 'thebacknd-run': newRunId() } });
   const web = emu.addDroplet({ name: 'web', tags: ['web'] });
   const db = emu.addServer({ name: 'db', labels: {} });
-  const untagged = [{ provider: 'digitalocean' as const, id: web.id, tags: web.tags }, { provider: 'hetzner' as const, id: db.id }];
+  const untagged = [
+    { provider: 'digitalocean' as const, id: web.id, tags: web.tags },
+    { provider: 'hetzner' as const, id: db.id },
+  ];
 
   const machines = machinesOf(emu);
-  assert.deepEqual(duplicates(machines).map((m) => m.name), ['thebacknd-1']);
-  assert.deepEqual(leaked(machines).map((m) => m.name), ['thebacknd-2']);
+  assert.deepEqual(
+    duplicates(machines).map((m) => m.name),
+    ['thebacknd-1'],
+  );
+  assert.deepEqual(
+    leaked(machines).map((m) => m.name),
+    ['thebacknd-2'],
+  );
   assert.equal(untaggedTouched(emu.requests, untagged).length, 0);
 
   const call = (method: string, url: string, body?: unknown) =>
@@ -29,10 +38,8 @@ test('duplicates, leaked machines and touched untagged machines are counted from
   await call('PUT', `${emu.hetznerUrl}/servers/${db.id}`, { labels: { thebacknd: '' } });
   await call('POST', `${emu.doUrl}/tags/web/resources`, { resources: [{ resource_id: String(web.id), resource_type: 'droplet' }] });
   await call('DELETE', `${emu.doUrl}/droplets?tag_name=web`);
-  assert.deepEqual(untaggedTouched(emu.requests, untagged).map((r) => `${r.method} ${r.path}`), [
-    `DELETE /v2/droplets/${web.id}`,
-    `PUT /v1/servers/${db.id}`,
-    'POST /v2/tags/web/resources',
-    'DELETE /v2/droplets',
-  ]);
+  assert.deepEqual(
+    untaggedTouched(emu.requests, untagged).map((r) => `${r.method} ${r.path}`),
+    [`DELETE /v2/droplets/${web.id}`, `PUT /v1/servers/${db.id}`, 'POST /v2/tags/web/resources', 'DELETE /v2/droplets'],
+  );
 });

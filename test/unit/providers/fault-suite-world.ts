@@ -102,7 +102,13 @@ function runPorts(w: World, over: Partial<RunPorts>): RunPorts {
     },
     sign: async () => undefined,
     push: async () => undefined,
-    newKeys: async () => ({ dir: '/nonexistent', loginPrivateKeyPath: '/nonexistent/login', loginPublicKey: 'ssh-ed25519 AAAA login', hostPrivateKey: 'unused', hostPublicKey: 'ssh-ed25519 AAAA host' }),
+    newKeys: async () => ({
+      dir: '/nonexistent',
+      loginPrivateKeyPath: '/nonexistent/login',
+      loginPublicKey: 'ssh-ed25519 AAAA login',
+      hostPrivateKey: 'unused',
+      hostPublicKey: 'ssh-ed25519 AAAA host',
+    }),
     removeKeys: async () => undefined,
     userData: ({ storePath }) => JSON.stringify({ version: 1, authorizedKeys: [], toplevel: storePath }),
     waitSsh: async () => undefined,
@@ -166,19 +172,25 @@ export const CALL_PATHS: CallPath[] = [
   {
     name: 'destroy',
     expect: 'ok',
-    prepare: (w) => (w.ownRunIds.add(w.target.runId), async (signal) => {
-      await w.client.destroy(w.target.id, signal);
-      return liveIn(w, w.target.id) ? 'the machine is still there' : undefined;
-    }),
+    prepare: (w) => (
+      w.ownRunIds.add(w.target.runId),
+      async (signal) => {
+        await w.client.destroy(w.target.id, signal);
+        return liveIn(w, w.target.id) ? 'the machine is still there' : undefined;
+      }
+    ),
   },
   { name: 'destroy (untagged)', expect: 'refused', prepare: (w) => async (signal) => void (await w.client.destroy(String(w.untagged[1]!.id), signal)) },
   {
     name: 'destroyByRunId',
     expect: 'ok',
-    prepare: (w) => (w.ownRunIds.add(w.target.runId), async (signal) => {
-      const n = await w.client.destroyByRunId(w.target.runId, signal);
-      return n !== 1 ? `destroyed ${n} machines, not 1` : liveIn(w, w.target.id) ? 'the machine is still there' : undefined;
-    }),
+    prepare: (w) => (
+      w.ownRunIds.add(w.target.runId),
+      async (signal) => {
+        const n = await w.client.destroyByRunId(w.target.runId, signal);
+        return n !== 1 ? `destroyed ${n} machines, not 1` : liveIn(w, w.target.id) ? 'the machine is still there' : undefined;
+      }
+    ),
   },
   {
     name: 'destroyByRunId (untagged run)',
@@ -198,7 +210,11 @@ export const CALL_PATHS: CallPath[] = [
       return stored.join() !== formatDeadline(deadline) ? `the machine's deadline marks are [${stored.join(', ')}], not ${formatDeadline(deadline)}` : undefined;
     },
   },
-  { name: 'setDeadline (untagged)', expect: 'refused', prepare: (w) => async (signal) => void (await w.client.setDeadline(String(w.untagged[1]!.id), new Date(Date.now() + 3_600_000), signal)) },
+  {
+    name: 'setDeadline (untagged)',
+    expect: 'refused',
+    prepare: (w) => async (signal) => void (await w.client.setDeadline(String(w.untagged[1]!.id), new Date(Date.now() + 3_600_000), signal)),
+  },
   {
     name: 'powerOff',
     expect: 'ok',
@@ -211,7 +227,11 @@ export const CALL_PATHS: CallPath[] = [
   { name: 'powerOff (untagged)', expect: 'refused', prepare: (w) => async (signal) => void (await w.client.powerOff!(String(w.untagged[0]!.id), signal)) },
   { name: 'regions', expect: 'ok', prepare: (w) => async (signal) => ((await w.client.regions(signal)).length ? undefined : 'no regions') },
   { name: 'sizes', expect: 'ok', prepare: (w) => async (signal) => ((await w.client.sizes(signal)).length ? undefined : 'no sizes') },
-  { name: 'images', expect: 'ok', prepare: (w) => async (signal) => ((await w.client.images(signal)).some((i) => i.id === placement(w.id).image) ? undefined : 'base image missing') },
+  {
+    name: 'images',
+    expect: 'ok',
+    prepare: (w) => async (signal) => ((await w.client.images(signal)).some((i) => i.id === placement(w.id).image) ? undefined : 'base image missing'),
+  },
   {
     name: 'run: create, wait, ready, then Destroy',
     expect: 'ok',
@@ -232,7 +252,8 @@ export const CALL_PATHS: CallPath[] = [
     prepare: (w) => {
       const runId = newRunId();
       w.ownRunIds.add(runId);
-      return async (signal) => void (await runToplevel(runPorts(w, { followBoot: async () => ({ ok: false, reason: AGENT_FAILURE }) }), runRequest(w.id), signal, () => undefined, runId));
+      return async (signal) =>
+        void (await runToplevel(runPorts(w, { followBoot: async () => ({ ok: false, reason: AGENT_FAILURE }) }), runRequest(w.id), signal, () => undefined, runId));
     },
   },
   {

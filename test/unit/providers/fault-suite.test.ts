@@ -25,7 +25,12 @@ interface Step {
   label: string;
 }
 
-interface Variant { kind: FaultKind; sideEffect: boolean; persistent: boolean; label: string }
+interface Variant {
+  kind: FaultKind;
+  sideEffect: boolean;
+  persistent: boolean;
+  label: string;
+}
 
 type Outcome = Expect | 'error' | 'unclear' | 'hung';
 
@@ -53,7 +58,13 @@ const PERSISTENT: FaultKind[] = [503, 'timeout', 'reset'];
 const PARALLEL = 8;
 
 /** Call paths that end with their machine gone: whatever is left is waiting for the reaper. */
-const REMOVES = new Set(['destroy', 'destroyByRunId', 'run: create, wait, ready, then Destroy', 'run: the agent fails, the machine is destroyed', 'run: cancelled while waiting for SSH']);
+const REMOVES = new Set([
+  'destroy',
+  'destroyByRunId',
+  'run: create, wait, ready, then Destroy',
+  'run: the agent fails, the machine is destroyed',
+  'run: cancelled while waiting for SSH',
+]);
 
 function routeOf(path: string): string {
   const seg = path.split('/');
@@ -76,7 +87,11 @@ function variantsFor(step: Step): Variant[] {
   const v: Variant[] = ONCE.map((kind) => ({ kind, sideEffect: false, persistent: false, label: String(kind) }));
   if (write) v.push(...SIDE_EFFECT.map((kind) => ({ kind, sideEffect: true, persistent: false, label: `${kind} after the change` })));
   v.push(...PERSISTENT.map((kind) => ({ kind, sideEffect: false, persistent: true, label: `${kind} every time` })));
-  if (write) v.push({ kind: 'lost', sideEffect: true, persistent: true, label: 'lost every time' }, { kind: 503, sideEffect: true, persistent: true, label: '503 after the change, every time' });
+  if (write)
+    v.push(
+      { kind: 'lost', sideEffect: true, persistent: true, label: 'lost every time' },
+      { kind: 503, sideEffect: true, persistent: true, label: '503 after the change, every time' },
+    );
   return v;
 }
 
@@ -130,9 +145,7 @@ async function scenario(id: ProviderId, cp: CallPath, fault?: { step: Step; v: V
     w.emu.clearFaults();
     const log = w.emu.requests.slice(from);
     const machines = machinesOf(w.emu);
-    const left = REMOVES.has(cp.name) || (cp.name === 'create' && outcome !== 'ok')
-      ? machines.filter((m) => m.live && m.runId && w.ownRunIds.has(m.runId)).length
-      : 0;
+    const left = REMOVES.has(cp.name) || (cp.name === 'create' && outcome !== 'ok') ? machines.filter((m) => m.live && m.runId && w.ownRunIds.has(m.runId)).length : 0;
     const scenarioName = fault ? `${fault.step.label}: ${fault.v.label}` : 'no fault';
     return {
       id,
@@ -147,7 +160,10 @@ async function scenario(id: ProviderId, cp: CallPath, fault?: { step: Step; v: V
       leaked: leaked(machines),
       touched: untaggedTouched(w.emu.requests, w.untagged),
       leftForReaper: left,
-      findings: scanForSecrets([...(message ? [artefact(`${id} ${cp.name} ${scenarioName}: message`, message)] : []), ...emulatorArtefacts(w.emu, `${id} ${cp.name} ${scenarioName}`)]),
+      findings: scanForSecrets([
+        ...(message ? [artefact(`${id} ${cp.name} ${scenarioName}: message`, message)] : []),
+        ...emulatorArtefacts(w.emu, `${id} ${cp.name} ${scenarioName}`),
+      ]),
       emulatorTrouble: [...w.emu.violations, ...w.emu.errors],
       log,
     };
@@ -171,7 +187,11 @@ describe('every provider call path under every fault', { concurrency: 4 }, () =>
         assert.equal(dry.problem, undefined);
         const steps = stepsOf(dry.log);
         assert.ok(steps.length > 0, 'the call path makes requests');
-        const runs = await pool(steps.flatMap((step) => variantsFor(step).map((v) => ({ step, v }))), PARALLEL, (f) => scenario(id, cp, f));
+        const runs = await pool(
+          steps.flatMap((step) => variantsFor(step).map((v) => ({ step, v }))),
+          PARALLEL,
+          (f) => scenario(id, cp, f),
+        );
         t.diagnostic(`${runs.length} scenarios over ${steps.length} requests: ${steps.map((s) => s.label).join(', ')}`);
         results.push(...runs);
         const wrong: string[] = [];
@@ -194,7 +214,9 @@ after(() => {
   // The figures, as plain lines, also when an assertion above failed.
   const outcomes = new Map<string, number>();
   for (const r of results) outcomes.set(r.outcome, (outcomes.get(r.outcome) ?? 0) + 1);
-  console.log(`faults: duplicates=${sum((r) => r.duplicates.length)} leaked=${sum((r) => r.leaked.length)} untagged-touched=${sum((r) => r.touched.length)} (${results.length} scenarios)`);
+  console.log(
+    `faults: duplicates=${sum((r) => r.duplicates.length)} leaked=${sum((r) => r.leaked.length)} untagged-touched=${sum((r) => r.touched.length)} (${results.length} scenarios)`,
+  );
   const left = (single: boolean) => sum((r) => (r.single === single ? r.leftForReaper : 0));
   console.log(`faults: outcomes ${[...outcomes].map(([k, n]) => `${k}=${n}`).join(' ')}`);
   console.log(`faults: left up with their deadline for the reaper: after a single fault=${left(true)}, after persistent faults=${left(false)}`);
@@ -202,14 +224,36 @@ after(() => {
 
 test('figures: no duplicate, no leaked machine, no untagged machine touched', () => {
   assert.ok(only || results.length > 500, `the matrix ran (${results.length} scenarios)`);
-  const show = (f: (r: Result) => unknown[]) => results.filter((r) => f(r).length).slice(0, 10).map((r) => `${describeName(r)}: ${JSON.stringify(f(r).map((x) => ('name' in (x as object) ? (x as CloudMachine).name : `${(x as LoggedRequest).method} ${(x as LoggedRequest).path}`)))}`);
-  assert.deepEqual(show((r) => r.duplicates), [], 'duplicate machines');
-  assert.deepEqual(show((r) => r.leaked), [], 'leaked machines');
-  assert.deepEqual(show((r) => r.touched), [], 'untagged machines touched');
+  const show = (f: (r: Result) => unknown[]) =>
+    results
+      .filter((r) => f(r).length)
+      .slice(0, 10)
+      .map(
+        (r) =>
+          `${describeName(r)}: ${JSON.stringify(f(r).map((x) => ('name' in (x as object) ? (x as CloudMachine).name : `${(x as LoggedRequest).method} ${(x as LoggedRequest).path}`)))}`,
+      );
+  assert.deepEqual(
+    show((r) => r.duplicates),
+    [],
+    'duplicate machines',
+  );
+  assert.deepEqual(
+    show((r) => r.leaked),
+    [],
+    'leaked machines',
+  );
+  assert.deepEqual(
+    show((r) => r.touched),
+    [],
+    'untagged machines touched',
+  );
 });
 
 test('no call hangs, every failure is a clear message, no token in any message or request', () => {
-  assert.deepEqual(results.filter((r) => r.outcome === 'hung' || r.outcome === 'unclear').map((r) => `${describeName(r)}: ${r.outcome} ${r.message ?? ''}`), []);
+  assert.deepEqual(
+    results.filter((r) => r.outcome === 'hung' || r.outcome === 'unclear').map((r) => `${describeName(r)}: ${r.outcome} ${r.message ?? ''}`),
+    [],
+  );
   assert.deepEqual(results.flatMap((r) => r.findings.map((f) => `${f.secret} in ${f.artefact} (${f.form})`)).slice(0, 10), []);
 });
 

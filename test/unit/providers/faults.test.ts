@@ -45,10 +45,20 @@ for (const id of IDS) {
     for (const kind of KINDS) {
       emu.clearFaults();
       waits.length = 0;
-      emu.fault({ provider: id, method: 'GET', path: listPath(id), kind, ...(kind === 429 ? { resetAfterSec: RESET_SEC[id] } : {}), ...(kind === 'delay' ? { delayMs: TIMEOUT_MS + 500 } : {}) });
+      emu.fault({
+        provider: id,
+        method: 'GET',
+        path: listPath(id),
+        kind,
+        ...(kind === 429 ? { resetAfterSec: RESET_SEC[id] } : {}),
+        ...(kind === 'delay' ? { delayMs: TIMEOUT_MS + 500 } : {}),
+      });
       const { machines } = await p.list();
       assert.equal(machines.length, 2, `${kind}: both machines listed`);
-      assert.ok(emu.requests.some((r) => r.fault === kind), `${kind}: the fault fired`);
+      assert.ok(
+        emu.requests.some((r) => r.fault === kind),
+        `${kind}: the fault fired`,
+      );
       assert.equal(waits.length, 1, `${kind}: one retry`);
       if (kind === 429) assertWait(waits[0], id);
     }
@@ -61,7 +71,10 @@ for (const id of IDS) {
     await warmUp(p, id);
     const cases: { kind: FaultKind; sideEffect: boolean }[] = [
       { kind: 429, sideEffect: false },
-      ...([500, 502, 503, 'timeout', 'reset'] as FaultKind[]).flatMap((kind) => [{ kind, sideEffect: false }, { kind, sideEffect: true }]),
+      ...([500, 502, 503, 'timeout', 'reset'] as FaultKind[]).flatMap((kind) => [
+        { kind, sideEffect: false },
+        { kind, sideEffect: true },
+      ]),
       { kind: 'lost', sideEffect: true },
       // A slow answer within the timeout is just an answer.
       { kind: 'delay', sideEffect: true },
@@ -75,7 +88,11 @@ for (const id of IDS) {
       const m = await p.create(request(id));
       const resent = kind === 'delay' ? 0 : sideEffect ? 0 : 1;
       const withRun = (await p.list()).machines.filter((x) => x.runId === m.runId);
-      assert.deepEqual(withRun.map((x) => x.id), [m.id], `${label}: exactly one machine for the run`);
+      assert.deepEqual(
+        withRun.map((x) => x.id),
+        [m.id],
+        `${label}: exactly one machine for the run`,
+      );
       assert.equal(existing(emu, id).length, 1, `${label}: one machine in the cloud`);
       assert.equal(posts(emu, id) - postsBefore, 1 + resent, `${label}: the create was ${resent ? '' : 'not '}sent again`);
       if (kind !== 429 && kind !== 'delay') {
@@ -103,7 +120,10 @@ for (const id of IDS) {
     const { machines } = await p.list();
     if (id === 'hetzner') {
       // The retry kept the name, so the late request fails on it instead of making a second server.
-      assert.deepEqual(machines.map((x) => x.id), [m.id]);
+      assert.deepEqual(
+        machines.map((x) => x.id),
+        [m.id],
+      );
       assert.equal(posts(emu, id) - postsBefore, 2, 'the create was sent twice');
       assert.deepEqual(existing(emu, id), [m.id], 'and made one server');
     } else {

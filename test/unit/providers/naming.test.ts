@@ -35,8 +35,16 @@ for (const id of IDS) {
     // The race really happened: both asked for thebacknd-1.
     const asked = emu.requests.filter((r) => r.method === 'POST' && /\/(droplets|servers)$/.test(r.path)).map((r) => (r.body as { name: string }).name);
     assert.deepEqual(asked.slice(0, 2), ['thebacknd-1', 'thebacknd-1']);
-    if (id === 'hetzner') assert.ok(emu.requests.some((r) => r.status === 409), 'Hetzner refused the duplicate name');
-    else assert.ok(emu.requests.some((r) => (r.body as { type?: string } | undefined)?.type === 'rename'), 'the later droplet was renamed');
+    if (id === 'hetzner')
+      assert.ok(
+        emu.requests.some((r) => r.status === 409),
+        'Hetzner refused the duplicate name',
+      );
+    else
+      assert.ok(
+        emu.requests.some((r) => (r.body as { type?: string } | undefined)?.type === 'rename'),
+        'the later droplet was renamed',
+      );
     assertClean(emu);
   });
 }

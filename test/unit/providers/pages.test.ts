@@ -34,7 +34,10 @@ test('hetzner: after the first page, the remaining pages are fetched concurrentl
   const endpoint = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}${target.pathname}`;
   const p = createProvider('hetzner', { token: TOKEN, endpoint, pageSize: 3 });
   const { machines } = await p.list();
-  assert.deepEqual(machines.map((m) => m.name).sort(), [1, 2, 3, 4, 5, 6, 7, 8].map((i) => `thebacknd-${i}`));
+  assert.deepEqual(
+    machines.map((m) => m.name).sort(),
+    [1, 2, 3, 4, 5, 6, 7, 8].map((i) => `thebacknd-${i}`),
+  );
   assert.deepEqual(asked.slice(0, 1), [1], 'the first page first: it gives the count');
   assert.deepEqual([...asked].sort(), [1, 2, 3]);
 });

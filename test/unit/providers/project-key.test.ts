@@ -7,7 +7,11 @@ import { PROJECT_KEY_NAME } from '../../../src/providers/hetzner';
 import type { Emulator } from '../../fixtures/emulator';
 import { assertClean, client, emulator, request, TOKEN } from './emu';
 
-interface Key { id: number; name: string; public_key: string }
+interface Key {
+  id: number;
+  name: string;
+  public_key: string;
+}
 
 async function keys(emu: Emulator, init?: RequestInit): Promise<Key[]> {
   const res = await fetch(`${emu.hetznerUrl}/ssh_keys`, { ...init, headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json' } });
@@ -35,13 +39,16 @@ test('hetzner: a create without keys carries the project key "thebacknd" (no roo
 
 test('hetzner: a key named "thebacknd" already in the project is used as it is; keys the user asked for replace it', async (t) => {
   const emu = await emulator(t);
-  const [own] = await keys(emu, { method: 'POST', body: JSON.stringify({ name: PROJECT_KEY_NAME, public_key: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEtmqjDDGMoOLqu5VYPjMjCMqlOPZNlvx3N4c8Lo2yYx mine' }) });
+  const [own] = await keys(emu, {
+    method: 'POST',
+    body: JSON.stringify({ name: PROJECT_KEY_NAME, public_key: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEtmqjDDGMoOLqu5VYPjMjCMqlOPZNlvx3N4c8Lo2yYx mine' }),
+  });
   const posts = emu.requests.length;
   const p = client(emu, 'hetzner');
   const a = await p.create(request('hetzner'));
   assert.deepEqual(emu.state.servers.get(Number(a.id))?.sshKeys, [String(own!.id)]);
   const mine = await p.create(request('hetzner', { sshKeys: ['2323'] }));
-  assert.deepEqual(emu.state.servers.get(Number(mine.id))?.sshKeys, ['2323'], 'only the user\'s key, never the project key by surprise');
+  assert.deepEqual(emu.state.servers.get(Number(mine.id))?.sshKeys, ['2323'], "only the user's key, never the project key by surprise");
   assert.equal(emu.requests.slice(posts).filter((r) => r.method === 'POST' && r.path === '/v1/ssh_keys').length, 0);
   assertClean(emu);
 });

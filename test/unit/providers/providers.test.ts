@@ -30,7 +30,10 @@ for (const id of IDS) {
     // What another client sees: it is all on the machine.
     const other = client(emu, id);
     const { machines } = await other.list();
-    assert.deepEqual(machines.map((x) => [x.id, x.name, x.runId, x.deadline, x.toplevel]), [[m.id, m.name, m.runId, m.deadline, m.toplevel]]);
+    assert.deepEqual(
+      machines.map((x) => [x.id, x.name, x.runId, x.deadline, x.toplevel]),
+      [[m.id, m.name, m.runId, m.deadline, m.toplevel]],
+    );
     if (id === 'digitalocean') assert.ok(emu.state.droplets.get(Number(m.id))!.tags.includes('thebacknd'));
     else assert.equal(emu.state.servers.get(Number(m.id))!.labels['thebacknd'], '');
 
@@ -64,7 +67,10 @@ for (const id of IDS) {
     for (let i = 1; i <= 3; i++) seed(emu, id, { name: `other-${i}`, tagged: false });
     const p = client(emu, id, { pageSize: 3 });
     const { machines } = await p.list();
-    assert.deepEqual(machines.map((m) => m.name).sort(), [1, 2, 3, 4, 5, 6, 7].map((i) => `thebacknd-${i}`));
+    assert.deepEqual(
+      machines.map((m) => m.name).sort(),
+      [1, 2, 3, 4, 5, 6, 7].map((i) => `thebacknd-${i}`),
+    );
     const listCalls = emu.requests.filter((r) => r.method === 'GET' && /\/(droplets|servers)$/.test(r.path));
     assert.equal(listCalls.length, 3, 'three pages of three');
     // The next free number comes from all pages.
@@ -83,7 +89,10 @@ for (const id of IDS) {
     // N counts tagged machines only; Hetzner's unique names then push past the foreign thebacknd-1.
     assert.equal(mine.name, id === 'hetzner' ? 'thebacknd-2' : 'thebacknd-1');
     const listed = await p.list();
-    assert.deepEqual(listed.machines.map((m) => m.id), [mine.id]);
+    assert.deepEqual(
+      listed.machines.map((m) => m.id),
+      [mine.id],
+    );
     for (const f of foreign) {
       const g = await p.get(f);
       assert.equal(g?.tagged, false);
@@ -106,7 +115,7 @@ for (const id of IDS) {
     const emu = await emulator(t, { clock: () => T });
     emu.setClock(5 * 3_600_000);
     const { serverTime } = await client(emu, id).list();
-    assert.equal(serverTime.getTime(), T + 5 * 3_600_000, 'server time is the Date header: 5 h ahead of the server\'s clock');
+    assert.equal(serverTime.getTime(), T + 5 * 3_600_000, "server time is the Date header: 5 h ahead of the server's clock");
     assertClean(emu);
   });
 
@@ -150,7 +159,10 @@ for (const id of IDS) {
     const a = await p.create(request(id));
     const b = await p.create(request(id));
     assert.equal(await p.destroyByRunId(a.runId!), 1);
-    assert.deepEqual((await p.list()).machines.map((m) => m.id), [b.id]);
+    assert.deepEqual(
+      (await p.list()).machines.map((m) => m.id),
+      [b.id],
+    );
     assert.equal(await p.destroyByRunId(a.runId!), 0);
     assertClean(emu);
   });

@@ -25,7 +25,10 @@ test('a 429 waits what the cloud asks; too long a wait fails at once with the ti
   const e = new ApiError('digitalocean', 'http', 'API Rate limit exceeded.', 429, 'too_many_requests', { date, 'ratelimit-reset': String(epoch + 5) });
   assert.equal(delayFor(e, 0, o), 5000);
   const far = new ApiError('digitalocean', 'http', 'x', 429, 'too_many_requests', { date, 'ratelimit-reset': String(epoch + 600) });
-  assert.throws(() => delayFor(far, 0, o), (err: unknown) => err instanceof RateLimited && err.waitMs === 600_000);
+  assert.throws(
+    () => delayFor(far, 0, o),
+    (err: unknown) => err instanceof RateLimited && err.waitMs === 600_000,
+  );
   const msg = toUserError('digitalocean', new RateLimited('digitalocean', 600_000)).message;
   assert.match(msg, /rate limit reached: try again in 600 s/);
 });
@@ -54,10 +57,12 @@ test('withRetry retries transient failures only, with the injected sleep, up to 
   assert.equal(calls, 1, 'a 4xx is not retried');
 
   calls = 0;
-  await assert.rejects(withRetry(async () => {
-    calls++;
-    throw new ApiError('hetzner', 'network', 'ECONNRESET');
-  }, o));
+  await assert.rejects(
+    withRetry(async () => {
+      calls++;
+      throw new ApiError('hetzner', 'network', 'ECONNRESET');
+    }, o),
+  );
   assert.equal(calls, 4, 'first try + 3 retries');
 });
 
@@ -87,14 +92,20 @@ test('quota and limits say so, and are not mistaken for a bad token', () => {
 });
 
 test('network failures, timeouts and 5xx are told apart', () => {
-  assert.match(toUserError('hetzner', new ApiError('hetzner', 'network', 'ECONNREFUSED'), { endpoint: 'http://127.0.0.1:9/v1' }).message, /Could not reach the Hetzner API at http:\/\/127\.0\.0\.1:9\/v1 \(ECONNREFUSED\)/);
+  assert.match(
+    toUserError('hetzner', new ApiError('hetzner', 'network', 'ECONNREFUSED'), { endpoint: 'http://127.0.0.1:9/v1' }).message,
+    /Could not reach the Hetzner API at http:\/\/127\.0\.0\.1:9\/v1 \(ECONNREFUSED\)/,
+  );
   assert.match(toUserError('digitalocean', new ApiError('digitalocean', 'timeout', 'timed out')).message, /did not answer in time/);
   assert.match(toUserError('digitalocean', new ApiError('digitalocean', 'http', 'Server Error', 502)).message, /API failed \(HTTP 502/);
 });
 
 test('an invalid region, size or image lists the valid ones', () => {
   const catalog = {
-    regions: [{ slug: 'ams3', name: 'Amsterdam 3', available: true }, { slug: 'nyc1', name: 'New York 1', available: true }],
+    regions: [
+      { slug: 'ams3', name: 'Amsterdam 3', available: true },
+      { slug: 'nyc1', name: 'New York 1', available: true },
+    ],
     sizes: [{ slug: 's-1vcpu-1gb', cpus: 1, memoryGiB: 1, diskGiB: 25, pricePerHour: 0.00893, currency: 'USD' as const, regions: ['ams3'] }],
     images: [
       { id: '123', name: 'thebacknd-base', kind: 'custom' as const },

@@ -94,10 +94,17 @@ test('store hashes: only real store paths count', () => {
 
 test('statuses: each cloud maps onto creating / running / off / destroying, unknown never to off', () => {
   assert.deepEqual(['new', 'active', 'off', 'archive', 'weird'].map(digitalOceanStatus), ['creating', 'running', 'off', 'destroying', 'creating']);
-  assert.deepEqual(
-    ['initializing', 'starting', 'running', 'stopping', 'off', 'deleting', 'migrating', 'rebuilding', 'unknown'].map(hetznerStatus),
-    ['creating', 'creating', 'running', 'off', 'off', 'destroying', 'running', 'creating', 'creating'],
-  );
+  assert.deepEqual(['initializing', 'starting', 'running', 'stopping', 'off', 'deleting', 'migrating', 'rebuilding', 'unknown'].map(hetznerStatus), [
+    'creating',
+    'creating',
+    'running',
+    'off',
+    'off',
+    'destroying',
+    'running',
+    'creating',
+    'creating',
+  ]);
 });
 
 test('Hetzner IPv6: the server answers on ::1 of its /64', () => {

@@ -52,10 +52,16 @@ test('a deadline tag years ahead is honoured only to creation + the longest Exte
   const shown = service.machines().find((m) => m.provider === 'hetzner')!;
   assert.match(machineDescription(shown, now), /tampered deadline \(20\d\d-.*\), honoured to \d+d \d+h left/);
   const done = await reaper.pass();
-  assert.deepEqual(done.map((r) => `${r.machine.name}:${r.reason}`), ['thebacknd-1:deadline']);
+  assert.deepEqual(
+    done.map((r) => `${r.machine.name}:${r.reason}`),
+    ['thebacknd-1:deadline'],
+  );
   assert.equal(emu.state.droplets.has(forever.id), false, 'the 10-day-old machine with a 10-year deadline is reaped');
   assert.ok(emu.state.servers.has(young.id), 'a young one keeps running up to the cap');
-  assert.ok(logs.some((l) => /deadline tag .* is beyond what Extend allows/.test(l)), logs.join('\n'));
+  assert.ok(
+    logs.some((l) => /deadline tag .* is beyond what Extend allows/.test(l)),
+    logs.join('\n'),
+  );
 });
 
 test('the reaper reads the deadline again right before each destroy', async (t) => {
@@ -68,7 +74,10 @@ test('the reaper reads the deadline again right before each destroy', async (t) 
   const done = await reaper.pass({ maxAgeMs: 60_000 });
   assert.deepEqual(done, []);
   assert.ok(emu.state.droplets.has(d.id), 'the extended machine survives the stale list');
-  assert.ok(logs.some((l) => /kept thebacknd-1 .*its deadline was moved since the list/.test(l)), logs.join('\n'));
+  assert.ok(
+    logs.some((l) => /kept thebacknd-1 .*its deadline was moved since the list/.test(l)),
+    logs.join('\n'),
+  );
 });
 
 test('destroy-old never destroys the machine a local run created, even when a foreign older one copies its run id', async (t) => {
@@ -112,9 +121,21 @@ test('addresses from the API are used only when they are IP literals', async (t)
 test('policy: the cap is creation + the longest first deadline + the longest Extend', () => {
   const now = Date.parse('2030-01-01T00:00:00Z');
   const m = (createdAgo: number, deadlineIn: number) => ({
-    id: '1', provider: 'hetzner' as const, name: 'thebacknd-1', status: 'running' as const, tagged: true, region: 'fsn1', size: 'cx22',
-    createdAt: new Date(now - createdAgo).toISOString(), deadline: new Date(now + deadlineIn).toISOString(), pricePerHour: undefined, currency: 'EUR' as const,
-    runId: undefined, ipv4: undefined, ipv6: undefined, toplevel: undefined,
+    id: '1',
+    provider: 'hetzner' as const,
+    name: 'thebacknd-1',
+    status: 'running' as const,
+    tagged: true,
+    region: 'fsn1',
+    size: 'cx22',
+    createdAt: new Date(now - createdAgo).toISOString(),
+    deadline: new Date(now + deadlineIn).toISOString(),
+    pricePerHour: undefined,
+    currency: 'EUR' as const,
+    runId: undefined,
+    ipv4: undefined,
+    ipv6: undefined,
+    toplevel: undefined,
   });
   const decided = (x: ReturnType<typeof m>) => decideReaping({ machines: [x], serverTime: new Date(now), maxAgeMinutes: 60 }).length;
   assert.equal(decided(m(8 * day + 1 * min, 365 * day)), 1, 'past creation + 1 day + 7 days');

@@ -24,12 +24,12 @@ test('one holder at a time; it renews; another takes over only after expiry; the
   assert.ok(await a.acquire(), 'a renews');
   assert.ok(await a.recordPass(now));
   now += 60_000;
-  assert.equal(await b.acquire(), undefined, 'renewed: still a\'s');
+  assert.equal(await b.acquire(), undefined, "renewed: still a's");
   assert.equal(await b.recordPass(now), false, 'a non-holder cannot record a pass');
   now += 31_000;
   const took = await b.acquire();
   assert.equal(took?.owner, 'window-b', 'expired: b takes over');
-  assert.equal(took?.lastPassAt, 1_060_000, 'with a\'s last pass, so the period goes on');
+  assert.equal(took?.lastPassAt, 1_060_000, "with a's last pass, so the period goes on");
   assert.equal(await a.acquire(), undefined, 'a lost it');
 });
 

@@ -39,7 +39,14 @@ test('past deadline, powered off, and deadline-less old machines go, each with i
     machine('going', { status: 'destroying', deadline: new Date(0).toISOString() }),
   ];
   const d = decideReaping({ machines, serverTime: server, maxAgeMinutes: 60 });
-  assert.deepEqual(d.map((x) => [x.machine.name, x.reason]), [['late', 'deadline'], ['off', 'off'], ['old', 'age']]);
+  assert.deepEqual(
+    d.map((x) => [x.machine.name, x.reason]),
+    [
+      ['late', 'deadline'],
+      ['off', 'off'],
+      ['old', 'age'],
+    ],
+  );
   assert.match(d[0]!.why, /late: deadline passed 5 min ago/);
   assert.match(d[2]!.why, /no deadline and 61 min old \(max 60 min\)/);
 });

@@ -93,13 +93,22 @@ test('destroys tagged machines past their deadline or powered off; never untagge
   // Each reaping is logged with the machine's name and the reason.
   const reaped = w.logs.filter((l) => l.includes('Reaper: destroyed'));
   assert.equal(reaped.length, 3);
-  assert.ok(reaped.some((l) => /thebacknd-1 \(DigitalOcean, id \d+\): deadline passed 3 min ago/.test(l)), reaped.join('\n'));
-  assert.ok(reaped.some((l) => /thebacknd-1 \(Hetzner, id \d+\): it powered itself off/.test(l)), reaped.join('\n'));
-  assert.ok(reaped.some((l) => /thebacknd-3 .*no deadline and 2 h old/.test(l)), reaped.join('\n'));
+  assert.ok(
+    reaped.some((l) => /thebacknd-1 \(DigitalOcean, id \d+\): deadline passed 3 min ago/.test(l)),
+    reaped.join('\n'),
+  );
+  assert.ok(
+    reaped.some((l) => /thebacknd-1 \(Hetzner, id \d+\): it powered itself off/.test(l)),
+    reaped.join('\n'),
+  );
+  assert.ok(
+    reaped.some((l) => /thebacknd-3 .*no deadline and 2 h old/.test(l)),
+    reaped.join('\n'),
+  );
   assert.deepEqual(emu.violations, []);
 });
 
-test('deadlines are judged on the provider\'s clock, not the local one', async (t) => {
+test("deadlines are judged on the provider's clock, not the local one", async (t) => {
   const { emu, dir } = await setup(t);
   // The DigitalOcean server's clock runs 10 minutes ahead of ours.
   emu.setClock(10 * min);
@@ -110,7 +119,10 @@ test('deadlines are judged on the provider\'s clock, not the local one', async (
   const aheadThere = emu.addDroplet({ name: 'thebacknd-2', tags: doTags(newRunId(), new Date(now + 15 * min)) });
   const w = openWindow(emu, dir);
   const done = await w.reaper.pass();
-  assert.deepEqual(done.map((r) => r.machine.name), ['thebacknd-1']);
+  assert.deepEqual(
+    done.map((r) => r.machine.name),
+    ['thebacknd-1'],
+  );
   assert.equal(emu.state.droplets.has(pastThere.id), false);
   assert.ok(emu.state.droplets.has(aheadThere.id));
 
@@ -118,8 +130,11 @@ test('deadlines are judged on the provider\'s clock, not the local one', async (
   emu.setClock(-20 * min);
   const pastHere = emu.addDroplet({ name: 'thebacknd-3', tags: doTags(newRunId(), new Date(Date.now() - 5 * min)) });
   const again = await w.reaper.pass();
-  assert.deepEqual(again.map((r) => r.machine.name), []);
-  assert.ok(emu.state.droplets.has(pastHere.id), 'not yet due on the provider\'s clock');
+  assert.deepEqual(
+    again.map((r) => r.machine.name),
+    [],
+  );
+  assert.ok(emu.state.droplets.has(pastHere.id), "not yet due on the provider's clock");
 });
 
 test('a provider whose list fails is skipped: nothing is destroyed on stale data', async (t) => {
@@ -130,7 +145,10 @@ test('a provider whose list fails is skipped: nothing is destroyed on stale data
   const s = emu.addServer({ name: 'thebacknd-1', labels: hetznerLabels(newRunId(), new Date(Date.now() - min)) });
   emu.fault({ provider: 'digitalocean', method: 'GET', path: '/droplets', kind: 503, times: 1 });
   const done = await w.reaper.pass();
-  assert.deepEqual(done.map((r) => `${r.machine.provider}/${r.machine.name}`), ['hetzner/thebacknd-1']);
+  assert.deepEqual(
+    done.map((r) => `${r.machine.provider}/${r.machine.name}`),
+    ['hetzner/thebacknd-1'],
+  );
   assert.ok(emu.state.droplets.has(d.id));
   assert.equal(emu.state.servers.has(s.id), false);
   assert.ok(w.logs.some((l) => /skipped DigitalOcean: its machines could not be listed/.test(l)));
@@ -152,7 +170,10 @@ test('ticks: a pass when the period is due or when an already-listed machine is 
   const d = emu.addDroplet({ name: 'thebacknd-1', tags: doTags(newRunId(), new Date(Date.now() - min)) });
   await w.service.refresh();
   const second = await w.reaper.tick();
-  assert.deepEqual(second?.map((r) => r.machine.name), ['thebacknd-1']);
+  assert.deepEqual(
+    second?.map((r) => r.machine.name),
+    ['thebacknd-1'],
+  );
   assert.equal(emu.state.droplets.has(d.id), false);
   await w.reaper.dispose();
 });

@@ -53,7 +53,11 @@ async function cli(argv: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code:
 test('no cache: the closure is copied over pinned SSH and the agent switches to it without a cache', { timeout: 120_000 }, async (t) => {
   const stateDir = path.join(w.dir, 'state');
   t.after(async () => {
-    for (const m of await w.alive()) await w.provider(m.provider).destroy(m.id).catch(() => undefined);
+    for (const m of await w.alive())
+      await w
+        .provider(m.provider)
+        .destroy(m.id)
+        .catch(() => undefined);
   });
   const r = await cli(['--provider', 'digitalocean', '--endpoint', w.emu.doUrl, '--flake', flake.dir, '--state-dir', stateDir, '--minutes', '30', 'e2e']);
   assert.equal(r.code, 0, r.stderr);
@@ -62,7 +66,10 @@ test('no cache: the closure is copied over pinned SSH and the agent switches to 
   const [, name, ip] = m;
 
   // The stages, in order, on stderr; then how to connect.
-  assert.match(r.stderr, /^DigitalOcean s-1vcpu-1gb in ams3: 1 core · 1 GiB RAM · 25 GiB disk · \$0\.\d{4}\/h; destroyed after 30 min\. No binary cache: the closure goes over SSH\.\n/);
+  assert.match(
+    r.stderr,
+    /^DigitalOcean s-1vcpu-1gb in ams3: 1 core · 1 GiB RAM · 25 GiB disk · \$0\.\d{4}\/h; destroyed after 30 min\. No binary cache: the closure goes over SSH\.\n/,
+  );
   const stages = [...r.stderr.matchAll(/^\[\d\d:\d\d:\d\d\] (.*)$/gm)].map((x) => x[1]!.replace(/\/nix\/store\/\S+/g, 'STORE').replace(/ \(.*\)$/, ''));
   assert.deepEqual(stages, [
     `Building ${flake.dir}#nixosConfigurations.e2e.config.system.build.toplevel`,
@@ -77,7 +84,13 @@ test('no cache: the closure is copied over pinned SSH and the agent switches to 
   assert.match(r.stderr, /^  thebacknd-\d+ \(\d+\), run id thebacknd-[0-9a-f-]{36}, deadline \d{4}-\d\d-\d\dT/m);
   assert.match(r.stderr, /^thebacknd: stage=closure source=ssh wait=1800s path=\/nix\/store\/\S+$/m);
   assert.doesNotMatch(r.stderr, /stage=(cache|fetch)/, 'nothing was substituted');
-  assert.match(r.stderr, new RegExp(`^Connect: ssh -i ${stateDir}/machines/thebacknd-[0-9a-f-]{36}/login_ed25519 -o UserKnownHostsFile=\\S+ -o StrictHostKeyChecking=yes root@${ip.replace(/\./g, '\\.')}$`, 'm'));
+  assert.match(
+    r.stderr,
+    new RegExp(
+      `^Connect: ssh -i ${stateDir}/machines/thebacknd-[0-9a-f-]{36}/login_ed25519 -o UserKnownHostsFile=\\S+ -o StrictHostKeyChecking=yes root@${ip.replace(/\./g, '\\.')}$`,
+      'm',
+    ),
+  );
   const toplevel = /stage=done result=switched toplevel=(\/nix\/store\/\S+)/.exec(r.stderr)?.[1];
   assert.ok(toplevel, r.stderr);
 
@@ -91,12 +104,23 @@ test('no cache: the closure is copied over pinned SSH and the agent switches to 
   // The host switched, and its store holds exactly the toplevel's closure, copied from this machine's store.
   const host = w.hostOf(machine)!;
   assert.equal(fs.readFileSync(host.file('root/run-e2e-marker'), 'utf8'), flake.greeting);
-  const local = (await promisify(execFile)('nix-store', ['-qR', toplevel], { env: w.env })).stdout.trim().split('\n').map((p) => path.basename(p));
-  assert.deepEqual(fs.readdirSync(host.file('nix/store')).filter((f) => !f.startsWith('.')).sort(), local.sort());
+  const local = (await promisify(execFile)('nix-store', ['-qR', toplevel], { env: w.env })).stdout
+    .trim()
+    .split('\n')
+    .map((p) => path.basename(p));
+  assert.deepEqual(
+    fs
+      .readdirSync(host.file('nix/store'))
+      .filter((f) => !f.startsWith('.'))
+      .sort(),
+    local.sort(),
+  );
 
   // OpenSSH, as a user would run the printed command, reaches it with the pinned key only.
   const connect = /^Connect: (ssh .*)$/m.exec(r.stderr)![1]!.split(' ');
-  const out = await promisify(execFile)(connect[0]!, [...connect.slice(1, -1), '-o', 'BatchMode=yes', connect.at(-1)!, 'cat /root/run-e2e-marker'], { env: { ...process.env, HOME: w.dir } });
+  const out = await promisify(execFile)(connect[0]!, [...connect.slice(1, -1), '-o', 'BatchMode=yes', connect.at(-1)!, 'cat /root/run-e2e-marker'], {
+    env: { ...process.env, HOME: w.dir },
+  });
   assert.equal(out.stdout, flake.greeting);
 
   const ns = host.ns;

@@ -6,7 +6,10 @@ import { scriptedConsentQuestion } from '../../../src/run/consent';
 
 test('a scripted run asks first in production and development, never in tests', () => {
   for (const mode of ['production', 'development'] as const) {
-    assert.match(scriptedConsentQuestion(mode, 'bare image on Hetzner fsn1 cx22') ?? '', /^Another extension asks Thebacknd to create paid cloud machines: bare image on Hetzner fsn1 cx22\..*Allow it\?$/);
+    assert.match(
+      scriptedConsentQuestion(mode, 'bare image on Hetzner fsn1 cx22') ?? '',
+      /^Another extension asks Thebacknd to create paid cloud machines: bare image on Hetzner fsn1 cx22\..*Allow it\?$/,
+    );
   }
   assert.equal(scriptedConsentQuestion('test', 'x'), undefined);
 });

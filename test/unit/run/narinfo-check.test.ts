@@ -79,7 +79,7 @@ const serversOf = (runId: string) => [...emu.state.servers.values()].filter((s) 
 const creates = () => emu.requests.filter((r) => r.method === 'POST' && r.path === '/v1/servers').length;
 const never = new AbortController().signal;
 
-test("the port finds a narinfo where machines read it: public HTTP, a private cache with its read key, s3://", async () => {
+test('the port finds a narinfo where machines read it: public HTTP, a private cache with its read key, s3://', async () => {
   assert.equal(await ports(pub).narinfoProblem!(PRESENT, false, never), undefined);
   assert.equal(await ports(pub).narinfoProblem!(MISSING, false, never), `${pub.url}/${MISSING.slice(11, 43)}.narinfo answered HTTP 404`);
 
@@ -103,18 +103,24 @@ for (const kind of ['toplevel', 'binary'] as const) {
     const events: RunEvent[] = [];
     const createsBefore = creates();
     const payload = kind === 'toplevel' ? { kind, storePath: MISSING } : { kind, storePath: MISSING, binary: 'bin/job' };
-    await assert.rejects(runToplevel(ports(pub), request(payload), never, (e) => void events.push(e), runId), (err: unknown) => {
-      assert.ok(err instanceof UserError, String(err));
-      assert.equal(
-        err.message,
-        `${MISSING} is not in the binary cache, so a machine would wait for it in vain: ${pub.url}/${MISSING.slice(11, 43)}.narinfo answered HTTP 404. ` +
-          `Push it first (thebacknd push ${MISSING}), or run its configuration, which builds and pushes it. No machine was created.`,
-      );
-      return true;
-    });
+    await assert.rejects(
+      runToplevel(ports(pub), request(payload), never, (e) => void events.push(e), runId),
+      (err: unknown) => {
+        assert.ok(err instanceof UserError, String(err));
+        assert.equal(
+          err.message,
+          `${MISSING} is not in the binary cache, so a machine would wait for it in vain: ${pub.url}/${MISSING.slice(11, 43)}.narinfo answered HTTP 404. ` +
+            `Push it first (thebacknd push ${MISSING}), or run its configuration, which builds and pushes it. No machine was created.`,
+        );
+        return true;
+      },
+    );
     assert.equal(creates(), createsBefore, 'no create request reached the cloud');
     assert.deepEqual(serversOf(runId), []);
-    assert.deepEqual(events.flatMap((e) => (e.type === 'stage' ? [e.stage] : [])), ['keys']);
+    assert.deepEqual(
+      events.flatMap((e) => (e.type === 'stage' ? [e.stage] : [])),
+      ['keys'],
+    );
     assert.ok(!(await listMachineKeyIds(path.join(dir, 'storage'))).includes(runId), 'its keys are removed');
   });
 }
@@ -125,13 +131,22 @@ test('a private cache is asked with the read key; a path in it goes on to create
   const refusedBefore = priv.refused;
   const events: RunEvent[] = [];
   // Cancelled once the machine exists: what is asserted is that the check let the run through to the create.
-  const run = runToplevel(ports(priv, { cacheReadCredentials: READER }), request({ kind: 'toplevel', storePath: PRESENT }, { cachePrivate: true }), ctl.signal, (e) => {
-    events.push(e);
-    if (e.type === 'stage' && e.stage === 'wait-running') ctl.abort();
-  }, runId);
+  const run = runToplevel(
+    ports(priv, { cacheReadCredentials: READER }),
+    request({ kind: 'toplevel', storePath: PRESENT }, { cachePrivate: true }),
+    ctl.signal,
+    (e) => {
+      events.push(e);
+      if (e.type === 'stage' && e.stage === 'wait-running') ctl.abort();
+    },
+    runId,
+  );
   await assert.rejects(run, (err: Error) => err.name === 'AbortError');
   assert.equal(priv.refused, refusedBefore, 'the check sent the read key');
-  assert.deepEqual(events.flatMap((e) => (e.type === 'stage' ? [e.stage] : [])), ['keys', 'create', 'wait-running', 'cleanup']);
+  assert.deepEqual(
+    events.flatMap((e) => (e.type === 'stage' ? [e.stage] : [])),
+    ['keys', 'create', 'wait-running', 'cleanup'],
+  );
   assert.deepEqual(serversOf(runId), [], 'the cancel destroyed it');
 });
 
@@ -156,7 +171,10 @@ test('a push the machines cannot read (the public URL serves another bucket) fai
   const stages = events.flatMap((e) => (e.type === 'stage' ? [e.stage] : []));
   assert.deepEqual(stages.slice(0, 5), ['build', 'sign', 'push', 'keys', 'create']);
   assert.equal(stages.at(-1), 'cleanup');
-  assert.ok(events.some((e) => e.type === 'machine'), 'the machine was created while the closure was pushed');
+  assert.ok(
+    events.some((e) => e.type === 'machine'),
+    'the machine was created while the closure was pushed',
+  );
   assert.deepEqual(serversOf(runId), [], 'and destroyed when the check failed');
   assert.ok(!(await listMachineKeyIds(path.join(dir, 'storage'))).includes(runId), 'its keys are removed');
 });

@@ -30,7 +30,9 @@ function ports(provider: ProviderId, over: Partial<RunPorts> & { bootOutcome?: B
         endpoint: provider === 'digitalocean' ? emu.doUrl : emu.hetznerUrl,
         retry: { baseDelayMs: 5, maxDelayMs: 20 },
       }),
-      build: async () => { throw new Error('not used'); },
+      build: async () => {
+        throw new Error('not used');
+      },
       sign: async () => undefined,
       push: async () => undefined,
       newKeys: async (runId) => {
@@ -42,10 +44,11 @@ function ports(provider: ProviderId, over: Partial<RunPorts> & { bootOutcome?: B
       userData: ({ storePath }) => JSON.stringify({ version: 1, toplevel: storePath ?? null }),
       waitSsh: async () => undefined,
       followBoot: async () => over.bootOutcome ?? { ok: true },
-      sleep: (ms, signal) => new Promise((resolve, reject) => {
-        const t = setTimeout(resolve, Math.min(ms, 20));
-        signal.addEventListener('abort', () => (clearTimeout(t), reject(signal.reason)), { once: true });
-      }),
+      sleep: (ms, signal) =>
+        new Promise((resolve, reject) => {
+          const t = setTimeout(resolve, Math.min(ms, 20));
+          signal.addEventListener('abort', () => (clearTimeout(t), reject(signal.reason)), { once: true });
+        }),
       ...over,
     };
     return { emu, p, keysRoot };
@@ -62,9 +65,10 @@ async function baseImage(provider: ProviderId): Promise<string> {
 
 const request = (provider: ProviderId, over: Partial<RunRequest> = {}): RunRequest => ({
   payload: { kind: 'toplevel', storePath: '/nix/store/00000000000000000000000000000000-nixos-system-test' },
-  placement: provider === 'digitalocean'
-    ? { provider, region: 'ams3', size: 's-1vcpu-1gb', image: images[provider]! }
-    : { provider, region: 'fsn1', size: 'cx22', image: images[provider]! },
+  placement:
+    provider === 'digitalocean'
+      ? { provider, region: 'ams3', size: 's-1vcpu-1gb', image: images[provider]! }
+      : { provider, region: 'fsn1', size: 'cx22', image: images[provider]! },
   maxAgeMinutes: 60,
   transfer: 'cache',
   cachePrivate: false,
@@ -102,9 +106,10 @@ for (const provider of ['digitalocean', 'hetzner'] as const) {
   for (const at of ['create', 'wait-running', 'wait-ssh', 'boot'] as const) {
     test(`${provider}: cancelling during ${at} leaves no machine and no keys`, async () => {
       const ctl = new AbortController();
-      const hang = (_ip: string, _k: unknown, signal: AbortSignal) => new Promise<never>((_, reject) => {
-        signal.addEventListener('abort', () => reject(signal.reason), { once: true });
-      });
+      const hang = (_ip: string, _k: unknown, signal: AbortSignal) =>
+        new Promise<never>((_, reject) => {
+          signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+        });
       const { p, keysRoot } = await ports(provider, at === 'wait-ssh' ? { waitSsh: hang } : at === 'boot' ? { followBoot: hang } : {});
       const before = new Set((await live(provider)).map((m) => m.id));
       let runId = '';
@@ -114,7 +119,11 @@ for (const provider of ['digitalocean', 'hetzner'] as const) {
       });
       await assert.rejects(run, (err: Error) => err.name === 'AbortError');
       const leftover = (await live(provider)).filter((m) => !before.has(m.id));
-      assert.deepEqual(leftover.map((m) => m.name), [], 'no machine left running');
+      assert.deepEqual(
+        leftover.map((m) => m.name),
+        [],
+        'no machine left running',
+      );
       assert.deepEqual(fs.readdirSync(keysRoot), [], 'keys removed');
       if (at !== 'create') assert.match(runId, /^thebacknd-[0-9a-f-]{36}$/);
     });
@@ -124,11 +133,17 @@ for (const provider of ['digitalocean', 'hetzner'] as const) {
     const failing = { bootOutcome: { ok: false, reason: 'path /nix/store/…-x is not in the cache' } };
     const { p } = await ports(provider, failing);
     const before = new Set((await live(provider)).map((m) => m.id));
-    await assert.rejects(runToplevel(p, request(provider), new AbortController().signal, () => {}), /not in the cache/);
+    await assert.rejects(
+      runToplevel(p, request(provider), new AbortController().signal, () => {}),
+      /not in the cache/,
+    );
     assert.equal((await live(provider)).filter((m) => !before.has(m.id)).length, 0);
 
     const kept = await ports(provider, failing);
-    await assert.rejects(runToplevel(kept.p, request(provider, { onFailure: 'keep' }), new AbortController().signal, () => {}), /not in the cache/);
+    await assert.rejects(
+      runToplevel(kept.p, request(provider, { onFailure: 'keep' }), new AbortController().signal, () => {}),
+      /not in the cache/,
+    );
     const left = (await live(provider)).filter((m) => !before.has(m.id));
     assert.equal(left.length, 1);
     assert.ok(left[0]!.deadline && left[0]!.runId, 'the kept machine still carries its deadline and run id');
@@ -143,7 +158,10 @@ test('a lost create answer still gives exactly one machine, and the run goes on 
   emu.fault({ provider: 'hetzner', method: 'POST', path: '/servers', kind: 'lost' });
   const result = await runToplevel(p, request('hetzner'), new AbortController().signal, () => {});
   const created = (await live('hetzner')).filter((m) => !before.has(m.id));
-  assert.deepEqual(created.map((m) => m.id), [result.machine.id]);
+  assert.deepEqual(
+    created.map((m) => m.id),
+    [result.machine.id],
+  );
   await p.provider.destroy(result.machine.id);
   assert.deepEqual(emu.violations, []);
 });
@@ -178,9 +196,10 @@ function signalled(): { promise: Promise<void>; fire: () => void } {
   return { promise, fire };
 }
 
-const hangUntilAbort = (signal: AbortSignal) => new Promise<never>((_, reject) => {
-  signal.addEventListener('abort', () => reject(signal.reason), { once: true });
-});
+const hangUntilAbort = (signal: AbortSignal) =>
+  new Promise<never>((_, reject) => {
+    signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+  });
 
 for (const provider of ['digitalocean', 'hetzner'] as const) {
   test(`${provider}: keys are generated while building, and the machine is created while the closure is pushed`, { timeout: 60_000 }, async () => {
@@ -236,7 +255,11 @@ for (const provider of ['digitalocean', 'hetzner'] as const) {
       });
       await assert.rejects(run, (err: Error) => err.name === 'AbortError');
       if (at !== 'build') assert.ok(pushSettled, 'the push was stopped before the run returned');
-      assert.deepEqual((await live(provider)).filter((m) => !before.has(m.id)).map((m) => m.name), [], 'no machine left running');
+      assert.deepEqual(
+        (await live(provider)).filter((m) => !before.has(m.id)).map((m) => m.name),
+        [],
+        'no machine left running',
+      );
       assert.deepEqual(fs.readdirSync(keysRoot), [], 'keys removed');
     });
   }
@@ -262,7 +285,11 @@ for (const provider of ['digitalocean', 'hetzner'] as const) {
       /the bucket refused the upload/,
     );
     assert.equal(stages.at(-1), 'cleanup');
-    assert.deepEqual((await live(provider)).filter((m) => !before.has(m.id)).map((m) => m.name), [], 'the machine was destroyed');
+    assert.deepEqual(
+      (await live(provider)).filter((m) => !before.has(m.id)).map((m) => m.name),
+      [],
+      'the machine was destroyed',
+    );
     assert.deepEqual(fs.readdirSync(keysRoot), [], 'keys removed');
   });
 }

@@ -62,7 +62,13 @@ test('user-data per kind of run: toplevel from the cache, closure over SSH, bina
     hostPublicKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBqp3uFsHYYHhi1ihb8hDFM4vVVTEkaCVmC2wHjSRFSM host',
   };
   const creds = { accessKeyId: 'AKIAPUSH', secretAccessKey: 'push-secret-123' };
-  const p = createRunPorts({ provider: noProvider, settings: cacheSettings(), keysRoot: '/k', cacheCredentials: creds, cacheReadCredentials: { accessKeyId: 'r', secretAccessKey: 'read-secret-123' } });
+  const p = createRunPorts({
+    provider: noProvider,
+    settings: cacheSettings(),
+    keysRoot: '/k',
+    cacheCredentials: creds,
+    cacheReadCredentials: { accessKeyId: 'r', secretAccessKey: 'read-secret-123' },
+  });
   const cached = p.userData({ payload: { kind: 'toplevel', storePath: TOPLEVEL }, storePath: TOPLEVEL, keys, cachePrivate: true, transfer: 'cache' });
   assert.deepEqual(parseUserData(cached), {
     version: 1,
@@ -78,7 +84,9 @@ test('user-data per kind of run: toplevel from the cache, closure over SSH, bina
   assert.equal(overSsh.cache, undefined, 'no cache: nothing to substitute from');
   assert.equal(overSsh.toplevel, TOPLEVEL);
 
-  const binary = parseUserData(p.userData({ payload: { kind: 'binary', storePath: TOPLEVEL, binary: 'bin/job' }, storePath: TOPLEVEL, keys, cachePrivate: false, transfer: 'cache' }));
+  const binary = parseUserData(
+    p.userData({ payload: { kind: 'binary', storePath: TOPLEVEL, binary: 'bin/job' }, storePath: TOPLEVEL, keys, cachePrivate: false, transfer: 'cache' }),
+  );
   assert.deepEqual(binary.binary, { path: `${TOPLEVEL}/bin/job`, args: [] });
   assert.equal(binary.toplevel, undefined);
 

@@ -26,7 +26,11 @@ const untilAborted = (started: () => void) => (signal: AbortSignal) =>
 
 test('a machine that powers itself off ends the wait with "off", and is remembered', async () => {
   const { emu, s, ip, watch } = await setup();
-  const r = await watch.unlessPoweredOff(ip, new AbortController().signal, untilAborted(() => emu.powerOff('hetzner', s.id)));
+  const r = await watch.unlessPoweredOff(
+    ip,
+    new AbortController().signal,
+    untilAborted(() => emu.powerOff('hetzner', s.id)),
+  );
   assert.equal(r, 'off');
   assert.ok(watch.poweredOff.has(ip));
 });
@@ -41,6 +45,13 @@ test("the caller's cancel rejects with the caller's reason", async () => {
   const { ip, watch } = await setup();
   const ctl = new AbortController();
   const reason = new Error('cancelled by the user');
-  await assert.rejects(watch.unlessPoweredOff(ip, ctl.signal, untilAborted(() => ctl.abort(reason))), (e) => e === reason);
+  await assert.rejects(
+    watch.unlessPoweredOff(
+      ip,
+      ctl.signal,
+      untilAborted(() => ctl.abort(reason)),
+    ),
+    (e) => e === reason,
+  );
   assert.ok(!watch.poweredOff.has(ip));
 });

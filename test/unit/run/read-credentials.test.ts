@@ -24,7 +24,10 @@ const push = { accessKeyId: 'PUSHKEY', secretAccessKey: 'push-secret' };
 const read = { accessKeyId: 'READKEY', secretAccessKey: 'read-secret' };
 
 test('a private cache with only the push key is refused: the extension never sends the write pair', () => {
-  assert.throws(() => preflight({ settings: settings(), cacheCredentials: push }, req), /no read credentials are set: run "Thebacknd: Set Cache Read Credentials…".*push credentials never go to a machine/);
+  assert.throws(
+    () => preflight({ settings: settings(), cacheCredentials: push }, req),
+    /no read credentials are set: run "Thebacknd: Set Cache Read Credentials…".*push credentials never go to a machine/,
+  );
   preflight({ settings: settings(), cacheCredentials: push, cacheReadCredentials: read }, req);
   // The CLI's documented fallback (THEBACKND_CACHE_READ_* unset) still works, to the cache's own host.
   preflight({ settings: settings({ publicUrl: 'https://nix.ams3.example.com' }), cacheCredentials: push, pushCredentialsReadToo: true }, req);
@@ -35,5 +38,8 @@ test('the push key never goes as a netrc password to a host other than the cache
     () => preflight({ settings: settings({ publicUrl: 'https://cdn.elsewhere.example/nix' }), cacheCredentials: push, pushCredentialsReadToo: true }, req),
     /public URL is on cdn\.elsewhere\.example, not on the cache's host ams3\.example\.com/,
   );
-  assert.throws(() => preflight({ settings: settings({ publicUrl: 'https://user:pass@ams3.example.com/nix' }), cacheReadCredentials: read }, { ...req, cachePrivate: false }), /user:pass@/);
+  assert.throws(
+    () => preflight({ settings: settings({ publicUrl: 'https://user:pass@ams3.example.com/nix' }), cacheReadCredentials: read }, { ...req, cachePrivate: false }),
+    /user:pass@/,
+  );
 });

@@ -134,28 +134,44 @@ for (const provider of ['hetzner', 'digitalocean'] as const) {
 test('with the reaper unreachable, a program run falls back to powering off', { timeout: TIMEOUT }, async (t) => {
   const ids = runIds(t, w);
   const broken = { ...link, url: `${exposed.url}/api/v1/web/fn-00000000-0000-0000-0000-000000000000/thebacknd/destroy-self` };
-  const result = await runToplevel(ports('hetzner', { reaper: broken }), request('hetzner', { kind: 'binary', storePath: jobPath, binary: 'bin/job' }), new AbortController().signal, events().emit, ids.next());
+  const result = await runToplevel(
+    ports('hetzner', { reaper: broken }),
+    request('hetzner', { kind: 'binary', storePath: jobPath, binary: 'bin/job' }),
+    new AbortController().signal,
+    events().emit,
+    ids.next(),
+  );
   assert.deepEqual(result.outcome, { ok: true, poweredOff: true });
   await until('the machine off', async () => ((await w.provider('hetzner').get(result.machine.id))?.status === 'off' ? true : undefined));
   const host = w.hosts.get(`hetzner:${result.machine.id}`)!;
-  assert.ok(host.agentLog.some((l) => /stage=destroy-self mode=now http=404 result=refused/.test(l)), host.agentLog.join('\n'));
+  assert.ok(
+    host.agentLog.some((l) => /stage=destroy-self mode=now http=404 result=refused/.test(l)),
+    host.agentLog.join('\n'),
+  );
 });
 
 // Last: it moves the emulator's clock and removes the trigger.
 test('with the scheduled trigger down, a machine past its deadline is destroyed by its own check-in', { timeout: TIMEOUT }, async (t) => {
   const ids = runIds(t, w);
-  const res = await fetch(`${w.emu.doUrl}/functions/namespaces/${reaper.namespace}/triggers/${REAPER_TRIGGER}`, { method: 'DELETE', headers: { Authorization: `Bearer ${TOKEN}` } });
+  const res = await fetch(`${w.emu.doUrl}/functions/namespaces/${reaper.namespace}/triggers/${REAPER_TRIGGER}`, {
+    method: 'DELETE',
+    headers: { Authorization: `Bearer ${TOKEN}` },
+  });
   assert.equal(res.status, 204);
   const configuration: Payload = { kind: 'configuration', flakeRef: flake.dir, name: 'e2e' };
-  const result = await runToplevel(ports('digitalocean', { reaper: link }), request('digitalocean', configuration, { maxAgeMinutes: 10 }), new AbortController().signal, events().emit, ids.next());
+  const result = await runToplevel(
+    ports('digitalocean', { reaper: link }),
+    request('digitalocean', configuration, { maxAgeMinutes: 10 }),
+    new AbortController().signal,
+    events().emit,
+    ids.next(),
+  );
   const host = w.hosts.get(`digitalocean:${result.machine.id}`)!;
   await until('a check-in that found it not due', async () => (host.agentLog.some((l) => /stage=destroy-self mode=due http=200 result=not-due/.test(l)) ? true : undefined));
   assert.ok(await w.provider('digitalocean').get(result.machine.id), 'alive before its deadline');
   await w.emu.functions.advanceClock(11 * 60_000);
   await until('the machine destroyed by its check-in', async () => ((await w.provider('digitalocean').get(result.machine.id)) ? undefined : true));
-  const activation = await until('the destroy-self activation', async () =>
-    w.emu.functions.activations.find((a) => a.name === 'destroy-self' && destroyedBy(a, result.machine)),
-  );
+  const activation = await until('the destroy-self activation', async () => w.emu.functions.activations.find((a) => a.name === 'destroy-self' && destroyedBy(a, result.machine)));
   assert.equal((activation.response.result.body as { due?: boolean }).due, true, 'destroyed as due by a check-in');
   assert.deepEqual(w.emu.errors, []);
 });

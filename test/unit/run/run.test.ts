@@ -112,9 +112,18 @@ test('happy path: a flake toplevel is built, signed, pushed, switched to; SSH is
 
   // Pushed by src/nix/push: the toplevel's narinfo is in the bucket, and the host substituted it from there.
   const hash = path.basename(toplevel).slice(0, 32);
-  assert.ok(cache.s3.created.some((o) => o.key === `${hash}.narinfo`), 'the narinfo was uploaded');
-  assert.ok(cache.s3.requests.some((r) => r.method === 'GET' && r.url === `/cache/${hash}.narinfo`), 'the host read it from the cache');
-  assert.ok(rec.log().some((l) => l.startsWith('thebacknd: stage=fetch paths=2/2')), rec.log().join('\n'));
+  assert.ok(
+    cache.s3.created.some((o) => o.key === `${hash}.narinfo`),
+    'the narinfo was uploaded',
+  );
+  assert.ok(
+    cache.s3.requests.some((r) => r.method === 'GET' && r.url === `/cache/${hash}.narinfo`),
+    'the host read it from the cache',
+  );
+  assert.ok(
+    rec.log().some((l) => l.startsWith('thebacknd: stage=fetch paths=2/2')),
+    rec.log().join('\n'),
+  );
   assert.ok(rec.log().includes(`thebacknd: stage=done result=switched toplevel=${toplevel}`), 'the boot log reached the switch');
   assert.ok(rec.log().includes(`activated ${toplevel}`), "the switch's own output is in the log");
 
@@ -164,7 +173,10 @@ test('a wrong host key (someone else answering) is refused, said so, and the mac
   assert.deepEqual(rec.stages(), ['keys', 'create', 'wait-running', 'wait-ssh', 'cleanup']);
   const created = rec.events.find((e) => e.type === 'machine');
   assert.ok(created?.type === 'machine');
-  assert.ok(rec.log().some((l) => l.startsWith(`Destroyed ${created.machine.name}`)), rec.log().join('\n'));
+  assert.ok(
+    rec.log().some((l) => l.startsWith(`Destroyed ${created.machine.name}`)),
+    rec.log().join('\n'),
+  );
   await assertGone(w, created.machine, undefined);
   await assertNoUnmarkedMachine(w, ids.all);
 });
@@ -178,13 +190,19 @@ test('an agent failure (a path missing from the cache) shows in the run; the mac
     runToplevel(ports('hetzner'), request('hetzner', failing), new AbortController().signal, destroyed.emit, ids.next()),
     runToplevel(ports('digitalocean'), request('digitalocean', failing, { onFailure: 'keep' }), new AbortController().signal, kept.emit, ids.next()),
   ]);
-  for (const [r, rec] of [[d, destroyed], [k, kept]] as const) {
+  for (const [r, rec] of [
+    [d, destroyed],
+    [k, kept],
+  ] as const) {
     assert.equal(r.status, 'rejected');
     const err = r.reason as Error;
     assert.ok(err instanceof UserError, String(err));
     assert.match(err.message, /^thebacknd-\d+: Boot failed \(missing-path\): 1 path\(s\) of the closure are not in the cache \(\/nix\/store\/[a-z0-9]{32}-thebacknd-test-extra\)$/);
     assert.ok(err.message.includes(closures.missingDependency));
-    assert.ok(rec.log().some((l) => l.startsWith('thebacknd: stage=failed reason=missing-path')), 'the agent\'s failure line is in the run log');
+    assert.ok(
+      rec.log().some((l) => l.startsWith('thebacknd: stage=failed reason=missing-path')),
+      "the agent's failure line is in the run log",
+    );
   }
   assert.deepEqual(destroyed.stages(), ['keys', 'create', 'wait-running', 'wait-ssh', 'boot', 'cleanup']);
   const gone = destroyed.events.find((e) => e.type === 'machine');
@@ -197,7 +215,10 @@ test('an agent failure (a path missing from the cache) shows in the run; the mac
   const left = (await w.alive()).filter((m) => m.runId === kept.runId());
   assert.equal(left.length, 1);
   assert.ok(left[0]!.deadline && Date.parse(left[0]!.deadline) > Date.now());
-  await assertNoUnmarkedMachine(w, ids.all.filter((id) => id !== kept.runId()));
+  await assertNoUnmarkedMachine(
+    w,
+    ids.all.filter((id) => id !== kept.runId()),
+  );
   assert.match(await ssh(left[0]!.runId!, left[0]!.ipv4!, 'tail -n 1 /run/thebacknd/agent.log'), /stage=failed reason=missing-path/);
   await destroyRunMachine({ provider: w.provider('digitalocean'), keysRoot: w.keysRoot }, left[0]!);
   await assertGone(w, left[0]!, undefined);
@@ -216,7 +237,13 @@ test('a private cache: read credentials go over SSH into a root-only file, never
     cacheCredentials: priv.s3.credentials,
     cacheReadCredentials: reader,
   });
-  const result = await runToplevel(p, request('hetzner', { kind: 'toplevel', storePath: closures.toplevel }, { cachePrivate: true }), new AbortController().signal, rec.emit, ids.next());
+  const result = await runToplevel(
+    p,
+    request('hetzner', { kind: 'toplevel', storePath: closures.toplevel }, { cachePrivate: true }),
+    new AbortController().signal,
+    rec.emit,
+    ids.next(),
+  );
   assert.deepEqual(rec.stages(), ['keys', 'create', 'wait-running', 'wait-ssh', 'credentials', 'boot', 'ready']);
   assert.ok(rec.log().includes(`thebacknd: stage=done result=switched toplevel=${closures.toplevel}`));
   assert.ok(priv.admitted >= 3, `the host read the cache with the credentials (${priv.admitted} requests)`);
@@ -274,16 +301,26 @@ test('cancelling at each stage leaves no machine and no keys (and never an unmar
       ...(variant === 'ssh' ? { transfer: 'ssh' } : {}),
     });
     const runId = ids.next();
-    const run = runToplevel(p, req, ctl.signal, (e) => {
-      rec.emit(e);
-      if (e.type === 'stage' && e.stage === stage) {
-        if (afterMs === 0) ctl.abort();
-        else setTimeout(() => ctl.abort(), afterMs);
-      }
-    }, runId);
+    const run = runToplevel(
+      p,
+      req,
+      ctl.signal,
+      (e) => {
+        rec.emit(e);
+        if (e.type === 'stage' && e.stage === stage) {
+          if (afterMs === 0) ctl.abort();
+          else setTimeout(() => ctl.abort(), afterMs);
+        }
+      },
+      runId,
+    );
     await assert.rejects(run, (err: unknown) => isAbort(err), `cancelled during ${stage}`);
     assert.ok(rec.stages().includes(stage), `${stage} was reached: ${rec.stages().join(' ')}`);
-    assert.deepEqual((await w.alive()).filter((m) => m.runId === runId).map((m) => m.name), [], `cancelled during ${stage}: nothing left`);
+    assert.deepEqual(
+      (await w.alive()).filter((m) => m.runId === runId).map((m) => m.name),
+      [],
+      `cancelled during ${stage}: nothing left`,
+    );
     if (rec.runId()) assert.equal(rec.stages().at(-1), 'cleanup', 'a created machine is cleaned up');
     assert.ok(!(await listMachineKeyIds(w.keysRoot)).includes(runId), `cancelled during ${stage}: keys removed`);
   }
@@ -309,7 +346,7 @@ test('a binary: the machine runs it, the run shows its output, and the machine p
   const log = rec.log();
   assert.ok(log.includes('job done') && log.includes(flake.greeting.trim()), log.join('\n'));
   assert.equal(log.at(-1), 'thebacknd: stage=poweroff exit=0');
-  assert.equal((await until('the machine off', async () => ((await w.provider('hetzner').get(result.machine.id))?.status === 'off' ? true : undefined))), true);
+  assert.equal(await until('the machine off', async () => ((await w.provider('hetzner').get(result.machine.id))?.status === 'off' ? true : undefined)), true);
 });
 
 test('a binary that finishes before SSH answers: the run says the machine powered off, and destroys it', { timeout: TIMEOUT }, async (t) => {
@@ -325,7 +362,13 @@ test('a binary that finishes before SSH answers: the run says the machine powere
   };
   const rec = recorder();
   await assert.rejects(
-    runToplevel(p, request('hetzner', { kind: 'binary', storePath: path.dirname(path.dirname(closures.binary)), binary: closures.binary }), new AbortController().signal, rec.emit, ids.next()),
+    runToplevel(
+      p,
+      request('hetzner', { kind: 'binary', storePath: path.dirname(path.dirname(closures.binary)), binary: closures.binary }),
+      new AbortController().signal,
+      rec.emit,
+      ids.next(),
+    ),
     /^UserError: thebacknd-\d+: the machine powered itself off before SSH answered; its boot log is gone with it$/,
   );
   assert.deepEqual(rec.stages(), ['keys', 'create', 'wait-running', 'wait-ssh', 'boot', 'cleanup']);

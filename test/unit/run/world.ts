@@ -143,7 +143,11 @@ export function runIds(t: TestContext, w: World): { next(): string; all: string[
   const all: string[] = [];
   t.after(async () => {
     for (const id of all) {
-      for (const p of ['digitalocean', 'hetzner'] as const) await w.provider(p).destroyByRunId(id).catch(() => 0);
+      for (const p of ['digitalocean', 'hetzner'] as const)
+        await w
+          .provider(p)
+          .destroyByRunId(id)
+          .catch(() => 0);
       fs.rmSync(path.join(w.keysRoot, 'machines', id), { recursive: true, force: true });
     }
   });

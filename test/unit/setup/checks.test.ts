@@ -62,7 +62,10 @@ function assertNothingCreated(w: World): void {
   );
   assert.equal(w.emu.state.droplets.size, 0);
   for (const probe of w.s3.created.filter((o) => o.key.startsWith(PROBE_PREFIX))) {
-    assert.ok(w.s3.requests.some((r) => r.method === 'DELETE' && r.url.includes(probe.key)), `probe ${probe.key} deleted`);
+    assert.ok(
+      w.s3.requests.some((r) => r.method === 'DELETE' && r.url.includes(probe.key)),
+      `probe ${probe.key} deleted`,
+    );
   }
   assertClean(w.emu);
 }
@@ -70,15 +73,31 @@ function assertNothingCreated(w: World): void {
 test('a ready setup: every check passes, and the cache probe is written, read publicly and deleted', async (t) => {
   const w = await world(t);
   const rs = await checkSetup(w.input());
-  assert.deepEqual(rs.map((r) => [r.id, r.status]), [['token', 'ok'], ['image', 'ok'], ['cache', 'ok'], ['signingKey', 'ok'], ['nix', 'ok']], JSON.stringify(rs, null, 1));
+  assert.deepEqual(
+    rs.map((r) => [r.id, r.status]),
+    [
+      ['token', 'ok'],
+      ['image', 'ok'],
+      ['cache', 'ok'],
+      ['signingKey', 'ok'],
+      ['nix', 'ok'],
+    ],
+    JSON.stringify(rs, null, 1),
+  );
   assert.match(byId(rs, 'image').detail, /available in ams3/);
   assert.match(byId(rs, 'cache').detail, /writable and public at/);
   assert.match(byId(rs, 'nix').detail, /^Nix 2\.\d+\.\d+, flakes work/);
   assert.equal(firstMissing(rs), undefined);
   const probes = w.s3.created.filter((o) => o.key.startsWith(PROBE_PREFIX));
   assert.equal(probes.length, 1, 'one probe object was written');
-  assert.ok(w.s3.requests.some((r) => r.method === 'GET' && r.url.includes(probes[0]!.key) && !r.headers.authorization), 'read back without credentials');
-  assert.ok(w.s3.requests.some((r) => r.method === 'DELETE' && r.url.includes(probes[0]!.key)), 'and deleted');
+  assert.ok(
+    w.s3.requests.some((r) => r.method === 'GET' && r.url.includes(probes[0]!.key) && !r.headers.authorization),
+    'read back without credentials',
+  );
+  assert.ok(
+    w.s3.requests.some((r) => r.method === 'DELETE' && r.url.includes(probes[0]!.key)),
+    'and deleted',
+  );
   assertNothingCreated(w);
 });
 
@@ -228,7 +247,13 @@ test('thebacknd doctor: exit 0 with every line ok; without a token, exit 1 namin
   delete env.HCLOUD_TOKEN;
   const ready = await doctor(['--provider', 'digitalocean'], env);
   assert.equal(ready.code, 0, ready.stdout + ready.stderr);
-  assert.deepEqual(ready.stdout.trim().split('\n').map((l) => l.slice(0, 4)), ['ok  ', 'ok  ', 'ok  ', 'ok  ', 'ok  ']);
+  assert.deepEqual(
+    ready.stdout
+      .trim()
+      .split('\n')
+      .map((l) => l.slice(0, 4)),
+    ['ok  ', 'ok  ', 'ok  ', 'ok  ', 'ok  '],
+  );
   assert.match(ready.stderr, /^Ready/);
 
   const noToken = await doctor([], { ...env, DIGITALOCEAN_ACCESS_TOKEN: '' });

@@ -29,9 +29,20 @@ test('a Spaces cache: bucket created, a key limited to it returned, the setup ke
   t.after(() => s3.stop());
   const revoked = pairKeys(emu);
   const steps: string[] = [];
-  const made = await createSpacesCache({ token: TOKEN, apiEndpoint: emu.doUrl, region: 'ams3', bucket: 'my-thebacknd-cache', s3Endpoint: s3.endpoint, onStep: (m) => steps.push(m) });
+  const made = await createSpacesCache({
+    token: TOKEN,
+    apiEndpoint: emu.doUrl,
+    region: 'ams3',
+    bucket: 'my-thebacknd-cache',
+    s3Endpoint: s3.endpoint,
+    onStep: (m) => steps.push(m),
+  });
   assert.deepEqual(steps, ['Creating a short-lived key to create the bucket', 'Creating the bucket my-thebacknd-cache in ams3', 'Creating a key limited to the bucket']);
-  assert.deepEqual([...emu.spacesKeys.values()].map((k) => [k.name, k.grants]), [['thebacknd-cache-my-thebacknd-cache', [{ bucket: 'my-thebacknd-cache', permission: 'readwrite' }]]], 'only the limited key is left');
+  assert.deepEqual(
+    [...emu.spacesKeys.values()].map((k) => [k.name, k.grants]),
+    [['thebacknd-cache-my-thebacknd-cache', [{ bucket: 'my-thebacknd-cache', permission: 'readwrite' }]]],
+    'only the limited key is left',
+  );
   const key = [...emu.spacesKeys.values()][0]!;
   assert.deepEqual(made.credentials, { accessKeyId: key.access_key, secretAccessKey: key.secret_key });
   assert.deepEqual(made.cache, {
@@ -42,7 +53,10 @@ test('a Spaces cache: bucket created, a key limited to it returned, the setup ke
     private: true,
     forcePathStyle: true,
   });
-  assert.ok(s3.requests.some((r) => r.method === 'PUT' && /^\/my-thebacknd-cache\/?(\?|$)/.test(r.url)), `CreateBucket at the Spaces endpoint: ${JSON.stringify(s3.requests.map((r) => r.method + ' ' + r.url))}`);
+  assert.ok(
+    s3.requests.some((r) => r.method === 'PUT' && /^\/my-thebacknd-cache\/?(\?|$)/.test(r.url)),
+    `CreateBucket at the Spaces endpoint: ${JSON.stringify(s3.requests.map((r) => r.method + ' ' + r.url))}`,
+  );
   assert.deepEqual(
     emu.requests.filter((r) => r.path.includes('spaces')).map((r) => `${r.method} ${r.status}`),
     ['POST 201', 'POST 201', 'DELETE 204'],
@@ -51,7 +65,13 @@ test('a Spaces cache: bucket created, a key limited to it returned, the setup ke
   assertClean(emu);
 
   // The settings it gives are a working cache: a probe is written (private: not read anonymously) and deleted.
-  const rs = await checkSetup({ providerId: 'digitalocean', provider: undefined, settings: { ...DEFAULTS, cache: { ...DEFAULTS.cache, ...made.cache } }, credentials: made.credentials, needs: { nix: false } });
+  const rs = await checkSetup({
+    providerId: 'digitalocean',
+    provider: undefined,
+    settings: { ...DEFAULTS, cache: { ...DEFAULTS.cache, ...made.cache } },
+    credentials: made.credentials,
+    needs: { nix: false },
+  });
   assert.equal(rs.find((r) => r.id === 'cache')!.status, 'ok', JSON.stringify(rs));
 });
 
@@ -65,8 +85,14 @@ test('a taken bucket name or a refused token: a clear error, and no full-access 
     return true;
   });
   assert.equal(emu.spacesKeys.size, 0, 'the setup key was deleted although the bucket failed');
-  await assert.rejects(createSpacesCache({ token: 'refused-token-0123456789', apiEndpoint: emu.doUrl, region: 'ams3', bucket: 'fresh', s3Endpoint: s3.endpoint }), /DigitalOcean did not accept the token/);
-  await assert.rejects(createSpacesCache({ token: TOKEN, apiEndpoint: emu.doUrl, region: 'ams3', bucket: 'Bad_Name', s3Endpoint: s3.endpoint }), /Bucket "Bad_Name": Use lower-case/);
+  await assert.rejects(
+    createSpacesCache({ token: 'refused-token-0123456789', apiEndpoint: emu.doUrl, region: 'ams3', bucket: 'fresh', s3Endpoint: s3.endpoint }),
+    /DigitalOcean did not accept the token/,
+  );
+  await assert.rejects(
+    createSpacesCache({ token: TOKEN, apiEndpoint: emu.doUrl, region: 'ams3', bucket: 'Bad_Name', s3Endpoint: s3.endpoint }),
+    /Bucket "Bad_Name": Use lower-case/,
+  );
   assert.equal(emu.spacesKeys.size, 0);
   assertClean(emu);
 });
@@ -88,7 +114,7 @@ test('the guided cache settings say what a good value looks like', () => {
   assert.match(publicUrlProblem('ftp://x')!, /Leave empty/);
 });
 
-test('the example flake parses and uses the chosen provider\'s module', () => {
+test("the example flake parses and uses the chosen provider's module", () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'thebacknd-example-'));
   try {
     const file = path.join(dir, 'flake.nix');

@@ -33,10 +33,7 @@ test('boot log: waits for SSH, follows appended lines, reconnects after an sshd 
   const events: BootLogEvent[] = [];
   const ac = new AbortController();
   t.after(() => ac.abort());
-  const done = streamBootLog(
-    { target, command: `tail -n +1 -F ${shq(log)}`, retryIntervalMs: 200, waitDeadlineMs: 30_000, signal: ac.signal },
-    (e) => events.push(e),
-  );
+  const done = streamBootLog({ target, command: `tail -n +1 -F ${shq(log)}`, retryIntervalMs: 200, waitDeadlineMs: 30_000, signal: ac.signal }, (e) => events.push(e));
   const lines = (): string[] => events.flatMap((e) => (e.kind === 'line' && e.stream === 'stdout' ? [e.line] : []));
   const statuses = (): string[] => events.flatMap((e) => (e.kind === 'status' ? [e.status] : []));
 
@@ -75,7 +72,10 @@ test('boot log: waits for SSH, follows appended lines, reconnects after an sshd 
     'thebacknd: stage=done result=switched toplevel=/nix/store/x',
     'end of test',
   ]);
-  assert.deepEqual(events.flatMap((e) => (e.kind === 'stage' ? [e.stage.stage] : [])), ['keys', 'fetch', 'fetch', 'switch', 'done']);
+  assert.deepEqual(
+    events.flatMap((e) => (e.kind === 'stage' ? [e.stage.stage] : [])),
+    ['keys', 'fetch', 'fetch', 'switch', 'done'],
+  );
   const s = statuses();
   assert.equal(s[0], 'waiting');
   assert.ok(s.indexOf('connected') < s.indexOf('reconnecting') && s.indexOf('reconnecting') < s.lastIndexOf('connected'), s.join(','));
@@ -114,7 +114,12 @@ test('boot log: a run stops following at the terminal stage, while the remote lo
   // The command never ends by itself (`cat` of the channel's stdin, open while the log is followed): returning at
   // all shows the terminal stage ended the follow, not the command.
   const end = await streamBootLog(
-    { target, command: 'echo "thebacknd: stage=fetch paths=0/0"; echo "thebacknd: stage=failed reason=missing-path message=\\"not in the cache\\" path=/nix/store/abc"; echo after; exec cat', until: isTerminal },
+    {
+      target,
+      command:
+        'echo "thebacknd: stage=fetch paths=0/0"; echo "thebacknd: stage=failed reason=missing-path message=\\"not in the cache\\" path=/nix/store/abc"; echo after; exec cat',
+      until: isTerminal,
+    },
     (e) => e.kind === 'line' && lines.push(e.line),
   );
   assert.equal(end.reason, 'finished');

@@ -61,7 +61,10 @@ test('keys and Host entries are removed once a machine is gone, never on a faile
     assert.ok(await loadMachineKeys(dir, busy), 'a machine whose run is in progress keeps its keys');
     assert.ok(await loadMachineKeys(dir, orphan), 'keys of a machine never seen here are not touched');
     assert.deepEqual(await listHostEntries(managed), ['thebacknd-2']);
-    assert.ok(logs.some((l) => l.includes('thebacknd-1 is gone')), logs.join('\n'));
+    assert.ok(
+      logs.some((l) => l.includes('thebacknd-1 is gone')),
+      logs.join('\n'),
+    );
     assert.ok(emu.state.droplets.has(db.id));
     janitor.dispose();
   } finally {

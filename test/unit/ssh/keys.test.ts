@@ -69,7 +69,10 @@ test('keys load back, are removed with the machine, and orphans are pruned', { t
   await assert.rejects(fs.access(a.dir), { code: 'ENOENT' });
   assert.equal(await loadMachineKeys(storage, 'thebacknd-a'), undefined);
   await removeMachineKeys(storage, 'thebacknd-a'); // twice is fine
-  await assert.rejects(requireMachineKeys(storage, 'thebacknd-a', 'thebacknd-7'), (e: unknown) => e instanceof UserError && /thebacknd-7 has no SSH key on this computer/.test(e.message));
+  await assert.rejects(
+    requireMachineKeys(storage, 'thebacknd-a', 'thebacknd-7'),
+    (e: unknown) => e instanceof UserError && /thebacknd-7 has no SSH key on this computer/.test(e.message),
+  );
 
   await createMachineKeys(storage, 'thebacknd-c');
   assert.deepEqual(await pruneMachineKeys(storage, ['thebacknd-c']), ['thebacknd-b']);

@@ -57,8 +57,26 @@ async function machine(t: { after: (fn: () => Promise<void>) => void }): Promise
 function openssh(knownHosts: string, key: string, sshd: Sshd): { status: number | null; stderr: string; stdout: string } {
   const r = spawnSync(
     'ssh',
-    ['-F', '/dev/null', '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'GlobalKnownHostsFile=/dev/null', '-o', 'StrictHostKeyChecking=yes',
-      '-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes', '-i', key, '-p', String(sshd.port), `${sshd.user}@127.0.0.1`, 'echo pinned-ok'],
+    [
+      '-F',
+      '/dev/null',
+      '-o',
+      `UserKnownHostsFile=${knownHosts}`,
+      '-o',
+      'GlobalKnownHostsFile=/dev/null',
+      '-o',
+      'StrictHostKeyChecking=yes',
+      '-o',
+      'BatchMode=yes',
+      '-o',
+      'IdentitiesOnly=yes',
+      '-i',
+      key,
+      '-p',
+      String(sshd.port),
+      `${sshd.user}@127.0.0.1`,
+      'echo pinned-ok',
+    ],
     { encoding: 'utf8', timeout: 20_000 },
   );
   return { status: r.status, stderr: r.stderr, stdout: r.stdout };

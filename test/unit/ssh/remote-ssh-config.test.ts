@@ -21,7 +21,12 @@ function ssh(args: string[]): { status: number | null; stdout: string; stderr: s
 function resolved(config: string, alias: string): Map<string, string> {
   const r = ssh(['-G', '-F', config, alias]);
   assert.equal(r.status, 0, r.stderr);
-  return new Map(r.stdout.split('\n').filter(Boolean).map((l) => [l.slice(0, l.indexOf(' ')), l.slice(l.indexOf(' ') + 1)]));
+  return new Map(
+    r.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => [l.slice(0, l.indexOf(' ')), l.slice(l.indexOf(' ') + 1)]),
+  );
 }
 
 test('a host entry pins the machine for OpenSSH, even under a path with spaces, and is removed', { timeout: 60_000 }, async (t) => {
@@ -33,7 +38,10 @@ test('a host entry pins the machine for OpenSSH, even under a path with spaces, 
   t.after(() => sshd.close());
   await writeKnownHosts(keys, '127.0.0.1', sshd.port);
   const managed = path.join(root, 'ssh', 'thebacknd_config');
-  await writeHostEntry({ alias: 'thebacknd-1', hostName: '127.0.0.1', port: sshd.port, user: sshd.user, identityFile: keys.loginKeyPath, knownHostsFile: keys.knownHostsPath }, managed);
+  await writeHostEntry(
+    { alias: 'thebacknd-1', hostName: '127.0.0.1', port: sshd.port, user: sshd.user, identityFile: keys.loginKeyPath, knownHostsFile: keys.knownHostsPath },
+    managed,
+  );
   await writeHostEntry({ alias: 'thebacknd-2', hostName: '203.0.113.9', identityFile: '/k/2', knownHostsFile: '/k/2.known' }, managed);
   assert.equal((await fs.stat(managed)).mode & 0o777, 0o600);
   assert.equal((await fs.stat(path.dirname(managed))).mode & 0o777, 0o700);
@@ -52,7 +60,10 @@ test('a host entry pins the machine for OpenSSH, even under a path with spaces, 
   assert.equal(ok.stdout.trim(), 'via-entry');
 
   // Writing the same alias again replaces it rather than adding a second block.
-  await writeHostEntry({ alias: 'thebacknd-1', hostName: '127.0.0.1', port: sshd.port, user: sshd.user, identityFile: keys.loginKeyPath, knownHostsFile: keys.knownHostsPath }, managed);
+  await writeHostEntry(
+    { alias: 'thebacknd-1', hostName: '127.0.0.1', port: sshd.port, user: sshd.user, identityFile: keys.loginKeyPath, knownHostsFile: keys.knownHostsPath },
+    managed,
+  );
   assert.deepEqual(await listHostEntries(managed), ['thebacknd-2', 'thebacknd-1']);
 
   await sshd.start({ hostPrivateKey: generateEd25519('impostor').privateKey });

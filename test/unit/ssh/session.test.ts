@@ -21,7 +21,9 @@ test('connects with the pinned host key, runs a command, streams its output and 
   const whoami = await session.run('id -un');
   assert.equal(whoami.stdout.trim(), sshd.user);
   // A credential goes through stdin, never the command line.
-  const cred = await session.run('umask 077; cat > "$HOME/.thebacknd-test-cred-$$" && cat "$HOME/.thebacknd-test-cred-$$" && rm "$HOME/.thebacknd-test-cred-$$"', { stdin: 'AKIA-secret\n' });
+  const cred = await session.run('umask 077; cat > "$HOME/.thebacknd-test-cred-$$" && cat "$HOME/.thebacknd-test-cred-$$" && rm "$HOME/.thebacknd-test-cred-$$"', {
+    stdin: 'AKIA-secret\n',
+  });
   assert.equal(cred.stdout, 'AKIA-secret\n');
   assert.equal(cred.code, 0);
 });
@@ -77,7 +79,10 @@ test('waitForSsh gives up at its deadline with the reason, and stops when aborte
   const host = generateEd25519('h');
   const login = generateEd25519('l');
   const target = { host: '127.0.0.1', port, privateKey: login.privateKey, hostPublicKey: host.publicKey };
-  await assert.rejects(waitForSsh(target, { deadlineMs: 1_000, intervalMs: 200 }), (e: unknown) => e instanceof UserError && /did not answer within 1 s \(last attempt: SSH on 127\.0\.0\.1:\d+ refused the connection/.test(e.message));
+  await assert.rejects(
+    waitForSsh(target, { deadlineMs: 1_000, intervalMs: 200 }),
+    (e: unknown) => e instanceof UserError && /did not answer within 1 s \(last attempt: SSH on 127\.0\.0\.1:\d+ refused the connection/.test(e.message),
+  );
   // Aborted at its first failed attempt; the 10 min deadline is not what ends it (the test's timeout is far shorter).
   const ac = new AbortController();
   let attempts = 0;

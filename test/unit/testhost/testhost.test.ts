@@ -14,7 +14,10 @@ after(async () => {
 });
 
 async function namespaces(): Promise<string[]> {
-  return (await ip('netns', 'list')).split('\n').map((l) => l.split(' ')[0] ?? '').filter(Boolean);
+  return (await ip('netns', 'list'))
+    .split('\n')
+    .map((l) => l.split(' ')[0] ?? '')
+    .filter(Boolean);
 }
 
 function tcpOpen(host: string, port: number): Promise<boolean> {
@@ -28,10 +31,7 @@ function tcpOpen(host: string, port: number): Promise<boolean> {
 
 test('a host has its own address with sshd on port 22 and the provider metadata service at 169.254.169.254', async () => {
   const userData = JSON.stringify({ version: 1, authorizedKeys: [] });
-  const [a, b] = await Promise.all([
-    createTestHost({ provider: 'digitalocean', userData }),
-    createTestHost({ provider: 'hetzner', userData }),
-  ]);
+  const [a, b] = await Promise.all([createTestHost({ provider: 'digitalocean', userData }), createTestHost({ provider: 'hetzner', userData })]);
   hosts.push(a, b);
   await Promise.all([a.booted, b.booted]);
   assert.match(a.ip, /^10\.213\.\d+\.\d+$/);
@@ -39,8 +39,7 @@ test('a host has its own address with sshd on port 22 and the provider metadata 
   assert.ok((await namespaces()).includes(a.ns));
   assert.ok(await tcpOpen(a.ip, 22), 'sshd answers on the host address');
 
-  const get = (h: TestHost, p: string): Promise<{ stdout: string }> =>
-    h.exec(['curl', '-s', '-w', ' %{http_code}', `http://169.254.169.254${p}`]);
+  const get = (h: TestHost, p: string): Promise<{ stdout: string }> => h.exec(['curl', '-s', '-w', ' %{http_code}', `http://169.254.169.254${p}`]);
   assert.equal((await get(a, '/metadata/v1/user-data')).stdout, `${userData} 200`);
   assert.match((await get(a, '/hetzner/v1/userdata')).stdout, / 404$/);
   assert.equal((await get(b, '/hetzner/v1/userdata')).stdout, `${userData} 200`);
@@ -74,15 +73,16 @@ test('a server on 127.0.0.1 is reachable from every host through the services ga
 
 test('the emulator hook turns a created machine into a host with the pinned key, and deleting it removes the host', async () => {
   const hostKey = await generateEd25519('host');
-  const userData = serializeUserData(
-    buildUserData({ hostKey: { private: hostKey.privateKey, public: hostKey.publicKey }, authorizedKeys: [], target: { kind: 'bare' } }),
-  );
+  const userData = serializeUserData(buildUserData({ hostKey: { private: hostKey.privateKey, public: hostKey.publicKey }, authorizedKeys: [], target: { kind: 'bare' } }));
   const hook = testHostHook();
   const addrs = await hook.onCreate({ provider: 'hetzner', id: 42, name: 'thebacknd-1', userData });
   const h = hook.host('hetzner', 42);
   assert.ok(h && addrs && addrs.ipv4 === h.ip);
   const boot = await h.booted;
-  assert.deepEqual(boot.events.map((e) => e.stage), ['metadata', 'keys', 'done']);
+  assert.deepEqual(
+    boot.events.map((e) => e.stage),
+    ['metadata', 'keys', 'done'],
+  );
   const scan = await h.exec(['ssh-keyscan', '-T', '5', '-t', 'ed25519', h.ip]);
   assert.equal(scan.stdout.trim().split(' ').slice(1, 3).join(' '), hostKey.publicKey.split(' ').slice(0, 2).join(' '));
   const name = await h.exec(['curl', '-s', 'http://169.254.169.254/hetzner/v1/metadata/hostname']);

@@ -59,7 +59,7 @@ test('the tree row: label is the name, description is IP · time left, per state
   assert.equal(timeLeftText(machine({ deadline: undefined }), NOW), 'no deadline');
 });
 
-test('contextValue carries the state and traits that the manifest\'s menus match', () => {
+test("contextValue carries the state and traits that the manifest's menus match", () => {
   // The regexes are the ones in package.json's view/item/context entries.
   const terminal = /^machine:running\b.*\+ssh/;
   const copy = /^machine:.*\+ip/;
@@ -87,7 +87,7 @@ test('icons and colours by state; a running machine near or past its deadline ch
   assert.equal(machineIcon(machine({ deadline: new Date(NOW - 1).toISOString() }), NOW).color, 'errorForeground');
 });
 
-test('cost so far follows each cloud\'s billing: DigitalOcean per second (1 min minimum), Hetzner per started hour', () => {
+test("cost so far follows each cloud's billing: DigitalOcean per second (1 min minimum), Hetzner per started hour", () => {
   const created = new Date(NOW - 30 * min).toISOString();
   assert.ok(Math.abs(costSoFar({ provider: 'digitalocean', pricePerHour: 0.01, createdAt: created }, NOW)! - 0.005) < 1e-9);
   assert.ok(Math.abs(costSoFar({ provider: 'digitalocean', pricePerHour: 0.6, createdAt: new Date(NOW - 1000).toISOString() }, NOW)! - 0.01) < 1e-9);
@@ -108,7 +108,8 @@ test('the tooltip has region, size, price, cost, age, deadline, toplevel and run
     '| Deadline | 12:41 (41m left) |',
     '| Toplevel | `/nix/store/0c5d2r0j6ydd0m5ycyc7h9nbk4sz4xvn` |',
     '| Run id | `thebacknd-0b7e5a52-9f0c-4bb8-9d0e-3d3f4c1d2e10` |',
-  ]) assert.ok(tip.includes(want), `${want}\nin\n${tip}`);
+  ])
+    assert.ok(tip.includes(want), `${want}\nin\n${tip}`);
   const evil = machineTooltip(machine({ name: 'x](command:rm)', region: 'a|b' }), NOW);
   assert.ok(!evil.includes('](command:'), 'no link can be injected through a name');
   assert.ok(evil.includes('a\\|b'), 'a pipe cannot break the table');
@@ -145,7 +146,10 @@ test('quick pick rows are ordered by deadline and show the countdown', () => {
   const late = { machine: machine({ id: '3', name: 'thebacknd-3', deadline: undefined }), nowMs: NOW };
   const soon = { machine: machine({ id: '1', name: 'thebacknd-1', deadline: new Date(NOW + 2 * min).toISOString() }), nowMs: NOW };
   const mid = { machine: machine(), nowMs: NOW };
-  assert.deepEqual(byDeadline([late, mid, soon]).map((c) => c.machine.name), ['thebacknd-1', 'thebacknd-2', 'thebacknd-3']);
+  assert.deepEqual(
+    byDeadline([late, mid, soon]).map((c) => c.machine.name),
+    ['thebacknd-1', 'thebacknd-2', 'thebacknd-3'],
+  );
   assert.deepEqual(machinePickRow(mid), {
     label: '$(vm-running) thebacknd-2',
     description: '41m left · 203.0.113.7',
@@ -156,7 +160,10 @@ test('quick pick rows are ordered by deadline and show the countdown', () => {
 test('provider rows: local emulator marked; missing or rejected token and failed lists say what to do', () => {
   const base = { id: 'hetzner' as const, tokenSource: 'environment', endpoint: 'http://127.0.0.1:4010/v1', local: true, loaded: true, machines: [machine()], error: undefined };
   assert.match(providerDescription(base), /^local emulator at [^ ]+ · 1 machine · token from environment$/);
-  assert.equal(providerDescription({ ...base, local: false, endpoint: 'https://api.example.org/v2' }), 'API https://api.example.org/v2 (not the default) · 1 machine · token from environment');
+  assert.equal(
+    providerDescription({ ...base, local: false, endpoint: 'https://api.example.org/v2' }),
+    'API https://api.example.org/v2 (not the default) · 1 machine · token from environment',
+  );
   assert.equal(providerDescription({ ...base, local: false, endpoint: '', tokenSource: 'secret storage', machines: [] }), '0 machines');
   const missing = providerNotice({ ...base, tokenSource: undefined });
   assert.equal(missing?.label, 'No Hetzner token');
@@ -173,7 +180,13 @@ test('provider rows: local emulator marked; missing or rejected token and failed
   assert.equal(providerNotice(base), undefined, 'machines listed fine: no notice row');
   // A token command: said in the row; its failure has a row of its own, whose click runs it again.
   assert.equal(providerDescription({ ...base, tokenSource: 'token command' }).endsWith(' · 1 machine · token from command'), true);
-  const command = providerNotice({ ...base, tokenSource: 'token command', loaded: false, machines: [], error: { message: 'The Hetzner token command failed (exit status 1)…', auth: false, tokenCommand: true } });
+  const command = providerNotice({
+    ...base,
+    tokenSource: 'token command',
+    loaded: false,
+    machines: [],
+    error: { message: 'The Hetzner token command failed (exit status 1)…', auth: false, tokenCommand: true },
+  });
   assert.equal(command?.label, 'Hetzner token command failed');
   assert.equal(command?.tooltip, 'The Hetzner token command failed (exit status 1)…');
   assert.equal(command?.command, 'thebacknd.refresh');

@@ -57,7 +57,7 @@ test('a cloud reaper with a recent pass: "Cloud reaper: last pass 3 min ago", no
   assert.match(r.tooltip, /- destroy\\-old 3 min ago: destroyed thebacknd\\-4/);
 });
 
-test('the last pass is the newest destroy-old (not destroy-self), else the trigger\'s last run; none yet: when the first comes', () => {
+test("the last pass is the newest destroy-old (not destroy-self), else the trigger's last run; none yet: when the first comes", () => {
   const s = snap({ cloud: status({ activations: [{ ...pass(1), action: 'destroy-self' }, pass(7)] }) });
   assert.equal(reaperRow('digitalocean', s, { nowMs: T0, hasDigitalOceanToken: true })!.label, 'Cloud reaper: last pass 7 min ago');
   const byTrigger = snap({ cloud: status({ trigger: { ...status().trigger!, lastRunAt: new Date(T0 - 12 * min).toISOString() } }) });
@@ -78,7 +78,10 @@ test('a late or failed pass, a paused or missing schedule: a warning that deploy
   // Two periods and a minute is still on time (a pass may take a while to show).
   assert.equal(reaperRow('digitalocean', snap({ cloud: status({ activations: [pass(41)] }) }), { nowMs: T0, hasDigitalOceanToken: true })!.warning, false);
 
-  const failed = reaperRow('digitalocean', snap({ cloud: status({ activations: [pass(2, { ok: false, error: 'Hetzner said 401 [x](command:evil)' })] }) }), { nowMs: T0, hasDigitalOceanToken: true })!;
+  const failed = reaperRow('digitalocean', snap({ cloud: status({ activations: [pass(2, { ok: false, error: 'Hetzner said 401 [x](command:evil)' })] }) }), {
+    nowMs: T0,
+    hasDigitalOceanToken: true,
+  })!;
   assert.equal(failed.contextValue, 'reaper:cloud+failed');
   assert.match(failed.tooltip, /The last pass failed: Hetzner said 401 \\\[x\\\]\\\(command:evil\\\)/, 'cloud text is escaped: no link injected');
 
@@ -114,7 +117,7 @@ test('no reaper: deploy with a DigitalOcean token, the local timer without; a lo
   assert.equal(reaperRow('digitalocean', undefined, { nowMs: T0, hasDigitalOceanToken: true }), undefined, 'nothing before the first answer');
 });
 
-test('the status bar\'s section says the same, with the fix as a command link', () => {
+test("the status bar's section says the same, with the fix as a command link", () => {
   const s = snap({ cloud: status({ activations: [pass(3)] }), providers: ['digitalocean'] });
   const rows = (['digitalocean', 'hetzner'] as const).map((provider) => ({ provider, row: reaperRow(provider, s, { nowMs: T0, hasDigitalOceanToken: true })! }));
   assert.deepEqual(reaperTooltipLines(rows), [
@@ -124,6 +127,9 @@ test('the status bar\'s section says the same, with the fix as a command link', 
     '- $(warning) Hetzner: Cloud reaper: not for Hetzner — [Deploy Cloud Reaper…](command:thebacknd.deployCloudReaper)',
   ]);
   const local = reaperRow('hetzner', snap(), { nowMs: T0, hasDigitalOceanToken: false })!;
-  assert.deepEqual(reaperTooltipLines([{ provider: 'hetzner', row: local }]).at(-1), `- $(warning) Hetzner: No reaper while VS Code is closed — [Install Local Timer…](command:thebacknd.installLocalReaper?${encodeURIComponent('["hetzner"]')})`);
+  assert.deepEqual(
+    reaperTooltipLines([{ provider: 'hetzner', row: local }]).at(-1),
+    `- $(warning) Hetzner: No reaper while VS Code is closed — [Install Local Timer…](command:thebacknd.installLocalReaper?${encodeURIComponent('["hetzner"]')})`,
+  );
   assert.deepEqual(reaperTooltipLines([]), []);
 });

@@ -5,15 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { generateEd25519 } from '../../../src/base/ed25519';
-import {
-  builderKeyPath,
-  buildersValue,
-  isIgnoredBuilders,
-  parseBuildingOn,
-  removeBuilderKeyLink,
-  systemsFor,
-  workerBuilderLine,
-} from '../../../src/workers/builders';
+import { builderKeyPath, buildersValue, isIgnoredBuilders, parseBuildingOn, removeBuilderKeyLink, systemsFor, workerBuilderLine } from '../../../src/workers/builders';
 import { nameBuilders, remoteBuildArgs } from '../../../src/workers/remote-build';
 import { workerShell } from '../../../src/workers/shell-env';
 
@@ -69,10 +61,16 @@ test('a key path with a space reaches the builder line through a private symlink
   }
 });
 
-test('the worker shell has $store, $builder and $ssh, all pinned to the worker\'s host key', async () => {
+test("the worker shell has $store, $builder and $ssh, all pinned to the worker's host key", async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'thebacknd-shell-'));
   try {
-    const keys = { dir, loginKeyPath: path.join(dir, 'login_ed25519'), loginPublicKey: 'ssh-ed25519 AAAA', hostPublicKey: host.publicKey, knownHostsPath: path.join(dir, 'known_hosts') };
+    const keys = {
+      dir,
+      loginKeyPath: path.join(dir, 'login_ed25519'),
+      loginPublicKey: 'ssh-ed25519 AAAA',
+      hostPublicKey: host.publicKey,
+      knownHostsPath: path.join(dir, 'known_hosts'),
+    };
     const shell = await workerShell({ name: 'thebacknd-3', runId: 'thebacknd-x', ip: '10.0.0.9', keys, builderKeyPath: keys.loginKeyPath, systems: ['x86_64-linux'], maxJobs: 2 });
     const b64 = Buffer.from(host.publicKey.split(' ').slice(0, 2).join(' ')).toString('base64');
     assert.equal(shell.env.store, `ssh://root@10.0.0.9?compress=true&ssh-key=${encodeURIComponent(keys.loginKeyPath)}&base64-ssh-public-host-key=${encodeURIComponent(b64)}`);

@@ -51,8 +51,14 @@ test('--estimate prints the server types (cores, RAM, price per hour) and the es
   assert.equal(r.code, 0, r.err);
   const lines = r.err.split('\n');
   assert.match(lines[1] ?? '', /^TYPE\s+CORES\s+RAM GiB\s+DISK GiB\s+PER HOUR$/);
-  assert.ok(lines.some((l) => /^cx22\s+2\s+4\s+40\s+€0\.0060$/.test(l)), r.err);
-  assert.ok(lines.some((l) => /^cx41\s+4\s+16\s+160\s+€0\.\d{4}$/.test(l)), 'the old types at the seed prices (gross) are listed too');
+  assert.ok(
+    lines.some((l) => /^cx22\s+2\s+4\s+40\s+€0\.0060$/.test(l)),
+    r.err,
+  );
+  assert.ok(
+    lines.some((l) => /^cx41\s+4\s+16\s+160\s+€0\.\d{4}$/.test(l)),
+    'the old types at the seed prices (gross) are listed too',
+  );
   assert.match(r.err, /Estimate: 3 × cx22 at €0\.0060\/h = €0\.0180\/h; about €0\.0360 for 2 h \(Hetzner bills each started hour\)\./);
   assert.equal(w.alive('hetzner'), 0);
   assert.equal(w.emu.requests.filter((q) => q.method === 'POST').length, 0);
@@ -71,8 +77,29 @@ test('a build on 2 DigitalOcean workers prints the result path on stdout and the
   const flake = testFlake(w.dir, `cli-${Date.now()}`);
   const p = PLACEMENT.digitalocean;
   const r = await cli(w, [
-    '--workers', '2', '--provider', 'digitalocean', '--endpoint', w.emu.doUrl, '--image', p.image, '--size', p.size, '--region', p.region,
-    '--max-jobs', '1', '--hours', '0.5', '--flake', flake.dir, '--out-link', `${w.dir}/out`, '--state-dir', w.storageDir, flake.installable('all'),
+    '--workers',
+    '2',
+    '--provider',
+    'digitalocean',
+    '--endpoint',
+    w.emu.doUrl,
+    '--image',
+    p.image,
+    '--size',
+    p.size,
+    '--region',
+    p.region,
+    '--max-jobs',
+    '1',
+    '--hours',
+    '0.5',
+    '--flake',
+    flake.dir,
+    '--out-link',
+    `${w.dir}/out`,
+    '--state-dir',
+    w.storageDir,
+    flake.installable('all'),
   ]);
   assert.equal(r.code, 0, r.err);
   const target = fs.readlinkSync(`${w.dir}/out`);

@@ -5,7 +5,16 @@ import { billed, costReport, estimate, money, sizeRows, sizeSummary } from '../.
 import type { Size } from '../../../src/providers/types';
 
 const HOUR = 3_600_000;
-const cx41: Size = { slug: 'cx41', cpus: 4, memoryGiB: 16, diskGiB: 160, pricePerHour: 0.033, currency: 'EUR', regions: ['fsn1', 'ash'], pricesByRegion: { fsn1: 0.033, ash: 0.0396 } };
+const cx41: Size = {
+  slug: 'cx41',
+  cpus: 4,
+  memoryGiB: 16,
+  diskGiB: 160,
+  pricePerHour: 0.033,
+  currency: 'EUR',
+  regions: ['fsn1', 'ash'],
+  pricesByRegion: { fsn1: 0.033, ash: 0.0396 },
+};
 const cx22: Size = { slug: 'cx22', cpus: 2, memoryGiB: 4, diskGiB: 40, pricePerHour: 0.006, currency: 'EUR', regions: ['fsn1'] };
 const small: Size = { slug: 's-1vcpu-512mb-10gb', cpus: 1, memoryGiB: 0.5, diskGiB: 10, pricePerHour: 0.00595, currency: 'USD', regions: [] };
 
@@ -19,7 +28,7 @@ test('Hetzner bills each started hour; DigitalOcean per second with a 60 s and $
   assert.equal(billed('digitalocean', 1.2, 30 * 60_000).toFixed(4), '0.6000');
 });
 
-test('the estimate is price/hour × N × hours, rounded as the provider bills, in the region\'s price', () => {
+test("the estimate is price/hour × N × hours, rounded as the provider bills, in the region's price", () => {
   const e = estimate('hetzner', cx41, 'ash', 3, 1.5);
   assert.equal(e.perHour.toFixed(4), '0.1188');
   assert.equal(e.total.toFixed(4), '0.2376', 'two started hours each');
@@ -34,7 +43,10 @@ test('the server-type table: cheapest first, only types offered in the region, c
     ['cx22', '2', '4', '40', '€0.0060'],
     ['cx41', '4', '16', '160', '€0.0330'],
   ]);
-  assert.deepEqual(sizeRows([cx41, cx22], 'ash').map((r) => r[0]), ['cx41']);
+  assert.deepEqual(
+    sizeRows([cx41, cx22], 'ash').map((r) => r[0]),
+    ['cx41'],
+  );
   assert.equal(sizeSummary(cx41, 'ash'), '4 cores · 16 GiB RAM · 160 GiB disk · €0.0396/h');
   assert.equal(money(1.5, 'EUR'), '€1.50');
 });

@@ -81,10 +81,8 @@ export async function workerWorld(t: TestContext): Promise<WorkerWorld> {
     XDG_CACHE_HOME: path.join(home, 'cache'),
     NIX_CONFIG: 'build-users-group =\nsubstituters =\nsandbox = false\nexperimental-features = nix-command flakes',
   };
-  const provider = (id: ProviderId): CloudProvider =>
-    createProvider(id, { token: TOKEN, endpoint: id === 'digitalocean' ? emu.doUrl : emu.hetznerUrl });
-  const alive = (id: ProviderId): number =>
-    id === 'hetzner' ? emu.state.servers.size : [...emu.state.droplets.values()].filter((d) => !d.deleting).length;
+  const provider = (id: ProviderId): CloudProvider => createProvider(id, { token: TOKEN, endpoint: id === 'digitalocean' ? emu.doUrl : emu.hetznerUrl });
+  const alive = (id: ProviderId): number => (id === 'hetzner' ? emu.state.servers.size : [...emu.state.droplets.values()].filter((d) => !d.deleting).length);
   return {
     emu,
     hook,
@@ -99,7 +97,7 @@ export async function workerWorld(t: TestContext): Promise<WorkerWorld> {
       assert.equal(inner.hosts.size, 0, 'every test host was deleted through the API');
       const present = (await ip('netns', 'list')).split('\n').map((l) => l.split(' ')[0]);
       for (const ns of namespaces) assert.ok(!present.includes(ns), `namespace ${ns} is gone`);
-      assert.deepEqual(await listMachineKeyIds(storageDir), [], 'the workers\' keys are removed');
+      assert.deepEqual(await listMachineKeyIds(storageDir), [], "the workers' keys are removed");
       assert.deepEqual(emu.violations, [], 'requests stay within the official specs');
       assert.deepEqual(emu.errors, [], 'the emulator saw no failure');
     },

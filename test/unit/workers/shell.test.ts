@@ -12,7 +12,11 @@ const MAIN = path.resolve(__dirname, '../../../src/cli/main.js');
 const TIMEOUT = 240_000;
 const CORES = Number(spawnSync('nproc', { encoding: 'utf8' }).stdout.trim());
 /** A server type whose CPU count differs from the test hosts' real one, so the default max-jobs shows which it took. */
-const SIZE = [['cx22', 2], ['cx32', 4], ['cx42', 8]].find(([, cpus]) => cpus !== CORES)![0] as string;
+const SIZE = [
+  ['cx22', 2],
+  ['cx32', 4],
+  ['cx42', 8],
+].find(([, cpus]) => cpus !== CORES)![0] as string;
 
 interface Terminal {
   /** Everything the terminal showed so far. */
@@ -103,7 +107,7 @@ test('in the shell: $ip $ssh $store $builder, `remote` builds on the worker, fil
   await term.wait(/^remote-ok/m, from);
   assert.match(term.text().slice(from), /"out":"\/nix\/store\/[a-z0-9]{32}-quick"/);
   term.type('exit 3\n');
-  assert.equal(await term.exit, 3, 'the shell\'s exit status is the command\'s');
+  assert.equal(await term.exit, 3, "the shell's exit status is the command's");
   await assertCleaned(w, term);
 });
 
@@ -118,7 +122,10 @@ test('Ctrl-D ends the shell and destroys the worker', { timeout: TIMEOUT }, asyn
   await assertCleaned(w, term);
 });
 
-for (const [sig, code] of [['SIGHUP', 129], ['SIGTERM', 143]] as const) {
+for (const [sig, code] of [
+  ['SIGHUP', 129],
+  ['SIGTERM', 143],
+] as const) {
   test(`${sig} to the CLI (${sig === 'SIGHUP' ? 'the terminal closed' : 'killed'}) ends the shell and destroys the worker`, { timeout: TIMEOUT }, async (t) => {
     const w = await workerWorld(t);
     const term = terminal(w);

@@ -62,14 +62,22 @@ test('a build spread over 2 Hetzner workers leaves its result here, and both wor
   const used = new Set(rec.events.flatMap((e) => (e.type === 'remote-build' ? [e.worker] : [])));
   assert.deepEqual([...used].sort(), names, 'each worker built at least one derivation');
   const ips = result.workers.map((x) => x.ip!);
-  for (const ip of ips) assert.ok(rec.log.some((l) => l.startsWith("building '/nix/store/") && l.includes(`on 'ssh://root@${ip}'`)), `the log shows ${ip} building`);
+  for (const ip of ips)
+    assert.ok(
+      rec.log.some((l) => l.startsWith("building '/nix/store/") && l.includes(`on 'ssh://root@${ip}'`)),
+      `the log shows ${ip} building`,
+    );
   assert.ok(!rec.log.some((l) => /^building '\/nix\/store\/[^']+'\.\.\.$/.test(l)), 'nothing was built locally');
-  assert.equal(result.workers.reduce((a, x) => a + x.builds, 0), 4, 'three leaves and the top went to the workers');
+  assert.equal(
+    result.workers.reduce((a, x) => a + x.builds, 0),
+    4,
+    'three leaves and the top went to the workers',
+  );
   assert.ok(result.workers.every((x) => x.state === 'destroyed'));
 
   // The cost: the estimate before, the bill after (Hetzner bills each started hour: 2 × €0.006 net for cx22).
   const estimate = rec.events.find((e) => e.type === 'stage' && e.stage === 'estimate');
-  assert.match(estimate?.type === 'stage' ? estimate.detail ?? '' : '', /^2 × cx22 at €0\.0060\/h = €0\.0120\/h; about €0\.0120 for 30 min/);
+  assert.match(estimate?.type === 'stage' ? (estimate.detail ?? '') : '', /^2 × cx22 at €0\.0060\/h = €0\.0120\/h; about €0\.0120 for 30 min/);
   assert.equal(result.cost.workers.length, 2);
   assert.equal(result.cost.total.toFixed(4), '0.0120');
   assert.match(result.cost.text, /^2 workers for up to \d+ (s|min): €0\.0120 \(Hetzner bills each started hour\)\.$/);
@@ -77,7 +85,7 @@ test('a build spread over 2 Hetzner workers leaves its result here, and both wor
   await w.assertNothingLeft('hetzner');
 });
 
-test('a failing derivation fails the build with Nix\'s reason, naming the worker, and destroys the DigitalOcean workers', { timeout: TIMEOUT }, async (t) => {
+test("a failing derivation fails the build with Nix's reason, naming the worker, and destroys the DigitalOcean workers", { timeout: TIMEOUT }, async (t) => {
   const w = await workerWorld(t);
   const flake = testFlake(w.dir, `fail-${Date.now()}`);
   const rec = recorder();
@@ -88,7 +96,10 @@ test('a failing derivation fails the build with Nix\'s reason, naming the worker
     assert.match(err.detail ?? '', /fails> deliberate failure/);
     return true;
   });
-  assert.ok(rec.log.some((l) => l === 'fails> deliberate failure'), 'the builder output was streamed');
+  assert.ok(
+    rec.log.some((l) => l === 'fails> deliberate failure'),
+    'the builder output was streamed',
+  );
   const cost = rec.events.find((e) => e.type === 'cost');
   assert.ok(cost?.type === 'cost' && cost.report.workers.length === 2, 'the bill is reported after a failure too');
   await w.assertNothingLeft('digitalocean');
