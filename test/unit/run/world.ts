@@ -14,12 +14,15 @@ import type { TestContext } from 'node:test';
 import { startEmulator, type Emulator, type HostHookMachine } from '../../fixtures/emulator';
 import { NIX_ENV, testHostHook, type TestHost, type TestHostHook } from '../../fixtures/testhost';
 import { ip } from '../../fixtures/testhost/net';
+import { until } from '../../fixtures/wait';
 import { generateEd25519 } from '../../../src/base/ed25519';
 import { listMachineKeyIds } from '../../../src/ssh/keys';
 import { createProvider } from '../../../src/providers';
 import type { CloudProvider, Machine, ProviderId } from '../../../src/providers/types';
 import { newRunId } from '../../../src/run/orchestrate';
 import type { Placement } from '../../../src/run/types';
+
+export { until };
 
 export const TOKEN = 'emulator-token-0123456789abcdef';
 const ROOT_NIX_CONF = 'build-users-group =\nsandbox = false\nsubstituters =\nexperimental-features = nix-command flakes\n';
@@ -167,16 +170,6 @@ export async function assertGone(w: World, m: Pick<Machine, 'provider' | 'id' | 
   await until('its test host removed', async () => (w.hostOf(m) ? undefined : true));
   if (ns) assert.ok(!(await ip('netns', 'list')).includes(ns), `namespace ${ns} is gone`);
   assert.ok(m.runId && !(await listMachineKeyIds(keysRoot)).includes(m.runId), 'its keys are removed');
-}
-
-export async function until<T>(what: string, get: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await get();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 export interface TestFlake {
