@@ -3,7 +3,8 @@
 // default time (DigitalOcean 400 ms, Hetzner 200 + 200 ms) and is polled at the run's default interval (2 s), so
 // one status poll is counted; a real cloud's boot adds one poll per 2 s. The machine side (SSH, agent) is stood in.
 import { startEmulator } from '../test/fixtures/emulator';
-import { cloudOnlyRunPorts, seededPlacement } from '../test/fixtures/cloud-only-run';
+import { cloudOnlyRunPorts } from '../test/fixtures/cloud-only-run';
+import { seededPlacement } from '../test/fixtures/emulator/seed';
 import { createProvider } from '../src/providers';
 import type { ProviderId } from '../src/providers/types';
 import { runToplevel } from '../src/run/orchestrate';

@@ -3,7 +3,8 @@
 // pointed at it; and every call path a user's action goes through, each with the outcome a user should see.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startEmulator, type Emulator } from '../../fixtures/emulator';
-import { cloudOnlyRunPorts, seededPlacement } from '../../fixtures/cloud-only-run';
+import { cloudOnlyRunPorts } from '../../fixtures/cloud-only-run';
+import { seededPlacement } from '../../fixtures/emulator/seed';
 import { mintSecret } from '../../fixtures/secrets';
 import { createProvider } from '../../../src/providers';
 import type { RetryOptions } from '../../../src/providers/retry';
