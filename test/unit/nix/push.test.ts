@@ -49,6 +49,15 @@ function options(s3: S3Server, extra: Partial<PushOptions> = {}): PushOptions {
   };
 }
 
+/** What a resumed push leaves: no NAR stored twice, each narinfo after its NAR, a closure Nix fetches with signatures checked. */
+async function assertCompleteAfterResume(s3: S3Server): Promise<void> {
+  const narKeys = s3.created.filter((o) => o.key.startsWith('nar/')).map((o) => o.key);
+  assert.equal(new Set(narKeys).size, narKeys.length, 'no NAR stored twice');
+  await assertOrdered(s3);
+  const fresh = await fetchInto(s3.httpUrl, key.publicKey, [toplevel]);
+  fresh.cleanup();
+}
+
 /** A push, one upload at a time, cancelled at the worst moment: a NAR just stored, its narinfo not yet sent. */
 async function pushCancelledMidway(s3: S3Server): Promise<void> {
   const ctl = new AbortController();
@@ -201,11 +210,7 @@ test('a cancelled push leaves a valid cache, and the next push resumes without s
     assert.equal(resumed.alreadyPresent, narinfos);
     assert.equal(resumed.uploadedPaths, closure.length - narinfos);
     assert.ok(resumed.reusedNars >= 1, 'the NAR stored before the cancel was not sent again');
-    const narKeys = s3.created.filter((o) => o.key.startsWith('nar/')).map((o) => o.key);
-    assert.equal(new Set(narKeys).size, narKeys.length, 'no NAR stored twice');
-    await assertOrdered(s3);
-    const fresh = await fetchInto(s3.httpUrl, key.publicKey, [toplevel]);
-    fresh.cleanup();
+    await assertCompleteAfterResume(s3);
   } finally {
     await s3.stop();
   }
@@ -409,11 +414,7 @@ test('a resumed push with many NARs to send finds those left by the cancel in on
       'no HEAD, for narinfos or NARs',
     );
     assert.equal(requests.filter((q) => q.method === 'GET' && /prefix=nar%2F/.test(q.url)).length, 1, 'one listing of nar/');
-    const narKeys = s3.created.filter((o) => o.key.startsWith('nar/')).map((o) => o.key);
-    assert.equal(new Set(narKeys).size, narKeys.length, 'no NAR stored twice');
-    await assertOrdered(s3);
-    const fresh = await fetchInto(s3.httpUrl, key.publicKey, [toplevel]);
-    fresh.cleanup();
+    await assertCompleteAfterResume(s3);
   } finally {
     await s3.stop();
   }
