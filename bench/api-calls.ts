@@ -3,39 +3,19 @@
 // default time (DigitalOcean 400 ms, Hetzner 200 + 200 ms) and is polled at the run's default interval (2 s), so
 // one status poll is counted; a real cloud's boot adds one poll per 2 s. The machine side (SSH, agent) is stood in.
 import { startEmulator } from '../test/fixtures/emulator';
-import { DO_IMAGES, HZ_IMAGES } from '../test/fixtures/emulator/seed';
+import { cloudOnlyRunPorts } from '../test/fixtures/cloud-only-run';
+import { seededPlacement } from '../test/fixtures/emulator/seed';
 import { createProvider } from '../src/providers';
 import type { ProviderId } from '../src/providers/types';
 import { runToplevel } from '../src/run/orchestrate';
-import type { RunPorts, Stage } from '../src/run/types';
+import type { Stage } from '../src/run/types';
 import { figure, type Figure } from './figures';
 
 async function countRun(id: ProviderId): Promise<{ byStage: Map<string, number>; run: number; destroy: number }> {
   const emu = await startEmulator();
   try {
     const provider = createProvider(id, { token: 'bench-token-0123456789abcdef', endpoint: id === 'digitalocean' ? emu.doUrl : emu.hetznerUrl });
-    const ports: RunPorts = {
-      provider,
-      build: async () => '/nix/store/00000000000000000000000000000000-unused',
-      sign: async () => undefined,
-      push: async () => undefined,
-      newKeys: async () => ({
-        dir: '/nonexistent',
-        loginPrivateKeyPath: '/nonexistent/login',
-        loginPublicKey: 'ssh-ed25519 AAAA login',
-        hostPrivateKey: 'unused',
-        hostPublicKey: 'ssh-ed25519 AAAA host',
-      }),
-      removeKeys: async () => undefined,
-      userData: () => '{"version":1,"authorizedKeys":[]}',
-      waitSsh: async () => undefined,
-      followBoot: async () => ({ ok: true }),
-      sleep: (ms, signal) =>
-        new Promise((resolve, reject) => {
-          const t = setTimeout(resolve, ms);
-          signal.addEventListener('abort', () => (clearTimeout(t), reject(signal.reason)), { once: true });
-        }),
-    };
+    const ports = cloudOnlyRunPorts(provider);
     const byStage = new Map<string, number>();
     let stage: Stage | undefined;
     let mark = emu.requests.length;
@@ -48,10 +28,7 @@ async function countRun(id: ProviderId): Promise<{ byStage: Map<string, number>;
       ports,
       {
         payload: { kind: 'toplevel', storePath: '/nix/store/00000000000000000000000000000000-nixos-system-bench' },
-        placement:
-          id === 'digitalocean'
-            ? { provider: id, region: 'ams3', size: 's-1vcpu-1gb', image: String(DO_IMAGES.find((i) => i.name === 'thebacknd')!.id) }
-            : { provider: id, region: 'fsn1', size: 'cx22', image: String(HZ_IMAGES.find((i) => i.description === 'thebacknd')!.id) },
+        placement: seededPlacement(id),
         maxAgeMinutes: 60,
         transfer: 'cache',
         cachePrivate: false,

@@ -3,52 +3,23 @@
 // (a) `deployToMachine` to the running machine (build, push what is new, switch, confirm over a new SSH session) and
 // (b) a new Run Toplevel of the same configuration (build, push, create, boot, fetch the closure, switch). The
 // emulator creates machines in well under a second; a real cloud takes 30–90 s, so (b) is a floor.
-import path from 'node:path';
-import { DEFAULTS, type Settings } from '../src/base/settings';
 import { deployToMachine } from '../src/deploy';
-import { createRunPorts, destroyRunMachine, runToplevel } from '../src/run';
+import { destroyRunMachine, runToplevel } from '../src/run';
 import type { Machine } from '../src/providers/types';
-import { buildTestClosures, startHostCache } from '../test/fixtures/testhost';
-import { PLACEMENT, startWorld } from '../test/unit/run/world';
+import { runRequest, startCacheWorld, worldPorts } from '../test/unit/run/cache-world';
 import { writeDeployFlake } from '../test/unit/deploy/flake';
+import { deployOptions, deployRequest } from '../test/unit/deploy/options';
 import { figure, ratio, type Figure } from './figures';
 
-const DEPLOY_SCRIPT = path.resolve(__dirname, '..', '..', 'nix', 'agent', 'thebacknd-deploy.sh');
-
 export async function benchDeploy(repeats: number): Promise<Figure[]> {
-  const w = await startWorld();
-  const cache = await startHostCache();
+  const cw = await startCacheWorld();
+  const { w } = cw;
   try {
-    await buildTestClosures(path.join(w.dir, 'closures')); // for its signing key
-    const signingKeyFile = path.join(w.dir, 'closures', 'secret.key');
-    const settings: Settings = { ...DEFAULTS, cache: { ...cache.s3.cache({ signingKeyFile }), publicUrl: cache.url } };
     const flake = writeDeployFlake(w.dir, `bench-${process.pid}-${Date.now()}`);
-    const ports = createRunPorts({
-      provider: w.provider('hetzner'),
-      settings,
-      keysRoot: w.keysRoot,
-      cacheCredentials: cache.s3.credentials,
-      flakeDir: flake.dir,
-      nix: { env: w.env },
-      sshTimeoutMs: 60_000,
-      sshRetryMs: 200,
-    });
+    const ports = worldPorts(cw, 'hetzner', flake.dir);
     const run = async (): Promise<{ ms: number; machine: Machine }> => {
       const t = performance.now();
-      const r = await runToplevel(
-        ports,
-        {
-          payload: { kind: 'configuration', flakeRef: flake.dir, name: 'svc' },
-          placement: PLACEMENT.hetzner,
-          maxAgeMinutes: 30,
-          transfer: 'cache',
-          cachePrivate: false,
-          onFailure: 'destroy',
-          pollMs: 100,
-        },
-        new AbortController().signal,
-        () => undefined,
-      );
+      const r = await runToplevel(ports, runRequest('hetzner', { kind: 'configuration', flakeRef: flake.dir, name: 'svc' }), new AbortController().signal, () => undefined);
       return { ms: performance.now() - t, machine: r.machine };
     };
     const target = (await run()).machine;
@@ -59,21 +30,7 @@ export async function benchDeploy(repeats: number): Promise<Figure[]> {
     for (let i = 0; i < repeats; i++) {
       flake.setVersion(`v${++version}`);
       const t = performance.now();
-      const d = await deployToMachine(
-        {
-          settings,
-          keysRoot: w.keysRoot,
-          cacheCredentials: cache.s3.credentials,
-          flakeDir: flake.dir,
-          nix: { env: w.env },
-          deployCommand: `THEBACKND_DETACH=setsid bash ${DEPLOY_SCRIPT}`,
-          sshTimeoutMs: 60_000,
-          sshRetryMs: 200,
-        },
-        { machine: target, payload: { kind: 'configuration', flakeRef: flake.dir, name: 'svc' }, transfer: 'cache', confirmTimeoutSeconds: 30 },
-        new AbortController().signal,
-        () => undefined,
-      );
+      const d = await deployToMachine(deployOptions(cw, flake.dir), deployRequest(target, flake.dir), new AbortController().signal, () => undefined);
       if (d.outcome !== 'confirmed') throw new Error(`the deploy ended ${d.outcome}: ${d.reason ?? ''}`);
       deploys.push(performance.now() - t);
       sent.push(d.uploadedBytes);
@@ -89,7 +46,6 @@ export async function benchDeploy(repeats: number): Promise<Figure[]> {
     const c = figure('deploy', 'bytes the redeploy uploaded', 'bytes', sent);
     return [a, ratio(b, a, 'new Run Toplevel'), c];
   } finally {
-    await w.close();
-    await cache.close();
+    await cw.close();
   }
 }

@@ -192,7 +192,8 @@ function int(v: string | undefined): number | undefined {
   return Number(v);
 }
 
-function ratio(v: string | undefined): [number | undefined, number | undefined] {
+/** `done/total` of a stage field (`paths=3/7`, `bytes=…/…`), each undefined unless both are whole numbers. */
+export function ratio(v: string | undefined): [number | undefined, number | undefined] {
   const m = v?.match(/^(\d+)\/(\d+)$/);
   return m ? [Number(m[1]), Number(m[2])] : [undefined, undefined];
 }

@@ -1,7 +1,7 @@
 // The machine-side deploy's stage lines (nix/agent/thebacknd-deploy.sh), in the agent's `thebacknd: stage=…`
 // format, read with the agent's own field parser.
 
-import { parseFields } from '../agent/log';
+import { parseFields, ratio } from '../agent/log';
 
 export type DeployLine =
   | { stage: 'started'; id: string; log: string }
@@ -22,10 +22,8 @@ export function parseDeployLine(line: string): DeployLine | undefined {
       return { stage: 'started', id: f.id ?? '', log: f.log ?? '' };
     case 'deploy':
       return { stage: 'deploy', toplevel: f.toplevel ?? '', previous: f.previous && f.previous !== 'none' ? f.previous : undefined };
-    case 'fetch': {
-      const total = /^\d+\/(\d+)$/.exec(f.bytes ?? '')?.[1];
-      return { stage: 'fetch', paths: f.paths ?? '', bytesTotal: total === undefined ? undefined : Number(total) };
-    }
+    case 'fetch':
+      return { stage: 'fetch', paths: f.paths ?? '', bytesTotal: ratio(f.bytes)[1] };
     case 'armed':
       return { stage: 'armed', wait: f.wait ?? '' };
     case 'rollback':

@@ -10,9 +10,9 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { Emulator, HostHookMachine } from '../fixtures/emulator';
 import { artefact } from '../fixtures/secrets';
-import { NIX_ENV, testHostHook, type TestHostHook } from '../fixtures/testhost';
+import { NIX_ENV, testHostHook, writeRootNixConf, type TestHostHook } from '../fixtures/testhost';
 import { ip } from '../fixtures/testhost/net';
-import { PLACEMENT, testFlake, WORKER_NIX_CONF } from '../unit/workers/helpers';
+import { PLACEMENT, testFlake } from '../unit/workers/helpers';
 import { registerLoginKey, startCloud, thebacknd, type Cloud } from './harness';
 import { keepForScan } from './scan';
 import type { WorkersOutcome } from '../../src/commands/workers';
@@ -75,8 +75,7 @@ suite('Build on Ephemeral Workers end to end (emulator, test hosts, nix)', funct
         const h = inner.host(m.provider, m.id);
         if (h) {
           namespaces.push(h.ns);
-          fs.mkdirSync(h.file('root/.config/nix'), { recursive: true });
-          fs.writeFileSync(h.file('root/.config/nix/nix.conf'), WORKER_NIX_CONF);
+          writeRootNixConf(h);
         }
         return addrs;
       },

@@ -2,7 +2,6 @@
 // environment a user would set; stdout, stderr and exit codes are what is checked.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,49 +13,15 @@ import { bootTargetOf, parseUserData } from '../../../src/agent/user-data';
 import { loadMachineKeys } from '../../../src/ssh/keys';
 import { assertClean, emulator, existing, seed, TOKEN } from '../providers/emu';
 import type { Emulator } from '../../fixtures/emulator';
+import { cliEnv, runCli } from '../../fixtures/cli';
 
 const root = path.resolve(__dirname, '../../../..');
-/** The bundle users get (dist/cli.js) when it is at least as fresh as the compiled sources, else those. */
-const CLI = (() => {
-  const out = path.join(root, 'out/src/cli/main.js');
-  const dist = path.join(root, 'dist/cli.js');
-  return fs.existsSync(dist) && fs.statSync(dist).mtimeMs >= fs.statSync(out).mtimeMs ? dist : out;
-})();
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 function env(emu: Emulator, over: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
-  const e: NodeJS.ProcessEnv = {
-    PATH: process.env.PATH,
-    DIGITALOCEAN_ACCESS_TOKEN: TOKEN,
-    HCLOUD_TOKEN: TOKEN,
-    THEBACKND_DO_ENDPOINT: emu.doUrl,
-    THEBACKND_HCLOUD_ENDPOINT: emu.hetznerUrl,
-    ...over,
-  };
-  for (const k of Object.keys(e)) if (e[k] === undefined) delete e[k];
-  return e;
+  return cliEnv(emu, { digitalocean: TOKEN, hetzner: TOKEN }, over);
 }
 
-function cli(args: string[], environment: NodeJS.ProcessEnv): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: environment, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const cli = (args: string[], environment: NodeJS.ProcessEnv) => runCli(args, { env: environment, killAfterMs: 60_000 });
 
 function assertOneCleanLine(stderr: string): void {
   const lines = stderr.trim().split('\n');

@@ -9,13 +9,13 @@
 // integration suite (test/fixtures/secrets.ts).
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startEmulator, type Emulator } from '../../fixtures/emulator';
 import { DO_IMAGES, HZ_IMAGES } from '../../fixtures/emulator/seed';
 import { startS3 } from '../../fixtures/s3';
+import { cliEnv as emulatorEnv, runCli, type ProcessRun } from '../../fixtures/cli';
 import { artefact, assertNoSecrets, dirArtefacts, emulatorArtefacts, mintSecret, registerSecret, scanForSecrets, type Artefact } from '../../fixtures/secrets';
 import { buildUserData, serializeUserData } from '../../../src/agent/user-data';
 import { createProvider } from '../../../src/providers';
@@ -23,12 +23,6 @@ import { runToplevel } from '../../../src/run/orchestrate';
 import { createMachineKeys, readLoginKey, removeMachineKeys } from '../../../src/ssh/keys';
 
 const root = path.resolve(__dirname, '../../../..');
-/** The bundle users get (dist/cli.js) when it is at least as fresh as the compiled sources, else those. */
-const CLI = (() => {
-  const out = path.join(root, 'out/src/cli/main.js');
-  const dist = path.join(root, 'dist/cli.js');
-  return fs.existsSync(dist) && fs.statSync(dist).mtimeMs >= fs.statSync(out).mtimeMs ? dist : out;
-})();
 
 const DO_TOKEN = mintSecret('DigitalOcean token (environment)', 'dop_v1_', 64);
 const HZ_TOKEN = mintSecret('Hetzner token (environment)', 'hz', 62);
@@ -50,42 +44,14 @@ after(async () => {
 /** Everything the product produced, scanned at the end. */
 const artefacts: Artefact[] = [];
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(label: string, args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'], cwd: tmp });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      artefacts.push(artefact(`cli ${label}: stdout`, stdout), artefact(`cli ${label}: stderr`, stderr));
-      resolve({ code, stdout, stderr });
-    });
-  });
+async function cli(label: string, args: string[], env: NodeJS.ProcessEnv): Promise<ProcessRun> {
+  const r = await runCli(args, { env, cwd: tmp, killAfterMs: 120_000 });
+  artefacts.push(artefact(`cli ${label}: stdout`, r.stdout), artefact(`cli ${label}: stderr`, r.stderr));
+  return r;
 }
 
 function cliEnv(emu: Emulator | { doUrl: string; hetznerUrl: string }, over: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
-  const e: NodeJS.ProcessEnv = {
-    PATH: process.env.PATH,
-    HOME: home,
-    XDG_CACHE_HOME: path.join(home, '.cache'),
-    DIGITALOCEAN_ACCESS_TOKEN: DO_TOKEN,
-    HCLOUD_TOKEN: HZ_TOKEN,
-    THEBACKND_DO_ENDPOINT: emu.doUrl,
-    THEBACKND_HCLOUD_ENDPOINT: emu.hetznerUrl,
-    ...over,
-  };
-  for (const k of Object.keys(e)) if (e[k] === undefined) delete e[k];
-  return e;
+  return emulatorEnv(emu, { digitalocean: DO_TOKEN, hetzner: HZ_TOKEN }, { HOME: home, XDG_CACHE_HOME: path.join(home, '.cache'), ...over });
 }
 
 function secretFile(name: string, value: string): string {

@@ -3,32 +3,14 @@
 // process, against the emulator; everything it printed and everything the emulator saw is scanned for the tokens.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { CLI_COMPILED, runCli, type ProcessRun as Run } from '../../fixtures/cli';
 import { artefact, assertNoSecrets, emulatorArtefacts, mintSecret } from '../../fixtures/secrets';
 import { emulator } from '../providers/emu';
 
-const CLI = path.resolve(__dirname, '../../../src/cli/main.js');
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const cli = (args: string[], env: NodeJS.ProcessEnv) => runCli(args, { env: { PATH: process.env.PATH, ...env } }, CLI_COMPILED);
 
 test('--token-command and THEBACKND_HCLOUD_TOKEN_COMMAND give the token; its output never shows, even when it fails', async (t) => {
   const good = mintSecret('hetzner-token-from-command', 'hc_cmd_');

@@ -4,19 +4,18 @@
 // here (XDG_RUNTIME_DIR is an empty directory), so the install must say so and print the manual commands.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { installLocal, removeLocal } from '../../../src/cloud-reaper/local-install';
 import { crontabLine, launchdPlist, systemdUnits, timerPaths, type TimerSpec } from '../../../src/cloud-reaper/local-timer';
+import { CLI_COMPILED, runCli, runProcess, type ProcessRun as Run } from '../../fixtures/cli';
 import { parsePlist } from '../../fixtures/plist';
 import { artefact, assertNoSecrets, dirArtefacts, mintSecret } from '../../fixtures/secrets';
 import { assertClean, emulator, existing, seed } from '../providers/emu';
 
-const root = path.resolve(__dirname, '../../../..');
-/** The compiled CLI (what a test can point a timer at; dist/cli.js is the same code bundled). */
-const CLI = path.join(root, 'out/src/cli/main.js');
+const CLI = CLI_COMPILED;
 const TOKEN = mintSecret('hetzner-token (local timer)', 'hc_');
 
 interface Home {
@@ -46,25 +45,9 @@ function home(t: TestContext): Home {
   return { dir, env, tokenFile, unitDir: path.join(dir, 'config', 'systemd', 'user') };
 }
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+const run = (file: string, args: string[], env: NodeJS.ProcessEnv): Promise<Run> => runProcess(file, args, { env });
 
-function run(file: string, args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-const cli = (args: string[], env: NodeJS.ProcessEnv) => run(process.execPath, [CLI, ...args], env);
+const cli = (args: string[], env: NodeJS.ProcessEnv) => runCli(args, { env }, CLI);
 
 function assertNoStack(r: Run): void {
   assert.ok(!/\bat .*:\d+:\d+/.test(r.stderr), `no stack trace: ${r.stderr}`);

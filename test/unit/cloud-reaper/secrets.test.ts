@@ -6,11 +6,11 @@
 // activation results or logs, any other request or answer, or any other file.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startEmulator } from '../../fixtures/emulator';
+import { cliEnv, runCli, type ProcessRun } from '../../fixtures/cli';
 import { artefact, assertNoSecrets, dirArtefacts, emulatorArtefacts, functionsArtefacts, registerFunctionsSecrets, registerSecret, type Artefact } from '../../fixtures/secrets';
 import { randomBytes } from 'node:crypto';
 import { buildUserData, serializeUserData } from '../../../src/agent/user-data';
@@ -19,13 +19,6 @@ import { destroyCode } from '../../../src/cloud-reaper/destroy-code';
 import { loadReaperState } from '../../../src/cloud-reaper/local-state';
 import { createProvider } from '../../../src/providers';
 import { newRunId } from '../../../src/providers/tags';
-
-const root = path.resolve(__dirname, '../../../..');
-const CLI = (() => {
-  const out = path.join(root, 'out/src/cli/main.js');
-  const dist = path.join(root, 'dist/cli.js');
-  return fs.existsSync(dist) && fs.statSync(dist).mtimeMs >= fs.statSync(out).mtimeMs ? dist : out;
-})();
 
 /** Where binding the tokens to the actions legitimately puts them: the action PUTs and the action reads. */
 const BOUND = /^emulator #\d+ (PUT|GET|DELETE) \/api\/v1\/namespaces\/[^/]+\/actions\//;
@@ -40,19 +33,10 @@ const HZ_TOKEN = mint('Hetzner token (bound to the reaper)', 'hz');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'thebacknd-reaper-secrets-'));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-function cli(args: string[], env: NodeJS.ProcessEnv, artefacts: Artefact[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'], cwd: tmp });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      artefacts.push(artefact(`cli ${args.join(' ')}: stdout`, stdout), artefact(`cli ${args.join(' ')}: stderr`, stderr));
-      resolve({ code, stdout, stderr });
-    });
-  });
+async function cli(args: string[], env: NodeJS.ProcessEnv, artefacts: Artefact[]): Promise<ProcessRun> {
+  const r = await runCli(args, { env, cwd: tmp });
+  artefacts.push(artefact(`cli ${args.join(' ')}: stdout`, r.stdout), artefact(`cli ${args.join(' ')}: stderr`, r.stderr));
+  return r;
 }
 
 test('reaper deploy, status, scheduled passes, destroy-self and remove leak no token and no secret', async (t) => {
@@ -60,14 +44,7 @@ test('reaper deploy, status, scheduled passes, destroy-self and remove leak no t
   t.after(() => emu.close());
   const home = path.join(tmp, 'home');
   const stateDir = path.join(home, '.local', 'state', 'thebacknd');
-  const env: NodeJS.ProcessEnv = {
-    PATH: process.env.PATH,
-    HOME: home,
-    DIGITALOCEAN_ACCESS_TOKEN: DO_TOKEN,
-    HCLOUD_TOKEN: HZ_TOKEN,
-    THEBACKND_DO_ENDPOINT: emu.doUrl,
-    THEBACKND_HCLOUD_ENDPOINT: emu.hetznerUrl,
-  };
+  const env = cliEnv(emu, { digitalocean: DO_TOKEN, hetzner: HZ_TOKEN }, { HOME: home });
   const artefacts: Artefact[] = [];
   const deployed = await cli(['reaper', 'deploy'], env, artefacts);
   assert.equal(deployed.code, 0, deployed.stderr);

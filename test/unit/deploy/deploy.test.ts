@@ -12,69 +12,32 @@ import { Writable } from 'node:stream';
 import type { CliIo } from '../../../src/cli/context';
 import { main } from '../../../src/cli/main';
 import { isAbort } from '../../../src/base/errors';
-import { DEFAULTS, type Settings } from '../../../src/base/settings';
 import { appendDeployHistory, currentToplevel, deployToMachine, readDeployHistory, recordOf, type DeployEvent, type DeployOptions, type DeployRequest } from '../../../src/deploy';
-import { createRunPorts, runToplevel } from '../../../src/run';
+import { runToplevel } from '../../../src/run';
 import type { Machine } from '../../../src/providers/types';
 import { requireMachineKeys } from '../../../src/ssh/keys';
 import { SshSession, sshTargetFor } from '../../../src/ssh/session';
-import { buildTestClosures, SERVICE_PORT, startHostCache, type HostCache } from '../../fixtures/testhost';
-import { PLACEMENT, runIds, startWorld, TOKEN, until, type World } from '../run/world';
+import { SERVICE_PORT } from '../../fixtures/testhost';
+import { eventRecorder, runRequest, sshOut, startCacheWorld, worldPorts, type CacheWorld } from '../run/cache-world';
+import { runIds, TOKEN, until, type World } from '../run/world';
 import { writeDeployFlake, type DeployFlake } from './flake';
+import { deployOptions, deployRequest } from './options';
 
 const TIMEOUT = 180_000;
-const DEPLOY_SCRIPT = path.resolve(__dirname, '../../../../nix/agent/thebacknd-deploy.sh');
+let cw: CacheWorld;
 let w: World;
-let cache: HostCache;
 let flake: DeployFlake;
-let signingKeyFile: string;
 let machine: Machine;
 let ip: string;
 let first: string;
 
-function settings(): Settings {
-  return { ...DEFAULTS, cache: { ...cache.s3.cache({ signingKeyFile }), publicUrl: cache.url } };
-}
+const options = (over: Partial<DeployOptions> = {}): DeployOptions => deployOptions(cw, flake.dir, over);
 
-function options(over: Partial<DeployOptions> = {}): DeployOptions {
-  return {
-    settings: settings(),
-    keysRoot: w.keysRoot,
-    cacheCredentials: cache.s3.credentials,
-    flakeDir: flake.dir,
-    nix: { env: w.env },
-    // The test hosts have no systemd: the worker detaches with setsid, as the script does without systemd.
-    deployCommand: `THEBACKND_DETACH=setsid bash ${DEPLOY_SCRIPT}`,
-    sshTimeoutMs: 60_000,
-    sshRetryMs: 200,
-    ...over,
-  };
-}
+const request = (over: Partial<DeployRequest> = {}): DeployRequest => deployRequest(machine, flake.dir, over);
 
-function request(over: Partial<DeployRequest> = {}): DeployRequest {
-  return { machine, payload: { kind: 'configuration', flakeRef: flake.dir, name: 'svc' }, transfer: 'cache', confirmTimeoutSeconds: 30, ...over };
-}
+const recorder = () => eventRecorder<DeployEvent>();
 
-function recorder() {
-  const events: DeployEvent[] = [];
-  return {
-    events,
-    emit: (e: DeployEvent) => void events.push(e),
-    stages: () => events.flatMap((e) => (e.type === 'stage' ? [e.stage] : [])),
-    log: () => events.flatMap((e) => (e.type === 'log' ? [e.line] : [])),
-  };
-}
-
-async function ssh(command: string): Promise<string> {
-  const session = await SshSession.connect(await sshTargetFor(await requireMachineKeys(w.keysRoot, machine.runId!), ip));
-  try {
-    const r = await session.run(command);
-    assert.equal(r.code, 0, r.stderr);
-    return r.stdout;
-  } finally {
-    session.close();
-  }
-}
+const ssh = (command: string): Promise<string> => sshOut(w, machine.runId!, ip, command);
 
 function get(): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -106,42 +69,21 @@ const localClosure = async (p: string): Promise<Set<string>> => {
 };
 
 before(async () => {
-  w = await startWorld();
-  await buildTestClosures(path.join(w.dir, 'closures')); // for its signing key
-  signingKeyFile = path.join(w.dir, 'closures', 'secret.key');
-  cache = await startHostCache();
+  cw = await startCacheWorld();
+  w = cw.w;
   flake = writeDeployFlake(w.dir, `${process.pid}-${Date.now()}`);
 });
 
 after(async () => {
-  await w?.close();
-  await cache?.close();
+  await cw?.close();
 });
 
 test('a running machine gets a second toplevel: its new service answers, the old one is gone, no machine is created', { timeout: TIMEOUT }, async (t) => {
   const ids = runIds(t, w);
   // The machine, as Run Toplevel makes it: v1 built, pushed, switched to at boot.
-  const ports = createRunPorts({
-    provider: w.provider('hetzner'),
-    settings: settings(),
-    keysRoot: w.keysRoot,
-    cacheCredentials: cache.s3.credentials,
-    flakeDir: flake.dir,
-    nix: { env: w.env },
-    sshTimeoutMs: 60_000,
-    sshRetryMs: 200,
-  });
   const run = await runToplevel(
-    ports,
-    {
-      payload: { kind: 'configuration', flakeRef: flake.dir, name: 'svc' },
-      placement: PLACEMENT.hetzner,
-      maxAgeMinutes: 30,
-      transfer: 'cache',
-      cachePrivate: false,
-      onFailure: 'destroy',
-      pollMs: 100,
-    },
+    worldPorts(cw, 'hetzner', flake.dir),
+    runRequest('hetzner', { kind: 'configuration', flakeRef: flake.dir, name: 'svc' }),
     new AbortController().signal,
     () => undefined,
     ids.next(),

@@ -9,6 +9,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
+import { mkPlainDerivation } from '../../fixtures/plain-derivation';
 import { SERVICE_PORT } from '../../fixtures/testhost';
 
 export interface DeployFlake {
@@ -26,13 +27,7 @@ export function writeDeployFlake(parent: string, nonce: string): DeployFlake {
     const flake = String.raw`{
   outputs = { self }: let
     version = "${v}";
-    mk = name: script: derivation {
-      inherit name;
-      system = "x86_64-linux";
-      builder = "/bin/sh";
-      args = [ "-c" script ];
-      PATH = "/bin:/usr/bin";
-    };
+${mkPlainDerivation()}
     service = mk "deploy-e2e-service" ''
       mkdir -p $out/bin
       cat > $out/bin/service <<EOF

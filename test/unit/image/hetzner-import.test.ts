@@ -17,6 +17,7 @@ import { createProvider } from '../../../src/providers';
 import { importImage, type ImportImageRequest, type ImportStatus } from '../../../src/image';
 import { sshFingerprint, writeScript } from '../../../src/image/rescue-ssh';
 import { startEmulator, type Emulator } from '../../fixtures/emulator';
+import { until } from '../../fixtures/wait';
 import { RESCUE_DISK, rescueHostHook, type RescueHostHook } from '../../fixtures/testhost/rescue';
 
 let emu: Emulator;
@@ -60,16 +61,6 @@ function request(extra: Partial<ImportImageRequest> = {}): ImportImageRequest {
 async function sshKeyNames(): Promise<string[]> {
   const res = await fetch(`${emu.hetznerUrl}/ssh_keys`, { headers: { Authorization: 'Bearer test-token' } });
   return ((await res.json()) as { ssh_keys: { name: string }[] }).ssh_keys.map((k) => k.name);
-}
-
-async function until<T>(what: string, get: () => T | undefined | Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await get();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 /** Nothing of an import is left: no server, no host, no import key. */

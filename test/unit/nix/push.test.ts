@@ -49,6 +49,26 @@ function options(s3: S3Server, extra: Partial<PushOptions> = {}): PushOptions {
   };
 }
 
+/** What a resumed push leaves: no NAR stored twice, each narinfo after its NAR, a closure Nix fetches with signatures checked. */
+async function assertCompleteAfterResume(s3: S3Server): Promise<void> {
+  const narKeys = s3.created.filter((o) => o.key.startsWith('nar/')).map((o) => o.key);
+  assert.equal(new Set(narKeys).size, narKeys.length, 'no NAR stored twice');
+  await assertOrdered(s3);
+  const fresh = await fetchInto(s3.httpUrl, key.publicKey, [toplevel]);
+  fresh.cleanup();
+}
+
+/** A push, one upload at a time, cancelled at the worst moment: a NAR just stored, its narinfo not yet sent. */
+async function pushCancelledMidway(s3: S3Server): Promise<void> {
+  const ctl = new AbortController();
+  s3.onCreated = (o) => {
+    const narinfos = s3.created.filter((c) => c.key.endsWith('.narinfo')).length;
+    if (o.key.startsWith('nar/') && narinfos >= 2) ctl.abort();
+  };
+  await assert.rejects(push([toplevel], options(s3, { signal: ctl.signal, uploadConcurrency: 1 })), (e: unknown) => (e as Error).name === 'AbortError');
+  s3.onCreated = undefined;
+}
+
 /** `nix copy --from <cache> --to <empty store>` with signatures required; resolves with the store's root. */
 async function fetchInto(url: string, trustedKey: string, paths: string[]): Promise<{ root: string; cleanup(): void }> {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'thebacknd-fresh-'));
@@ -174,14 +194,7 @@ test('push, fetch back into an empty store with signatures checked, reject a wro
 test('a cancelled push leaves a valid cache, and the next push resumes without sending NARs twice', async () => {
   const s3 = await startS3();
   try {
-    const ctl = new AbortController();
-    // Cancel at the worst moment: a NAR just stored, its narinfo not yet sent.
-    s3.onCreated = (o) => {
-      const narinfos = s3.created.filter((c) => c.key.endsWith('.narinfo')).length;
-      if (o.key.startsWith('nar/') && narinfos >= 2) ctl.abort();
-    };
-    await assert.rejects(push([toplevel], options(s3, { signal: ctl.signal, uploadConcurrency: 1 })), (e: unknown) => (e as Error).name === 'AbortError');
-    s3.onCreated = undefined;
+    await pushCancelledMidway(s3);
     const atCancel = s3.created.length;
     // Every request the cancelled push had open is over (answered or dropped): none of them stored anything more.
     await s3.idle();
@@ -197,11 +210,7 @@ test('a cancelled push leaves a valid cache, and the next push resumes without s
     assert.equal(resumed.alreadyPresent, narinfos);
     assert.equal(resumed.uploadedPaths, closure.length - narinfos);
     assert.ok(resumed.reusedNars >= 1, 'the NAR stored before the cancel was not sent again');
-    const narKeys = s3.created.filter((o) => o.key.startsWith('nar/')).map((o) => o.key);
-    assert.equal(new Set(narKeys).size, narKeys.length, 'no NAR stored twice');
-    await assertOrdered(s3);
-    const fresh = await fetchInto(s3.httpUrl, key.publicKey, [toplevel]);
-    fresh.cleanup();
+    await assertCompleteAfterResume(s3);
   } finally {
     await s3.stop();
   }
@@ -392,13 +401,7 @@ test('largest first: references before the paths that use them, and among the re
 test('a resumed push with many NARs to send finds those left by the cancel in one nar/ listing, not a HEAD each', async () => {
   const s3 = await startS3();
   try {
-    const ctl = new AbortController();
-    s3.onCreated = (o) => {
-      const narinfos = s3.created.filter((c) => c.key.endsWith('.narinfo')).length;
-      if (o.key.startsWith('nar/') && narinfos >= 2) ctl.abort();
-    };
-    await assert.rejects(push([toplevel], options(s3, { signal: ctl.signal, uploadConcurrency: 1 })), (e: unknown) => (e as Error).name === 'AbortError');
-    s3.onCreated = undefined;
+    await pushCancelledMidway(s3);
     const narinfos = s3.created.filter((o) => o.key.endsWith('.narinfo')).length;
     const before = s3.requests.length;
     const resumed = await push([toplevel], options(s3, { listThreshold: 1 }));
@@ -411,11 +414,7 @@ test('a resumed push with many NARs to send finds those left by the cancel in on
       'no HEAD, for narinfos or NARs',
     );
     assert.equal(requests.filter((q) => q.method === 'GET' && /prefix=nar%2F/.test(q.url)).length, 1, 'one listing of nar/');
-    const narKeys = s3.created.filter((o) => o.key.startsWith('nar/')).map((o) => o.key);
-    assert.equal(new Set(narKeys).size, narKeys.length, 'no NAR stored twice');
-    await assertOrdered(s3);
-    const fresh = await fetchInto(s3.httpUrl, key.publicKey, [toplevel]);
-    fresh.cleanup();
+    await assertCompleteAfterResume(s3);
   } finally {
     await s3.stop();
   }

@@ -3,7 +3,8 @@
 // pointed at it; and every call path a user's action goes through, each with the outcome a user should see.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startEmulator, type Emulator } from '../../fixtures/emulator';
-import { DO_IMAGES, HZ_IMAGES } from '../../fixtures/emulator/seed';
+import { cloudOnlyRunPorts } from '../../fixtures/cloud-only-run';
+import { seededPlacement } from '../../fixtures/emulator/seed';
 import { mintSecret } from '../../fixtures/secrets';
 import { createProvider } from '../../../src/providers';
 import type { RetryOptions } from '../../../src/providers/retry';
@@ -81,46 +82,20 @@ export interface CallPath {
   prepare(w: World): (signal: AbortSignal) => Promise<string | undefined>;
 }
 
-const placement = (id: ProviderId) =>
-  id === 'digitalocean'
-    ? { provider: id, region: 'ams3', size: 's-1vcpu-1gb', image: String(DO_IMAGES.find((i) => i.name === 'thebacknd')!.id) }
-    : { provider: id, region: 'fsn1', size: 'cx22', image: String(HZ_IMAGES.find((i) => i.description === 'thebacknd')!.id) };
-
 const createRequest = (id: ProviderId, runId: string) => ({
-  ...placement(id),
+  ...seededPlacement(id),
   userData: '{"version":1,"authorizedKeys":[]}',
   deadline: new Date(Date.now() + 3_600_000),
   runId,
 });
 
-/** Run Toplevel with the cloud for real and the machine side stood in for (tested for real in test/unit/ssh). */
 function runPorts(w: World, over: Partial<RunPorts>): RunPorts {
-  return {
-    provider: w.client,
-    build: async () => {
-      throw new Error('not used: the payload is a store path');
-    },
-    sign: async () => undefined,
-    push: async () => undefined,
-    newKeys: async () => ({
-      dir: '/nonexistent',
-      loginPrivateKeyPath: '/nonexistent/login',
-      loginPublicKey: 'ssh-ed25519 AAAA login',
-      hostPrivateKey: 'unused',
-      hostPublicKey: 'ssh-ed25519 AAAA host',
-    }),
-    removeKeys: async () => undefined,
-    userData: ({ storePath }) => JSON.stringify({ version: 1, authorizedKeys: [], toplevel: storePath }),
-    waitSsh: async () => undefined,
-    followBoot: async () => ({ ok: true }),
-    sleep: (ms, signal) => sleep(ms, undefined, { signal }),
-    ...over,
-  };
+  return cloudOnlyRunPorts(w.client, { userData: ({ storePath }) => JSON.stringify({ version: 1, authorizedKeys: [], toplevel: storePath }), ...over });
 }
 
 const runRequest = (id: ProviderId): RunRequest => ({
   payload: { kind: 'toplevel', storePath: '/nix/store/00000000000000000000000000000000-nixos-system-fault' },
-  placement: placement(id),
+  placement: seededPlacement(id),
   maxAgeMinutes: 60,
   transfer: 'cache',
   cachePrivate: false,
@@ -230,7 +205,7 @@ export const CALL_PATHS: CallPath[] = [
   {
     name: 'images',
     expect: 'ok',
-    prepare: (w) => async (signal) => ((await w.client.images(signal)).some((i) => i.id === placement(w.id).image) ? undefined : 'base image missing'),
+    prepare: (w) => async (signal) => ((await w.client.images(signal)).some((i) => i.id === seededPlacement(w.id).image) ? undefined : 'base image missing'),
   },
   {
     name: 'run: create, wait, ready, then Destroy',

@@ -5,24 +5,21 @@
 // while the scheduled trigger is down.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import path from 'node:path';
-import { DEFAULTS, type Settings } from '../../../src/base/settings';
 import { parseUserData } from '../../../src/agent/user-data';
 import { deployReaper, REAPER_TRIGGER, type ReaperDeployment } from '../../../src/cloud-reaper/deploy';
 import { destroyCode } from '../../../src/cloud-reaper/destroy-code';
 import type { ReaperLink } from '../../../src/cloud-reaper/link';
 import type { ProviderId } from '../../../src/providers/types';
-import { createRunPorts, runToplevel, type Payload, type PortsOptions, type RunEvent, type RunRequest } from '../../../src/run';
+import { runToplevel, type Payload, type PortsOptions, type RunEvent } from '../../../src/run';
 import type { ActivationRecord } from '../../fixtures/emulator';
-import { startHostCache, type HostCache } from '../../fixtures/testhost';
 import { exposeToHosts, type Exposed } from '../../fixtures/testhost/net';
-import { PLACEMENT, runIds, startWorld, TOKEN, until, writeFlake, type TestFlake, type World } from './world';
+import { runRequest, startCacheWorld, worldPorts, type CacheWorld } from './cache-world';
+import { runIds, TOKEN, until, writeFlake, type TestFlake, type World } from './world';
 
 const TIMEOUT = 120_000;
+let cw: CacheWorld;
 let w: World;
-let cache: HostCache;
 let flake: TestFlake;
-let signingKeyFile: string;
 let reaper: ReaperDeployment;
 let exposed: Exposed;
 let link: ReaperLink;
@@ -30,11 +27,8 @@ let jobPath: string;
 
 before(async () => {
   // Hosts check in every second here (the image: every 5 minutes).
-  w = await startWorld({ checkinMs: 1000 });
-  const { buildTestClosures } = await import('../../fixtures/testhost');
-  await buildTestClosures(path.join(w.dir, 'closures'));
-  signingKeyFile = path.join(w.dir, 'closures', 'secret.key');
-  cache = await startHostCache();
+  cw = await startCacheWorld({ checkinMs: 1000 });
+  w = cw.w;
   flake = writeFlake(w.dir, `reaper-${process.pid}-${Date.now()}`);
   reaper = await deployReaper({
     digitaloceanToken: TOKEN,
@@ -56,28 +50,12 @@ before(async () => {
 });
 
 after(async () => {
-  await w?.close();
-  await cache?.close();
+  await cw?.close();
   await exposed?.close();
 });
 
-function settings(): Settings {
-  return { ...DEFAULTS, cache: { ...cache.s3.cache({ signingKeyFile }), publicUrl: cache.url } };
-}
-
 function ports(provider: ProviderId, over: Partial<PortsOptions> = {}) {
-  return createRunPorts({
-    provider: w.provider(provider),
-    settings: settings(),
-    keysRoot: w.keysRoot,
-    cacheCredentials: cache.s3.credentials,
-    flakeDir: flake.dir,
-    nix: { env: w.env },
-    sshTimeoutMs: 60_000,
-    sshRetryMs: 200,
-    powerPollMs: 200,
-    ...over,
-  });
+  return worldPorts(cw, provider, flake.dir, { powerPollMs: 200, ...over });
 }
 
 /** The ports, recording the user-data each machine gets (the emulator forgets it with the machine). */
@@ -90,9 +68,7 @@ function recordingPorts(provider: ProviderId, over: Partial<PortsOptions>) {
   };
 }
 
-function request(provider: ProviderId, payload: Payload, over: Partial<RunRequest> = {}): RunRequest {
-  return { payload, placement: PLACEMENT[provider], maxAgeMinutes: 30, transfer: 'cache', cachePrivate: false, onFailure: 'destroy', pollMs: 100, ...over };
-}
+const request = runRequest;
 
 /** Whether a destroy-self activation's answer names that machine among those it destroyed (names are reused). */
 function destroyedBy(a: ActivationRecord, m: { provider: string; id: string }): boolean {

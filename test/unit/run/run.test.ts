@@ -11,13 +11,15 @@ import { isAbort, UserError } from '../../../src/base/errors';
 import { DEFAULTS, type Settings } from '../../../src/base/settings';
 import { parseUserData } from '../../../src/agent/user-data';
 import type { ProviderId } from '../../../src/providers/types';
-import { createRunPorts, destroyRunMachine, runToplevel, type Payload, type PortsOptions, type RunEvent, type RunRequest, type Stage } from '../../../src/run';
+import { destroyRunMachine, runToplevel, type Payload, type PortsOptions, type RunEvent, type RunRequest, type Stage } from '../../../src/run';
 import { listMachineKeyIds, requireMachineKeys } from '../../../src/ssh/keys';
-import { HostKeyMismatchError, SshSession, sshTargetFor } from '../../../src/ssh/session';
-import { buildTestClosures, startHostCache, type HostCache, type TestClosures } from '../../fixtures/testhost';
-import { assertGone, assertNoUnmarkedMachine, PLACEMENT, runIds, startWorld, until, writeFlake, type TestFlake, type World } from './world';
+import { HostKeyMismatchError } from '../../../src/ssh/session';
+import { startHostCache, type HostCache, type TestClosures } from '../../fixtures/testhost';
+import { cacheSettings, eventRecorder, runRequest, sshOut, startCacheWorld, worldPorts, type CacheWorld } from './cache-world';
+import { assertGone, assertNoUnmarkedMachine, runIds, until, writeFlake, type TestFlake, type World } from './world';
 
 const TIMEOUT = 120_000;
+let cw: CacheWorld;
 let w: World;
 let cache: HostCache;
 let closures: TestClosures;
@@ -25,74 +27,30 @@ let flake: TestFlake;
 let signingKeyFile: string;
 
 before(async () => {
-  w = await startWorld();
-  closures = await buildTestClosures(path.join(w.dir, 'closures'));
-  signingKeyFile = path.join(w.dir, 'closures', 'secret.key');
-  cache = await startHostCache();
+  cw = await startCacheWorld();
+  ({ w, cache, closures, signingKeyFile } = cw);
   await cache.upload(closures.cacheDir);
   flake = writeFlake(w.dir, `${process.pid}-${Date.now()}`);
 });
 
 after(async () => {
-  await w?.close();
-  await cache?.close();
+  await cw?.close();
 });
 
-function settings(over: Partial<Settings['cache']> = {}): Settings {
-  // No trusted key set: machines get the one derived from the signing key.
-  return { ...DEFAULTS, cache: { ...cache.s3.cache({ signingKeyFile }), publicUrl: cache.url, ...over } };
-}
-
-function ports(provider: ProviderId, over: Partial<PortsOptions> = {}) {
-  return createRunPorts({
-    provider: w.provider(provider),
-    settings: settings(),
-    keysRoot: w.keysRoot,
-    cacheCredentials: cache.s3.credentials,
-    flakeDir: flake.dir,
-    nix: { env: w.env },
-    sshTimeoutMs: 60_000,
-    sshRetryMs: 200,
-    ...over,
-  });
-}
+const ports = (provider: ProviderId, over: Partial<PortsOptions> = {}) => worldPorts(cw, provider, flake.dir, over);
 
 const configuration: Payload = { kind: 'configuration', flakeRef: '', name: 'e2e' };
 
 function request(provider: ProviderId, payload: Payload, over: Partial<RunRequest> = {}): RunRequest {
-  return {
-    payload: payload.kind === 'configuration' ? { ...payload, flakeRef: flake.dir } : payload,
-    placement: PLACEMENT[provider],
-    maxAgeMinutes: 30,
-    transfer: 'cache',
-    cachePrivate: false,
-    onFailure: 'destroy',
-    pollMs: 100,
-    ...over,
-  };
+  return runRequest(provider, payload.kind === 'configuration' ? { ...payload, flakeRef: flake.dir } : payload, over);
 }
 
 function recorder() {
-  const events: RunEvent[] = [];
-  return {
-    events,
-    emit: (e: RunEvent) => void events.push(e),
-    stages: () => events.flatMap((e) => (e.type === 'stage' ? [e.stage] : [])),
-    log: () => events.flatMap((e) => (e.type === 'log' ? [e.line] : [])),
-    runId: () => events.flatMap((e) => (e.type === 'machine' ? [e.machine.runId ?? ''] : []))[0],
-  };
+  const rec = eventRecorder<RunEvent>();
+  return { ...rec, runId: () => rec.events.flatMap((e) => (e.type === 'machine' ? [e.machine.runId ?? ''] : []))[0] };
 }
 
-async function ssh(runId: string, ip: string, command: string): Promise<string> {
-  const session = await SshSession.connect(await sshTargetFor(await requireMachineKeys(w.keysRoot, runId), ip));
-  try {
-    const r = await session.run(command);
-    assert.equal(r.code, 0, r.stderr);
-    return r.stdout;
-  } finally {
-    session.close();
-  }
-}
+const ssh = (runId: string, ip: string, command: string): Promise<string> => sshOut(w, runId, ip, command);
 
 const mode = (file: string): number => fs.statSync(file).mode & 0o777;
 
@@ -233,7 +191,7 @@ test('a private cache: read credentials go over SSH into a root-only file, never
   await priv.upload(closures.cacheDir);
   const rec = recorder();
   const p = ports('hetzner', {
-    settings: { ...DEFAULTS, cache: { ...priv.s3.cache({ signingKeyFile }), publicUrl: priv.url, trustedPublicKey: closures.publicKey } },
+    settings: cacheSettings({ cache: priv, signingKeyFile }, { trustedPublicKey: closures.publicKey }),
     cacheCredentials: priv.s3.credentials,
     cacheReadCredentials: reader,
   });
@@ -271,7 +229,7 @@ test('cancelling at each stage leaves no machine and no keys (and never an unmar
   const priv = await startHostCache({ bucket: 'cancel', basicAuth: { user: reader.accessKeyId, password: reader.secretAccessKey } });
   t.after(() => priv.close());
   await priv.upload(closures.cacheDir); // a path not in the cache is refused before create (no stage to cancel in)
-  const privateSettings: Settings = { ...DEFAULTS, cache: { ...priv.s3.cache({ signingKeyFile }), publicUrl: priv.url, trustedPublicKey: closures.publicKey } };
+  const privateSettings: Settings = cacheSettings({ cache: priv, signingKeyFile }, { trustedPublicKey: closures.publicKey });
   // [stage, ms after it starts, variant]: the build, sign and push stages are cancelled as they start (the flake is
   // already built by then), the others while their port is at work.
   const cases: [Stage, number, 'cache' | 'private' | 'ssh'][] = [

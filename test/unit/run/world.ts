@@ -1,10 +1,7 @@
 // Shared by the Run Toplevel end-to-end tests: the cloud emulator whose machines are real test hosts (network
 // namespaces running the metadata service, the boot agent and sshd on port 22, with their own empty /nix), this
 // machine's real Nix, a tiny flake whose toplevel writes a marker when switched, and checks that nothing is left.
-//
-// The one thing a test host lacks compared with the NixOS image is a Nix configuration for root without build
-// users (the image's /etc/nix/nix.conf): it gets one in /root/.config/nix/nix.conf, which the remote nix-daemon
-// started by `nix copy --to ssh-ng://` reads.
+// Each test host gets root's Nix configuration (test/fixtures/testhost/root-nix.ts).
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -12,8 +9,11 @@ import os from 'node:os';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
 import { startEmulator, type Emulator, type HostHookMachine } from '../../fixtures/emulator';
-import { NIX_ENV, testHostHook, type TestHost, type TestHostHook } from '../../fixtures/testhost';
+import { seededPlacement } from '../../fixtures/emulator/seed';
+import { mkPlainDerivation } from '../../fixtures/plain-derivation';
+import { NIX_ENV, testHostHook, writeRootNixConf, type TestHost, type TestHostHook } from '../../fixtures/testhost';
 import { ip } from '../../fixtures/testhost/net';
+import { until } from '../../fixtures/wait';
 import { generateEd25519 } from '../../../src/base/ed25519';
 import { listMachineKeyIds } from '../../../src/ssh/keys';
 import { createProvider } from '../../../src/providers';
@@ -21,13 +21,11 @@ import type { CloudProvider, Machine, ProviderId } from '../../../src/providers/
 import { newRunId } from '../../../src/run/orchestrate';
 import type { Placement } from '../../../src/run/types';
 
-export const TOKEN = 'emulator-token-0123456789abcdef';
-const ROOT_NIX_CONF = 'build-users-group =\nsandbox = false\nsubstituters =\nexperimental-features = nix-command flakes\n';
+export { until };
 
-export const PLACEMENT: Record<ProviderId, Placement> = {
-  hetzner: { provider: 'hetzner', region: 'fsn1', size: 'cx22', image: '201000001' },
-  digitalocean: { provider: 'digitalocean', region: 'ams3', size: 's-1vcpu-1gb', image: '171010001' },
-};
+export const TOKEN = 'emulator-token-0123456789abcdef';
+
+export const PLACEMENT: Record<ProviderId, Placement> = { hetzner: seededPlacement('hetzner'), digitalocean: seededPlacement('digitalocean') };
 
 export interface World {
   emu: Emulator;
@@ -72,8 +70,7 @@ export async function startWorld(opts: { checkinMs?: number } = {}): Promise<Wor
       const h = inner.host(m.provider, m.id);
       if (h) {
         hosts.set(`${m.provider}:${m.id}`, h);
-        fs.mkdirSync(h.file('root/.config/nix'), { recursive: true });
-        fs.writeFileSync(h.file('root/.config/nix/nix.conf'), ROOT_NIX_CONF);
+        writeRootNixConf(h);
       }
       return addrs;
     },
@@ -169,16 +166,6 @@ export async function assertGone(w: World, m: Pick<Machine, 'provider' | 'id' | 
   assert.ok(m.runId && !(await listMachineKeyIds(keysRoot)).includes(m.runId), 'its keys are removed');
 }
 
-export async function until<T>(what: string, get: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await get();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 export interface TestFlake {
   dir: string;
   /** The marker file's content once the toplevel is switched to. */
@@ -197,13 +184,7 @@ export function writeFlake(parent: string, nonce: string): TestFlake {
   const greeting = `hello from the run e2e ${nonce}`;
   const flake = String.raw`{
   outputs = { self }: let
-    mk = name: script: derivation {
-      inherit name;
-      system = "x86_64-linux";
-      builder = "/bin/sh";
-      args = [ "-c" script ];
-      PATH = "/bin:/usr/bin";
-    };
+${mkPlainDerivation()}
     greeting = mk "run-e2e-greeting" "mkdir -p $out; echo '${greeting}' > $out/greeting";
     toplevel = mk "nixos-system-run-e2e" ''
       mkdir -p $out/bin

@@ -12,6 +12,7 @@ import { generateEd25519 } from '../../../src/base/ed25519';
 import { startEmulator, type Emulator } from '../../fixtures/emulator';
 import { buildTestClosures, startHostCache, testHostHook, type HostCache, type TestClosures, type TestHostHook } from '../../fixtures/testhost';
 import { ip } from '../../fixtures/testhost/net';
+import { until as waitUntil } from '../../fixtures/wait';
 
 let emu: Emulator;
 let hook: TestHostHook;
@@ -36,15 +37,8 @@ after(async () => {
   if (work) fs.rmSync(work, { recursive: true, force: true });
 });
 
-async function until<T>(what: string, get: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await get();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+/** A machine boots a real test host here: up to a minute, polled every 200 ms. */
+const until = <T>(what: string, get: () => Promise<T | undefined>): Promise<T> => waitUntil(what, get, 60_000, 200);
 
 async function binaryRun(providerId: ProviderId): Promise<void> {
   const provider: CloudProvider = createProvider(providerId, { token: 'test-token', endpoint: providerId === 'digitalocean' ? emu.doUrl : emu.hetznerUrl });

@@ -4,9 +4,8 @@
 //
 // Remote builds are real: each test host's processes see their own /nix bound over /nix (see
 // test/fixtures/testhost/host.ts), so the worker's `nix-store --serve` builds into a store separate from this
-// machine's, and the results come back over SSH. The one thing a test host lacks compared with the NixOS image is a
-// Nix configuration for root without build users: it gets one in /root/.config/nix/nix.conf (Nix reads the user's
-// configuration file, also for `nix-store --serve` over SSH), the equivalent of the image's /etc/nix/nix.conf.
+// machine's, and the results come back over SSH. Each test host gets root's Nix configuration
+// (test/fixtures/testhost/root-nix.ts).
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -14,7 +13,9 @@ import os from 'node:os';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
 import { startEmulator, type Emulator, type HostHookMachine } from '../../fixtures/emulator';
-import { testHostHook, type TestHostHook } from '../../fixtures/testhost';
+import { seededPlacement } from '../../fixtures/emulator/seed';
+import { mkPlainDerivation } from '../../fixtures/plain-derivation';
+import { testHostHook, writeRootNixConf, type TestHostHook } from '../../fixtures/testhost';
 import { ip } from '../../fixtures/testhost/net';
 import { createProvider } from '../../../src/providers';
 import type { CloudProvider, ProviderId } from '../../../src/providers/types';
@@ -23,12 +24,10 @@ import type { WorkerPlacement } from '../../../src/workers';
 
 export const TOKEN = 'emulator-token-0123456789abcdef';
 
-/** What the worker's Nix needs as root with no nixbld group (the image's nix.conf has its own). */
-export const WORKER_NIX_CONF = 'build-users-group =\nsandbox = false\nsubstituters =\nexperimental-features = nix-command flakes\n';
-
+/** The seeded placements, with a bigger droplet for builds. */
 export const PLACEMENT: Record<ProviderId, WorkerPlacement> = {
-  hetzner: { provider: 'hetzner', region: 'fsn1', size: 'cx22', image: '201000001' },
-  digitalocean: { provider: 'digitalocean', region: 'ams3', size: 's-2vcpu-2gb', image: '171010001' },
+  hetzner: seededPlacement('hetzner'),
+  digitalocean: { ...seededPlacement('digitalocean'), size: 's-2vcpu-2gb' },
 };
 
 export interface WorkerWorld {
@@ -60,8 +59,7 @@ export async function workerWorld(t: TestContext): Promise<WorkerWorld> {
       const h = inner.host(m.provider, m.id);
       if (h) {
         namespaces.push(h.ns);
-        fs.mkdirSync(h.file('root/.config/nix'), { recursive: true });
-        fs.writeFileSync(h.file('root/.config/nix/nix.conf'), WORKER_NIX_CONF);
+        writeRootNixConf(h);
       }
       return addrs;
     },
@@ -121,14 +119,7 @@ export function testFlake(parent: string, nonce: string): TestFlake {
     path.join(dir, 'flake.nix'),
     `{
   outputs = { self }: let
-    mk = name: script: derivation {
-      inherit name;
-      system = "x86_64-linux";
-      builder = "/bin/sh";
-      args = [ "-c" script ];
-      PATH = "/bin:/usr/bin";
-      nonce = "${nonce}";
-    };
+${mkPlainDerivation(`nonce = "${nonce}";`)}
     leaf = n: mk "leaf-\${n}" "echo building leaf \${n}; sleep 3; echo leaf \${n} > $out";
     a = leaf "a"; b = leaf "b"; c = leaf "c";
   in {
