@@ -9,27 +9,15 @@ import type { ThebackndApi } from '../../src/extension';
 import type { MachineNode, Node } from '../../src/views/machinesTree';
 import { startCloud, thebacknd, waitFor, type Cloud } from './harness';
 import { snapshotTree } from './scan';
+import { durationsLeft } from '../fixtures/time-left';
 
 const min = 60_000;
-
-/**
- * The row's "time left" for a deadline, as it may read when the row was made between `from` and `to` (local clock):
- * minutes floored, give or take the provider clock's whole-second Date header. Derived from the time actually
- * elapsed, so that a slow machine changes the expected text, never the verdict.
- */
-function leftTexts(deadline: number, from: number, to: number): string[] {
-  const texts: string[] = [];
-  for (let m = Math.floor((deadline - to - 2000) / min); m <= Math.floor((deadline - from + 2000) / min); m++) {
-    texts.push(m < 60 ? `${m}m left` : `${Math.floor(m / 60)}h ${String(m % 60).padStart(2, '0')}m left`);
-  }
-  return texts;
-}
 
 /** The row's description, and the texts its time left may have, given when it was read. */
 function timeLeftOf(read: () => vscode.TreeItem | undefined, deadline: number): { description: string; texts: string[] } {
   const from = Date.now();
   const description = String(read()?.description);
-  return { description, texts: leftTexts(deadline, from, Date.now()) };
+  return { description, texts: durationsLeft(deadline, from, Date.now()).map((d) => `${d} left`) };
 }
 
 suite('machines view, commands and reaper (emulator)', function () {
