@@ -174,7 +174,7 @@ export async function writeImage(session: RescueSession, image: ImageSource, o: 
   let short: string | undefined;
   source.on('end', () => {
     if (sent === image.size) return void channel.end();
-    short = `${image.label} ended after ${sent} of its ${image.size} bytes`;
+    short = sent < image.size ? `${image.label} ended after ${sent} of its ${image.size} bytes` : `${image.label} changed while it was read (${sent} bytes, not ${image.size})`;
     channel.close();
   });
   source.pipe(channel, { end: false });
