@@ -123,6 +123,7 @@ export async function runToplevel(ctx: Ctx, arg?: unknown): Promise<RunOutcome |
   );
 
   let outcome: RunOutcome;
+  const shown: Shown = {};
   try {
     const result = await vscode.window.withProgress(
       { location: vscode.ProgressLocation.Notification, title: `Thebacknd: ${what(payload)}`, cancellable: true },
@@ -135,7 +136,7 @@ export async function runToplevel(ctx: Ctx, arg?: unknown): Promise<RunOutcome |
               req,
               signal,
               (e) => {
-                onEvent(ctx, model, e, (message) => progress.report({ message }));
+                onEvent(ctx, model, e, (message) => progress.report({ message }), shown);
                 scripted?.onEvent?.(e);
               },
               runId,
@@ -175,10 +176,16 @@ function completePlacement(ctx: Ctx, p: RunArgs['placement']): Omit<Placement, '
   return { provider: p.provider, region: p.region ?? s.region, size: p.size ?? s.size };
 }
 
-function onEvent(ctx: Ctx, model: PanelModel, e: RunEvent, report: (message: string) => void): void {
+/** The stage the notification last showed. */
+interface Shown {
+  stage?: Extract<RunEvent, { type: 'stage' }>;
+}
+
+function onEvent(ctx: Ctx, model: PanelModel, e: RunEvent, report: (message: string) => void, shown: Shown): void {
   model.apply(e);
   switch (e.type) {
     case 'stage':
+      shown.stage = e;
       report(stageMessage(e));
       void ctx.log('info', `[${e.stage}] ${stageMessage(e)}`);
       return;
@@ -189,7 +196,8 @@ function onEvent(ctx: Ctx, model: PanelModel, e: RunEvent, report: (message: str
       return;
     }
     case 'progress':
-      report(e.message);
+      // The push goes on while the machine is created and starts: its news must not hide what the run waits for.
+      report(shown.stage && shown.stage.stage !== 'sign' && shown.stage.stage !== 'push' ? `${stageMessage(shown.stage)} · ${e.message}` : e.message);
       return;
     case 'machine':
       // The tree shows it at once, not at the next periodic refresh.

@@ -76,7 +76,17 @@ async function connectOnce(target: RescueTarget, readyTimeout: number, signal?: 
       reject(signal?.reason);
     };
     signal?.addEventListener('abort', onAbort, { once: true });
-    const settle = () => signal?.removeEventListener('abort', onAbort);
+    const settle = () => {
+      signal?.removeEventListener('abort', onAbort);
+      client.off('close', onClose);
+    };
+    // A server that hangs up before login without an error (an sshd going down for the reset, or MaxStartups)
+    // would otherwise leave this attempt pending for ever: ssh2 clears its ready timer when the socket closes.
+    const onClose = () => {
+      settle();
+      reject(new Error('the connection was closed before login'));
+    };
+    client.on('close', onClose);
     client.on('ready', () => {
       settle();
       // Later errors (a dropped connection) surface on the channel that is in use.
@@ -159,7 +169,15 @@ export async function writeImage(session: RescueSession, image: ImageSource, o: 
     channel.close();
   };
   o.signal?.addEventListener('abort', onAbort, { once: true });
-  source.pipe(channel);
+  // The remote side sees its end of input only for a whole image: a source that ends short (a relay whose connection
+  // dropped, a file cut while read) ends the channel instead, so that no partial disk passes for an image.
+  let short: string | undefined;
+  source.on('end', () => {
+    if (sent === image.size) return void channel.end();
+    short = sent < image.size ? `${image.label} ended after ${sent} of its ${image.size} bytes` : `${image.label} changed while it was read (${sent} bytes, not ${image.size})`;
+    channel.close();
+  });
+  source.pipe(channel, { end: false });
   try {
     const code = await new Promise<number | null>((resolve) => {
       let status: number | null = null;
@@ -169,6 +187,7 @@ export async function writeImage(session: RescueSession, image: ImageSource, o: 
     source.destroy();
     o.signal?.throwIfAborted();
     if (readError) throw new UserError(`Cannot read ${image.label}: ${readError.message}.`);
+    if (short) throw new UserError(`${short}; the image was not imported.`, { kind: 'retry' });
     const said = stderr.trim().split('\n').pop() ?? '';
     if (code === 0) return sent;
     if (code === NO_DISK) throw new UserError(`The rescue system has no disk at ${o.device}.`);

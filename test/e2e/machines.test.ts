@@ -10,6 +10,7 @@ import type { Locator, Page } from 'playwright-core';
 import { startEmulator, type Emulator } from '../fixtures/emulator';
 import { doTags, hetznerLabels, newRunId, readDoTags } from '../../src/providers/tags';
 import { waitFor } from '../fixtures/wait';
+import { durationsLeft, readCountdown } from '../fixtures/time-left';
 import { openWorkbench, resultsDir, type Workbench } from './workbench';
 
 const min = 60_000;
@@ -47,20 +48,40 @@ function channelLogs(userDataDir: string): string[] {
   return out;
 }
 
+/** The reaper lease's expiry (renewed by its holder at every tick), or undefined before there is one. */
+function leaseExpiry(userDataDir: string): number | undefined {
+  const storage = path.join(userDataDir, 'User', 'globalStorage');
+  if (!fs.existsSync(storage)) return undefined;
+  for (const d of fs.readdirSync(storage)) {
+    const file = path.join(storage, d, 'reaper', 'reaper.lease');
+    try {
+      return (JSON.parse(fs.readFileSync(file, 'utf8')) as { expiresAt: number }).expiresAt;
+    } catch {
+      // not this extension's folder, or the file is being replaced
+    }
+  }
+  return undefined;
+}
+
 describe('machines: tree, countdown, context menu', () => {
   let emu: Emulator;
   let wb: Workbench;
   const ids: Record<string, number> = {};
+  /** Each machine's deadline, for what its countdown may read when it is read. */
+  const deadlines: Record<string, number> = {};
 
   before(async () => {
     // A creating droplet stays `new` while the emulator's create delay runs: long enough for the pictures.
     emu = await startEmulator({ delays: { doActiveMs: 10 * min, deleteMs: 0, actionMs: 0 } });
     const now = Date.now();
-    ids.one = emu.addDroplet({ name: 'thebacknd-1', region: 'ams3', tags: doTags(newRunId(), new Date(now + 41 * min + 30_000)) }).id;
-    ids.two = emu.addDroplet({ name: 'thebacknd-2', region: 'ams3', tags: doTags(newRunId(), new Date(now + 4 * min + 30_000)) }).id;
+    deadlines.one = now + 41 * min + 30_000;
+    deadlines.two = now + 4 * min + 30_000;
+    deadlines.four = now + 27 * min;
+    ids.one = emu.addDroplet({ name: 'thebacknd-1', region: 'ams3', tags: doTags(newRunId(), new Date(deadlines.one)) }).id;
+    ids.two = emu.addDroplet({ name: 'thebacknd-2', region: 'ams3', tags: doTags(newRunId(), new Date(deadlines.two)) }).id;
     ids.three = emu.addDroplet({ name: 'thebacknd-3', region: 'ams3', status: 'new', tags: doTags(newRunId(), new Date(now + 58 * min)) }).id;
     ids.web = emu.addDroplet({ name: 'my-web-server', tags: ['web'] }).id;
-    ids.four = emu.addServer({ name: 'thebacknd-4', labels: hetznerLabels(newRunId(), new Date(now + 27 * min)) }).id;
+    ids.four = emu.addServer({ name: 'thebacknd-4', labels: hetznerLabels(newRunId(), new Date(deadlines.four)) }).id;
     wb = await openWorkbench({ settings: endpoints(emu), env });
   });
 
@@ -75,7 +96,12 @@ describe('machines: tree, countdown, context menu', () => {
       await wb.activated();
       for (const name of ['thebacknd-1', 'thebacknd-2', 'thebacknd-3', 'thebacknd-4']) await machineRow(sidebar, name).waitFor({ state: 'visible' });
       assert.equal(await machineRow(sidebar, 'my-web-server').count(), 0, 'an untagged droplet is not shown');
-      assert.match(await machineRow(sidebar, 'thebacknd-1').innerText(), /203\.0\.113\.\d+ · 41m left/);
+      const one = await readCountdown(() => machineRow(sidebar, 'thebacknd-1').innerText(), deadlines.one!);
+      assert.match(one.text, /203\.0\.113\.\d+ · /);
+      assert.ok(
+        one.durations.some((d) => one.text.includes(`· ${d} left`)),
+        `${one.text}: one of ${one.durations.join(', ')} left`,
+      );
       assert.match(await sidebar.locator('.monaco-list-row', { hasText: 'DigitalOcean' }).innerText(), /local emulator at 127\.0\.0\.1:\d+ · 3 machines/);
       await widenSidebar(wb.page);
       await wb.page.mouse.move(900, 400);
@@ -95,10 +121,18 @@ describe('machines: tree, countdown, context menu', () => {
     wb.step('status-bar', async () => {
       const item = wb.page.locator('.statusbar-item', { hasText: 'thebacknd-2' });
       await item.waitFor({ state: 'visible' });
-      assert.match(await item.innerText(), /thebacknd-2 · 4m \+3/);
+      const two = await readCountdown(() => item.innerText(), deadlines.two!);
+      assert.ok(
+        two.durations.some((d) => two.text.includes(`thebacknd-2 · ${d} +3`)),
+        `${two.text}: thebacknd-2 · one of ${two.durations.join(', ')} +3`,
+      );
       assert.match((await item.getAttribute('class')) ?? '', /warning-kind/, 'the warning background');
-      const toast = wb.notification(/thebacknd-2 will be destroyed in 4m/);
+      const toast = wb.notification(/thebacknd-2 will be destroyed in \d+m/);
       await toast.waitFor({ state: 'visible' });
+      // Shown at some moment since the countdown went under 5 minutes: at most what is left now, at least 4m30s away.
+      const shown = Number(/destroyed in (\d+)m/.exec(await toast.innerText())![1]);
+      const soonest = durationsLeft(deadlines.two!, Date.now())[0]!;
+      assert.ok(shown <= 4 && shown >= Number(soonest.replace('m', '')), `destroyed in ${shown}m, now ${soonest}`);
       await wb.screenshot('status-bar-countdown');
       // Extend… from the notification: the quick pick offers the max age first (60 min by default).
       const card = wb.page.locator('.notification-toast', { hasText: 'thebacknd-2 will be destroyed' });
@@ -108,8 +142,16 @@ describe('machines: tree, countdown, context menu', () => {
       await option.click();
       await wb.notification(/extended thebacknd-2/).waitFor({ state: 'visible' });
       const deadline = Date.parse(readDoTags(emu.state.droplets.get(ids.two)!.tags).deadline!);
-      assert.ok(Math.abs(deadline - (Date.now() + 64 * min)) < 2 * min, 'the new deadline is on the droplet');
-      await waitFor('the countdown to move to the next machine', async () => /thebacknd-4 · 2\dm/.test(await wb.page.locator('.statusbar').innerText()), 20_000);
+      // The deadline had not passed: Extend adds the hour to it.
+      assert.equal(deadline, Math.floor(deadlines.two! / 1000) * 1000 + 60 * min, 'the new deadline is on the droplet');
+      await waitFor(
+        'the countdown to move to the next machine',
+        async () => {
+          const four = await readCountdown(() => wb.page.locator('.statusbar').innerText(), deadlines.four!);
+          return four.durations.some((d) => four.text.includes(`thebacknd-4 · ${d}`));
+        },
+        20_000,
+      );
     }));
 
   test('a click on the countdown lists every machine with its countdown', () =>
@@ -222,8 +264,20 @@ describe('two windows, one reaper', () => {
       }
       const deleted = (id: number) => emu.requests.filter((r) => r.method === 'DELETE' && r.path.endsWith(`/droplets/${id}`)).length;
       await waitFor('the due machines to be reaped', () => due.every((id) => deleted(id) >= 1), 90_000);
-      // Every window ticks every 30 s: wait for both to tick at least once more while the droplets are still listed.
-      await new Promise((r) => setTimeout(r, 40_000));
+      // Both windows tick every 30 s. The window that reaps renews the lease at each tick (a new expiry in the lease
+      // file); the other one only reads it. Two renewals after the reaping are a whole tick period in which the
+      // other window ticked too, with the droplets still listed.
+      const renewals = new Set<number>();
+      await waitFor(
+        'the reaping window to renew the lease twice',
+        () => {
+          const at = leaseExpiry(wb.server.userDataDir);
+          // A pass records itself moments after the tick's renewal: the same tick.
+          if (at !== undefined && ![...renewals].some((r) => Math.abs(r - at) < 10_000)) renewals.add(at);
+          return renewals.size >= 3;
+        },
+        150_000,
+      );
       assert.deepEqual(due.map(deleted), [1, 1, 1], 'each due machine was deleted exactly once');
       assert.equal(deleted(kept), 0, 'the machine within its deadline was not touched');
       const reaping = logs().filter((l) => /Reaper: destroyed thebacknd-\d/.test(l));

@@ -82,7 +82,9 @@ test('create, extend and destroy by name, with the deadline on the provider cloc
   const e = env(emu);
   const state = fs.mkdtempSync(path.join(os.tmpdir(), 'thebacknd-cli-state-'));
   t.after(() => fs.rmSync(state, { recursive: true, force: true }));
+  const createFrom = Date.now();
   const made = await cli(['create', '--provider', 'hetzner', '--image', 'debian-12', '--minutes', '30', '--state-dir', state, '--json'], e);
+  const createTo = Date.now();
   assert.equal(made.code, 0, made.stderr);
   const m = JSON.parse(made.stdout) as Machine;
   assert.equal(m.name, 'thebacknd-1');
@@ -98,12 +100,23 @@ test('create, extend and destroy by name, with the deadline on the provider cloc
     2,
     'create --toplevel is gone: thebacknd run does it for real',
   );
-  const left = Date.parse(m.deadline!) - (Date.now() + 3 * 3_600_000);
-  assert.ok(left > 29 * 60_000 && left <= 30 * 60_000 + 2000, `deadline 30 min ahead of the cloud's clock (${left} ms)`);
+  // 30 min after the cloud's time at the create (3 h ahead of ours; whole seconds, as the label stores it).
+  const deadline = Date.parse(m.deadline!) - 3 * 3_600_000 - 30 * 60_000;
+  assert.ok(deadline >= createFrom - 2000 && deadline <= createTo + 2000, `deadline 30 min ahead of the cloud's clock (${deadline - createFrom} ms after the create began)`);
 
+  const extendFrom = Date.now();
   const ext = await cli(['extend', 'thebacknd-1', '15'], e);
+  const extendTo = Date.now();
   assert.equal(ext.code, 0, ext.stderr);
-  assert.match(ext.stdout, /^thebacknd-1: deadline \S+ \(in 4[45] min\)\.$/m);
+  // "in N min" on the cloud's clock at the extend: 45 min unless the machine has run for a while by then.
+  const said = /^thebacknd-1: deadline (\S+) \(in (\d+) min\)\.$/m.exec(ext.stdout);
+  assert.ok(said, ext.stdout);
+  const extended = Date.parse(said[1]!) - 3 * 3_600_000;
+  const inMin = Number(said[2]);
+  assert.ok(
+    inMin >= Math.floor((extended - extendTo) / 60_000) && inMin <= Math.floor((extended - extendFrom + 2000) / 60_000) && inMin <= 45,
+    `${ext.stdout} (read ${(extendFrom - createFrom) / 1000} s after the create)`,
+  );
   const [after] = JSON.parse((await cli(['list', '--json'], e)).stdout) as Machine[];
   assert.equal(Date.parse(after!.deadline!) - Date.parse(m.deadline!), 15 * 60_000);
 

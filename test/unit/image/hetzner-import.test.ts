@@ -8,7 +8,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { main } from '../../../src/cli/main';
 import { IMAGE_COMMANDS } from '../../../src/cli/image';
 import { isAbort, UserError } from '../../../src/base/errors';
@@ -16,6 +16,8 @@ import { DEFAULTS } from '../../../src/base/settings';
 import { createProvider } from '../../../src/providers';
 import { importImage, type ImportImageRequest, type ImportStatus } from '../../../src/image';
 import { sshFingerprint, writeScript } from '../../../src/image/rescue-ssh';
+import { HetznerImageApi } from '../../../src/image/hetzner-api';
+import { importHetznerImage } from '../../../src/image/hetzner';
 import { startEmulator, type Emulator } from '../../fixtures/emulator';
 import { until } from '../../fixtures/wait';
 import { RESCUE_DISK, rescueHostHook, type RescueHostHook } from '../../fixtures/testhost/rescue';
@@ -175,6 +177,46 @@ test('a cancelled import deletes the server it made', async () => {
     (e: unknown) => isAbort(e),
   );
   await assertCleanedUp();
+});
+
+/** An import of a stream (as a build worker relays it) that gives `bytes` of the image, then ends or fails. */
+function streamImport(bytes: number, end: 'end' | 'error') {
+  return importHetznerImage({
+    image: {
+      label: 'worker:nixos.img',
+      size: raw.length,
+      compressed: false,
+      open: () =>
+        Readable.from(
+          (async function* () {
+            yield raw.subarray(0, bytes);
+            if (end === 'error') throw new Error('the worker connection dropped');
+          })(),
+        ),
+    },
+    name: 'thebacknd-base-short',
+    location: 'nbg1',
+    serverType: 'cx22',
+    provider: createProvider('hetzner', { token: 'test-token', endpoint: emu.hetznerUrl, retry: { baseDelayMs: 10, maxDelayMs: 50 } }),
+    api: new HetznerImageApi({ token: 'test-token', endpoint: emu.hetznerUrl, retry: { baseDelayMs: 10, maxDelayMs: 50 } }),
+    device: RESCUE_DISK,
+    pollIntervalMs: 50,
+    sshTimeoutMs: 60_000,
+  });
+}
+
+test('an image stream that ends short of its size, or fails, is not snapshotted: a clear error, and the server is deleted', async () => {
+  const imagesBefore = emu.state.hetznerImages.size;
+  // Raw, so that the remote dd alone would take the cut image as a whole one.
+  await assert.rejects(
+    streamImport(4096, 'end'),
+    (e: unknown) => e instanceof UserError && /^worker:nixos\.img ended after 4096 of its \d+ bytes; the image was not imported\.$/.test(e.message),
+  );
+  await assertCleanedUp();
+  await assert.rejects(streamImport(4096, 'error'), (e: unknown) => e instanceof UserError && /^Cannot read worker:nixos\.img: the worker connection dropped\.$/.test(e.message));
+  await assertCleanedUp();
+  assert.equal(emu.state.hetznerImages.size, imagesBefore, 'no snapshot was made');
+  assert.deepEqual(emu.errors, []);
 });
 
 test('a lost create_image answer is resolved by the run label, not by a second snapshot', async () => {
