@@ -226,8 +226,6 @@ function describe(p: Readonly<PushProgress>): string {
   switch (p.phase) {
     case 'preparing':
       return 'connecting to the cache…';
-    case 'signing':
-      return 'signing the closure…';
     case 'checking':
       return p.pathsTotal ? `checking ${p.pathsChecked}/${p.pathsTotal} paths` : 'computing the closure…';
     case 'uploading':

@@ -23,8 +23,7 @@ import { checkSigningKeyFile } from './sign';
 import { isStorePath } from './storePath';
 
 export interface PushProgress {
-  /** 'signing' is no longer reported (Nix signs while staging, within 'uploading'); kept for callers' switches. */
-  phase: 'preparing' | 'signing' | 'checking' | 'uploading' | 'done';
+  phase: 'preparing' | 'checking' | 'uploading' | 'done';
   /** Paths in the closure. */
   pathsTotal: number;
   /** Closure paths whose narinfo was looked up so far. */
