@@ -24,8 +24,9 @@ import { startEmulator, type Emulator, type HostHookMachine } from '../../fixtur
 import { startS3 } from '../../fixtures/s3';
 import { exposeToHosts } from '../../fixtures/testhost';
 import { RESCUE_DISK, rescueHostHook, type RescueHostHook } from '../../fixtures/testhost/rescue';
+import { writeRootNixConf } from '../../fixtures/testhost/root-nix';
+import { hetznerImportRequest } from './hetzner-request';
 
-const WORKER_NIX_CONF = 'build-users-group =\nsandbox = false\nsubstituters =\nexperimental-features = nix-command flakes\n';
 let emu: Emulator;
 let hook: RescueHostHook;
 let dir: string;
@@ -65,8 +66,7 @@ before(async () => {
     const h = hook.host(m.provider, m.id);
     if (h && m.stockImage) {
       // Root's Nix without build users on the test host (the official installer makes a daemon and nixbld users).
-      fs.mkdirSync(h.file('root/.config/nix'), { recursive: true });
-      fs.writeFileSync(h.file('root/.config/nix/nix.conf'), WORKER_NIX_CONF);
+      writeRootNixConf(h);
     }
     return addrs;
   };
@@ -84,18 +84,12 @@ after(async () => {
 });
 
 function request(extra: Partial<ImportImageRequest> = {}, flakeDir = flake): ImportImageRequest {
-  return {
-    provider: 'hetzner',
+  return hetznerImportRequest(emu, {
     file: path.join(dir, 'no-image-here'),
     name: 'thebacknd-base-worker',
-    token: 'test-token',
-    endpoint: emu.hetznerUrl,
-    settings: DEFAULTS,
-    providerOptions: { retry: { baseDelayMs: 10, maxDelayMs: 50 } },
-    hetzner: { device: RESCUE_DISK, pollIntervalMs: 50, sshTimeoutMs: 60_000 },
     buildOnWorker: { flakeDir, pollMs: 50, sshTimeoutMs: 60_000 },
     ...extra,
-  };
+  });
 }
 
 /** Every server (the build worker, the rescue server) is deleted and its test host gone. */

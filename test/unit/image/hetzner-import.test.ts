@@ -12,7 +12,6 @@ import { Readable, Writable } from 'node:stream';
 import { main } from '../../../src/cli/main';
 import { IMAGE_COMMANDS } from '../../../src/cli/image';
 import { isAbort, UserError } from '../../../src/base/errors';
-import { DEFAULTS } from '../../../src/base/settings';
 import { createProvider } from '../../../src/providers';
 import { importImage, type ImportImageRequest, type ImportStatus } from '../../../src/image';
 import { sshFingerprint, writeScript } from '../../../src/image/rescue-ssh';
@@ -20,6 +19,7 @@ import { HetznerImageApi } from '../../../src/image/hetzner-api';
 import { importHetznerImage } from '../../../src/image/hetzner';
 import { startEmulator, type Emulator } from '../../fixtures/emulator';
 import { until } from '../../fixtures/wait';
+import { hetznerImportRequest } from './hetzner-request';
 import { RESCUE_DISK, rescueHostHook, type RescueHostHook } from '../../fixtures/testhost/rescue';
 
 let emu: Emulator;
@@ -47,17 +47,7 @@ after(async () => {
 });
 
 function request(extra: Partial<ImportImageRequest> = {}): ImportImageRequest {
-  return {
-    provider: 'hetzner',
-    file: path.join(dir, 'result'),
-    name: 'thebacknd-base-test',
-    token: 'test-token',
-    endpoint: emu.hetznerUrl,
-    settings: DEFAULTS,
-    providerOptions: { retry: { baseDelayMs: 10, maxDelayMs: 50 } },
-    hetzner: { device: RESCUE_DISK, pollIntervalMs: 50, sshTimeoutMs: 60_000 },
-    ...extra,
-  };
+  return hetznerImportRequest(emu, { file: path.join(dir, 'result'), name: 'thebacknd-base-test', ...extra });
 }
 
 async function sshKeyNames(): Promise<string[]> {
