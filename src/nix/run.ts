@@ -21,6 +21,11 @@ export interface NixOptions {
    * with thousands of derivations has Nix hold a lock file open for each.
    */
   raiseOpenFiles?: boolean;
+  /**
+   * Run at a lower CPU priority (nice 10): for work nobody waits on directly, such as compressing NARs while
+   * earlier ones upload, so that the editor, the uploads and the S3 client get the CPU first when it is short.
+   */
+  background?: boolean;
 }
 
 export interface RunResult {
@@ -95,12 +100,21 @@ export function abortError(): Error {
  */
 export const PINNED_SSH_OPTS = '-F /dev/null -o StrictHostKeyChecking=yes -o GlobalKnownHostsFile=/dev/null -o BatchMode=yes -o IdentitiesOnly=yes';
 
+/**
+ * Node can set neither a child's rlimits nor its priority before it starts: a POSIX shell raises the limit, and
+ * `nice` lowers the priority, then each execs the next (same pid, so abort still works).
+ */
+function wrapped(bin: string, args: string[], opts: NixOptions): [string, string[]] {
+  if (process.platform === 'win32' || (!opts.raiseOpenFiles && !opts.background)) return [bin, args];
+  const raise = opts.raiseOpenFiles ? 'ulimit -Sn "$(ulimit -Hn)" 2>/dev/null; ' : '';
+  const exec = opts.background ? 'exec nice -n 10 "$0" "$@"' : 'exec "$0" "$@"';
+  return ['/bin/sh', ['-c', raise + exec, bin, ...args]];
+}
+
 function run(bin: string, args: string[], opts: NixOptions, what: string): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     if (opts.signal?.aborted) return reject(abortError());
-    // Node cannot set a child's rlimits: a POSIX shell raises it, then execs the tool (same pid, so abort still works).
-    const [file, argv] =
-      opts.raiseOpenFiles && process.platform !== 'win32' ? ['/bin/sh', ['-c', 'ulimit -Sn "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@"', bin, ...args]] : [bin, args];
+    const [file, argv] = wrapped(bin, args, opts);
     const child = spawn(file, argv, {
       cwd: opts.cwd,
       env: { ...(opts.env ?? process.env), NIX_SSHOPTS: PINNED_SSH_OPTS },
