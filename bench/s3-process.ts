@@ -6,6 +6,8 @@ import { startS3, type S3Server } from '../test/fixtures/s3';
 
 export interface RemoteS3 {
   endpoint: string;
+  /** The server's process, whose CPU time the push benchmark reads. */
+  pid: number;
   cache: S3Server['cache'];
   credentials: S3Server['credentials'];
   /** Every request so far (method and URL), in arrival order. */
@@ -32,6 +34,7 @@ export function startS3Process(bucket: string): Promise<RemoteS3> {
     const { endpoint, credentials, cache } = first;
     return {
       endpoint,
+      pid: child.pid!,
       credentials,
       cache: (o = {}) => ({ ...cache, ...o }),
       requests: async () => {
