@@ -394,6 +394,11 @@ test('numbers are whole decimal numbers with the bounds in the message; create -
     [['build', '--workers', '2.0', '--estimate'], /--workers must be a whole number from 1 to 10 \(got "2\.0"\)/],
     [['build', '--workers', '1', '--hours', '1e1', '--estimate'], /--hours must be a number from 0\.1 to 24/],
     [['run', '--bare', '--minutes', '0x1e'], /--minutes must be a whole number from 5 to 1440 \(got "0x1e"\)/],
+    // shell reads the same options as build --workers, the same way.
+    [['shell', '-p', 'hetzner', '--workers', '0x2'], /--workers must be a whole number from 1 to 10 \(got "0x2"\)/],
+    [['shell', '-p', 'hetzner', '--workers', ' 2 '], /--workers must be a whole number from 1 to 10 \(got " 2 "\)/],
+    [['shell', '-p', 'hetzner', '--workers', '1', '--hours', '1e1'], /--hours must be a number from 0\.1 to 24, like 1\.5 \(got "1e1"\)/],
+    [['shell', '-p', 'hetzner', '--workers', '1', '--max-jobs', '0x2'], /--max-jobs must be a whole number from 1 to 256 \(got "0x2"\)/],
   ];
   for (const [args, why] of refused) {
     const r = await cli(args, e);
