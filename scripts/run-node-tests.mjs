@@ -1,29 +1,43 @@
-// Runs node:test files (out/test/unit/**/*.test.js, or another folder), two at a time, each in its own `node --test`
-// process, and prints each file's TAP output whole when it ends. A file whose process makes no progress for
-// FILE_TIMEOUT is killed and run once more: a deadlocked process (main thread in a futex, as Node 20's JWK export
-// of a fresh key once did, see src/ssh/keys.ts) cannot be caught by a per-test timeout and would otherwise hang CI.
-// A retry that then passes is still printed, so a hang never goes unnoticed.
+// Runs node:test files (out/test/unit/**/*.test.js, or those under every folder and each file named), two at a time,
+// each in its own `node --test` process, and prints each file's TAP output whole when it ends. A file whose process
+// makes no progress for FILE_TIMEOUT is killed and run once more: a deadlocked process (main thread in a futex, as
+// Node 20's JWK export of a fresh key once did, see src/ssh/keys.ts) cannot be caught by a per-test timeout and
+// would otherwise hang CI. A retry that then passes is still printed, so a hang never goes unnoticed.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 
 const args = process.argv.slice(2);
-const root = path.resolve(args.find((a) => !a.startsWith('--')) ?? 'out/test/unit');
+const given = args.filter((a) => !a.startsWith('--'));
+const roots = (given.length ? given : ['out/test/unit']).map((a) => path.resolve(a));
 const FILE_TIMEOUT_MS = Number(process.env.THEBACKND_TEST_FILE_TIMEOUT_MS ?? 8 * 60_000);
 // --serial: one file at a time (the browser tests share dist/ and the machine's two cores).
 const CONCURRENCY = args.includes('--serial') ? 1 : 2;
 
-const files = [];
-(function walk(dir) {
+const found = new Set();
+function walk(dir) {
   for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
     const p = path.join(dir, e.name);
     if (e.isDirectory()) walk(p);
-    else if (e.name.endsWith('.test.js')) files.push(p);
+    else if (e.name.endsWith('.test.js')) found.add(p);
   }
-})(root);
-files.sort();
+}
+for (const root of roots) {
+  let stat;
+  try {
+    stat = fs.statSync(root);
+  } catch {
+    console.error(`no such test folder or file: ${root}`);
+    process.exit(1);
+  }
+  // A file named on the command line is run whatever its name; a folder gives its *.test.js files.
+  if (stat.isDirectory()) walk(root);
+  else found.add(root);
+}
+const files = [...found].sort();
+const label = roots.map((r) => path.relative(process.cwd(), r) || '.').join(' ');
 if (files.length === 0) {
-  console.error(`no test files under ${root}`);
+  console.error(`no test files under ${label}`);
   process.exit(1);
 }
 
@@ -55,7 +69,12 @@ async function worker() {
   for (let file = queue.shift(); file; file = queue.shift()) {
     let r = await runOnce(file);
     if (r.hung) {
-      process.stdout.write(r.out.split('\n').filter((l) => !/^# (pass|fail|cancelled|tests) /.test(l)).join('\n'));
+      process.stdout.write(
+        r.out
+          .split('\n')
+          .filter((l) => !/^# (pass|fail|cancelled|tests) /.test(l))
+          .join('\n'),
+      );
       process.stdout.write(`\n# retrying ${path.relative(process.cwd(), file)}\n`);
       r = await runOnce(file);
     }
@@ -64,5 +83,5 @@ async function worker() {
   }
 }
 await Promise.all(Array.from({ length: CONCURRENCY }, worker));
-console.log(`${path.basename(root)}: ${files.length} files, ${failed} with failures`);
+console.log(`${label}: ${files.length} files, ${failed} with failures`);
 process.exit(failed ? 1 : 0);

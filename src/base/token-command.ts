@@ -5,6 +5,7 @@
 // command ended, and a hint.
 import { execFileSync, spawn } from 'node:child_process';
 import { UserError } from './errors';
+import type { Lifetime } from './lifetime';
 import { PROVIDER_LABEL } from './tokens';
 import type { ProviderId } from './provider-id';
 
@@ -23,6 +24,8 @@ export interface TokenCommandOptions {
   timeoutMs?: number;
   /** Appended to a failure's message: where the command is configured, how to see why it failed. */
   hint?: string;
+  /** The extension's runner only: aborting it stops the command (its whole process group). */
+  signal?: AbortSignal;
 }
 
 /**
@@ -45,10 +48,11 @@ export function runTokenCommandSync(provider: ProviderId, command: string, opts:
 /**
  * For the extension, which has no terminal: stdin is empty and stderr is discarded. Asynchronous, so the extension
  * host keeps running while a password manager's own window asks for a passphrase. The command gets a process group of
- * its own, killed whole on timeout, so a grandchild holding stdout open cannot outlive it.
+ * its own, killed whole on timeout or cancel, so a grandchild holding stdout open cannot outlive it.
  */
 export function runTokenCommand(provider: ProviderId, command: string, opts: TokenCommandOptions): Promise<string> {
   const timeoutMs = opts.timeoutMs ?? TOKEN_COMMAND_TIMEOUT_MS;
+  if (opts.signal?.aborted) return Promise.reject(failure(provider, { cancelled: true }, undefined));
   return new Promise((resolve, reject) => {
     const child = spawn('/bin/sh', ['-c', command], { stdio: ['ignore', 'pipe', 'ignore'], env: opts.env, detached: true });
     const chunks: Buffer[] = [];
@@ -63,6 +67,8 @@ export function runTokenCommand(provider: ProviderId, command: string, opts: Tok
       }
     };
     const timer = setTimeout(() => stop({ timedOutMs: timeoutMs }), timeoutMs);
+    const cancel = () => stop({ cancelled: true });
+    opts.signal?.addEventListener('abort', cancel, { once: true });
     child.stdout.on('data', (d: Buffer) => {
       size += d.length;
       if (size > MAX_OUTPUT) stop({ tooMuch: true });
@@ -73,6 +79,7 @@ export function runTokenCommand(provider: ProviderId, command: string, opts: Tok
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', cancel);
       if (how) reject(failure(provider, how, opts.hint));
       else {
         try {
@@ -88,7 +95,19 @@ export function runTokenCommand(provider: ProviderId, command: string, opts: Tok
   });
 }
 
-type Ending = { timedOutMs: number } | { tooMuch: true } | { status?: number | null; signal?: string | null; code?: string };
+/**
+ * The extension's runner: each command runs within the window's lifetime, so deactivate stops a command still
+ * running (a password manager waiting for a passphrase) with its whole process group, and waits until it has.
+ */
+export function lifetimeTokenRunner(
+  lifetime: Lifetime,
+  opts: Omit<TokenCommandOptions, 'hint' | 'signal'> & { hint?: (p: ProviderId) => string },
+): (p: ProviderId, command: string) => Promise<string> {
+  const never = new AbortController().signal;
+  return (p, command) => lifetime.run(never, (signal) => runTokenCommand(p, command, { env: opts.env, timeoutMs: opts.timeoutMs, hint: opts.hint?.(p), signal }));
+}
+
+type Ending = { timedOutMs: number } | { tooMuch: true } | { cancelled: true } | { status?: number | null; signal?: string | null; code?: string };
 
 function label(provider: ProviderId): string {
   return `The ${PROVIDER_LABEL[provider]} token command`;
@@ -97,6 +116,7 @@ function label(provider: ProviderId): string {
 function failure(provider: ProviderId, how: Ending, hint: string | undefined): UserError {
   const tail = hint ? ` ${hint}` : '';
   if ('timedOutMs' in how) return new UserError(`${label(provider)} did not finish within ${seconds(how.timedOutMs)}; it was stopped.${tail}`);
+  if ('cancelled' in how) return new UserError(`${label(provider)} was cancelled: Thebacknd is shutting down.`);
   if ('tooMuch' in how) return new UserError(`${label(provider)} printed more than ${MAX_OUTPUT / 1024} KiB: it should print the token alone (its output is not shown).${tail}`);
   const why = typeof how.status === 'number' ? `exit status ${how.status}` : (how.signal ?? how.code ?? 'failed');
   return new UserError(`${label(provider)} failed (${why}); its output is not shown.${tail}`);

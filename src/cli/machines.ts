@@ -14,6 +14,7 @@ import { wholeNumber } from './numbers';
 import { buildUserData, serializeUserData } from '../agent/user-data';
 import { newRunId } from '../providers/tags';
 import { createMachineKeys, removeMachineKeys } from '../ssh/keys';
+import { extendedDeadline } from '../machines/deadline';
 import { baseImage } from './base-image';
 import { cliStateDir } from './placement';
 
@@ -116,10 +117,8 @@ const extend: CommandSpec = {
     const minutes = parseMinutes(mins, 0);
     const { provider, machine, serverTime } = await findMachine(ctx, ref);
     const now = serverTime.getTime();
-    const current = machine.deadline ? Date.parse(machine.deadline) : NaN;
-    // From the current deadline when it is still ahead, from now otherwise.
-    const base = Number.isNaN(current) || current < now ? now : current;
-    const deadline = new Date(base + minutes * 60_000);
+    // From the current deadline when it is still ahead, from now otherwise; never past what the reaper honours.
+    const deadline = extendedDeadline(machine, now, minutes);
     await provider.setDeadline(machine.id, deadline);
     ctx.out(`${machine.name}: deadline ${deadline.toISOString()} (in ${duration(deadline.getTime() - now)}).`);
     return 0;

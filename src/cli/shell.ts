@@ -9,7 +9,6 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { UserError } from '../base/errors';
-import { BOUNDS } from '../base/settings';
 import { PROVIDER_LABEL } from '../base/tokens';
 import { buildersValue, systemsFor, workerBuilderLine } from '../workers/builders';
 import { costReport, priceIn } from '../workers/cost';
@@ -22,6 +21,7 @@ import { baseImage } from './base-image';
 import { str, UsageError } from './args';
 import type { CommandSpec } from './command';
 import type { CliContext } from './context';
+import { decimalNumber, wholeNumber } from './numbers';
 import { cliStateDir, PLACEMENT_OPTIONS } from './placement';
 import { WORKER_OPTIONS } from './workers';
 
@@ -64,14 +64,11 @@ In the shell: $ip $ssh $store (first worker), $ips, $builder (all workers), and 
   cancel: {},
   async run(ctx, { values, positionals }) {
     if (positionals.length) throw new UsageError('shell takes no arguments.');
-    const count = Number(values.workers);
-    if (values.workers === undefined || !Number.isInteger(count) || count < 1 || count > MAX_WORKERS) {
-      throw new UsageError(`--workers must be a whole number from 1 to ${MAX_WORKERS}.`);
-    }
-    const hours = values.hours === undefined ? 1 : Number(values.hours);
-    if (!(hours * 60 >= BOUNDS.maxAgeMinutes.min && hours * 60 <= BOUNDS.maxAgeMinutes.max)) throw new UsageError('--hours must be between 0.1 and 24.');
-    const maxJobs = values['max-jobs'] === undefined ? undefined : Number(values['max-jobs']);
-    if (maxJobs !== undefined && !(Number.isInteger(maxJobs) && maxJobs >= 1 && maxJobs <= 256)) throw new UsageError('--max-jobs must be a whole number from 1 to 256.');
+    const count = wholeNumber(str(values, 'workers') ?? '', '--workers', 1, MAX_WORKERS);
+    const hoursText = str(values, 'hours');
+    const hours = hoursText === undefined ? 1 : decimalNumber(hoursText, '--hours', 0.1, 24);
+    const maxJobsText = str(values, 'max-jobs');
+    const maxJobs = maxJobsText === undefined ? undefined : wholeNumber(maxJobsText, '--max-jobs', 1, 256);
     return runShell(ctx, {
       count,
       hours,

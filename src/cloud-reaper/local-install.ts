@@ -16,6 +16,8 @@ import {
   launchdLabel,
   launchdLog,
   launchdPlist,
+  handTokenFile,
+  managedTokenFile,
   systemdDir,
   systemdUnits,
   timerKind,
@@ -87,6 +89,17 @@ export function checkTokenFile(file: string, provider: ProviderId, o: { cwd: str
   }
   if (o.uid !== undefined && st.uid !== o.uid) throw new UserError(`The token file ${abs} belongs to another user (uid ${st.uid}); use a file of your own, mode 0600.`);
   return abs;
+}
+
+/** Writes the token where only this user can read it (the folder 0700, the file 0600, never half-written). */
+export function writeManagedTokenFile(paths: TimerPaths, provider: ProviderId, token: string): string {
+  const file = managedTokenFile(paths, provider);
+  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, `${token}\n`, { mode: 0o600 });
+  fs.chmodSync(tmp, 0o600);
+  fs.renameSync(tmp, file);
+  return file;
 }
 
 function write(file: string, text: string): void {
@@ -183,7 +196,10 @@ export async function installLocal(spec: TimerSpec, o: LocalOptions): Promise<Ou
   };
 }
 
-/** Stops and deletes what installLocal wrote for these providers; a crontab line can only be pointed at. */
+/**
+ * Stops and deletes what installLocal wrote for these providers, and the token file Install Local Reaper Timer…
+ * wrote for them (managedTokenFile; never a --token-file of the user's own); a crontab line can only be pointed at.
+ */
 export async function removeLocal(providers: readonly ProviderId[], o: LocalOptions): Promise<Outcome> {
   const kind = timerKind(o.platform, o.crontab);
   const exec = o.exec ?? realExec(o.env);
@@ -213,6 +229,13 @@ export async function removeLocal(providers: readonly ProviderId[], o: LocalOpti
     }
     const found = units.length > 0 || hasPlist;
     if (!found) lines.push(`No local reaper timer for ${PROVIDER_LABEL[p]} is installed here.`);
+    const token = managedTokenFile(o.paths, p);
+    if (fs.existsSync(token)) {
+      fs.rmSync(token, { force: true });
+      lines.push(`Removed the token file ${token} that Install Local Reaper Timer… wrote.`);
+    }
+    const hand = handTokenFile(o.paths, p);
+    if (fs.existsSync(hand)) lines.push(`Kept the token file ${hand}: made by hand (or by an older Thebacknd). Delete it if nothing else reads it.`);
     if (kind === 'crontab' || !found) lines.push(`If you added a crontab line for ${PROVIDER_LABEL[p]}, remove the line ending in \`# ${name}\` (\`crontab -e\`).`);
   }
   return { ok: true, kind, lines };

@@ -57,6 +57,17 @@ export const unitName = (p: ProviderId): string => `thebacknd-reaper-${p}`;
 /** `org.thebacknd.reaper.hetzner`: the launchd label. */
 export const launchdLabel = (p: ProviderId): string => `org.thebacknd.reaper.${p}`;
 
+/**
+ * The token file Install Local Reaper Timer… writes for the timer to read (0600, in a 0700 folder), under a name
+ * only it uses, so that `reaper install --local --remove` deletes exactly what it wrote.
+ */
+export function managedTokenFile(paths: TimerPaths, p: ProviderId): string {
+  return path.join(paths.configHome, 'thebacknd', `vscode-${p}.token`);
+}
+/** Where the README asks a command-line user to put the token by hand (and older extensions wrote it): never deleted. */
+export function handTokenFile(paths: TimerPaths, p: ProviderId): string {
+  return path.join(paths.configHome, 'thebacknd', `${p}.token`);
+}
 export function systemdDir(paths: TimerPaths): string {
   return path.join(paths.configHome, 'systemd', 'user');
 }

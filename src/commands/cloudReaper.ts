@@ -12,7 +12,8 @@ import type { Ctx } from '../views/app';
 import { messageOf, UserError } from '../base/errors';
 import { PROVIDER_LABEL, PROVIDERS, TOKEN_ENV } from '../base/tokens';
 import type { ProviderId } from '../providers/types';
-import { timerPaths } from '../cloud-reaper/local-timer';
+import { handTokenFile, managedTokenFile, timerPaths } from '../cloud-reaper/local-timer';
+import { writeManagedTokenFile } from '../cloud-reaper/local-install';
 import { REAPER_SECRET_KEY, type ReaperLink } from '../cloud-reaper/link';
 import { storedLinkJson, usableLink } from '../cloud-reaper/stored-link';
 
@@ -98,19 +99,6 @@ function findCli(): string | undefined {
   return undefined;
 }
 
-function tokenFilePath(provider: ProviderId): string {
-  return path.join(timerPaths(process.env, os.homedir()).configHome, 'thebacknd', `${provider}.token`);
-}
-
-/** Writes the token where only this user can read it (the folder 0700, the file 0600, never half-written). */
-function writeTokenFile(file: string, token: string): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, `${token}\n`, { mode: 0o600 });
-  fs.chmodSync(tmp, 0o600);
-  fs.renameSync(tmp, file);
-}
-
 export async function installLocalReaper(ctx: Ctx, provider?: unknown, options?: unknown): Promise<void> {
   const p: ProviderId | undefined = PROVIDERS.includes(provider as ProviderId)
     ? (provider as ProviderId)
@@ -125,13 +113,15 @@ export async function installLocalReaper(ctx: Ctx, provider?: unknown, options?:
   const t = await ctx.tokens.get(p);
   if (!t) throw new UserError(`No ${label} token: set one first.`, { kind: 'setToken', provider: p });
   const s = ctx.settings();
-  const tokenFile = tokenFilePath(p);
+  const paths = timerPaths(process.env, os.homedir());
+  // The token file this command writes (and `--remove` deletes); by hand, the user makes the README's own.
+  const tokenFile = managedTokenFile(paths, p);
   const endpoint = s[p].endpoint.trim();
-  const args = [
+  const argsFor = (file: string) => [
     '--provider',
     p,
     '--token-file',
-    tokenFile,
+    file,
     ...(endpoint ? ['--endpoint', endpoint] : []),
     'reaper',
     'install',
@@ -139,18 +129,22 @@ export async function installLocalReaper(ctx: Ctx, provider?: unknown, options?:
     '--every',
     String(s.reapIntervalMinutes),
   ];
-  const command = `thebacknd ${args.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ')}`;
+  const shown = (args: string[]) => `thebacknd ${args.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ')}`;
+  const args = argsFor(tokenFile);
+  const command = shown(args);
   const cli = findCli();
   if (!cli) {
+    const hand = handTokenFile(paths, p);
+    const byHand = shown(argsFor(hand));
     const pick = await vscode.window.showInformationMessage(
       'The local reaper timer runs the thebacknd command line, which is not on PATH.',
       {
         modal: true,
-        detail: `Install it (README › Command line: \`npm install -g .\` in Thebacknd's folder), put your ${label} token in ${tokenFile} (mode 0600), then run:\n\n${command}`,
+        detail: `Install it (README › Command line: \`npm install -g .\` in Thebacknd's folder), put your ${label} token in ${hand} (mode 0600), then run:\n\n${byHand}`,
       },
       'Copy Command',
     );
-    if (pick === 'Copy Command') await vscode.env.clipboard.writeText(command);
+    if (pick === 'Copy Command') await vscode.env.clipboard.writeText(byHand);
     return;
   }
   if (!unconfirmed(ctx, options)) {
@@ -164,7 +158,7 @@ export async function installLocalReaper(ctx: Ctx, provider?: unknown, options?:
     );
     if (ok !== 'Install') return;
   }
-  writeTokenFile(tokenFile, t.token);
+  writeManagedTokenFile(paths, p, t.token);
   // The child gets no token variable: the file is its only source, as for the timer.
   const env = { ...process.env };
   for (const id of PROVIDERS) delete env[TOKEN_ENV[id]];

@@ -3,6 +3,7 @@
 import * as vscode from 'vscode';
 import type { Ctx } from '../views/app';
 import { COMMANDS } from './index';
+import { fixButton } from './fix-button';
 import { messageOf, UserError, isAbort } from '../base/errors';
 
 export function registerCommands(ctx: Ctx): vscode.Disposable[] {
@@ -23,12 +24,8 @@ async function report(ctx: Ctx, id: string, err: unknown): Promise<void> {
   const secrets = await ctx.tokens.all();
   const text = messageOf(err, secrets);
   await ctx.log('error', `${id}: ${text}${err instanceof UserError && err.detail ? `\n${err.detail}` : ''}`);
-  const fix = err instanceof UserError ? err.fix : undefined;
-  const fixLabel = fix?.kind === 'runCommand' && fix.command ? (fix.label ?? 'Fix') : undefined;
-  const actions = fix?.kind === 'setToken' ? ['Set Token…'] : fix?.kind === 'openSettings' ? ['Open Settings'] : fixLabel ? [fixLabel] : [];
-  const picked = await vscode.window.showErrorMessage(`Thebacknd: ${text}`, ...actions, 'Show Log');
-  if (picked !== undefined && picked === fixLabel) await vscode.commands.executeCommand(fix!.command!);
-  else if (picked === 'Set Token…') await vscode.commands.executeCommand(fix?.provider === 'hetzner' ? 'thebacknd.setHetznerToken' : 'thebacknd.setDigitalOceanToken');
-  else if (picked === 'Open Settings') await vscode.commands.executeCommand('workbench.action.openSettings', fix?.setting ?? 'thebacknd');
+  const button = fixButton(err instanceof UserError ? err.fix : undefined);
+  const picked = await vscode.window.showErrorMessage(`Thebacknd: ${text}`, ...(button ? [button.label] : []), 'Show Log');
+  if (button && picked === button.label) await vscode.commands.executeCommand(button.command, ...(button.args ?? []));
   else if (picked === 'Show Log') ctx.output.show(true);
 }

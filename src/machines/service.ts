@@ -10,6 +10,7 @@ import type { Settings } from '../base/settings';
 import { PROVIDERS } from '../base/tokens';
 import { ServerClock } from './server-clock';
 import { messageOf, UserError } from '../base/errors';
+import { extendedDeadline } from './deadline';
 
 export type ProviderFactory = (id: ProviderId, opts: { token: string; endpoint?: string }) => CloudProvider | Promise<CloudProvider>;
 
@@ -304,12 +305,12 @@ export class MachineService {
   }
 
   /**
-   * Moves a machine's deadline to max(now, deadline) + minutes, on the provider's clock, and stores it on the
-   * machine. Returns the new deadline.
+   * Moves a machine's deadline to max(now, deadline) + minutes, on the provider's clock (never past the lifetime
+   * cap: see ./deadline), and stores it on the machine. Returns the new deadline.
    */
   async extend(m: Machine, minutes: number): Promise<Date> {
     if (!(minutes > 0)) throw new UserError('Extend needs a positive number of minutes.');
-    const deadline = extendedDeadline(m.deadline, this.serverNow(m.provider), minutes);
+    const deadline = extendedDeadline(m, this.serverNow(m.provider), minutes);
     const k = keyOf(m);
     const before = this.pending.get(k);
     this.pending.set(k, { ...before, deadline: deadline.toISOString(), until: this.localNow() + DEADLINE_OVERLAY_MS });
@@ -352,13 +353,6 @@ export class MachineService {
 
 export function keyOf(m: Pick<Machine, 'provider' | 'id'>): string {
   return `${m.provider}:${m.id}`;
-}
-
-/** max(now, deadline) + minutes: extending an overdue machine counts from now, not from the past deadline. */
-export function extendedDeadline(current: string | undefined, serverNowMs: number, minutes: number): Date {
-  const d = current ? Date.parse(current) : NaN;
-  const from = Number.isFinite(d) ? Math.max(serverNowMs, d) : serverNowMs;
-  return new Date(from + Math.round(minutes * 60_000));
 }
 
 /** 127.0.0.1, ::1, localhost and *.localhost: an emulator, not a cloud. */

@@ -3,15 +3,7 @@
 // local clock only measures that interval, so a wrong local clock does not shift any decision).
 
 import type { Machine } from '../providers/types';
-import { BOUNDS } from '../base/settings';
-
-/** The longest Extend offered (the extension's "Other…" allows a week). */
-export const MAX_EXTEND_MINUTES = 7 * 24 * 60;
-/**
- * Tags and labels can be written by anyone with the token (or a compromised machine's cloud account): the reaper
- * honours a deadline no later than creation + the longest first deadline + the longest Extend. Later is tampered.
- */
-export const MAX_LIFETIME_MS = (BOUNDS.maxAgeMinutes.max + MAX_EXTEND_MINUTES) * 60_000;
+import { lifetimeCap, MAX_LIFETIME_MS } from '../machines/deadline';
 
 /**
  * The deadline the reaper honours, in ms: the machine's own, capped at creation + MAX_LIFETIME_MS (`tampered`
@@ -20,8 +12,7 @@ export const MAX_LIFETIME_MS = (BOUNDS.maxAgeMinutes.max + MAX_EXTEND_MINUTES) *
 export function honouredDeadline(m: Pick<Machine, 'deadline' | 'createdAt'>): { at: number; tampered: boolean } | undefined {
   const deadline = m.deadline ? Date.parse(m.deadline) : NaN;
   if (Number.isNaN(deadline)) return undefined;
-  const created = Date.parse(m.createdAt);
-  const cap = Number.isNaN(created) ? NaN : created + MAX_LIFETIME_MS;
+  const cap = lifetimeCap(m.createdAt);
   return deadline > cap ? { at: cap, tampered: true } : { at: deadline, tampered: false };
 }
 

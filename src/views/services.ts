@@ -6,7 +6,7 @@ import { redact } from '../base/errors';
 import { Lifetime } from '../base/lifetime';
 import { normalise, type Settings } from '../base/settings';
 import { Tokens } from '../base/tokens';
-import { runTokenCommand } from '../base/token-command';
+import { lifetimeTokenRunner } from '../base/token-command';
 import type { Disposable, Owner } from './owner';
 
 /** What every part needs: settings, secrets, the log, the window's lifetime. Built first. */
@@ -24,7 +24,7 @@ export interface Services {
   accountsChanged(): void;
   /** Writes to the Output channel with every known secret removed. */
   log(level: 'info' | 'warn' | 'error', message: string): Promise<void>;
-  /** Cancelled on deactivation: runs and worker builds clean up (destroy their machines) and deactivate waits. */
+  /** Cancelled on deactivation: runs and worker builds clean up (destroy their machines), token commands stop, and deactivate waits. */
   readonly lifetime: Lifetime;
   /** Hands a disposable to the app: disposed with it, after everything owned later. */
   own<T extends Disposable>(d: T): T;
@@ -33,10 +33,12 @@ export interface Services {
 export function createServices(extension: vscode.ExtensionContext, owner: Owner): Services {
   const output = owner.own(vscode.window.createOutputChannel('Thebacknd', { log: true }));
   const changed = owner.own(new vscode.EventEmitter<void>());
+  const lifetime = new Lifetime();
   const tokens = new Tokens(extension.secrets, process.env, {
     command: (p) => readSettings()[p].tokenCommand,
     // The extension has no terminal to show the command's stderr on (and it may hold secrets): say where to look.
-    run: (p, command) => runTokenCommand(p, command, { env: process.env, hint: `Run it in a terminal to see why (setting thebacknd.${p}.tokenCommand).` }),
+    // A command still running at deactivate is stopped, and deactivate waits for that.
+    run: lifetimeTokenRunner(lifetime, { env: process.env, hint: (p) => `Run it in a terminal to see why (setting thebacknd.${p}.tokenCommand).` }),
   });
   return {
     extension,
@@ -47,7 +49,7 @@ export function createServices(extension: vscode.ExtensionContext, owner: Owner)
     settings: readSettings,
     onDidChangeAccounts: changed.event,
     accountsChanged: () => changed.fire(),
-    lifetime: new Lifetime(),
+    lifetime,
     own: (d) => owner.own(d),
     async log(level, message) {
       const clean = redact(message, await tokens.all());

@@ -130,7 +130,7 @@ suite('cloud reaper rows (emulator)', function () {
       assert.deepEqual(offer.item.command?.arguments, ['hetzner']);
 
       await vscode.commands.executeCommand('thebacknd.installLocalReaper', 'hetzner', { confirm: false });
-      const tokenFile = path.join(home, 'config', 'thebacknd', 'hetzner.token');
+      const tokenFile = path.join(home, 'config', 'thebacknd', 'vscode-hetzner.token');
       assert.equal(fs.statSync(tokenFile).mode & 0o777, 0o600);
       assert.equal(fs.readFileSync(tokenFile, 'utf8').trim(), cloud.tokens.hetzner);
       const service = fs.readFileSync(path.join(home, 'config', 'systemd', 'user', 'thebacknd-reaper-hetzner.service'), 'utf8');

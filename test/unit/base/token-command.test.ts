@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { runTokenCommand, runTokenCommandSync } from '../../../src/base/token-command';
+import { lifetimeTokenRunner, runTokenCommand, runTokenCommandSync } from '../../../src/base/token-command';
+import { Lifetime } from '../../../src/base/lifetime';
 import { UserError } from '../../../src/base/errors';
 import { artefact, assertNoSecrets, mintSecret } from '../../fixtures/secrets';
 import { waitFor } from '../../fixtures/wait';
@@ -80,6 +81,24 @@ test('a command that never ends is stopped at the timeout, with a child that hol
   assert.ok(pid > 0);
   // The grandchild got SIGKILL with its group (a test that fails here hangs until the runner's own timeout).
   await waitFor('the grandchild to be stopped with its group', () => dead(pid));
+});
+
+test('a command still running when the extension shuts down is stopped with its group, and shutdown waits for it', async (t) => {
+  const dir = tmp(t);
+  const pidFile = path.join(dir, 'grandchild.pid');
+  const life = new Lifetime();
+  // A password manager waiting for a passphrase nobody will type: without the cancel it runs to its timeout (5
+  // minutes by default, long after VS Code has closed; 20 s here, so that a runner without the cancel fails, not hangs).
+  const run = lifetimeTokenRunner(life, { env, timeoutMs: 20_000, hint: () => 'HINT' });
+  const running = run('hetzner', `sleep 3600 & echo $! > ${pidFile}; wait`);
+  const pid = await waitFor('the command to start its grandchild', () => (fs.existsSync(pidFile) && Number(fs.readFileSync(pidFile, 'utf8'))) || undefined);
+  await life.shutdown();
+  const message = await failureOf(running);
+  assert.equal(message, 'The Hetzner token command was cancelled: Thebacknd is shutting down.');
+  assert.ok(dead(pid), 'the grandchild is gone once shutdown has resolved');
+  // After shutdown, a command is not even started.
+  assert.equal(await failureOf(run('hetzner', `touch ${path.join(dir, 'ran')}; echo x`)), message);
+  assert.equal(fs.existsSync(path.join(dir, 'ran')), false);
 });
 
 test("the CLI's synchronous runner stops a stuck command at the timeout too", () => {

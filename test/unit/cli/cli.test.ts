@@ -11,6 +11,7 @@ import { GLOBAL_OPTIONS, type CommandSpec } from '../../../src/cli/command';
 import type { Machine } from '../../../src/providers/types';
 import { bootTargetOf, parseUserData } from '../../../src/agent/user-data';
 import { loadMachineKeys } from '../../../src/ssh/keys';
+import { formatDeadline } from '../../../src/providers/tags';
 import { assertClean, emulator, existing, seed, TOKEN } from '../providers/emu';
 import type { Emulator } from '../../fixtures/emulator';
 import { cliEnv, runCli } from '../../fixtures/cli';
@@ -49,6 +50,25 @@ test('help, version and wrong arguments', async (t) => {
   const none = await cli(['list'], env(emu, { DIGITALOCEAN_ACCESS_TOKEN: undefined, HCLOUD_TOKEN: undefined }));
   assert.equal(none.code, 1);
   assert.match(none.stderr, /No cloud token: set DIGITALOCEAN_ACCESS_TOKEN and\/or HCLOUD_TOKEN/);
+  assertClean(emu);
+});
+
+test('extend refuses to move a deadline past the longest lifetime the reaper honours (exit 1, what is left, deadline unchanged)', async (t) => {
+  const emu = await emulator(t);
+  // Created 7 days ago (whole seconds): the reaper honours a deadline up to creation + 8 days, 20 min above this one.
+  const created = Math.floor(Date.now() / 1000) * 1000 - 7 * 24 * 3_600_000;
+  const deadline = new Date(created + 8 * 24 * 3_600_000 - 20 * 60_000);
+  seed(emu, 'hetzner', { name: 'thebacknd-1', tagged: true, deadline: formatDeadline(deadline), createdAt: new Date(created).toISOString() });
+  const e = env(emu);
+  const r = await cli(['extend', 'thebacknd-1', '30'], e);
+  assert.equal(r.code, 1, r.stdout);
+  assertOneCleanLine(r.stderr);
+  assert.match(r.stderr, /thebacknd-1 .*at most 20 min/);
+  const [after] = JSON.parse((await cli(['list', '--json'], e)).stdout) as Machine[];
+  assert.equal(after!.deadline, deadline.toISOString(), 'the deadline is unchanged');
+  const ok = await cli(['extend', 'thebacknd-1', '20'], e);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.equal(JSON.parse((await cli(['list', '--json'], e)).stdout)[0].deadline, new Date(created + 8 * 24 * 3_600_000).toISOString());
   assertClean(emu);
 });
 
@@ -374,6 +394,11 @@ test('numbers are whole decimal numbers with the bounds in the message; create -
     [['build', '--workers', '2.0', '--estimate'], /--workers must be a whole number from 1 to 10 \(got "2\.0"\)/],
     [['build', '--workers', '1', '--hours', '1e1', '--estimate'], /--hours must be a number from 0\.1 to 24/],
     [['run', '--bare', '--minutes', '0x1e'], /--minutes must be a whole number from 5 to 1440 \(got "0x1e"\)/],
+    // shell reads the same options as build --workers, the same way.
+    [['shell', '-p', 'hetzner', '--workers', '0x2'], /--workers must be a whole number from 1 to 10 \(got "0x2"\)/],
+    [['shell', '-p', 'hetzner', '--workers', ' 2 '], /--workers must be a whole number from 1 to 10 \(got " 2 "\)/],
+    [['shell', '-p', 'hetzner', '--workers', '1', '--hours', '1e1'], /--hours must be a number from 0\.1 to 24, like 1\.5 \(got "1e1"\)/],
+    [['shell', '-p', 'hetzner', '--workers', '1', '--max-jobs', '0x2'], /--max-jobs must be a whole number from 1 to 256 \(got "0x2"\)/],
   ];
   for (const [args, why] of refused) {
     const r = await cli(args, e);

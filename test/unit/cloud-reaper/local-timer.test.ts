@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { installLocal, removeLocal } from '../../../src/cloud-reaper/local-install';
+import { installLocal, removeLocal, writeManagedTokenFile } from '../../../src/cloud-reaper/local-install';
 import { crontabLine, launchdPlist, systemdUnits, timerPaths, type TimerSpec } from '../../../src/cloud-reaper/local-timer';
 import { CLI_COMPILED, runCli, runProcess, type ProcessRun as Run } from '../../fixtures/cli';
 import { parsePlist } from '../../fixtures/plist';
@@ -136,6 +136,34 @@ test('--remove stops and deletes the units; removing again says there is nothing
   assert.equal(again.code, 0);
   assert.match(again.stdout, /No local reaper timer for Hetzner is installed here\./);
   assert.match(again.stdout, /No local reaper timer for DigitalOcean is installed here\./);
+});
+
+test("--remove deletes the token file Install Local Reaper Timer… wrote, and says so; a token file of the user's own stays", async (t) => {
+  const h = home(t);
+  // The extension's command writes the token with this (then runs the install below); the README's hand-made file
+  // at ~/.config/thebacknd/hetzner.token, for the command line, is the user's.
+  const paths = timerPaths(h.env, h.dir);
+  const written = writeManagedTokenFile(paths, 'hetzner', TOKEN);
+  assert.equal(fs.statSync(written).mode & 0o777, 0o600);
+  const hand = path.join(h.dir, 'config', 'thebacknd', 'hetzner.token');
+  fs.writeFileSync(hand, `${TOKEN}\n`, { mode: 0o600 });
+  const installed = await cli(['reaper', 'install', '--local', '--provider', 'hetzner', '--token-file', written], h.env);
+  assert.match(installed.stderr, /The timer is not running/);
+  const r = await cli(['reaper', 'install', '--local', '--remove', '--provider', 'hetzner'], h.env);
+  assertNoStack(r);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(fs.existsSync(written), false, 'the token file it wrote is gone');
+  assert.ok(r.stdout.includes(`Removed the token file ${written} that Install Local Reaper Timer… wrote.`), r.stdout);
+  assert.equal(fs.readFileSync(hand, 'utf8'), `${TOKEN}\n`, 'the hand-made one stays');
+  assert.ok(r.stdout.includes(`Kept the token file ${hand}`), r.stdout);
+  assertNoSecrets([artefact('stdout', r.stdout), artefact('stderr', r.stderr)]);
+
+  // Installed with a token file of the user's own elsewhere: --remove leaves it, and claims no token file removed.
+  await cli(['reaper', 'install', '--local', '--provider', 'hetzner', '--token-file', h.tokenFile], h.env);
+  const own = await cli(['reaper', 'install', '--local', '--remove', '--provider', 'hetzner'], h.env);
+  assert.equal(own.code, 0, own.stderr);
+  assert.equal(fs.readFileSync(h.tokenFile, 'utf8'), `${TOKEN}\n`);
+  assert.doesNotMatch(own.stdout, /Removed the token file/);
 });
 
 test('launchd: the agent is a well-formed plist running this thebacknd every period, and says how to load it', async (t) => {

@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { startEmulator, type Emulator } from '../../fixtures/emulator';
 import { createProvider } from '../../../src/providers';
 import { doTags, hetznerLabels, newRunId } from '../../../src/providers/tags';
-import { extendedDeadline, isLocal, MachineService } from '../../../src/machines/service';
+import { isLocal, MachineService } from '../../../src/machines/service';
+import { extendedDeadline } from '../../../src/machines/deadline';
 import { DEFAULTS, type Settings } from '../../../src/base/settings';
 import type { ProviderId } from '../../../src/providers/types';
 import fs from 'node:fs';
@@ -143,6 +144,29 @@ test('Extend stores max(now, deadline) + minutes on the machine, on the server c
   );
 });
 
+test('Extend refuses to move a deadline past the longest lifetime the reaper honours, and says how much is left', () => {
+  const L = Date.UTC(2026, 5, 10, 12, 0, 0);
+  const day = 24 * 60 * min;
+  return withEmulator(
+    async (emu) => {
+      // Created 7 days ago: the reaper honours a deadline up to creation + 8 days (the longest first deadline, a day,
+      // plus the longest Extend, a week), so 20 minutes are left above this deadline 23 h 40 min from now.
+      const created = new Date(L - 7 * day).toISOString();
+      const deadline = new Date(L + day - 20 * min);
+      emu.addServer({ name: 'thebacknd-1', labels: hetznerLabels(newRunId(), deadline), created });
+      const { svc } = service(emu, { tokens: { hetzner: TOKEN }, now: () => L });
+      await svc.refresh();
+      const m = svc.machines()[0]!;
+      await assert.rejects(svc.extend(m, 30), /thebacknd-1 .*at most 20 min/);
+      await svc.refresh();
+      assert.equal(svc.machines()[0]!.deadline, deadline.toISOString(), 'the deadline is unchanged');
+      assert.equal((await svc.extend(m, 20)).getTime(), L + day, 'up to the cap is fine');
+      await assert.rejects(svc.extend({ ...m, deadline: new Date(L + day).toISOString() }, 1), /thebacknd-1 .*longest lifetime/);
+    },
+    { clock: () => L },
+  );
+});
+
 test('a rejected token is an auth error on that provider only; a failing list keeps the last machines and backs off', () =>
   withEmulator(
     async (emu) => {
@@ -235,9 +259,10 @@ test('tokens from commands (the real runner): one lists with its token; a failin
 
 test('extendedDeadline and isLocal', () => {
   const now = Date.parse('2026-11-23T12:00:00Z');
-  assert.equal(extendedDeadline('2026-11-23T12:30:00Z', now, 60).toISOString(), '2026-11-23T13:30:00.000Z');
-  assert.equal(extendedDeadline('2026-11-23T11:00:00Z', now, 60).toISOString(), '2026-11-23T13:00:00.000Z');
-  assert.equal(extendedDeadline(undefined, now, 15).toISOString(), '2026-11-23T12:15:00.000Z');
+  const m = (deadline: string | undefined) => ({ name: 'thebacknd-1', deadline, createdAt: '2026-11-23T11:00:00Z' });
+  assert.equal(extendedDeadline(m('2026-11-23T12:30:00Z'), now, 60).toISOString(), '2026-11-23T13:30:00.000Z');
+  assert.equal(extendedDeadline(m('2026-11-23T11:00:00Z'), now, 60).toISOString(), '2026-11-23T13:00:00.000Z');
+  assert.equal(extendedDeadline(m(undefined), now, 15).toISOString(), '2026-11-23T12:15:00.000Z');
   assert.ok(isLocal('http://127.0.0.1:4010/v2'));
   assert.ok(isLocal('http://localhost:1/'));
   assert.ok(isLocal('http://[::1]:8080'));
