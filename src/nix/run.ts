@@ -107,8 +107,9 @@ export const PINNED_SSH_OPTS = '-F /dev/null -o StrictHostKeyChecking=yes -o Glo
 function wrapped(bin: string, args: string[], opts: NixOptions): [string, string[]] {
   if (process.platform === 'win32' || (!opts.raiseOpenFiles && !opts.background)) return [bin, args];
   const raise = opts.raiseOpenFiles ? 'ulimit -Sn "$(ulimit -Hn)" 2>/dev/null; ' : '';
-  const exec = opts.background ? 'exec nice -n 10 "$0" "$@"' : 'exec "$0" "$@"';
-  return ['/bin/sh', ['-c', raise + exec, bin, ...args]];
+  // Without a `nice` on PATH the tool still runs, at our priority: a lower one is a courtesy, not a requirement.
+  const nice = opts.background ? 'if command -v nice >/dev/null 2>&1; then exec nice -n 10 "$0" "$@"; fi; ' : '';
+  return ['/bin/sh', ['-c', `${raise}${nice}exec "$0" "$@"`, bin, ...args]];
 }
 
 function run(bin: string, args: string[], opts: NixOptions, what: string): Promise<RunResult> {

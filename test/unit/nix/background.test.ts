@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import os from 'node:os';
 import assert from 'node:assert/strict';
-import { runNix } from '../../../src/nix/run';
+import { resolveNix, runNix } from '../../../src/nix/run';
 
 /** The nice value of the nix process that ran (field 19 of /proc/self/stat, after the command name). */
 async function niceOf(opts: { background?: boolean; raiseOpenFiles?: boolean }): Promise<number> {
@@ -17,4 +17,12 @@ test('background nix runs at nice 10, alone or with the raised open-files limit;
   assert.equal(await niceOf({}), own);
   assert.equal(await niceOf({ background: true }), Math.min(19, own + 10));
   assert.equal(await niceOf({ background: true, raiseOpenFiles: true }), Math.min(19, own + 10));
+});
+
+test('without nice on PATH, background nix still runs (at our priority)', async () => {
+  const nix = resolveNix();
+  assert.ok(nix, 'nix is installed for the tests');
+  // A PATH with nothing on it: sh's builtins only, and nix named by its full path.
+  const r = await runNix(['eval', '--raw', '--expr', '"ran"'], { background: true, nixBin: nix, env: { ...process.env, PATH: '/nonexistent' } }, 'eval');
+  assert.equal(r.stdout, 'ran');
 });
