@@ -91,6 +91,9 @@ interface ShellOptions {
   stateDir: string | undefined;
 }
 
+/** How long the shell has to end after the hang-up a cancel sends it, before it is killed. */
+const SHELL_HANGUP_GRACE_MS = 3_000;
+
 async function runShell(ctx: CliContext, o: ShellOptions): Promise<number> {
   const { io } = ctx;
   // Once the terminal is gone, writing to it fails (EIO): that must not stop the cleanup.
@@ -99,8 +102,15 @@ async function runShell(ctx: CliContext, o: ShellOptions): Promise<number> {
 
   const { signal } = ctx;
   let child: ChildProcess | undefined;
+  let kill: NodeJS.Timeout | undefined;
+  // bash ends on SIGHUP, but one that arrives between two commands is only acted on once readline has read the next
+  // line (bash 5.2 records it and blocks reading): a shell nobody types into again would keep the workers for ever.
+  // So the hang-up gets a grace period, then the shell is killed, and the cleanup below runs either way.
   const onCancel = (): void => {
-    if (child && child.exitCode === null) child.kill('SIGHUP');
+    const c = child;
+    if (!c || c.exitCode !== null || c.signalCode !== null) return;
+    c.kill('SIGHUP');
+    kill = setTimeout(() => c.exitCode === null && c.signalCode === null && c.kill('SIGKILL'), SHELL_HANGUP_GRACE_MS);
   };
   signal.addEventListener('abort', onCancel, { once: true });
 
@@ -157,6 +167,7 @@ async function runShell(ctx: CliContext, o: ShellOptions): Promise<number> {
     }
     if (rcDir) await fs.rm(rcDir, { recursive: true, force: true });
     signal.removeEventListener('abort', onCancel);
+    clearTimeout(kill);
   }
   return code;
 }

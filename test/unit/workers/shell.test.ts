@@ -30,10 +30,10 @@ interface Terminal {
 }
 
 /** The CLI under `script`, with a soft open-files limit below the hard one (the shell must raise it). */
-function terminal(w: WorkerWorld): Terminal {
+function terminal(w: WorkerWorld, env: NodeJS.ProcessEnv = {}): Terminal {
   const cmd = `ulimit -Sn 256; exec ${process.execPath} ${MAIN} shell --workers 1 --provider hetzner --endpoint ${w.emu.hetznerUrl} --image ${PLACEMENT.hetzner.image} --size ${SIZE} --state-dir ${w.storageDir}`;
   const child = spawn('script', ['-qefc', cmd, '/dev/null'], {
-    env: { ...w.env, HCLOUD_TOKEN: TOKEN, SHELL: '/bin/bash', TERM: 'dumb', PS1: '$ ' },
+    env: { ...w.env, HCLOUD_TOKEN: TOKEN, SHELL: '/bin/bash', TERM: 'dumb', PS1: '$ ', ...env },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   let out = '';
@@ -135,6 +135,20 @@ for (const [sig, code] of [
     await assertCleaned(w, term);
   });
 }
+
+// bash 5.2 acts on a SIGHUP that arrives between two commands only once it has read another line: this shell stands
+// for it by ignoring SIGHUP outright (it runs what is typed, so $PPID is the CLI's pid as in bash).
+test('SIGTERM when the shell does not end on its hang-up: the shell is killed and the worker destroyed', { timeout: TIMEOUT }, async (t) => {
+  const w = await workerWorld(t);
+  const bin = path.join(w.dir, 'deaf-bin');
+  fs.mkdirSync(bin);
+  fs.writeFileSync(path.join(bin, 'bash'), `#!/bin/sh\ntrap '' HUP\nwhile IFS= read -r line; do eval "$line"; done\n`, { mode: 0o755 });
+  const term = terminal(w, { PATH: `${bin}:${w.env.PATH ?? process.env.PATH ?? ''}` });
+  const pid = await ready(term);
+  process.kill(pid, 'SIGTERM');
+  assert.equal(await term.exit, 143);
+  await assertCleaned(w, term);
+});
 
 test('SIGTERM while the workers are being created still destroys them', { timeout: TIMEOUT }, async (t) => {
   const w = await workerWorld(t);
