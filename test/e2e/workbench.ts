@@ -66,14 +66,14 @@ async function startEmulator(): Promise<EmulatorHandle> {
   return mod.startEmulator({ port: 0 });
 }
 
-/** Reads every log file under the server's user data whose name mentions the extension host. */
-function readExtensionHostLogs(userDataDir: string): string {
+/** The text of every file under the server's logs folder whose path `wanted` accepts, joined. */
+function readLogs(userDataDir: string, wanted: (file: string, name: string) => boolean): string {
   const out: string[] = [];
   const walk = (dir: string) => {
     for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
       const p = path.join(dir, e.name);
       if (e.isDirectory()) walk(p);
-      else if (/exthost/i.test(e.name) && e.name.endsWith('.log')) out.push(fs.readFileSync(p, 'utf8'));
+      else if (wanted(p, e.name)) out.push(fs.readFileSync(p, 'utf8'));
     }
   };
   const logs = path.join(userDataDir, 'logs');
@@ -81,20 +81,11 @@ function readExtensionHostLogs(userDataDir: string): string {
   return out.join('\n');
 }
 
+/** Every log file whose name mentions the extension host. */
+const readExtensionHostLogs = (userDataDir: string): string => readLogs(userDataDir, (_p, name) => /exthost/i.test(name) && name.endsWith('.log'));
+
 /** The extension's Output channel, as VS Code writes it to the logs folder. */
-function readThebackndLogs(userDataDir: string): string {
-  const out: string[] = [];
-  const walk = (dir: string) => {
-    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-      const p = path.join(dir, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (/thebacknd/i.test(p) && e.name === 'Thebacknd.log') out.push(fs.readFileSync(p, 'utf8'));
-    }
-  };
-  const logs = path.join(userDataDir, 'logs');
-  if (fs.existsSync(logs)) walk(logs);
-  return out.join('\n');
-}
+const readThebackndLogs = (userDataDir: string): string => readLogs(userDataDir, (p, name) => /thebacknd/i.test(p) && name === 'Thebacknd.log');
 
 /** `npm run test:e2e` on a fresh clone: install code-server first (test files run one at a time). */
 function ensureCodeServer(): void {
