@@ -71,9 +71,7 @@ export async function stage(o: StageOptions): Promise<void> {
     for (let i = 0; i < order.length && !signal.aborted; i += batchSize) {
       // Backpressure: the staging folder holds about one batch of compressed NARs waiting for upload, not the closure.
       await o.backlog.atMost(batchSize, signal);
-      // In the background: the uploads, not the compression, are what the push waits on; on a busy machine they
-      // (and the editor) get the CPU first, and Nix takes what is left.
-      await runNix(['copy', '--no-recursive', '--to', url, ...order.slice(i, i + batchSize)], { ...o.nix, background: true }, 'Compressing paths for the cache');
+      await runNix(['copy', '--no-recursive', '--to', url, ...order.slice(i, i + batchSize)], o.nix, 'Compressing paths for the cache');
     }
   } finally {
     watch.stop();

@@ -21,11 +21,6 @@ export interface NixOptions {
    * with thousands of derivations has Nix hold a lock file open for each.
    */
   raiseOpenFiles?: boolean;
-  /**
-   * Run at a lower CPU priority (nice 10): for work nobody waits on directly, such as compressing NARs while
-   * earlier ones upload, so that the editor, the uploads and the S3 client get the CPU first when it is short.
-   */
-  background?: boolean;
 }
 
 export interface RunResult {
@@ -100,22 +95,12 @@ export function abortError(): Error {
  */
 export const PINNED_SSH_OPTS = '-F /dev/null -o StrictHostKeyChecking=yes -o GlobalKnownHostsFile=/dev/null -o BatchMode=yes -o IdentitiesOnly=yes';
 
-/**
- * Node can set neither a child's rlimits nor its priority before it starts: a POSIX shell raises the limit, and
- * `nice` lowers the priority, then each execs the next (same pid, so abort still works).
- */
-function wrapped(bin: string, args: string[], opts: NixOptions): [string, string[]] {
-  if (process.platform === 'win32' || (!opts.raiseOpenFiles && !opts.background)) return [bin, args];
-  const raise = opts.raiseOpenFiles ? 'ulimit -Sn "$(ulimit -Hn)" 2>/dev/null; ' : '';
-  // Without a `nice` on PATH the tool still runs, at our priority: a lower one is a courtesy, not a requirement.
-  const nice = opts.background ? 'if command -v nice >/dev/null 2>&1; then exec nice -n 10 "$0" "$@"; fi; ' : '';
-  return ['/bin/sh', ['-c', `${raise}${nice}exec "$0" "$@"`, bin, ...args]];
-}
-
 function run(bin: string, args: string[], opts: NixOptions, what: string): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     if (opts.signal?.aborted) return reject(abortError());
-    const [file, argv] = wrapped(bin, args, opts);
+    // Node cannot set a child's rlimits: a POSIX shell raises it, then execs the tool (same pid, so abort still works).
+    const [file, argv] =
+      opts.raiseOpenFiles && process.platform !== 'win32' ? ['/bin/sh', ['-c', 'ulimit -Sn "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@"', bin, ...args]] : [bin, args];
     const child = spawn(file, argv, {
       cwd: opts.cwd,
       env: { ...(opts.env ?? process.env), NIX_SSHOPTS: PINNED_SSH_OPTS },
