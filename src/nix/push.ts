@@ -198,6 +198,7 @@ export async function push(roots: readonly string[], opts: PushOptions): Promise
         signingKeyFile: sign ? opts.cache.signingKeyFile : undefined,
         stop,
         cacheInfo,
+        newBucket: prepared.cacheInfo === undefined,
         reporter: { progress, report },
         sent,
         result,
@@ -276,6 +277,8 @@ interface UploadContext {
   stop: Stop;
   /** nix-cache-info is in the bucket. */
   cacheInfo: Promise<void>;
+  /** The bucket had no nix-cache-info at the start (see NarIndex). */
+  newBucket: boolean;
   reporter: Reporter;
   sent: (bytes: number) => void;
   result: PushResult;
@@ -288,7 +291,7 @@ async function uploadMissing(c: UploadContext): Promise<void> {
   const { progress, report } = c.reporter;
   const nars = new NarUploads(
     bucket,
-    new NarIndex(bucket, c.missing.length, opts, signal),
+    new NarIndex(bucket, c.missing.length, opts, signal, c.newBucket),
     opts,
     { sent: c.sent, stored: (reused) => (reused ? result.reusedNars++ : result.uploadedNars++) },
     signal,

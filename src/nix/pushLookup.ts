@@ -109,8 +109,13 @@ export class NarIndex {
     expected: number,
     opts: LookupOptions,
     private readonly signal: AbortSignal,
+    /** The bucket had no nix-cache-info when the push began: no earlier push left NARs there worth asking about. */
+    newBucket = false,
   ) {
-    if (expected >= (opts.listThreshold ?? 128)) {
+    // In a new bucket, a NAR left by a push interrupted before its nix-cache-info landed is sent again: rare, and
+    // cheaper than a HEAD per NAR on every first push.
+    if (newBucket) this.listing = Promise.resolve({ sizes: new Map(), through: '\uffff' });
+    else if (expected >= (opts.listThreshold ?? 128)) {
       this.listing = listBounded(bucket, 'nar/', pagesWorthListing(expected, opts), opts, signal);
       this.listing.catch(() => undefined); // awaited by sizeOf(); a failure surfaces there
     }

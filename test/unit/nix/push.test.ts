@@ -216,6 +216,21 @@ test('a cancelled push leaves a valid cache, and the next push resumes without s
   }
 });
 
+test('a push into a new bucket (no nix-cache-info) asks nothing about its paths or NARs: no HEAD, no listing', async () => {
+  const s3 = await startS3();
+  try {
+    const result = await push([toplevel], options(s3));
+    assert.equal(result.uploadedPaths, closure.length);
+    assert.deepEqual(
+      s3.requests.filter((q) => q.method === 'HEAD' || (q.method === 'GET' && /[?&](prefix|delimiter|list-type)=/.test(q.url))).map((q) => `${q.method} ${q.url}`),
+      [],
+    );
+    await assertOrdered(s3);
+  } finally {
+    await s3.stop();
+  }
+});
+
 test('the checksum mode is configurable: WHEN_SUPPORTED sends CRC32 checksums, WHEN_REQUIRED does not', async () => {
   for (const mode of ['WHEN_SUPPORTED', 'WHEN_REQUIRED'] as const) {
     const s3 = await startS3();
