@@ -5,8 +5,9 @@ import { ipv4Literal, ipv6Literal } from './ip';
 import type { createApiClient } from 'dots-wrapper';
 import type { IDroplet } from 'dots-wrapper/dist/droplet';
 import { ProviderBase, goneIsDone, type Listing } from './base';
-import { isAuthError } from './errors';
+import { isAuthError, isLimitError } from './errors';
 import { smallestFreeName } from './naming';
+import { PROJECT_KEY_NAME, projectPublicKey } from './project-key';
 import { abortable, apiBase, headerRecord, type ProviderOptions } from './options';
 import { ApiError, isTransient, withRetry } from './retry';
 import { digitalOceanStatus } from './status';
@@ -22,6 +23,7 @@ export class DigitalOceanProvider extends ProviderBase<IDroplet> {
   readonly id = 'digitalocean' as const;
   private client: Promise<Dots> | undefined;
   private readonly pageSize: number;
+  private projectKey: Promise<string | undefined> | undefined;
 
   constructor(opts: ProviderOptions) {
     super(opts, apiBase(opts.endpoint, 'https://api.digitalocean.com', 'v2'));
@@ -34,6 +36,74 @@ export class DigitalOceanProvider extends ProviderBase<IDroplet> {
       createApiClient({ token: this.opts.token, endpoint: this.endpoint, requestTimeoutInMs: this.retry.timeoutMs }),
     );
     return this.client;
+  }
+
+  /**
+   * Always with an SSH key when the token may read the team's keys, so DigitalOcean e-mails no root password: the
+   * caller's (`sshKeys`), else the project key (project-key.ts). The image's digitalocean-ssh-keys unit installs it
+   * for root; nobody has its private half. A token without the ssh_key scopes creates without one, as before.
+   */
+  override async create(req: CreateRequest, signal?: AbortSignal): Promise<Machine> {
+    if (req.sshKeys?.length) return super.create(req, signal);
+    const key = await this.guard(() => this.projectKeyId(signal), signal);
+    return super.create(key ? { ...req, sshKeys: [key] } : req, signal);
+  }
+
+  /** The project key, looked up (or made) ahead of the create it is needed by. */
+  prepareCreate(signal?: AbortSignal): Promise<void> {
+    return this.guard(async () => void (await this.projectKeyId(signal)), signal);
+  }
+
+  /** The id of the key named PROJECT_KEY_NAME (undefined when the token may not see keys); once per client. */
+  private projectKeyId(signal?: AbortSignal): Promise<string | undefined> {
+    this.projectKey ??= this.findOrMakeProjectKey(signal).catch((e: unknown) => {
+      this.projectKey = undefined;
+      throw e;
+    });
+    return this.projectKey;
+  }
+
+  private async findOrMakeProjectKey(signal?: AbortSignal): Promise<string | undefined> {
+    // The oldest of that name: DigitalOcean allows two keys of one name, which two windows could make at once.
+    const find = async () => {
+      const { items } = await this.pages(
+        async (page) => (await this.api()).sshKey.listSshKeys({ page, per_page: this.pageSize }),
+        (d) => d.ssh_keys,
+        signal,
+      );
+      const oldest = items.filter((k) => k.name === PROJECT_KEY_NAME).sort((a, b) => a.id - b.id)[0];
+      return oldest && String(oldest.id);
+    };
+    try {
+      const found = await find();
+      if (found) return found;
+      const publicKey = projectPublicKey();
+      // Repeating is safe: the same public key cannot be added twice (422), and after any failure it is looked up.
+      const made = await withRetry(
+        async () => {
+          try {
+            const { data } = await this.call(async () => (await this.api()).sshKey.createSshKey({ name: PROJECT_KEY_NAME, public_key: publicKey }), signal);
+            return String(data.ssh_key.id);
+          } catch (e) {
+            const again = await find();
+            if (again) return again;
+            throw e;
+          }
+        },
+        this.retry,
+        signal,
+      );
+      const oldest = await find();
+      if (oldest && oldest !== made) {
+        await this.call(async () => (await this.api()).sshKey.destroySshKey({ ssh_key_id: made }), signal).catch(() => undefined);
+        return oldest;
+      }
+      return made;
+    } catch (e) {
+      // A custom-scoped token without ssh_key:read or ssh_key:create: create as before, without a key.
+      if (e instanceof ApiError && e.kind === 'http' && e.status === 403 && !isLimitError(e)) return undefined;
+      throw e;
+    }
   }
 
   /** Adds the new deadline tag before removing the old ones, so the machine is never without a deadline. */

@@ -15,15 +15,9 @@ import { ApiError, withRetry } from './retry';
 import { hetznerStatus } from './status';
 import { HETZNER_SELECTOR, LABEL_DEADLINE, formatDeadline, hetznerLabels, hetznerRunSelector, readHetznerLabels } from './tags';
 import type { CreateRequest, Image, Machine, Region, Size } from './types';
-import { generateEd25519 } from '../base/ed25519';
+import { PROJECT_KEY_NAME, projectPublicKey } from './project-key';
 
-/**
- * The project SSH key every create carries when the caller names none. Hetzner e-mails a root password for every
- * server created without a key (vps-worker's `suppressCreateEmail`); with one it sends nothing. Its private half is
- * never kept, and the Thebacknd image installs only the keys from user-data, so it opens no door. Found by name, made
- * once per project.
- */
-export const PROJECT_KEY_NAME = 'thebacknd';
+export { PROJECT_KEY_NAME };
 
 type Json<Op extends keyof operations, Code extends 200 | 201> = operations[Op]['responses'] extends Record<Code, { content: { 'application/json': infer B } }> ? B : never;
 type Server = Json<'list_servers', 200>['servers'][number];
@@ -85,7 +79,7 @@ export class HetznerProvider extends ProviderBase<Server> {
     };
     const found = await find();
     if (found) return found;
-    const { publicKey } = generateEd25519('thebacknd: no private key; stops Hetzner e-mailing root passwords');
+    const publicKey = projectPublicKey();
     // Repeating is safe: after a failure the key is looked up by name first (made by another window: 409, or made
     // although the answer was lost), and a retryable failure (429, 5xx, network) is tried again.
     return withRetry(

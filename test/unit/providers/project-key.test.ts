@@ -1,11 +1,12 @@
-// No creation e-mails: Hetzner mails a root password for every server created without an SSH key. Every create
-// carries one: the caller's keys when given, else the project key `thebacknd`, made once and reused, whose private
-// half nobody has.
+// No creation e-mails: Hetzner and DigitalOcean mail a root password for every machine created without an SSH key.
+// Every create carries one: the caller's keys when given, else the project key `thebacknd`, made once and reused,
+// whose private half nobody has.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PROJECT_KEY_NAME } from '../../../src/providers/hetzner';
+import { PROJECT_KEY_NAME } from '../../../src/providers/project-key';
 import type { Emulator } from '../../fixtures/emulator';
 import { assertClean, client, emulator, request, TOKEN } from './emu';
+import { startEmulator } from '../../fixtures/emulator';
 
 interface Key {
   id: number;
@@ -59,5 +60,65 @@ test('hetzner: two windows making the project key at once end with one key, both
   const mine = (await keys(emu)).filter((k) => k.name === PROJECT_KEY_NAME);
   assert.equal(mine.length, 1);
   for (const m of made) assert.deepEqual(emu.state.servers.get(Number(m.id))?.sshKeys, [String(mine[0]!.id)]);
+  assertClean(emu);
+});
+
+/** The DigitalOcean team's SSH keys, or the one key a POST made. */
+async function doKeys(emu: Emulator, init?: RequestInit, token = TOKEN): Promise<Key[]> {
+  const res = await fetch(`${emu.doUrl}/account/keys${init?.method === 'POST' ? '' : '?per_page=200'}`, {
+    ...init,
+    headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+  });
+  const body = (await res.json()) as { ssh_keys?: Key[]; ssh_key?: Key };
+  return body.ssh_keys ?? [body.ssh_key!];
+}
+
+const dropletKeys = (emu: Emulator, id: string) => emu.state.droplets.get(Number(id))?.sshKeys.map(String);
+
+test('digitalocean: a create without keys carries the project key "thebacknd" (no root password is mailed); it is made once and reused', async (t) => {
+  const emu = await emulator(t);
+  const a = await client(emu, 'digitalocean').create(request('digitalocean'));
+  const b = await client(emu, 'digitalocean').create(request('digitalocean')); // a fresh client finds it by name
+  const mine = (await doKeys(emu)).filter((k) => k.name === PROJECT_KEY_NAME);
+  assert.equal(mine.length, 1, 'exactly one project key');
+  assert.match(mine[0]!.public_key, /^ssh-ed25519 [A-Za-z0-9+/=]+ /);
+  for (const m of [a, b]) assert.deepEqual(dropletKeys(emu, m.id), [String(mine[0]!.id)], 'the droplet has a key, so no root password is mailed');
+  assert.equal(emu.requests.filter((r) => r.method === 'POST' && r.path === '/v2/account/keys').length, 1);
+  assertClean(emu);
+});
+
+test('digitalocean: keys the user asked for replace the project key', async (t) => {
+  const emu = await emulator(t);
+  const [own] = await doKeys(emu, {
+    method: 'POST',
+    body: JSON.stringify({ name: 'laptop', public_key: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEtmqjDDGMoOLqu5VYPjMjCMqlOPZNlvx3N4c8Lo2yYx mine' }),
+  });
+  const m = await client(emu, 'digitalocean').create(request('digitalocean', { sshKeys: [String(own!.id)] }));
+  assert.deepEqual(dropletKeys(emu, m.id), [String(own!.id)], "only the user's key, never the project key by surprise");
+  assert.equal((await doKeys(emu)).filter((k) => k.name === PROJECT_KEY_NAME).length, 0);
+  assertClean(emu);
+});
+
+test('digitalocean: two windows making the project key at once end with one key, both creates carrying it', async (t) => {
+  const emu = await emulator(t);
+  const made = await Promise.all([client(emu, 'digitalocean').create(request('digitalocean')), client(emu, 'digitalocean').create(request('digitalocean'))]);
+  const mine = (await doKeys(emu)).filter((k) => k.name === PROJECT_KEY_NAME);
+  assert.equal(mine.length, 1, 'DigitalOcean allows two keys of one name: the younger is removed');
+  for (const m of made) assert.deepEqual(dropletKeys(emu, m.id), [String(mine[0]!.id)]);
+  assertClean(emu);
+});
+
+test('digitalocean: a custom-scoped token without the ssh_key scopes still creates, without a key, as before', async (t) => {
+  const scoped = 'scoped-token-0123456789abcdef';
+  const emu = await startEmulator({ delays: { doActiveMs: 30, actionMs: 20, deleteMs: 0 }, doTokenScopes: { [scoped]: ['droplet:create', 'droplet:read', 'droplet:delete'] } });
+  t.after(() => emu.close());
+  const m = await client(emu, 'digitalocean', { token: scoped }).create(request('digitalocean'));
+  assert.deepEqual(dropletKeys(emu, m.id), []);
+  const asked = emu.requests.filter((r) => r.path === '/v2/account/keys');
+  assert.deepEqual(
+    asked.map((r) => `${r.method} ${r.status}`),
+    ['GET 403'],
+    'the key listing was refused, and no key was made',
+  );
   assertClean(emu);
 });
