@@ -7,7 +7,7 @@ import type { IDroplet } from 'dots-wrapper/dist/droplet';
 import { ProviderBase, goneIsDone, type Listing } from './base';
 import { isAuthError, isLimitError } from './errors';
 import { smallestFreeName } from './naming';
-import { PROJECT_KEY_NAME, projectPublicKey } from './project-key';
+import { PROJECT_KEY_NAME, ProjectKey } from './project-key';
 import { abortable, apiBase, headerRecord, type ProviderOptions } from './options';
 import { ApiError, isTransient, withRetry } from './retry';
 import { digitalOceanStatus } from './status';
@@ -23,11 +23,12 @@ export class DigitalOceanProvider extends ProviderBase<IDroplet> {
   readonly id = 'digitalocean' as const;
   private client: Promise<Dots> | undefined;
   private readonly pageSize: number;
-  private projectKey: Promise<string | undefined> | undefined;
+  private readonly projectKey: ProjectKey;
 
   constructor(opts: ProviderOptions) {
     super(opts, apiBase(opts.endpoint, 'https://api.digitalocean.com', 'v2'));
     this.pageSize = Math.min(200, Math.max(1, opts.pageSize ?? 200));
+    this.projectKey = new ProjectKey({ find: (signal) => this.findProjectKey(signal), make: (publicKey, signal) => this.makeProjectKey(publicKey, signal) }, this.retry);
   }
 
   /** The dots-wrapper client, loaded on the first request (its file is not parsed at activation). */
@@ -54,56 +55,35 @@ export class DigitalOceanProvider extends ProviderBase<IDroplet> {
     return this.guard(async () => void (await this.projectKeyId(signal)), signal);
   }
 
-  /** The id of the key named PROJECT_KEY_NAME (undefined when the token may not see keys); once per client. */
-  private projectKeyId(signal?: AbortSignal): Promise<string | undefined> {
-    this.projectKey ??= this.findOrMakeProjectKey(signal).catch((e: unknown) => {
-      this.projectKey = undefined;
-      throw e;
-    });
-    return this.projectKey;
-  }
-
-  private async findOrMakeProjectKey(signal?: AbortSignal): Promise<string | undefined> {
-    // The oldest of that name: DigitalOcean allows two keys of one name, which two windows could make at once.
-    const find = async () => {
-      const { items } = await this.pages(
-        async (page) => (await this.api()).sshKey.listSshKeys({ page, per_page: this.pageSize }),
-        (d) => d.ssh_keys,
-        signal,
-      );
-      const oldest = items.filter((k) => k.name === PROJECT_KEY_NAME).sort((a, b) => a.id - b.id)[0];
-      return oldest && String(oldest.id);
-    };
+  /** The project key's id; undefined when the token may not see or add keys (a custom-scoped token). */
+  private async projectKeyId(signal?: AbortSignal): Promise<string | undefined> {
     try {
-      const found = await find();
-      if (found) return found;
-      const publicKey = projectPublicKey();
-      // Repeating is safe: the same public key cannot be added twice (422), and after any failure it is looked up.
-      const made = await withRetry(
-        async () => {
-          try {
-            const { data } = await this.call(async () => (await this.api()).sshKey.createSshKey({ name: PROJECT_KEY_NAME, public_key: publicKey }), signal);
-            return String(data.ssh_key.id);
-          } catch (e) {
-            const again = await find();
-            if (again) return again;
-            throw e;
-          }
-        },
-        this.retry,
-        signal,
-      );
-      const oldest = await find();
-      if (oldest && oldest !== made) {
-        await this.call(async () => (await this.api()).sshKey.destroySshKey({ ssh_key_id: made }), signal).catch(() => undefined);
-        return oldest;
-      }
-      return made;
+      return await this.projectKey.get(signal);
     } catch (e) {
-      // A custom-scoped token without ssh_key:read or ssh_key:create: create as before, without a key.
       if (e instanceof ApiError && e.kind === 'http' && e.status === 403 && !isLimitError(e)) return undefined;
       throw e;
     }
+  }
+
+  /** The oldest key of that name: DigitalOcean allows two keys of one name, which two windows could make at once. */
+  private async findProjectKey(signal?: AbortSignal): Promise<string | undefined> {
+    const { items } = await this.pages(
+      async (page) => (await this.api()).sshKey.listSshKeys({ page, per_page: this.pageSize }),
+      (d) => d.ssh_keys,
+      signal,
+    );
+    const oldest = items.filter((k) => k.name === PROJECT_KEY_NAME).sort((a, b) => a.id - b.id)[0];
+    return oldest && String(oldest.id);
+  }
+
+  /** Adds the key; when another window added one first, removes ours and answers theirs, so both use one key. */
+  private async makeProjectKey(publicKey: string, signal?: AbortSignal): Promise<string> {
+    const { data } = await this.call(async () => (await this.api()).sshKey.createSshKey({ name: PROJECT_KEY_NAME, public_key: publicKey }), signal);
+    const made = String(data.ssh_key.id);
+    const oldest = await this.findProjectKey(signal);
+    if (!oldest || oldest === made) return made;
+    await this.call(async () => (await this.api()).sshKey.destroySshKey({ ssh_key_id: made }), signal).catch(() => undefined);
+    return oldest;
   }
 
   /** Adds the new deadline tag before removing the old ones, so the machine is never without a deadline. */

@@ -15,7 +15,7 @@ import { ApiError, withRetry } from './retry';
 import { hetznerStatus } from './status';
 import { HETZNER_SELECTOR, LABEL_DEADLINE, formatDeadline, hetznerLabels, hetznerRunSelector, readHetznerLabels } from './tags';
 import type { CreateRequest, Image, Machine, Region, Size } from './types';
-import { PROJECT_KEY_NAME, projectPublicKey } from './project-key';
+import { PROJECT_KEY_NAME, ProjectKey } from './project-key';
 
 export { PROJECT_KEY_NAME };
 
@@ -33,7 +33,7 @@ export class HetznerProvider extends ProviderBase<Server> {
   private readonly api: ReturnType<typeof createClient<paths>>;
   private readonly pageSize: number;
 
-  private projectKey: Promise<string> | undefined;
+  private readonly projectKey: ProjectKey;
 
   constructor(opts: ProviderOptions) {
     super(opts, apiBase(opts.endpoint, 'https://api.hetzner.cloud', 'v1'));
@@ -43,6 +43,20 @@ export class HetznerProvider extends ProviderBase<Server> {
       headers: { Authorization: `Bearer ${opts.token}` },
       ...(opts.fetch ? { fetch: opts.fetch } : {}),
     });
+    this.projectKey = new ProjectKey(
+      {
+        find: async (signal) => {
+          const { data } = await this.retrying((sig) => this.api.GET('/ssh_keys', { signal: sig, params: { query: { name: PROJECT_KEY_NAME } } }), signal);
+          const k = data.ssh_keys.find((x) => x.name === PROJECT_KEY_NAME);
+          return k && String(k.id);
+        },
+        make: async (publicKey, signal) => {
+          const { data } = await this.call((sig) => this.api.POST('/ssh_keys', { signal: sig, body: { name: PROJECT_KEY_NAME, public_key: publicKey } }), signal);
+          return String(data.ssh_key.id);
+        },
+      },
+      this.retry,
+    );
   }
 
   /**
@@ -53,49 +67,13 @@ export class HetznerProvider extends ProviderBase<Server> {
     const problem = hetznerCreateProblem(req);
     if (problem) throw new UserError(problem);
     if (req.sshKeys?.length) return super.create(req, signal);
-    const key = await this.guard(() => this.projectKeyId(signal), signal);
+    const key = await this.guard(() => this.projectKey.get(signal), signal);
     return super.create({ ...req, sshKeys: [key] }, signal);
   }
 
   /** The project key, looked up (or made) ahead of the create it is needed by. */
   prepareCreate(signal?: AbortSignal): Promise<void> {
-    return this.guard(async () => void (await this.projectKeyId(signal)), signal);
-  }
-
-  /** The id of the key named PROJECT_KEY_NAME, made when missing; looked up once per client. */
-  private projectKeyId(signal?: AbortSignal): Promise<string> {
-    this.projectKey ??= this.findOrMakeProjectKey(signal).catch((e: unknown) => {
-      this.projectKey = undefined;
-      throw e;
-    });
-    return this.projectKey;
-  }
-
-  private async findOrMakeProjectKey(signal?: AbortSignal): Promise<string> {
-    const find = async () => {
-      const { data } = await this.retrying((sig) => this.api.GET('/ssh_keys', { signal: sig, params: { query: { name: PROJECT_KEY_NAME } } }), signal);
-      const k = data.ssh_keys.find((x) => x.name === PROJECT_KEY_NAME);
-      return k && String(k.id);
-    };
-    const found = await find();
-    if (found) return found;
-    const publicKey = projectPublicKey();
-    // Repeating is safe: after a failure the key is looked up by name first (made by another window: 409, or made
-    // although the answer was lost), and a retryable failure (429, 5xx, network) is tried again.
-    return withRetry(
-      async () => {
-        try {
-          const { data } = await this.call((sig) => this.api.POST('/ssh_keys', { signal: sig, body: { name: PROJECT_KEY_NAME, public_key: publicKey } }), signal);
-          return String(data.ssh_key.id);
-        } catch (e) {
-          const again = await find();
-          if (again) return again;
-          throw e;
-        }
-      },
-      this.retry,
-      signal,
-    );
+    return this.guard(async () => void (await this.projectKey.get(signal)), signal);
   }
 
   /** One PUT with the full label set: the deadline changes atomically. */
