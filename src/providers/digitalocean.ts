@@ -305,6 +305,7 @@ export class DigitalOceanProvider extends ProviderBase<IDroplet> {
   /** One request: its failure as an ApiError, the caller's signal honoured. */
   private async call<T>(fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
     try {
+      signal?.throwIfAborted(); // a cancelled call sends nothing
       return await abortable(fn(), signal);
     } catch (e) {
       if (signal?.aborted) throw e;

@@ -21,7 +21,10 @@ export function apiBase(endpoint: string | undefined, fallback: string, version:
 /** Settles with `p`, or rejects as soon as `signal` aborts (for clients that take no signal). */
 export function abortable<T>(p: Promise<T>, signal?: AbortSignal): Promise<T> {
   if (!signal) return p;
-  if (signal.aborted) return Promise.reject(signal.reason);
+  if (signal.aborted) {
+    p.catch(() => undefined); // nobody waits for it any more: its failure must not surface as an unhandled rejection
+    return Promise.reject(signal.reason);
+  }
   return new Promise<T>((resolve, reject) => {
     const abort = () => reject(signal.reason);
     signal.addEventListener('abort', abort, { once: true });

@@ -166,6 +166,23 @@ for (const id of IDS) {
     assert.equal(await p.destroyByRunId(a.runId!), 0);
     assertClean(emu);
   });
+
+  test(`${id}: a call cancelled before it starts sends no request, and its end is the cancel`, async (t) => {
+    const emu = await emulator(t);
+    const p = client(emu, id);
+    const m = await p.create(request(id));
+    const ctl = new AbortController();
+    const cancel = new Error('cancelled by the user');
+    ctl.abort(cancel);
+    const before = emu.requests.length;
+    for (const call of [() => p.get(m.id, ctl.signal), () => p.destroy(m.id, ctl.signal), () => p.setDeadline(m.id, new Date(Date.now() + 60_000), ctl.signal)]) {
+      await assert.rejects(call(), (e: unknown) => e === cancel);
+    }
+    assert.equal((await p.get(m.id))?.id, m.id, 'the client still works');
+    assert.equal(emu.requests.length - before, 1, 'only the last call was sent');
+    assert.deepEqual(existing(emu, id), [m.id]);
+    assertClean(emu);
+  });
 }
 
 test('hetzner: IPv6-only servers (public_net.ipv4: null) list, extend and destroy; creating one is refused up front', async (t) => {
