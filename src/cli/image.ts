@@ -6,7 +6,7 @@ import path from 'node:path';
 import { redact, UserError } from '../base/errors';
 import { DEFAULTS } from '../base/settings';
 import { PROVIDERS, TOKEN_ENV } from '../base/tokens';
-import { DEFAULT_IMAGE_FILE, defaultImagePath, importImage, localImageBuild, shippedFlakeDir } from '../image';
+import { BUILD_WORKER_SIZE, DEFAULT_IMAGE_FILE, defaultImagePath, importImage, localImageBuild, shippedFlakeDir } from '../image';
 import { flags, str, strings, UsageError, type Args } from './args';
 import { CACHE_OPTIONS, cacheFlagsOf, cacheFromFlags, credentialsFromEnv, oldCacheSpellings, S3_STYLE_OPTIONS } from './cache-flags';
 import type { CommandSpec } from './command';
@@ -26,7 +26,8 @@ Options:
       --region R          DigitalOcean region to import into (default ${DEFAULTS.digitalocean.region});
                           Hetzner location of the temporary server (default ${DEFAULTS.hetzner.region})
       --size S            Hetzner server type of the temporary server (default ${DEFAULTS.hetzner.size}); the snapshot
-                          then boots on types with at least its disk
+                          then boots on types with at least its disk. With --build-on-worker: the build server's
+                          size too (default ${BUILD_WORKER_SIZE.digitalocean} / ${BUILD_WORKER_SIZE.hetzner}, 4 GiB: a build does not fit in 1 GiB)
       --device D          Hetzner: the disk in the rescue system (default /dev/sda)
       --token-file F      read the token from F (default ${TOKEN_ENV.digitalocean} / ${TOKEN_ENV.hetzner})
       --endpoint URL      API base URL, e.g. the local emulator (default ${ENDPOINT_ENV.digitalocean} / ${ENDPOINT_ENV.hetzner})

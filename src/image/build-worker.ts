@@ -24,6 +24,12 @@ import type { ImageSource } from './source';
 
 /** What the build worker boots: each cloud's stock Debian, with cloud-init. */
 export const STOCK_IMAGE: Record<ProviderId, string> = { hetzner: 'debian-12', digitalocean: 'debian-12-x64' };
+/**
+ * The build worker's size unless one is given, not the machines' default: evaluating NixOS and then
+ * make-disk-image's build VM (1 GiB of its own, nixpkgs' memSize default) do not fit in DigitalOcean's
+ * s-1vcpu-1gb. Both have 4 GiB.
+ */
+export const BUILD_WORKER_SIZE: Record<ProviderId, string> = { hetzner: 'cx22', digitalocean: 's-2vcpu-4gb' };
 /** The flake output built for each cloud (nix/flake.nix). */
 export const IMAGE_OUTPUT: Record<ProviderId, string> = { hetzner: 'hetzner-image', digitalocean: 'digitalocean-image' };
 

@@ -10,11 +10,12 @@ import type { ProviderId } from '../providers/types';
 import { checkDigitalOceanImageName, dotsImageApi, importDigitalOceanImage, type DigitalOceanImportOptions, type ImportProgress } from './digitalocean';
 import { HetznerImageApi } from './hetzner-api';
 import { checkHetznerImageName, importHetznerImage, type HetznerImportOptions, type HetznerImportProgress } from './hetzner';
-import { withBuildWorker, type BuildWorkerOptions, type BuiltImage } from './build-worker';
+import { BUILD_WORKER_SIZE, withBuildWorker, type BuildWorkerOptions, type BuiltImage } from './build-worker';
 
 export { DEFAULT_IMAGE_FILE, defaultImagePath, findImageFile } from './files';
 export { localImageBuild, type LocalImageBuild } from './local-build';
 export { shippedFlakeDir } from './flake-dir';
+export { BUILD_WORKER_SIZE } from './build-worker';
 
 export interface ImportImageRequest {
   provider: ProviderId;
@@ -88,7 +89,8 @@ export async function importImage(req: ImportImageRequest): Promise<ImportImageR
       ...worker,
       provider,
       region: req.region || req.settings[req.provider].region,
-      size: req.size || req.settings[req.provider].size,
+      // Not the machines' default size: a build needs more memory than a small machine has.
+      size: req.size || BUILD_WORKER_SIZE[req.provider],
       signal: req.signal,
       log: req.log ?? (() => undefined),
       onStatus: (message) => req.onStatus?.({ message }),

@@ -224,7 +224,6 @@ test('DigitalOcean: the worker uploads the image to a presigned link of the cach
       provider: 'digitalocean',
       endpoint: emu.doUrl,
       region: 'ams3',
-      size: 's-2vcpu-2gb',
       settings: { ...DEFAULTS, cache: s3.cache({ endpoint: exposed.url }) },
       credentials: s3.credentials,
       digitalocean: { pollIntervalMs: 50 },
@@ -237,8 +236,9 @@ test('DigitalOcean: the worker uploads the image to a presigned link of the cach
       'uploaded by link',
     );
     const create = emu.requests.find((r) => r.method === 'POST' && r.path === '/v2/droplets');
-    const body = create?.body as { image: string; user_data: string };
+    const body = create?.body as { image: string; size: string; user_data: string };
     assert.equal(body.image, 'debian-12-x64');
+    assert.equal(body.size, 's-2vcpu-4gb', 'a worker that can build the image, not the 1 GiB machine default');
     assert.doesNotMatch(body.user_data, new RegExp(s3.credentials.secretAccessKey));
     assert.ok(!log.some((l) => l.includes(s3.credentials.secretAccessKey) || /X-Amz-Signature/.test(l)), 'no secret or link in the log');
     const end = Date.now() + 30_000;
