@@ -24,8 +24,12 @@ async function startCloud(data: TreeCloudData): Promise<{ endpoint: string; requ
   const worker = fork(path.join(__dirname, 'tree-cloud.js'), [JSON.stringify(data)], { execArgv: [] });
   const next = () =>
     new Promise<TreeCloudReply>((resolve, reject) => {
-      worker.once('message', (m) => resolve(m as TreeCloudReply));
-      worker.once('exit', (code) => reject(new Error(`the cloud process exited (${code})`)));
+      const onExit = (code: number | null) => reject(new Error(`the cloud process exited (${code})`));
+      worker.once('exit', onExit);
+      worker.once('message', (m) => {
+        worker.off('exit', onExit); // one listener per question, not one more per question asked
+        resolve(m as TreeCloudReply);
+      });
     });
   const ready = await next();
   if (ready.kind !== 'ready') throw new Error('the cloud worker did not start');
