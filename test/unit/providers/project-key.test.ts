@@ -14,8 +14,10 @@ interface Key {
   public_key: string;
 }
 
-async function keys(emu: Emulator, init?: RequestInit): Promise<Key[]> {
-  const res = await fetch(`${emu.hetznerUrl}/ssh_keys`, { ...init, headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json' } });
+/** The account's SSH keys, or the one key a POST made: Hetzner's `/ssh_keys`, DigitalOcean's `/account/keys`. */
+async function keys(emu: Emulator, init?: RequestInit, cloud: 'hetzner' | 'digitalocean' = 'hetzner'): Promise<Key[]> {
+  const url = cloud === 'hetzner' ? `${emu.hetznerUrl}/ssh_keys` : `${emu.doUrl}/account/keys${init?.method === 'POST' ? '' : '?per_page=200'}`;
+  const res = await fetch(url, { ...init, headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json' } });
   const body = (await res.json()) as { ssh_keys?: Key[]; ssh_key?: Key };
   return body.ssh_keys ?? [body.ssh_key!];
 }
@@ -63,15 +65,7 @@ test('hetzner: two windows making the project key at once end with one key, both
   assertClean(emu);
 });
 
-/** The DigitalOcean team's SSH keys, or the one key a POST made. */
-async function doKeys(emu: Emulator, init?: RequestInit, token = TOKEN): Promise<Key[]> {
-  const res = await fetch(`${emu.doUrl}/account/keys${init?.method === 'POST' ? '' : '?per_page=200'}`, {
-    ...init,
-    headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
-  });
-  const body = (await res.json()) as { ssh_keys?: Key[]; ssh_key?: Key };
-  return body.ssh_keys ?? [body.ssh_key!];
-}
+const doKeys = (emu: Emulator, init?: RequestInit) => keys(emu, init, 'digitalocean');
 
 const dropletKeys = (emu: Emulator, id: string) => emu.state.droplets.get(Number(id))?.sshKeys.map(String);
 
@@ -119,6 +113,45 @@ test('digitalocean: a custom-scoped token without the ssh_key scopes still creat
     asked.map((r) => `${r.method} ${r.status}`),
     ['GET 403'],
     'the key listing was refused, and no key was made',
+  );
+  assertClean(emu);
+});
+
+test("digitalocean: a token with exactly the README's machine scopes creates with the project key, lists, extends, powers off and destroys", async (t) => {
+  const scoped = 'scoped-token-readme-0123456789';
+  const readme = [
+    'droplet:read',
+    'droplet:create',
+    'droplet:update',
+    'droplet:delete',
+    'tag:create',
+    'tag:delete',
+    'actions:read',
+    'regions:read',
+    'sizes:read',
+    'image:read',
+    'ssh_key:read',
+    'ssh_key:create',
+  ];
+  const emu = await startEmulator({ delays: { doActiveMs: 30, actionMs: 20, deleteMs: 0 }, doTokenScopes: { [scoped]: readme } });
+  t.after(() => emu.close());
+  const p = client(emu, 'digitalocean', { token: scoped });
+  const m = await p.create(request('digitalocean'));
+  assert.equal(dropletKeys(emu, m.id)?.length, 1, 'created with the project key');
+  assert.deepEqual(
+    (await p.list()).machines.map((x) => x.id),
+    [m.id],
+  );
+  await p.setDeadline(m.id, new Date(Date.now() + 2 * 3_600_000));
+  assert.ok((await p.sizes()).length > 0);
+  assert.ok((await p.regions()).length > 0);
+  assert.ok((await p.images()).length > 0);
+  await p.powerOff!(m.id);
+  await p.destroy(m.id);
+  assert.deepEqual(
+    emu.requests.filter((r) => r.status === 403).map((r) => `${r.method} ${r.path}`),
+    [],
+    'no call needed a scope the README does not list',
   );
   assertClean(emu);
 });
