@@ -4,6 +4,7 @@
 
 import * as vscode from 'vscode';
 import * as path from 'node:path';
+import { ListingLog } from '../machines/listing-log';
 import { MachineService } from '../machines/service';
 import { Lease } from '../reaper/lease';
 import { DEFAULT_TICK_MS, Reaper } from '../reaper/reaper';
@@ -47,6 +48,10 @@ export function createMachines(ctx: Services): Machines {
       log: (level, message) => void ctx.log(level, message),
     }),
   );
+
+  // Why a provider's row says its list failed, once per reason, in the Output channel too.
+  const listing = new ListingLog();
+  ctx.own(service.onDidChange(() => listing.lines(service.snapshot()).forEach((l) => void ctx.log(l.level, l.text))));
 
   tree.setVisible(view.visible);
   ctx.own(view.onDidChangeVisibility((e) => tree.setVisible(e.visible)));

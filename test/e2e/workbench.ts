@@ -162,7 +162,9 @@ export async function openWorkbench(opts: WorkbenchOptions = {}): Promise<Workbe
             .filter((l) => !l.startsWith('[debug]'))
             .slice(-15)
             .join('\n');
-          if (err instanceof Error) err.message += `\nscreenshot: ${shot}\nworkbench console (last lines):\n${lines}`;
+          // The extension's own Output channel says why a view shows an error (a failed listing's reason, say).
+          const ours = readThebackndLogs(s.userDataDir).trim().split('\n').slice(-15).join('\n');
+          if (err instanceof Error) err.message += `\nscreenshot: ${shot}\nworkbench console (last lines):\n${lines}\nThebacknd output (last lines):\n${ours}`;
           throw err;
         }
       },

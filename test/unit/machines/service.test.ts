@@ -6,6 +6,7 @@ import { startEmulator, type Emulator } from '../../fixtures/emulator';
 import { createProvider } from '../../../src/providers';
 import { doTags, hetznerLabels, newRunId } from '../../../src/providers/tags';
 import { isLocal, MachineService } from '../../../src/machines/service';
+import { ListingLog } from '../../../src/machines/listing-log';
 import { extendedDeadline } from '../../../src/machines/deadline';
 import { DEFAULTS, type Settings } from '../../../src/base/settings';
 import type { ProviderId } from '../../../src/providers/types';
@@ -189,6 +190,32 @@ test('a rejected token is an auth error on that provider only; a failing list ke
     },
     { rejectTokens: ['rejected-token-0123456789'] },
   ));
+
+test('the Output channel gets one line when a list starts failing or fails otherwise, none per retry, one when it lists again', () =>
+  withEmulator(async (emu) => {
+    const { svc } = service(emu, { tokens: { hetzner: TOKEN } });
+    const log = new ListingLog();
+    const lines: string[] = [];
+    const step = async () => {
+      await svc.refresh();
+      lines.push(...log.lines(svc.snapshot()).map((l) => `${l.level}: ${l.text}`));
+    };
+    await step();
+    assert.deepEqual(lines, [], 'listing works; a provider without a token is a state, not a failure');
+    emu.fault({ provider: 'hetzner', path: '/servers', method: 'GET', kind: 503, times: 2 });
+    await step();
+    await step();
+    emu.fault({ provider: 'hetzner', path: '/servers', method: 'GET', kind: 'reset', times: 1 });
+    await step();
+    await step();
+    await step();
+    assert.equal(lines.length, 3, lines.join('\n'));
+    assert.match(lines[0]!, /^warn: Listing Hetzner machines failed: .+ Retrying\.$/);
+    assert.match(lines[1]!, /^warn: Listing Hetzner machines failed: .+ Retrying\.$/);
+    assert.notEqual(lines[0], lines[1], 'another reason, another line');
+    assert.equal(lines[2], 'info: Listing Hetzner machines works again.');
+    assert.ok(!lines.join('\n').includes(TOKEN), 'the token never shows');
+  }));
 
 test('a provider without a token shows as such, without counting as a failure', () =>
   withEmulator(async (emu) => {
