@@ -239,6 +239,9 @@ export class MachineService {
   }
 
   private async listAll(): Promise<void> {
+    // After a failed list the retry reads settings and tokens again: a change whose event this window did not get
+    // (an endpoint that arrived after activation, say) is used instead of failing the same way until a restart.
+    if (this.failureCount > 0) this.configured = this.readConfig();
     await this.ready();
     const entries = this.entries;
     await Promise.all(entries.map((e) => this.listOne(e)));

@@ -217,6 +217,27 @@ test('the Output channel gets one line when a list starts failing or fails other
     assert.ok(!lines.join('\n').includes(TOKEN), 'the token never shows');
   }));
 
+test('after a failed list, the retry reads the settings again: an endpoint changed without an event is used', () =>
+  withEmulator(async (emu) => {
+    let endpoint = 'http://127.0.0.1:9/v1'; // nothing listens there
+    const svc = new MachineService({
+      tokens: { get: async (p) => (p === 'hetzner' ? { token: TOKEN, source: 'environment' } : undefined) },
+      settings: () => ({ ...DEFAULTS, hetzner: { ...DEFAULTS.hetzner, endpoint } }),
+      createProvider: (id, opts) => createProvider(id, { ...opts, retry: { retries: 0 } }),
+    });
+    emu.addServer({ name: 'thebacknd-1', labels: hetznerLabels(newRunId(), new Date(Date.now() + 30 * min)) });
+    await svc.refresh();
+    assert.ok(svc.snapshot()[0]!.error, 'the first list failed');
+    endpoint = emu.hetznerUrl; // no reconfigure(): as if the change event never came
+    await svc.refresh();
+    const [h] = svc.snapshot();
+    assert.equal(h!.error, undefined);
+    assert.deepEqual(
+      h!.machines.map((m) => m.name),
+      ['thebacknd-1'],
+    );
+  }));
+
 test('a provider without a token shows as such, without counting as a failure', () =>
   withEmulator(async (emu) => {
     const { svc } = service(emu, { tokens: { hetzner: TOKEN } });
