@@ -88,3 +88,28 @@ export function posts(emu: Emulator, id: ProviderId): number {
   const path = id === 'digitalocean' ? '/v2/droplets' : '/v1/servers';
   return emu.requests.filter((r) => r.method === 'POST' && r.path === path).length;
 }
+
+export interface AccountKey {
+  id: number;
+  name: string;
+  public_key: string;
+}
+
+/** An ed25519 public key the emulated clouds accept; nobody has its private half. */
+export const SOME_PUBLIC_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEtmqjDDGMoOLqu5VYPjMjCMqlOPZNlvx3N4c8Lo2yYx mine';
+
+async function keyRequest(emu: Emulator, id: ProviderId, init: RequestInit = {}): Promise<{ ssh_keys?: AccountKey[]; ssh_key?: AccountKey }> {
+  const url = id === 'hetzner' ? `${emu.hetznerUrl}/ssh_keys` : `${emu.doUrl}/account/keys${init.method === 'POST' ? '' : '?per_page=200'}`;
+  const res = await fetch(url, { ...init, headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json' } });
+  return (await res.json()) as { ssh_keys?: AccountKey[]; ssh_key?: AccountKey };
+}
+
+/** The account's SSH keys (Hetzner's `/ssh_keys`, DigitalOcean's `/account/keys`), asked behind the client's back. */
+export async function accountKeys(emu: Emulator, id: ProviderId): Promise<AccountKey[]> {
+  return (await keyRequest(emu, id)).ssh_keys ?? [];
+}
+
+/** Adds an SSH key to the account behind the client's back, as a user would in the cloud's console. */
+export async function addAccountKey(emu: Emulator, id: ProviderId, name: string, publicKey = SOME_PUBLIC_KEY): Promise<AccountKey> {
+  return (await keyRequest(emu, id, { method: 'POST', body: JSON.stringify({ name, public_key: publicKey }) })).ssh_key!;
+}

@@ -2,18 +2,7 @@
 // names, and a clash moves on to the next number.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { assertClean, client, emulator, IDS, request, seed, TOKEN } from './emu';
-import type { Emulator } from '../../fixtures/emulator';
-
-/** The id of an SSH key added to the emulated DigitalOcean team. */
-async function doKey(emu: Emulator): Promise<string> {
-  const res = await fetch(`${emu.doUrl}/account/keys`, {
-    method: 'POST',
-    headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json' },
-    body: JSON.stringify({ name: 'laptop', public_key: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEtmqjDDGMoOLqu5VYPjMjCMqlOPZNlvx3N4c8Lo2yYx mine' }),
-  });
-  return String(((await res.json()) as { ssh_key: { id: number } }).ssh_key.id);
-}
+import { addAccountKey, assertClean, client, emulator, IDS, request, seed } from './emu';
 
 for (const id of IDS) {
   test(`${id}: the smallest free number is used, gaps included`, async (t) => {
@@ -38,7 +27,7 @@ for (const id of IDS) {
     // Two clients = two windows: they share nothing but the cloud.
     const [a, b] = [client(emu, id), client(emu, id)];
     // With a key given, the windows do not first meet on the project key (project-key.test.ts), only on the name.
-    const req = request(id, { sshKeys: [id === 'hetzner' ? '2323' : await doKey(emu)] });
+    const req = request(id, { sshKeys: [id === 'hetzner' ? '2323' : String((await addAccountKey(emu, 'digitalocean', 'laptop')).id)] });
     const made = await Promise.all([a.create(req), b.create(req)]);
     const names = (await a.list()).machines.map((m) => m.name).sort();
     assert.deepEqual(names, ['thebacknd-1', 'thebacknd-2']);

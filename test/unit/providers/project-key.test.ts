@@ -5,29 +5,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PROJECT_KEY_NAME } from '../../../src/providers/project-key';
 import type { Emulator } from '../../fixtures/emulator';
-import { assertClean, client, emulator, request, TOKEN } from './emu';
+import { accountKeys, addAccountKey, assertClean, client, emulator, request } from './emu';
 import { startEmulator } from '../../fixtures/emulator';
-
-interface Key {
-  id: number;
-  name: string;
-  public_key: string;
-}
-
-/** The account's SSH keys, or the one key a POST made: Hetzner's `/ssh_keys`, DigitalOcean's `/account/keys`. */
-async function keys(emu: Emulator, init?: RequestInit, cloud: 'hetzner' | 'digitalocean' = 'hetzner'): Promise<Key[]> {
-  const url = cloud === 'hetzner' ? `${emu.hetznerUrl}/ssh_keys` : `${emu.doUrl}/account/keys${init?.method === 'POST' ? '' : '?per_page=200'}`;
-  const res = await fetch(url, { ...init, headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json' } });
-  const body = (await res.json()) as { ssh_keys?: Key[]; ssh_key?: Key };
-  return body.ssh_keys ?? [body.ssh_key!];
-}
 
 test('hetzner: a create without keys carries the project key "thebacknd" (no root password is mailed); it is made once and reused', async (t) => {
   const emu = await emulator(t);
-  const before = (await keys(emu)).length;
+  const before = (await accountKeys(emu, 'hetzner')).length;
   const a = await client(emu, 'hetzner').create(request('hetzner'));
   const b = await client(emu, 'hetzner').create(request('hetzner')); // a fresh client finds it by name
-  const after = await keys(emu);
+  const after = await accountKeys(emu, 'hetzner');
   const key = after.find((k) => k.name === PROJECT_KEY_NAME);
   assert.ok(key, 'the project key exists');
   assert.equal(after.length, before + 1, 'exactly one key was added');
@@ -42,14 +28,11 @@ test('hetzner: a create without keys carries the project key "thebacknd" (no roo
 
 test('hetzner: a key named "thebacknd" already in the project is used as it is; keys the user asked for replace it', async (t) => {
   const emu = await emulator(t);
-  const [own] = await keys(emu, {
-    method: 'POST',
-    body: JSON.stringify({ name: PROJECT_KEY_NAME, public_key: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEtmqjDDGMoOLqu5VYPjMjCMqlOPZNlvx3N4c8Lo2yYx mine' }),
-  });
+  const own = await addAccountKey(emu, 'hetzner', PROJECT_KEY_NAME);
   const posts = emu.requests.length;
   const p = client(emu, 'hetzner');
   const a = await p.create(request('hetzner'));
-  assert.deepEqual(emu.state.servers.get(Number(a.id))?.sshKeys, [String(own!.id)]);
+  assert.deepEqual(emu.state.servers.get(Number(a.id))?.sshKeys, [String(own.id)]);
   const mine = await p.create(request('hetzner', { sshKeys: ['2323'] }));
   assert.deepEqual(emu.state.servers.get(Number(mine.id))?.sshKeys, ['2323'], "only the user's key, never the project key by surprise");
   assert.equal(emu.requests.slice(posts).filter((r) => r.method === 'POST' && r.path === '/v1/ssh_keys').length, 0);
@@ -59,13 +42,11 @@ test('hetzner: a key named "thebacknd" already in the project is used as it is; 
 test('hetzner: two windows making the project key at once end with one key, both creates carrying it', async (t) => {
   const emu = await emulator(t);
   const made = await Promise.all([client(emu, 'hetzner').create(request('hetzner')), client(emu, 'hetzner').create(request('hetzner'))]);
-  const mine = (await keys(emu)).filter((k) => k.name === PROJECT_KEY_NAME);
+  const mine = (await accountKeys(emu, 'hetzner')).filter((k) => k.name === PROJECT_KEY_NAME);
   assert.equal(mine.length, 1);
   for (const m of made) assert.deepEqual(emu.state.servers.get(Number(m.id))?.sshKeys, [String(mine[0]!.id)]);
   assertClean(emu);
 });
-
-const doKeys = (emu: Emulator, init?: RequestInit) => keys(emu, init, 'digitalocean');
 
 const dropletKeys = (emu: Emulator, id: string) => emu.state.droplets.get(Number(id))?.sshKeys.map(String);
 
@@ -73,7 +54,7 @@ test('digitalocean: a create without keys carries the project key "thebacknd" (n
   const emu = await emulator(t);
   const a = await client(emu, 'digitalocean').create(request('digitalocean'));
   const b = await client(emu, 'digitalocean').create(request('digitalocean')); // a fresh client finds it by name
-  const mine = (await doKeys(emu)).filter((k) => k.name === PROJECT_KEY_NAME);
+  const mine = (await accountKeys(emu, 'digitalocean')).filter((k) => k.name === PROJECT_KEY_NAME);
   assert.equal(mine.length, 1, 'exactly one project key');
   assert.match(mine[0]!.public_key, /^ssh-ed25519 [A-Za-z0-9+/=]+ /);
   for (const m of [a, b]) assert.deepEqual(dropletKeys(emu, m.id), [String(mine[0]!.id)], 'the droplet has a key, so no root password is mailed');
@@ -83,20 +64,17 @@ test('digitalocean: a create without keys carries the project key "thebacknd" (n
 
 test('digitalocean: keys the user asked for replace the project key', async (t) => {
   const emu = await emulator(t);
-  const [own] = await doKeys(emu, {
-    method: 'POST',
-    body: JSON.stringify({ name: 'laptop', public_key: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEtmqjDDGMoOLqu5VYPjMjCMqlOPZNlvx3N4c8Lo2yYx mine' }),
-  });
-  const m = await client(emu, 'digitalocean').create(request('digitalocean', { sshKeys: [String(own!.id)] }));
-  assert.deepEqual(dropletKeys(emu, m.id), [String(own!.id)], "only the user's key, never the project key by surprise");
-  assert.equal((await doKeys(emu)).filter((k) => k.name === PROJECT_KEY_NAME).length, 0);
+  const own = await addAccountKey(emu, 'digitalocean', 'laptop');
+  const m = await client(emu, 'digitalocean').create(request('digitalocean', { sshKeys: [String(own.id)] }));
+  assert.deepEqual(dropletKeys(emu, m.id), [String(own.id)], "only the user's key, never the project key by surprise");
+  assert.equal((await accountKeys(emu, 'digitalocean')).filter((k) => k.name === PROJECT_KEY_NAME).length, 0);
   assertClean(emu);
 });
 
 test('digitalocean: two windows making the project key at once end with one key, both creates carrying it', async (t) => {
   const emu = await emulator(t);
   const made = await Promise.all([client(emu, 'digitalocean').create(request('digitalocean')), client(emu, 'digitalocean').create(request('digitalocean'))]);
-  const mine = (await doKeys(emu)).filter((k) => k.name === PROJECT_KEY_NAME);
+  const mine = (await accountKeys(emu, 'digitalocean')).filter((k) => k.name === PROJECT_KEY_NAME);
   assert.equal(mine.length, 1, 'DigitalOcean allows two keys of one name: the younger is removed');
   for (const m of made) assert.deepEqual(dropletKeys(emu, m.id), [String(mine[0]!.id)]);
   assertClean(emu);
