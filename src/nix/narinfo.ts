@@ -8,6 +8,8 @@ export interface NarInfo {
   /** Key of the compressed NAR, relative to the cache root (`nar/<filehash>.nar.zst`). */
   url: string;
   fileSize: number | undefined;
+  /** SHA-256 of the compressed NAR, in hex, when the narinfo names one (`FileHash: sha256:…`). */
+  fileSha256: string | undefined;
   references: string[];
 }
 
@@ -25,8 +27,30 @@ export function parseNarInfo(text: string): NarInfo | undefined {
     storePath,
     url,
     fileSize: size === undefined ? undefined : Number(size),
+    fileSha256: sha256Hex(fields.get('FileHash')),
     references: (fields.get('References') ?? '').split(' ').filter(Boolean),
   };
+}
+
+const NIX32 = '0123456789abcdfghijklmnpqrsvwxyz';
+
+/** `sha256:<52 characters of Nix's base32>` as hex, or undefined for anything else. */
+export function sha256Hex(hash: string | undefined): string | undefined {
+  const m = /^sha256:([0-9a-df-np-sv-z]{52})$/.exec(hash ?? '');
+  if (!m) return undefined;
+  const s = m[1]!;
+  const out = new Uint8Array(32);
+  // Nix's base32 reads the string from its end, five bits per character, least significant bits first.
+  for (let n = 0; n < s.length; n++) {
+    const digit = NIX32.indexOf(s[s.length - 1 - n]!);
+    const b = n * 5;
+    const i = b >> 3;
+    const j = b & 7;
+    out[i]! |= (digit << j) & 0xff;
+    if (i + 1 < 32) out[i + 1]! |= digit >> (8 - j);
+    else if (digit >> (8 - j)) return undefined; // bits beyond 256: not a SHA-256
+  }
+  return Buffer.from(out).toString('hex');
 }
 
 /**

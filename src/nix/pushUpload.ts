@@ -59,13 +59,13 @@ export class NarUploads {
     let p = this.started.get(nar.url);
     if (!p) {
       const lane = (nar.fileSize ?? Infinity) < SMALL_NAR ? this.small : this.large;
-      p = lane(() => this.send(nar.url, file));
+      p = lane(() => this.send(nar.url, file, nar.fileSha256));
       this.started.set(nar.url, p);
     }
     return p;
   }
 
-  private async send(key: string, file: string): Promise<void> {
+  private async send(key: string, file: string, sha256: string | undefined): Promise<void> {
     if (this.signal.aborted) throw abortError();
     const [size, existing] = await Promise.all([fs.promises.stat(file).then((s) => s.size), this.index.sizeOf(key)]);
     if (existing === size) {
@@ -77,6 +77,7 @@ export class NarUploads {
         multipartThreshold: this.opts.multipartThreshold ?? 32 * MiB,
         partSize: this.opts.partSize ?? 8 * MiB,
         partConcurrency: 4,
+        sha256,
         onBytes: (n) => {
           this.on.sent(n - last);
           last = n;

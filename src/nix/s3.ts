@@ -30,6 +30,8 @@ export interface UploadOptions {
   partConcurrency: number;
   /** Bytes of this file sent so far (monotonic, ends at the file size). */
   onBytes?: (sent: number) => void;
+  /** The file's SHA-256 in hex, when already known: a single PUT signs it rather than hashing the body again. */
+  sha256?: string;
 }
 
 const SETTING = (k: string) => ({ kind: 'openSettings' as const, setting: `thebacknd.cache.${k}` });
@@ -132,12 +134,23 @@ export class Bucket {
     }
   }
 
-  async put(key: string, body: Buffer | string, contentType: string, signal?: AbortSignal): Promise<void> {
+  async put(key: string, body: Buffer | string, contentType: string, signal?: AbortSignal, sha256?: string): Promise<void> {
     const data = typeof body === 'string' ? Buffer.from(body) : body;
+    const command = new this.sdk.PutObjectCommand({ Bucket: this.cache.bucket, Key: key, Body: data, ContentLength: data.length, ContentType: contentType });
+    if (sha256) {
+      // SigV4 signs the payload's SHA-256; the signer takes a given x-amz-content-sha256 as that hash. A wrong one
+      // is refused by the server (XAmzContentSHA256Mismatch), so nothing unchecked is stored.
+      command.middlewareStack.add(
+        (next) => (args) => {
+          const request = args.request as { headers?: Record<string, string> };
+          if (request.headers) request.headers['x-amz-content-sha256'] = sha256;
+          return next(args);
+        },
+        { step: 'build', name: 'thebackndKnownPayloadHash' },
+      );
+    }
     try {
-      await this.client.send(new this.sdk.PutObjectCommand({ Bucket: this.cache.bucket, Key: key, Body: data, ContentLength: data.length, ContentType: contentType }), {
-        abortSignal: signal,
-      });
+      await this.client.send(command, { abortSignal: signal });
     } catch (err) {
       throw this.explain(err);
     }
@@ -156,7 +169,7 @@ export class Bucket {
   async putFile(key: string, file: string, contentType: string, o: UploadOptions): Promise<void> {
     const size = (await fs.promises.stat(file)).size;
     if (size < o.multipartThreshold) {
-      await this.put(key, await fs.promises.readFile(file), contentType, o.signal);
+      await this.put(key, await fs.promises.readFile(file), contentType, o.signal, o.sha256);
       o.onBytes?.(size);
       return;
     }
@@ -267,6 +280,13 @@ export function explainS3Error(err: unknown, cache: Pick<CacheSettings, 'endpoin
     case 'PermanentRedirect':
     case 'IllegalLocationConstraintException':
       return new UserError(`Bucket "${cache.bucket}" is not in region "${cache.region}": fix thebacknd.cache.region.`, SETTING('region'), detail);
+    case 'XAmzContentSHA256Mismatch':
+    case 'BadDigest':
+      return new UserError(
+        `${cap(where)} refused an upload whose bytes do not match the checksum they were sent with: a staged file changed on disk while it was sent. Push again.`,
+        undefined,
+        detail,
+      );
     case 'RequestTimeTooSkewed':
       return new UserError(`${cap(where)} rejected the request because this computer's clock is wrong; fix the clock and retry.`, undefined, detail);
   }

@@ -5,7 +5,7 @@ import { isRecentEnough, parseNixVersion } from '../../../src/nix/version';
 import { parseBuildJson } from '../../../src/nix/build';
 import { parsePathInfoJson, topoSort } from '../../../src/nix/closure';
 import { errorLines, nixFailure } from '../../../src/nix/run';
-import { parseNarInfo, placeholderNarInfo } from '../../../src/nix/narinfo';
+import { parseNarInfo, placeholderNarInfo, sha256Hex } from '../../../src/nix/narinfo';
 import { isExplicitInstallable } from '../../../src/nix/installable';
 import { attrName, toplevelInstallable } from '../../../src/nix/flake';
 import { cacheFromFlags } from '../../../src/cli/cache-flags';
@@ -99,12 +99,25 @@ test('the lines that matter: newer Nix puts the cause on an indented error line'
 
 test('narinfo fields, and placeholders that Nix accepts as present paths', () => {
   const text = `StorePath: ${B}\nURL: nar/13dss.nar.zst\nCompression: zstd\nFileHash: sha256:13dss\nFileSize: 178\nNarHash: sha256:1svk\nNarSize: 496\nReferences: sj57xbdbnacl24mi5n8zzp21323ashy2-a\nSig: k:1\n`;
-  assert.deepEqual(parseNarInfo(text), { storePath: B, url: 'nar/13dss.nar.zst', fileSize: 178, references: ['sj57xbdbnacl24mi5n8zzp21323ashy2-a'] });
+  assert.deepEqual(parseNarInfo(text), { storePath: B, url: 'nar/13dss.nar.zst', fileSize: 178, fileSha256: undefined, references: ['sj57xbdbnacl24mi5n8zzp21323ashy2-a'] });
+  const hashed = parseNarInfo(text.replace('sha256:13dss', 'sha256:09qd0lcvnpyjjnlqxvi1s9cxcmdl01n6jsydj73lnjsdbrpjx477'));
+  assert.equal(hashed?.fileSha256, 'e7902e6f5e4d4b4bc791cd6b696c00b455d659d221ee8ea995d25fbb19050d27');
   assert.equal(parseNarInfo('StorePath: x\n'), undefined);
   const stub = placeholderNarInfo({ path: B, narHash: 'sha256-RS8=', narSize: 496, references: [A], signatures: [] });
   assert.match(stub, /^StorePath: \/nix\/store\/z181.*-b$/m);
   assert.match(stub, /^References: sj57xbdbnacl24mi5n8zzp21323ashy2-a$/m);
   assert.ok(parseNarInfo(stub));
+});
+
+test("a narinfo's FileHash read as hex: Nix's base32, which reads from the end, low bits first", () => {
+  // Pairs from `nix hash to-base32 --type sha256 <hex>` (Nix 2.8).
+  assert.equal(sha256Hex('sha256:09qd0lcvnpyjjnlqxvi1s9cxcmdl01n6jsydj73lnjsdbrpjx477'), 'e7902e6f5e4d4b4bc791cd6b696c00b455d659d221ee8ea995d25fbb19050d27');
+  assert.equal(sha256Hex(`sha256:${'0'.repeat(52)}`), '0'.repeat(64));
+  assert.equal(sha256Hex(`sha256:${'0'.repeat(51)}1`), `01${'0'.repeat(62)}`);
+  assert.equal(sha256Hex(`sha256:1${'0'.repeat(51)}`), `${'0'.repeat(62)}80`);
+  for (const bad of [undefined, '', 'sha256:13dss', `sha512:${'0'.repeat(52)}`, `sha256:${'e'.repeat(52)}`, `sha256:${'0'.repeat(53)}`, `sha256:2${'0'.repeat(51)}`]) {
+    assert.equal(sha256Hex(bad), undefined, String(bad));
+  }
 });
 
 test('installables: bare names are configurations, everything else goes to Nix as is', () => {

@@ -18,7 +18,7 @@ import { Bucket } from '../../../src/nix/s3';
 import { generateSigningKey, type GeneratedKey } from '../../../src/nix/sign';
 import { hashPart } from '../../../src/nix/storePath';
 import { toplevelInstallable } from '../../../src/nix/flake';
-import { closedPort, startS3, startS3ErrorServer, type S3Server } from '../../fixtures/s3';
+import { closedPort, startHashCheckingProxy, startS3, startS3ErrorServer, type S3Server } from '../../fixtures/s3';
 import { nixTestEnv, tempFlake, type TempFlake } from './helpers';
 
 const exec = promisify(execFile);
@@ -227,6 +227,51 @@ test('a push into a new bucket (no nix-cache-info) asks nothing about its paths 
     );
     await assertOrdered(s3);
   } finally {
+    await s3.stop();
+  }
+});
+
+test('a NAR goes up signed with the SHA-256 Nix computed for it: a staged file changed before it was sent is refused, and its path is not committed', async () => {
+  const s3 = await startS3();
+  const proxy = await startHashCheckingProxy(s3.endpoint);
+  const tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'thebacknd-push-tmp-'));
+  try {
+    const lib = closure.find((p) => p.endsWith('-thebacknd-test-lib'))!;
+    // The first time Nix hands on a staged NAR, before any upload reads it, every staged NAR gets one byte changed.
+    let tampered = 0;
+    const tamper = (p: PushProgress) => {
+      if (p.pathsCompressed !== 1 || tampered) return;
+      for (const dir of fs.readdirSync(tmpDir)) {
+        const nar = path.join(tmpDir, dir, 'nar');
+        for (const n of fs.existsSync(nar) ? fs.readdirSync(nar) : []) {
+          const file = path.join(nar, n);
+          const bytes = fs.readFileSync(file);
+          bytes[bytes.length - 1]! ^= 0xff;
+          fs.writeFileSync(file, bytes);
+          tampered++;
+        }
+      }
+    };
+    const err = await push([lib], options(s3, { cache: s3.cache({ signingKeyFile: key.secretKeyFile, endpoint: proxy.endpoint }), tmpDir, onProgress: tamper })).then(
+      () => assert.fail('the push stored a NAR that is not what Nix compressed'),
+      (e: unknown) => e,
+    );
+    assert.ok(tampered > 0, 'a staged NAR was changed');
+    assert.ok(err instanceof UserError, String(err));
+    assert.match(err.message, /do not match the checksum.*Push again/);
+    assert.ok(
+      proxy.refused.some((q) => q.url.includes('/nar/')),
+      'the bucket refused the changed NAR',
+    );
+    assert.equal(s3.created.filter((o) => o.key === `${hashPart(lib)}.narinfo`).length, 0, 'no narinfo names the refused NAR');
+
+    // Untouched, the same push goes through the same checks, and Nix fetches it back with signatures checked.
+    await push([lib], options(s3, { cache: s3.cache({ signingKeyFile: key.secretKeyFile, endpoint: proxy.endpoint }) }));
+    const fresh = await fetchInto(s3.httpUrl, key.publicKey, [lib]);
+    fresh.cleanup();
+  } finally {
+    fs.rmSync(tmpDir, { recursive: true, force: true });
+    await proxy.stop();
     await s3.stop();
   }
 });
