@@ -20,19 +20,52 @@ export interface KeyCalls {
  * although the answer was lost), and a retryable failure (429, 5xx, network) is tried again.
  */
 export class ProjectKey {
-  private id: Promise<string> | undefined;
+  private shared: { id: Promise<string>; stop: AbortController; waiting: number } | undefined;
 
   constructor(
     private readonly calls: KeyCalls,
     private readonly retry: RetryOptions,
   ) {}
 
+  /**
+   * Concurrent callers share one lookup, under a signal of its own: a caller that cancels stops only its own wait,
+   * and the lookup stops once every caller waiting for it has cancelled.
+   */
   get(signal?: AbortSignal): Promise<string> {
-    this.id ??= this.findOrMake(signal).catch((e: unknown) => {
-      this.id = undefined;
-      throw e;
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    if (!this.shared) {
+      const stop = new AbortController();
+      const lookup = { id: this.findOrMake(stop.signal), stop, waiting: 0 };
+      lookup.id.catch(() => {
+        if (this.shared === lookup) this.shared = undefined; // a failure is looked up again next time
+      });
+      this.shared = lookup;
+    }
+    const lookup = this.shared;
+    lookup.waiting++; // a caller without a signal waits to the end
+    return new Promise<string>((resolve, reject) => {
+      let left = false;
+      const leave = () => {
+        if (left) return false;
+        left = true;
+        signal?.removeEventListener('abort', onAbort);
+        lookup.waiting--;
+        return true;
+      };
+      const onAbort = () => {
+        if (!leave()) return;
+        if (lookup.waiting === 0 && this.shared === lookup) {
+          this.shared = undefined;
+          lookup.stop.abort(signal!.reason);
+        }
+        reject(signal!.reason);
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      lookup.id.then(
+        (id) => leave() && resolve(id),
+        (e: unknown) => leave() && reject(e),
+      );
     });
-    return this.id;
   }
 
   private async findOrMake(signal?: AbortSignal): Promise<string> {

@@ -133,3 +133,28 @@ test("digitalocean: a token with exactly the README's machine scopes creates wit
   );
   assertClean(emu);
 });
+
+for (const id of ['hetzner', 'digitalocean'] as const) {
+  test(`${id}: a create cancelled while the project key is looked up cancels only itself; a concurrent create of the same client goes on with the key`, async (t) => {
+    const emu = await emulator(t);
+    const p = client(emu, id);
+    const keys = id === 'digitalocean' ? '/v2/account/keys' : '/v1/ssh_keys';
+    const cancelled = new AbortController();
+    // The first create's cancel arrives while the lookup both creates share is at the cloud.
+    emu.onRequest((r) => {
+      if (r.method === 'GET' && r.path === keys) cancelled.abort();
+    });
+    const first = p.create(request(id), cancelled.signal);
+    const second = p.create(request(id));
+    await assert.rejects(first, (e: Error) => e.name === 'AbortError' || /cancel/i.test(e.message));
+    const made = await second;
+    emu.onRequest(undefined);
+    const mine = (await accountKeys(emu, id)).filter((k) => k.name === PROJECT_KEY_NAME);
+    assert.equal(mine.length, 1, 'one project key');
+    const carried = id === 'digitalocean' ? dropletKeys(emu, made.id) : emu.state.servers.get(Number(made.id))?.sshKeys;
+    assert.deepEqual(carried, [String(mine[0]!.id)], 'the create that was not cancelled carries the project key');
+    const machines = id === 'digitalocean' ? emu.state.droplets.size : emu.state.servers.size;
+    assert.equal(machines, 1, 'the cancelled create made no machine');
+    assertClean(emu);
+  });
+}
