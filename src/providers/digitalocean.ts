@@ -24,6 +24,7 @@ export class DigitalOceanProvider extends ProviderBase<IDroplet> {
   private client: Promise<Dots> | undefined;
   private readonly pageSize: number;
   private readonly projectKey: ProjectKey;
+  private keysForbidden = false;
 
   constructor(opts: ProviderOptions) {
     super(opts, apiBase(opts.endpoint, 'https://api.digitalocean.com', 'v2'));
@@ -55,12 +56,19 @@ export class DigitalOceanProvider extends ProviderBase<IDroplet> {
     return this.guard(async () => void (await this.projectKeyId(signal)), signal);
   }
 
-  /** The project key's id; undefined when the token may not see or add keys (a custom-scoped token). */
+  /**
+   * The project key's id; undefined when the token may not see or add keys (a custom-scoped token). A token's
+   * scopes are fixed when it is made, so after one refusal this client stops asking.
+   */
   private async projectKeyId(signal?: AbortSignal): Promise<string | undefined> {
+    if (this.keysForbidden) return undefined;
     try {
       return await this.projectKey.get(signal);
     } catch (e) {
-      if (e instanceof ApiError && e.kind === 'http' && e.status === 403 && !isLimitError(e)) return undefined;
+      if (e instanceof ApiError && e.kind === 'http' && e.status === 403 && !isLimitError(e)) {
+        this.keysForbidden = true;
+        return undefined;
+      }
       throw e;
     }
   }

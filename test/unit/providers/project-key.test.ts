@@ -95,6 +95,25 @@ test('digitalocean: a custom-scoped token without the ssh_key scopes still creat
   assertClean(emu);
 });
 
+test('digitalocean: a token that may read keys but not add them asks once per client, not on every create', async (t) => {
+  const scoped = 'scoped-token-read-keys-0123456789';
+  const emu = await startEmulator({
+    delays: { doActiveMs: 30, actionMs: 20, deleteMs: 0 },
+    doTokenScopes: { [scoped]: ['droplet:create', 'droplet:read', 'droplet:delete', 'ssh_key:read'] },
+  });
+  t.after(() => emu.close());
+  const p = client(emu, 'digitalocean', { token: scoped });
+  const made = [await p.create(request('digitalocean')), await p.create(request('digitalocean')), await p.create(request('digitalocean'))];
+  for (const m of made) assert.deepEqual(dropletKeys(emu, m.id), []);
+  assert.deepEqual(
+    emu.requests.filter((r) => r.path === '/v2/account/keys').map((r) => `${r.method} ${r.status}`),
+    // After a failed add the key is looked up once more (another window may have made it), then never again.
+    ['GET 200', 'POST 403', 'GET 200'],
+    'one lookup, one refused add and its look-again, then creates without asking',
+  );
+  assertClean(emu);
+});
+
 test("digitalocean: a token with exactly the README's machine scopes creates with the project key, lists, extends, powers off and destroys", async (t) => {
   const scoped = 'scoped-token-readme-0123456789';
   const readme = [
