@@ -138,8 +138,8 @@ export class Bucket {
     const data = typeof body === 'string' ? Buffer.from(body) : body;
     const command = new this.sdk.PutObjectCommand({ Bucket: this.cache.bucket, Key: key, Body: data, ContentLength: data.length, ContentType: contentType });
     if (sha256) {
-      // SigV4 signs the payload's SHA-256; the signer takes a given x-amz-content-sha256 as that hash. A wrong one
-      // is refused by the server (XAmzContentSHA256Mismatch), so nothing unchecked is stored.
+      // SigV4 signs the payload's SHA-256; the signer takes a given x-amz-content-sha256 as that hash. A server
+      // that checks payloads (AWS S3) refuses a body that does not match it (XAmzContentSHA256Mismatch).
       command.middlewareStack.add(
         (next) => (args) => {
           const request = args.request as { headers?: Record<string, string> };
