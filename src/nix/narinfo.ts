@@ -2,6 +2,7 @@
 // references the bucket already holds.
 
 import type { PathInfo } from './closure';
+import { NIX32 } from './storePath';
 
 export interface NarInfo {
   storePath: string;
@@ -32,11 +33,11 @@ export function parseNarInfo(text: string): NarInfo | undefined {
   };
 }
 
-const NIX32 = '0123456789abcdfghijklmnpqrsvwxyz';
+const SHA256_NIX32 = new RegExp(`^sha256:([${NIX32}]{52})$`);
 
 /** `sha256:<52 characters of Nix's base32>` as hex, or undefined for anything else. */
 export function sha256Hex(hash: string | undefined): string | undefined {
-  const m = /^sha256:([0-9a-df-np-sv-z]{52})$/.exec(hash ?? '');
+  const m = SHA256_NIX32.exec(hash ?? '');
   if (!m) return undefined;
   const s = m[1]!;
   const out = new Uint8Array(32);

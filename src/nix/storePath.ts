@@ -7,7 +7,8 @@ import { UserError } from '../base/errors';
 export const STORE_DIR = '/nix/store';
 
 /** Nix's base-32 alphabet: digits and lower-case letters without e, o, t, u. */
-const HASH = '[0123456789abcdfghijklmnpqrsvwxyz]{32}';
+export const NIX32 = '0123456789abcdfghijklmnpqrsvwxyz';
+const HASH = `[${NIX32}]{32}`;
 /** Characters Nix allows in a store path name; a name may not start with a dot. */
 const NAME = '[A-Za-z0-9+_?=-][A-Za-z0-9+._?=-]*';
 const SEGMENT = /^[^/\0]+$/;
