@@ -2,6 +2,7 @@
 // every machine created without a key (vps-worker's `suppressCreateEmail`); with one they send nothing. Its private
 // half is never kept, so the key opens nothing even where the image installs the account's keys.
 import { generateEd25519 } from '../base/ed25519';
+import { abortable } from './options';
 import { withRetry, type RetryOptions } from './retry';
 
 /** Found by name, made once per Hetzner project or DigitalOcean team. */
@@ -43,28 +44,12 @@ export class ProjectKey {
     }
     const lookup = this.shared;
     lookup.waiting++; // a caller without a signal waits to the end
-    return new Promise<string>((resolve, reject) => {
-      let left = false;
-      const leave = () => {
-        if (left) return false;
-        left = true;
-        signal?.removeEventListener('abort', onAbort);
-        lookup.waiting--;
-        return true;
-      };
-      const onAbort = () => {
-        if (!leave()) return;
-        if (lookup.waiting === 0 && this.shared === lookup) {
-          this.shared = undefined;
-          lookup.stop.abort(signal!.reason);
-        }
-        reject(signal!.reason);
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      lookup.id.then(
-        (id) => leave() && resolve(id),
-        (e: unknown) => leave() && reject(e),
-      );
+    // abortable settles once (with the lookup, or at this caller's cancel), so each caller leaves exactly once.
+    return abortable(lookup.id, signal).finally(() => {
+      if (--lookup.waiting === 0 && signal?.aborted && this.shared === lookup) {
+        this.shared = undefined;
+        lookup.stop.abort(signal.reason);
+      }
     });
   }
 
