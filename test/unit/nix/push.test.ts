@@ -58,15 +58,27 @@ async function assertCompleteAfterResume(s3: S3Server): Promise<void> {
   fresh.cleanup();
 }
 
-/** A push, one upload at a time, cancelled at the worst moment: a NAR just stored, its narinfo not yet sent. */
-async function pushCancelledMidway(s3: S3Server): Promise<void> {
+/**
+ * A push, one upload at a time, cancelled at the worst moment: a NAR just stored, its narinfo not yet sent. Resolves
+ * once the server has answered every request, with how many had reached it at the cancel and when push() returned.
+ */
+async function pushCancelledMidway(s3: S3Server): Promise<{ requestsAtAbort: number; requestsAtReturn: number }> {
   const ctl = new AbortController();
+  let requestsAtAbort = -1;
   s3.onCreated = (o) => {
     const narinfos = s3.created.filter((c) => c.key.endsWith('.narinfo')).length;
-    if (o.key.startsWith('nar/') && narinfos >= 2) ctl.abort();
+    if (o.key.startsWith('nar/') && narinfos >= 2 && !ctl.signal.aborted) {
+      requestsAtAbort = s3.requests.length;
+      ctl.abort();
+    }
   };
   await assert.rejects(push([toplevel], options(s3, { signal: ctl.signal, uploadConcurrency: 1 })), (e: unknown) => (e as Error).name === 'AbortError');
+  const requestsAtReturn = s3.requests.length;
   s3.onCreated = undefined;
+  // A request whose body the server already had whole may still be stored once the client has let go of it: bytes
+  // sent cannot be taken back. Every such object is checked like the rest (assertOrdered); counts wait for them.
+  await s3.idle();
+  return { requestsAtAbort, requestsAtReturn };
 }
 
 /** `nix copy --from <cache> --to <empty store>` with signatures required; resolves with the store's root. */
@@ -194,11 +206,21 @@ test('push, fetch back into an empty store with signatures checked, reject a wro
 test('a cancelled push leaves a valid cache, and the next push resumes without sending NARs twice', async () => {
   const s3 = await startS3();
   try {
-    await pushCancelledMidway(s3);
-    const atCancel = s3.created.length;
-    // Every request the cancelled push had open is over (answered or dropped): none of them stored anything more.
-    await s3.idle();
-    assert.equal(s3.created.length, atCancel, 'nothing was still uploading after push() returned');
+    const { requestsAtAbort, requestsAtReturn } = await pushCancelledMidway(s3);
+    // One NAR at a time, and the cancel came before the stored NAR was answered: no other NAR may start after it.
+    assert.deepEqual(
+      s3.requests
+        .slice(requestsAtAbort)
+        .filter((q) => q.url.includes('/nar/'))
+        .map((q) => `${q.method} ${q.url}`),
+      [],
+      'no NAR upload started after the cancel',
+    );
+    assert.deepEqual(
+      s3.requests.slice(requestsAtReturn).map((q) => `${q.method} ${q.url}`),
+      [],
+      'the cancelled push sent nothing after it returned',
+    );
     const narinfos = s3.created.filter((o) => o.key.endsWith('.narinfo')).length;
     assert.ok(narinfos >= 2 && narinfos < closure.length, `partial cache (${narinfos} of ${closure.length})`);
     const orphanNars = s3.created.filter((o) => o.key.startsWith('nar/')).length - narinfos;
