@@ -238,10 +238,15 @@ export interface WaitOptions extends ConnectOptions {
   /** Each failed attempt, e.g. for "waiting for SSH on <ip>…". */
   onAttempt?: (attempt: number, error: Error) => void;
   /**
-   * A wrong host key fails at once (default). `retry` keeps trying until the deadline, for images whose sshd may
-   * answer with a temporary key before the pinned one is installed; it still never authenticates to a wrong key.
+   * A wrong host key fails at once (default). `retry` keeps trying, for images whose sshd may answer with a
+   * temporary key before the pinned one is installed; it still never authenticates to a wrong key.
    */
   hostKeyMismatch?: 'fail' | 'retry';
+  /**
+   * With `retry`, a wrong key seen more often than this fails without waiting for the deadline (default 30, about a
+   * minute at 2 s): a temporary key lasts until the pinned one is in place, a wrong one does not go away.
+   */
+  hostKeyMismatchRetries?: number;
   /**
    * Between handshakes, probe the port over plain TCP every this many ms and start the handshake as soon as it
    * accepts (default 100 ms); 0 turns probing off (a handshake every `intervalMs`).
@@ -256,6 +261,7 @@ export async function waitForSsh(target: SshTarget, opts: WaitOptions = {}): Pro
   const probeEvery = opts.probeIntervalMs ?? 100;
   const timedOut = (last: string) => new UserError(`SSH on ${target.host} did not answer within ${Math.round((opts.deadlineMs ?? 5 * 60_000) / 1000)} s (last attempt: ${last}).`);
   let lastReport = 0;
+  let mismatches = 0;
   for (let attempt = 1; ; attempt++) {
     opts.signal?.throwIfAborted();
     if (probeEvery > 0) {
@@ -278,7 +284,7 @@ export async function waitForSsh(target: SshTarget, opts: WaitOptions = {}): Pro
       return await SshSession.connect(target, { ...opts, timeoutMs: Math.max(1_000, Math.min(opts.timeoutMs ?? 20_000, left)) });
     } catch (err) {
       if (opts.signal?.aborted) throw opts.signal.reason ?? err;
-      if (err instanceof HostKeyMismatchError && (opts.hostKeyMismatch ?? 'fail') === 'fail') throw err;
+      if (err instanceof HostKeyMismatchError && ((opts.hostKeyMismatch ?? 'fail') === 'fail' || ++mismatches > (opts.hostKeyMismatchRetries ?? 30))) throw err;
       const e = err instanceof Error ? err : new Error(String(err));
       opts.onAttempt?.(attempt, e);
       lastReport = Date.now();

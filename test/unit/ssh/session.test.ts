@@ -164,6 +164,20 @@ test('hostKeyMismatch "retry" waits through a temporary host key until the pinne
   assert.equal((await session.run('echo pinned')).stdout, 'pinned\n');
 });
 
+test('hostKeyMismatch "retry" refuses a wrong host key that does not go away, long before the deadline', { timeout: 60_000 }, async (t) => {
+  const { sshd, target } = await startSshdWithNewKeys();
+  t.after(() => sshd.close());
+  await sshd.start({ hostPrivateKey: generateEd25519('never-the-pinned-one').privateKey });
+  const attempts: string[] = [];
+  // A 10 min deadline that a wait retrying until it would run into long after the test's own timeout.
+  await assert.rejects(
+    waitForSsh(target, { deadlineMs: 600_000, intervalMs: 50, hostKeyMismatch: 'retry', hostKeyMismatchRetries: 2, onAttempt: (_n, e) => attempts.push(e.message) }),
+    (e: unknown) => e instanceof HostKeyMismatchError && /possible man-in-the-middle/.test(e.message),
+  );
+  assert.equal(attempts.length, 2, 'two retries, then the third wrong key is refused');
+  assert.doesNotMatch(sshd.log(), /Accepted publickey/);
+});
+
 test('a server that hangs up before the handshake ends the attempt instead of leaving it pending', { timeout: 60_000 }, async (t) => {
   const sockets = new Set<net.Socket>();
   const hangUp = net.createServer((s) => {
