@@ -44,6 +44,8 @@ export interface HetznerImportOptions extends RescueServerOptions {
   log?: (line: string) => void;
   /** Until the snapshot is made; default 60 min. */
   snapshotTimeoutMs?: number;
+  /** The write fails after this long without progress (default 2 min; see WriteImageOptions). */
+  writeStallMs?: number;
 }
 
 export interface HetznerImportResult {
@@ -166,6 +168,7 @@ async function writeToDisk(o: HetznerImportOptions, session: RescueSession, sour
   await writeImage(session, source, {
     device: o.device ?? '/dev/sda',
     signal: o.signal,
+    ...(o.writeStallMs !== undefined ? { stallMs: o.writeStallMs } : {}),
     onBytes: (sent) => {
       const now = Date.now();
       if (now - last < 250 && sent < total) return;

@@ -121,7 +121,14 @@ export interface WriteImageOptions {
   device: string;
   signal?: AbortSignal;
   onBytes?: (sent: number) => void;
+  /**
+   * The write fails when no byte has gone out for this long while some are still to send (default 2 min): a dd
+   * that stopped reading, or a relay that stopped sending, keeps a live connection that keepalives do not end.
+   */
+  stallMs?: number;
 }
+
+export const WRITE_STALL_MS = 2 * 60_000;
 
 // Exit codes the script uses for the failures a user can act on.
 const NO_DISK = 90;
@@ -152,9 +159,25 @@ export async function writeImage(session: RescueSession, image: ImageSource, o: 
   let sent = 0;
   let stderr = '';
   let readError: Error | undefined;
+  // A chunk leaves the source only when the channel takes it (pipe's backpressure), so a remote side that stopped
+  // reading stops the chunks as surely as a source that stopped giving them.
+  const stallMs = o.stallMs ?? WRITE_STALL_MS;
+  let stalled = false;
+  let watchdog: NodeJS.Timeout | undefined;
+  const watch = () => {
+    clearTimeout(watchdog);
+    watchdog = setTimeout(() => {
+      stalled = true;
+      source.destroy();
+      channel.close();
+    }, stallMs);
+  };
+  watch();
   source.on('data', (chunk: Buffer) => {
     sent += chunk.length;
     o.onBytes?.(sent);
+    if (sent < image.size) watch();
+    else clearTimeout(watchdog); // the rest is the remote side's flush, however long the disk takes
   });
   source.on('error', (e: Error) => {
     readError = e;
@@ -186,6 +209,12 @@ export async function writeImage(session: RescueSession, image: ImageSource, o: 
     });
     source.destroy();
     o.signal?.throwIfAborted();
+    if (stalled) {
+      throw new UserError(
+        `Writing the image stalled: nothing went from ${image.label} to the rescue system for ${+(stallMs / 1000).toFixed(1)} s (${sent} of ${image.size} bytes sent); the image was not imported.`,
+        { kind: 'retry' },
+      );
+    }
     if (readError) throw new UserError(`Cannot read ${image.label}: ${readError.message}.`);
     if (short) throw new UserError(`${short}; the image was not imported.`, { kind: 'retry' });
     const said = stderr.trim().split('\n').pop() ?? '';
@@ -197,6 +226,7 @@ export async function writeImage(session: RescueSession, image: ImageSource, o: 
     if (code === null) throw new UserError('The connection to the rescue system dropped while the image was being written.', { kind: 'retry' });
     throw new UserError(`Writing the image on the rescue system failed (exit ${code})${said ? `: ${said}` : ''}.`, undefined, stderr.trim() || undefined);
   } finally {
+    clearTimeout(watchdog);
     o.signal?.removeEventListener('abort', onAbort);
   }
 }

@@ -169,8 +169,8 @@ test('a cancelled import deletes the server it made', async () => {
   await assertCleanedUp();
 });
 
-/** An import of a stream (as a build worker relays it) that gives `bytes` of the image, then ends or fails. */
-function streamImport(bytes: number, end: 'end' | 'error') {
+/** An import of a stream (as a build worker relays it) that gives `bytes` of the image, then ends, fails or hangs. */
+function streamImport(bytes: number, end: 'end' | 'error' | 'hang') {
   return importHetznerImage({
     image: {
       label: 'worker:nixos.img',
@@ -181,6 +181,7 @@ function streamImport(bytes: number, end: 'end' | 'error') {
           (async function* () {
             yield raw.subarray(0, bytes);
             if (end === 'error') throw new Error('the worker connection dropped');
+            if (end === 'hang') await new Promise(() => undefined); // a live relay that sends nothing more
           })(),
         ),
     },
@@ -192,6 +193,7 @@ function streamImport(bytes: number, end: 'end' | 'error') {
     device: RESCUE_DISK,
     pollIntervalMs: 50,
     sshTimeoutMs: 60_000,
+    ...(end === 'hang' ? { writeStallMs: 300 } : {}),
   });
 }
 
@@ -207,6 +209,18 @@ test('an image stream that ends short of its size, or fails, is not snapshotted:
   await assertCleanedUp();
   assert.equal(emu.state.hetznerImages.size, imagesBefore, 'no snapshot was made');
   assert.deepEqual(emu.errors, []);
+});
+
+test('a write that stops making progress fails with a clear error instead of waiting forever, and the server is deleted', { timeout: 60_000 }, async () => {
+  const imagesBefore = emu.state.hetznerImages.size;
+  await assert.rejects(
+    streamImport(4096, 'hang'),
+    (e: unknown) =>
+      e instanceof UserError &&
+      /^Writing the image stalled: nothing went from worker:nixos\.img to the rescue system for 0\.3 s \(4096 of \d+ bytes sent\); the image was not imported\.$/.test(e.message),
+  );
+  await assertCleanedUp();
+  assert.equal(emu.state.hetznerImages.size, imagesBefore, 'no snapshot was made');
 });
 
 test('a lost create_image answer is resolved by the run label, not by a second snapshot', async () => {
