@@ -17,6 +17,8 @@ export class ListingLog {
   /** The lines this snapshot adds. A missing token is a state the tree shows, not a failure to log. */
   lines(snapshot: readonly ProviderSnapshot[]): LogLine[] {
     const out: LogLine[] = [];
+    // A provider gone from the view (no token, no endpoint) has nothing left to recover.
+    for (const id of [...this.failing.keys()]) if (!snapshot.some((p) => p.id === id)) this.failing.delete(id);
     for (const p of snapshot) {
       const label = PROVIDER_LABEL[p.id];
       const reason = p.tokenSource && p.error ? p.error.message : undefined;
@@ -25,8 +27,13 @@ export class ListingLog {
         out.push({ level: 'warn', text: `Listing ${label} machines failed: ${reason} Retrying.` });
         this.failing.set(p.id, reason);
       } else if (reason === undefined && before !== undefined) {
-        if (p.loaded && !p.error) out.push({ level: 'info', text: `Listing ${label} machines works again.` });
-        this.failing.delete(p.id);
+        if (p.loaded && p.tokenSource) {
+          out.push({ level: 'info', text: `Listing ${label} machines works again.` });
+          this.failing.delete(p.id);
+        } else if (!p.tokenSource) {
+          this.failing.delete(p.id); // no token: nothing lists, so nothing works again
+        }
+        // Otherwise a new configuration not listed yet: its first answer says whether it works again.
       }
     }
     return out;

@@ -217,6 +217,33 @@ test('the Output channel gets one line when a list starts failing or fails other
     assert.ok(!lines.join('\n').includes(TOKEN), 'the token never shows');
   }));
 
+test('a list that fails, then a new token, then a good list: the Output channel still says it works again', () =>
+  withEmulator(async (emu) => {
+    const tokens: Partial<Record<ProviderId, string>> = { hetzner: TOKEN };
+    const { svc } = service(emu, { tokens });
+    const log = new ListingLog();
+    const lines: string[] = [];
+    // As the extension wires it: every change of the service, including the one a new configuration makes.
+    svc.onDidChange(() => lines.push(...log.lines(svc.snapshot()).map((l) => `${l.level}: ${l.text}`)));
+    emu.fault({ provider: 'hetzner', path: '/servers', method: 'GET', kind: 503, times: 1 });
+    await svc.refresh();
+    // Another token replaces the provider's entry: configured, not listed yet, no error; then its first list.
+    tokens.hetzner = `${TOKEN}-renewed`;
+    await svc.reconfigure();
+    assert.equal(lines.length, 2, lines.join('\n'));
+    assert.match(lines[0]!, /^warn: Listing Hetzner machines failed: .+ Retrying\.$/);
+    assert.equal(lines[1], 'info: Listing Hetzner machines works again.');
+    // A failure, then the token removed: nothing lists any more, so nothing "works again" later either.
+    emu.fault({ provider: 'hetzner', path: '/servers', method: 'GET', kind: 503, times: 1 });
+    await svc.refresh();
+    delete tokens.hetzner;
+    await svc.reconfigure();
+    tokens.hetzner = TOKEN;
+    await svc.reconfigure();
+    assert.equal(lines.length, 3, lines.join('\n'));
+    assert.match(lines[2]!, /^warn: Listing Hetzner machines failed: .+ Retrying\.$/);
+  }));
+
 test('after a failed list, the retry reads the settings again: an endpoint changed without an event is used', () =>
   withEmulator(async (emu) => {
     let endpoint = 'http://127.0.0.1:9/v1'; // nothing listens there
