@@ -15,7 +15,7 @@ import { closureOf, type PathInfo } from './closure';
 import { NIX_CACHE_INFO } from './narinfo';
 import { limit } from './pool';
 import { NarIndex, presentInBucket } from './pushLookup';
-import { Backlog, stage } from './pushStage';
+import { Backlog, EarlyStage, stage } from './pushStage';
 import { NarinfoCommits, NarUploads } from './pushUpload';
 import { abortError, type NixOptions } from './run';
 import { Bucket, checkCacheSettings, type BucketOptions } from './s3';
@@ -156,10 +156,13 @@ export async function push(roots: readonly string[], opts: PushOptions): Promise
   const { progress, report } = progressReporter(opts.onProgress);
   let bucket: Bucket | undefined;
   let staging: string | undefined;
+  let early: EarlyStage | undefined;
   try {
     report();
-    const prepared = await prepare(roots, opts, nix, stop);
+    const prepared = await prepare(roots, opts, nix, stop, sign ? opts.cache.signingKeyFile : undefined);
     bucket = prepared.bucket;
+    early = prepared.early;
+    staging = early?.staging;
     const { closure } = prepared;
     report({ phase: 'checking', pathsTotal: closure.length });
     const present = await alreadyPresent(prepared, opts, signal, { progress, report });
@@ -186,7 +189,7 @@ export async function push(roots: readonly string[], opts: PushOptions): Promise
     cacheInfo.catch(stop.fail);
     if (missing.length > 0) {
       report({ phase: 'uploading' });
-      staging = fs.mkdtempSync(path.join(opts.tmpDir ?? os.tmpdir(), 'thebacknd-push-'));
+      staging ??= stagingFolder(opts);
       await uploadMissing({
         bucket,
         closure,
@@ -199,6 +202,7 @@ export async function push(roots: readonly string[], opts: PushOptions): Promise
         stop,
         cacheInfo,
         newBucket: prepared.cacheInfo === undefined,
+        early,
         reporter: { progress, report },
         sent,
         result,
@@ -214,8 +218,13 @@ export async function push(roots: readonly string[], opts: PushOptions): Promise
   } finally {
     stop.dispose();
     bucket?.destroy();
+    await early?.stop(); // Nix has exited before its folder goes
     if (staging) fs.rmSync(staging, { recursive: true, force: true });
   }
+}
+
+function stagingFolder(opts: PushOptions): string {
+  return fs.mkdtempSync(path.join(opts.tmpDir ?? os.tmpdir(), 'thebacknd-push-'));
 }
 
 interface Prepared {
@@ -223,14 +232,17 @@ interface Prepared {
   /** The bucket's nix-cache-info, undefined when it has none. */
   cacheInfo: string | undefined;
   closure: PathInfo[];
+  /** For a bucket without nix-cache-info: Nix already compressing the whole closure (see EarlyStage). */
+  early: EarlyStage | undefined;
 }
 
 /**
  * The bucket side (loading the SDK, reading nix-cache-info) and the local side (the closure) at once. Only the
  * paths the bucket lacks are signed, later, by Nix as it stages them: a warm push runs one Nix command.
  */
-async function prepare(roots: readonly string[], opts: PushOptions, nix: NixOptions, stop: Stop): Promise<Prepared> {
+async function prepare(roots: readonly string[], opts: PushOptions, nix: NixOptions, stop: Stop, signingKeyFile: string | undefined): Promise<Prepared> {
   let opened: Bucket | undefined;
+  let early: EarlyStage | undefined;
   const remote = (async () => {
     const bucket = (opened = await Bucket.open(opts));
     // A GET first: unlike HEAD, its error body says *why* (wrong key, wrong secret, no bucket).
@@ -238,15 +250,22 @@ async function prepare(roots: readonly string[], opts: PushOptions, nix: NixOpti
     if (info !== undefined && !/^StoreDir: \/nix\/store\s*$/m.test(info)) {
       throw new UserError(`Bucket "${opts.cache.bucket}" holds a Nix cache for another store directory (nix-cache-info: ${info.trim().split('\n')[0]}).`);
     }
+    // No nix-cache-info, so no narinfo (a push writes it first): every path is missing, and Nix need not wait for
+    // the closure query to start compressing them.
+    if (info === undefined && !stop.signal.aborted) early = new EarlyStage(stagingFolder(opts), roots, nix, { compression: opts.compression, signingKeyFile });
     return { bucket, info };
   })();
   remote.catch(stop.fail);
   const [r, l] = await Promise.allSettled([remote, closureOf(roots, nix)]);
   if (r.status === 'rejected' || l.status === 'rejected') {
     opened?.destroy();
+    if (early) {
+      await early.stop();
+      fs.rmSync(early.staging, { recursive: true, force: true });
+    }
     throw r.status === 'rejected' ? r.reason : (l as PromiseRejectedResult).reason;
   }
-  return { bucket: r.value.bucket, cacheInfo: r.value.info, closure: l.value };
+  return { bucket: r.value.bucket, cacheInfo: r.value.info, closure: l.value, early };
 }
 
 /** The closure paths the bucket holds. A bucket without nix-cache-info holds no narinfo (a push writes it before any). */
@@ -279,6 +298,7 @@ interface UploadContext {
   cacheInfo: Promise<void>;
   /** The bucket had no nix-cache-info at the start (see NarIndex). */
   newBucket: boolean;
+  early: EarlyStage | undefined;
   reporter: Reporter;
   sent: (bytes: number) => void;
   result: PushResult;
@@ -321,6 +341,7 @@ async function uploadMissing(c: UploadContext): Promise<void> {
       batchSize: opts.batchSize,
       compression: opts.compression,
       signingKeyFile: c.signingKeyFile,
+      early: c.early,
       backlog,
       fail: stop.fail,
       onStaged: (info, nar, text, file) => {

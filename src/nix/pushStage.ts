@@ -35,6 +35,46 @@ export interface StageOptions {
   onStaged: (info: PathInfo, nar: NarInfo, text: string, file: string) => void;
   /** Called at the first error seen while Nix still runs (the caller aborts the signal to stop it). */
   fail: (err: unknown) => void;
+  /** A run of Nix over the whole closure, started before the closure was known (see EarlyStage). */
+  early?: EarlyStage;
+}
+
+interface StagingUrlOptions {
+  compression?: 'zstd' | 'xz';
+  signingKeyFile?: string;
+}
+
+function stagingUrl(staging: string, o: StagingUrlOptions): string {
+  return `file://${staging}?compression=${o.compression ?? 'zstd'}${o.signingKeyFile ? `&secret-key=${encodeURIComponent(o.signingKeyFile)}` : ''}`;
+}
+
+/**
+ * For a bucket without nix-cache-info, which holds no narinfo, every path of the closure is missing: Nix can start
+ * compressing the whole closure (`nix copy` of the roots) while the closure is still being queried, instead of
+ * after. stage() then keeps it when the closure is one batch, or stops it and goes on in batches.
+ */
+export class EarlyStage {
+  private readonly ctl = new AbortController();
+  /** Settles when Nix has exited; rejects with its failure (not with a stop asked for by interrupt()). */
+  readonly done: Promise<void>;
+
+  constructor(
+    readonly staging: string,
+    roots: readonly string[],
+    nix: NixOptions,
+    o: StagingUrlOptions,
+  ) {
+    fs.writeFileSync(path.join(staging, 'nix-cache-info'), 'StoreDir: /nix/store\n');
+    const signal = nix.signal ? AbortSignal.any([nix.signal, this.ctl.signal]) : this.ctl.signal;
+    this.done = runNix(['copy', '--to', stagingUrl(staging, o), ...roots], { ...nix, signal }, 'Compressing paths for the cache').then(() => undefined);
+    this.done.catch(() => undefined); // read by stage() or dropped by stop(); never an unhandled rejection
+  }
+
+  /** Stops Nix and resolves once it has exited; what it staged so far stays in the staging folder. */
+  async stop(): Promise<void> {
+    this.ctl.abort();
+    await this.done.catch(() => undefined);
+  }
 }
 
 /**
@@ -58,15 +98,29 @@ export function writeStagingCache(staging: string, closure: readonly PathInfo[],
 
 /** Compresses the missing paths, largest first, calling onStaged for each; rejects if Nix failed or skipped one. */
 export async function stage(o: StageOptions): Promise<void> {
-  const { staging, signal } = o;
-  writeStagingCache(staging, o.closure, o.missing, o.present);
+  const { staging, signal, early } = o;
+  // An early run wrote nix-cache-info already, and Nix may be reading it: it is not written again under it.
+  if (!early) writeStagingCache(staging, o.closure, o.missing, o.present);
   const watch = new StagingWatch(o);
-  const url = `file://${staging}?compression=${o.compression ?? 'zstd'}${o.signingKeyFile ? `&secret-key=${encodeURIComponent(o.signingKeyFile)}` : ''}`;
+  const url = stagingUrl(staging, o);
+  const batchSize = Math.max(1, o.batchSize ?? 100);
+  try {
+    if (early) {
+      // One batch or less: the early run is that batch. More: it would stage the whole closure whatever the uploads'
+      // pace, so it stops here and the rest goes in batches with backpressure. What it staged is taken (a last look
+      // at the folder: its events may still be on their way) and not compressed again.
+      if (o.missing.length <= batchSize) await early.done;
+      else await early.stop();
+      watch.scan();
+    }
+  } catch (err) {
+    watch.stop();
+    throw err;
+  }
   // Largest first: the longest uploads start early and the small ones fill in around them. Only narinfos wait for
   // their references (see pushUpload.ts); Nix itself still needs a path's references in the staging cache before
   // the path, so the order is topological, choosing the largest path whose references are already placed.
-  const order = largestFirst(o.missing).map((m) => m.path);
-  const batchSize = Math.max(1, o.batchSize ?? 100);
+  const order = largestFirst(o.missing.filter((m) => !watch.has(m.path))).map((m) => m.path);
   try {
     for (let i = 0; i < order.length && !signal.aborted; i += batchSize) {
       // Backpressure: the staging folder holds about one batch of compressed NARs waiting for upload, not the closure.
@@ -100,6 +154,12 @@ class StagingWatch {
     });
     this.watcher.on('error', () => undefined);
     this.timer = setInterval(() => this.scan(), 500);
+    this.scan(); // narinfos an early run staged before this watch began
+  }
+
+  /** Whether the narinfo of `storePath` was seen in the staging folder. */
+  has(storePath: string): boolean {
+    return this.seen.has(hashPart(storePath));
   }
 
   stop(): void {
@@ -117,7 +177,7 @@ class StagingWatch {
     if (lost) throw new UserError(`Nix did not produce ${lost.path} in the staging cache.`);
   }
 
-  private scan(): void {
+  scan(): void {
     let names: string[];
     try {
       names = fs.readdirSync(this.o.staging);

@@ -20,6 +20,7 @@ import { Bucket } from '../../../src/nix/s3';
 import { generateSigningKey, type GeneratedKey } from '../../../src/nix/sign';
 import { hashPart } from '../../../src/nix/storePath';
 import { toplevelInstallable } from '../../../src/nix/flake';
+import { resolveNix } from '../../../src/nix/run';
 import { closedPort, startHashCheckingProxy, startS3, startS3ErrorServer, type S3Server } from '../../fixtures/s3';
 import { nixTestEnv, tempFlake, type TempFlake } from './helpers';
 
@@ -265,6 +266,78 @@ test('a push into a new bucket (no nix-cache-info) asks nothing about its paths 
     );
     await assertOrdered(s3);
   } finally {
+    await s3.stop();
+  }
+});
+
+/**
+ * A `nix` that logs each run's subcommand, and whose closure query (`path-info`) waits, for up to 20 s, until a
+ * `nix copy` has started: it records whether one had. With `stallWholeClosure`, a `nix copy` of the whole closure
+ * (no --no-recursive) is a 30 s sleep instead: it has compressed nothing when it is stopped, and never will.
+ */
+function nixThatWaitsForCopy(stallWholeClosure = false): { nixBin: string; runs: () => string[]; closureWaitedFor: () => string; cleanup: () => void } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'thebacknd-nix-wrapper-'));
+  const nixBin = path.join(dir, 'nix');
+  const real = resolveNix()!;
+  fs.writeFileSync(
+    nixBin,
+    `#!/bin/sh
+d=${JSON.stringify(dir)}
+for a in "$@"; do case "$a" in copy|path-info) echo "$a" >> "$d/runs"; cmd=$a; break;; esac; done
+[ "$cmd" = copy ] && touch "$d/copy-started"
+${stallWholeClosure ? '[ "$cmd" = copy ] && case " $* " in *" --no-recursive "*) ;; *) echo whole >> "$d/runs"; exec sleep 30;; esac' : ''}
+if [ "$cmd" = path-info ]; then
+  i=0; while [ ! -e "$d/copy-started" ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i + 1)); done
+  if [ -e "$d/copy-started" ]; then echo copy > "$d/waited"; else echo 'nothing, for 20 s' > "$d/waited"; fi
+fi
+exec ${JSON.stringify(real)} "$@"
+`,
+    { mode: 0o755 },
+  );
+  const read = (f: string) => (fs.existsSync(path.join(dir, f)) ? fs.readFileSync(path.join(dir, f), 'utf8') : '');
+  return {
+    nixBin,
+    runs: () => read('runs').split('\n').filter(Boolean),
+    closureWaitedFor: () => read('waited').trim(),
+    cleanup: () => fs.rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+test('into a new bucket, Nix starts compressing the closure while the closure is still being queried', async () => {
+  const s3 = await startS3();
+  const nix = nixThatWaitsForCopy();
+  try {
+    const result = await push([toplevel], options(s3, { nix: { env: f.env, nixBin: nix.nixBin } }));
+    assert.equal(nix.closureWaitedFor(), 'copy', 'a nix copy was running before the closure query answered');
+    assert.deepEqual(nix.runs().sort(), ['copy', 'path-info'], 'one Nix run compresses the whole closure (one batch)');
+    assert.equal(result.uploadedPaths, closure.length);
+    await assertOrdered(s3);
+    const fresh = await fetchInto(s3.httpUrl, key.publicKey, [toplevel]);
+    fresh.cleanup();
+  } finally {
+    nix.cleanup();
+    await s3.stop();
+  }
+});
+
+test('into a new bucket, a closure of more than one batch stops the early Nix run and goes on in batches, each path compressed once', async () => {
+  const s3 = await startS3();
+  const nix = nixThatWaitsForCopy(true);
+  try {
+    const result = await push([toplevel], options(s3, { nix: { env: f.env, nixBin: nix.nixBin }, batchSize: 2 }));
+    assert.equal(nix.closureWaitedFor(), 'copy');
+    // The early run (stopped before it compressed anything), the closure query, then a run per batch of two.
+    const runs = nix.runs();
+    assert.deepEqual(runs.filter((r) => r !== 'copy').sort(), ['path-info', 'whole']);
+    assert.equal(runs.filter((r) => r === 'copy').length, 1 + Math.ceil(closure.length / 2), runs.join(', '));
+    assert.equal(result.uploadedPaths, closure.length);
+    const narKeys = s3.created.filter((o) => o.key.startsWith('nar/')).map((o) => o.key);
+    assert.equal(new Set(narKeys).size, narKeys.length, 'no NAR stored twice');
+    await assertOrdered(s3);
+    const fresh = await fetchInto(s3.httpUrl, key.publicKey, [toplevel]);
+    fresh.cleanup();
+  } finally {
+    nix.cleanup();
     await s3.stop();
   }
 });
