@@ -62,6 +62,9 @@ export function substituterUrl(cache: CacheSettings): string {
 }
 
 export class Bucket {
+  /** Buffers of finished single-PUT uploads, reused by the next ones (see readInto). */
+  private readonly spare: Buffer[] = [];
+
   private constructor(
     private readonly client: S3Client,
     private readonly sdk: typeof import('@aws-sdk/client-s3'),
@@ -169,7 +172,12 @@ export class Bucket {
   async putFile(key: string, file: string, contentType: string, o: UploadOptions): Promise<void> {
     const size = (await fs.promises.stat(file)).size;
     if (size < o.multipartThreshold) {
-      await this.put(key, await fs.promises.readFile(file), contentType, o.signal, o.sha256);
+      const buffer = await this.readInto(file, size);
+      try {
+        await this.put(key, buffer.subarray(0, size), contentType, o.signal, o.sha256);
+      } finally {
+        this.spare.push(buffer);
+      }
       o.onBytes?.(size);
       return;
     }
@@ -205,6 +213,34 @@ export class Bucket {
 
   explain(err: unknown): unknown {
     return explainS3Error(err, this.cache);
+  }
+
+  /**
+   * The whole file in a buffer of at least `size` bytes, a spare one when one is large enough: a push sends many
+   * files of up to the multipart threshold, and a fresh buffer for each (readFile) costs the client its pages' first
+   * touch and the garbage collector's passes over memory it holds only until the PUT is answered.
+   */
+  private async readInto(file: string, size: number): Promise<Buffer> {
+    let best = -1; // the smallest spare that holds the file
+    this.spare.forEach((b, i) => {
+      if (b.length >= size && (best < 0 || b.length < this.spare[best]!.length)) best = i;
+    });
+    const buffer = best >= 0 ? this.spare.splice(best, 1)[0]! : Buffer.allocUnsafeSlow(size);
+    const fh = await fs.promises.open(file, 'r');
+    try {
+      let read = 0;
+      while (read < size) {
+        const { bytesRead } = await fh.read(buffer, read, size - read, read);
+        if (bytesRead === 0) throw new UserError(`${file} became shorter while it was read for upload (${read} of ${size} bytes). Push again.`);
+        read += bytesRead;
+      }
+      return buffer;
+    } catch (err) {
+      this.spare.push(buffer);
+      throw err;
+    } finally {
+      await fh.close();
+    }
   }
 }
 
