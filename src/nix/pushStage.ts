@@ -64,9 +64,14 @@ export class EarlyStage {
     nix: NixOptions,
     o: StagingUrlOptions,
   ) {
-    fs.writeFileSync(path.join(staging, 'nix-cache-info'), 'StoreDir: /nix/store\n');
     const signal = nix.signal ? AbortSignal.any([nix.signal, this.ctl.signal]) : this.ctl.signal;
-    this.done = runNix(['copy', '--to', stagingUrl(staging, o), ...roots], { ...nix, signal }, 'Compressing paths for the cache').then(() => undefined);
+    try {
+      fs.writeFileSync(path.join(staging, 'nix-cache-info'), 'StoreDir: /nix/store\n');
+      this.done = runNix(['copy', '--to', stagingUrl(staging, o), ...roots], { ...nix, signal }, 'Compressing paths for the cache').then(() => undefined);
+    } catch (err) {
+      fs.rmSync(staging, { recursive: true, force: true }); // e.g. no nix: nothing started, nothing left behind
+      throw err;
+    }
     this.done.catch(() => undefined); // read by stage() or dropped by stop(); never an unhandled rejection
   }
 

@@ -342,6 +342,19 @@ test('into a new bucket, a closure of more than one batch stops the early Nix ru
   }
 });
 
+test('a push without Nix says to install it and leaves no staging folder behind, whichever side fails first', async () => {
+  const s3 = await startS3();
+  const tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'thebacknd-push-tmp-'));
+  try {
+    const env = { ...f.env, PATH: path.join(tmpDir, 'no-bin'), HOME: path.join(tmpDir, 'no-home') };
+    await assert.rejects(push([toplevel], options(s3, { nix: { env }, tmpDir })), (e: unknown) => e instanceof UserError && /Nix is not installed/.test(e.message));
+    assert.deepEqual(fs.readdirSync(tmpDir), []);
+  } finally {
+    fs.rmSync(tmpDir, { recursive: true, force: true });
+    await s3.stop();
+  }
+});
+
 test('a NAR goes up signed with the SHA-256 Nix computed for it: a staged file changed before it was sent is refused, and its path is not committed', async () => {
   const s3 = await startS3();
   const proxy = await startHashCheckingProxy(s3.endpoint);
