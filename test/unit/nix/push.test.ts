@@ -303,44 +303,37 @@ exec ${JSON.stringify(real)} "$@"
   };
 }
 
-test('into a new bucket, Nix starts compressing the closure while the closure is still being queried', async () => {
+/**
+ * A push into a new bucket through nixThatWaitsForCopy: a nix copy ran before the closure query answered, the whole
+ * closure is in the bucket, valid at every moment, and fetched back with signatures checked; `check` gets the runs.
+ */
+async function pushWithEarlyNix(stallWholeClosure: boolean, extra: Partial<PushOptions>, check: (runs: string[], s3: S3Server) => void): Promise<void> {
   const s3 = await startS3();
-  const nix = nixThatWaitsForCopy();
+  const nix = nixThatWaitsForCopy(stallWholeClosure);
   try {
-    const result = await push([toplevel], options(s3, { nix: { env: f.env, nixBin: nix.nixBin } }));
+    const result = await push([toplevel], options(s3, { nix: { env: f.env, nixBin: nix.nixBin }, ...extra }));
     assert.equal(nix.closureWaitedFor(), 'copy', 'a nix copy was running before the closure query answered');
-    assert.deepEqual(nix.runs().sort(), ['copy', 'path-info'], 'one Nix run compresses the whole closure (one batch)');
     assert.equal(result.uploadedPaths, closure.length);
+    check(nix.runs(), s3);
     await assertOrdered(s3);
-    const fresh = await fetchInto(s3.httpUrl, key.publicKey, [toplevel]);
-    fresh.cleanup();
+    (await fetchInto(s3.httpUrl, key.publicKey, [toplevel])).cleanup();
   } finally {
     nix.cleanup();
     await s3.stop();
   }
-});
+}
 
-test('into a new bucket, a closure of more than one batch stops the early Nix run and goes on in batches, each path compressed once', async () => {
-  const s3 = await startS3();
-  const nix = nixThatWaitsForCopy(true);
-  try {
-    const result = await push([toplevel], options(s3, { nix: { env: f.env, nixBin: nix.nixBin }, batchSize: 2 }));
-    assert.equal(nix.closureWaitedFor(), 'copy');
+test('into a new bucket, Nix starts compressing the closure while the closure is still being queried', () =>
+  pushWithEarlyNix(false, {}, (runs) => assert.deepEqual(runs.sort(), ['copy', 'path-info'], 'one Nix run compresses the whole closure (one batch)')));
+
+test('into a new bucket, a closure of more than one batch stops the early Nix run and goes on in batches, each path compressed once', () =>
+  pushWithEarlyNix(true, { batchSize: 2 }, (runs, s3) => {
     // The early run (stopped before it compressed anything), the closure query, then a run per batch of two.
-    const runs = nix.runs();
     assert.deepEqual(runs.filter((r) => r !== 'copy').sort(), ['path-info', 'whole']);
     assert.equal(runs.filter((r) => r === 'copy').length, 1 + Math.ceil(closure.length / 2), runs.join(', '));
-    assert.equal(result.uploadedPaths, closure.length);
     const narKeys = s3.created.filter((o) => o.key.startsWith('nar/')).map((o) => o.key);
     assert.equal(new Set(narKeys).size, narKeys.length, 'no NAR stored twice');
-    await assertOrdered(s3);
-    const fresh = await fetchInto(s3.httpUrl, key.publicKey, [toplevel]);
-    fresh.cleanup();
-  } finally {
-    nix.cleanup();
-    await s3.stop();
-  }
-});
+  }));
 
 test('a push without Nix says to install it and leaves no staging folder behind, whichever side fails first', async () => {
   const s3 = await startS3();
