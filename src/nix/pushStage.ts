@@ -55,7 +55,7 @@ function stagingUrl(staging: string, o: StagingUrlOptions): string {
  */
 export class EarlyStage {
   private readonly ctl = new AbortController();
-  /** Settles when Nix has exited; rejects with its failure (not with a stop asked for by interrupt()). */
+  /** Settles when Nix has exited; rejects if it failed or was stopped (stop() waits for it and ignores that). */
   readonly done: Promise<void>;
 
   constructor(
@@ -124,7 +124,8 @@ export async function stage(o: StageOptions): Promise<void> {
   }
   // Largest first: the longest uploads start early and the small ones fill in around them. Only narinfos wait for
   // their references (see pushUpload.ts); Nix itself still needs a path's references in the staging cache before
-  // the path, so the order is topological, choosing the largest path whose references are already placed.
+  // the path, so the order is topological, choosing the largest path whose references are already placed. It decides
+  // which paths go in which batch; within one run, Nix 2.8 copies in its own dependency order.
   const order = largestFirst(o.missing.filter((m) => !watch.has(m.path))).map((m) => m.path);
   try {
     for (let i = 0; i < order.length && !signal.aborted; i += batchSize) {

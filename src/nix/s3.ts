@@ -226,8 +226,9 @@ export class Bucket {
       if (b.length >= size && (best < 0 || b.length < this.spare[best]!.length)) best = i;
     });
     const buffer = best >= 0 ? this.spare.splice(best, 1)[0]! : Buffer.allocUnsafeSlow(size);
-    const fh = await fs.promises.open(file, 'r');
+    let fh: fs.promises.FileHandle | undefined;
     try {
+      fh = await fs.promises.open(file, 'r');
       let read = 0;
       while (read < size) {
         const { bytesRead } = await fh.read(buffer, read, size - read, read);
@@ -239,7 +240,7 @@ export class Bucket {
       this.spare.push(buffer);
       throw err;
     } finally {
-      await fh.close();
+      await fh?.close();
     }
   }
 }
