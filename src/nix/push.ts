@@ -159,10 +159,11 @@ export async function push(roots: readonly string[], opts: PushOptions): Promise
   let early: EarlyStage | undefined;
   try {
     report();
-    const prepared = await prepare(roots, opts, nix, stop, sign ? opts.cache.signingKeyFile : undefined);
+    const prepared = await prepare(roots, opts, nix, stop, sign ? opts.cache.signingKeyFile : undefined, (e) => {
+      early = e; // from here on this function's finally stops it and removes its folder, whatever happens
+      staging = e.staging;
+    });
     bucket = prepared.bucket;
-    early = prepared.early;
-    staging = early?.staging;
     const { closure } = prepared;
     report({ phase: 'checking', pathsTotal: closure.length });
     const present = await alreadyPresent(prepared, opts, signal, { progress, report });
@@ -232,17 +233,22 @@ interface Prepared {
   /** The bucket's nix-cache-info, undefined when it has none. */
   cacheInfo: string | undefined;
   closure: PathInfo[];
-  /** For a bucket without nix-cache-info: Nix already compressing the whole closure (see EarlyStage). */
-  early: EarlyStage | undefined;
 }
 
 /**
  * The bucket side (loading the SDK, reading nix-cache-info) and the local side (the closure) at once. Only the
- * paths the bucket lacks are signed, later, by Nix as it stages them: a warm push runs one Nix command.
+ * paths the bucket lacks are signed, later, by Nix as it stages them: a warm push runs one Nix command. For a bucket
+ * without nix-cache-info, Nix starts on the whole closure at once (see EarlyStage), handed to `onEarly`.
  */
-async function prepare(roots: readonly string[], opts: PushOptions, nix: NixOptions, stop: Stop, signingKeyFile: string | undefined): Promise<Prepared> {
+async function prepare(
+  roots: readonly string[],
+  opts: PushOptions,
+  nix: NixOptions,
+  stop: Stop,
+  signingKeyFile: string | undefined,
+  onEarly: (early: EarlyStage) => void,
+): Promise<Prepared> {
   let opened: Bucket | undefined;
-  let early: EarlyStage | undefined;
   const remote = (async () => {
     const bucket = (opened = await Bucket.open(opts));
     // A GET first: unlike HEAD, its error body says *why* (wrong key, wrong secret, no bucket).
@@ -252,20 +258,16 @@ async function prepare(roots: readonly string[], opts: PushOptions, nix: NixOpti
     }
     // No nix-cache-info, so no narinfo (a push writes it first): every path is missing, and Nix need not wait for
     // the closure query to start compressing them.
-    if (info === undefined && !stop.signal.aborted) early = new EarlyStage(stagingFolder(opts), roots, nix, { compression: opts.compression, signingKeyFile });
+    if (info === undefined && !stop.signal.aborted) onEarly(new EarlyStage(stagingFolder(opts), roots, nix, { compression: opts.compression, signingKeyFile }));
     return { bucket, info };
   })();
   remote.catch(stop.fail);
   const [r, l] = await Promise.allSettled([remote, closureOf(roots, nix)]);
   if (r.status === 'rejected' || l.status === 'rejected') {
     opened?.destroy();
-    if (early) {
-      await early.stop();
-      fs.rmSync(early.staging, { recursive: true, force: true });
-    }
     throw r.status === 'rejected' ? r.reason : (l as PromiseRejectedResult).reason;
   }
-  return { bucket: r.value.bucket, cacheInfo: r.value.info, closure: l.value, early };
+  return { bucket: r.value.bucket, cacheInfo: r.value.info, closure: l.value };
 }
 
 /** The closure paths the bucket holds. A bucket without nix-cache-info holds no narinfo (a push writes it before any). */

@@ -66,7 +66,7 @@ export class EarlyStage {
   ) {
     const signal = nix.signal ? AbortSignal.any([nix.signal, this.ctl.signal]) : this.ctl.signal;
     try {
-      fs.writeFileSync(path.join(staging, 'nix-cache-info'), 'StoreDir: /nix/store\n');
+      writeStagingInfo(staging);
       this.done = runNix(['copy', '--to', stagingUrl(staging, o), ...roots], { ...nix, signal }, 'Compressing paths for the cache').then(() => undefined);
     } catch (err) {
       fs.rmSync(staging, { recursive: true, force: true }); // e.g. no nix: nothing started, nothing left behind
@@ -82,12 +82,17 @@ export class EarlyStage {
   }
 }
 
+/** The staging folder's nix-cache-info: what makes it a `file://` cache for Nix. */
+function writeStagingInfo(staging: string): void {
+  fs.writeFileSync(path.join(staging, 'nix-cache-info'), 'StoreDir: /nix/store\n');
+}
+
 /**
  * The staging cache "has" every reference the bucket already holds (a placeholder narInfo), so Nix compresses only
  * the missing paths.
  */
 export function writeStagingCache(staging: string, closure: readonly PathInfo[], missing: readonly PathInfo[], present: ReadonlySet<string>): void {
-  fs.writeFileSync(path.join(staging, 'nix-cache-info'), 'StoreDir: /nix/store\n');
+  writeStagingInfo(staging);
   const byPath = new Map(closure.map((i) => [i.path, i]));
   const stubs = new Set<string>();
   for (const m of missing) {
@@ -118,16 +123,11 @@ export async function stage(o: StageOptions): Promise<void> {
       else await early.stop();
       watch.scan();
     }
-  } catch (err) {
-    watch.stop();
-    throw err;
-  }
-  // Largest first: the longest uploads start early and the small ones fill in around them. Only narinfos wait for
-  // their references (see pushUpload.ts); Nix itself still needs a path's references in the staging cache before
-  // the path, so the order is topological, choosing the largest path whose references are already placed. It decides
-  // which paths go in which batch; within one run, Nix 2.8 copies in its own dependency order.
-  const order = largestFirst(o.missing.filter((m) => !watch.has(m.path))).map((m) => m.path);
-  try {
+    // Largest first: the longest uploads start early and the small ones fill in around them. Only narinfos wait for
+    // their references (see pushUpload.ts); Nix itself still needs a path's references in the staging cache before
+    // the path, so the order is topological, choosing the largest path whose references are already placed. It
+    // decides which paths go in which batch; within one run, Nix 2.8 copies in its own dependency order.
+    const order = largestFirst(o.missing.filter((m) => !watch.has(m.path))).map((m) => m.path);
     for (let i = 0; i < order.length && !signal.aborted; i += batchSize) {
       // Backpressure: the staging folder holds about one batch of compressed NARs waiting for upload, not the closure.
       await o.backlog.atMost(batchSize, signal);
